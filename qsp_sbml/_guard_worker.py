@@ -1,0 +1,41 @@
+"""The guard worker process (see :mod:`qsp_sbml._guard`); run as ``python -m``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import sys
+from typing import Any
+
+from qsp_sbml._guard import _recv, _send
+
+__all__: list[str] = []
+
+
+def _serve() -> None:
+    """Worker loop: read (module, name, args), reply ("ok", result) or ("err", exception)."""
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything native code prints goes to stderr, not into the protocol
+    sys.stdout = sys.stderr
+    stream_in = sys.stdin.buffer
+    while True:
+        try:
+            module, name, args = _recv(stream_in)
+        except EOFError:
+            return
+        try:
+            target: Any = importlib.import_module(module)
+            for part in name.split("."):
+                target = getattr(target, part)
+            reply: tuple[str, Any] = ("ok", target(*args))
+        except Exception as err:  # noqa: BLE001 -- forwarded to the caller
+            reply = ("err", err)
+        try:
+            _send(protocol_out, reply)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            _send(protocol_out, ("err", RuntimeError(repr(reply[1]))))
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,262 @@
+"""The compact text form of a dosing regimen.
+
+Grammar (case-insensitive keywords; target ids keep their case)::
+
+    regimen  := phrase ((";" | "then") phrase)*
+    phrase   := [AMOUNT UNIT] [ROUTE] [infusion] [schedule] ["to" ID]
+    infusion := "over" NUMBER TIME_UNIT | "rate" NUMBER UNIT "/" TIME_UNIT
+    schedule := "at" NUMBER("," NUMBER)* TIME_UNIT          explicit times
+              | FREQ [("x" N) | ("for" NUMBER TIME_UNIT)] [("from" | "at") NUMBER TIME_UNIT]
+    FREQ     := qNh | qNd | qNwk | qNmin | qd | od | daily | bid | tid | qid | qod
+              | qw | qwk | weekly | "every" NUMBER TIME_UNIT
+    ROUTE    := po | oral | iv | sc | subq | im | infusion ...
+
+Examples: ``"100 mg po q12h x 14"``, ``"400 mg sc at 0,2,4 wk then q4wk"``,
+``"500 mg iv over 30 min q8h for 2 d"``, ``"5 mg po bid from 1 d to A_gut"``.
+
+A phrase that omits amount, unit or route takes them from the previous phrase.
+A phrase after ``then`` with a frequency and no start begins one interval after
+the last dose of the previous phrase (``at 0,2,4 wk then q4wk`` gives weeks 0, 2,
+4, 8, 12, ...).  A frequency without ``x``/``for`` repeats until the end of the
+simulation.  Times are normalised to hours.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from qsp_sbml.dosing import ROUTE_ALIASES, Dose, Route, _pydantic_message
+from qsp_sbml.errors import RegimenError, UnitError
+from qsp_sbml.units import AMOUNT_UNITS, TIME_UNITS
+
+__all__ = ["parse_regimen_text"]
+
+_TOKEN = re.compile(
+    r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?:\s*,\s*\d+(?:\.\d+)?)*"  # number or number list
+    r"|[A-Za-zµ_][A-Za-z0-9µ_.]*"  # words, ids, q12h, x14
+    r"|[;/]"
+    r"|\S"
+)
+_FREQ = re.compile(r"^q(\d+(?:\.\d+)?)?(min|h|hr|d|w|wk)$")
+_NAMED_FREQ = {
+    "qd": 24.0, "od": 24.0, "daily": 24.0, "bid": 12.0, "tid": 8.0, "qid": 6.0,
+    "qod": 48.0, "qw": 168.0, "qwk": 168.0, "weekly": 168.0,
+}
+_FREQ_UNIT_HOURS = {"min": 1 / 60, "h": 1.0, "hr": 1.0, "d": 24.0, "w": 168.0, "wk": 168.0}
+HOURS = "h"
+
+
+@dataclass
+class _Phrase:
+    text: str
+    amount: float | None = None
+    unit: str | None = None
+    route: Route | None = None
+    duration_h: float | None = None
+    rate: float | None = None
+    rate_unit: str | None = None
+    times_h: list[float] = field(default_factory=list)
+    interval_h: float | None = None
+    count: int | None = None
+    for_h: float | None = None
+    start_h: float | None = None
+    target: str | None = None
+
+
+def _hours(value: float, unit: str, where: str) -> float:
+    key = unit.lower()
+    if key not in TIME_UNITS:
+        raise RegimenError(f"{unit!r} is not a time unit (use h, min, d, wk)", where=where)
+    return value * TIME_UNITS[key] / 3600.0
+
+
+def _is_number(tok: str) -> bool:
+    return bool(tok) and tok[0].isdigit()
+
+
+def _numbers(tok: str) -> list[float]:
+    return [float(x) for x in tok.replace(" ", "").split(",")]
+
+
+def _split_phrases(tokens: list[str]) -> list[list[str]]:
+    phrases: list[list[str]] = [[]]
+    for tok in tokens:
+        if tok == ";" or tok.lower() == "then":
+            phrases.append([])
+        else:
+            phrases[-1].append(tok)
+    return phrases
+
+
+def _parse_phrase(tokens: list[str], where: str) -> _Phrase:  # noqa: C901 -- a flat token loop
+    ph = _Phrase(text=" ".join(tokens))
+    i = 0
+
+    def need(k: int, what: str) -> str:
+        if i + k >= len(tokens):
+            raise RegimenError(f"expected {what} after {tokens[i]!r}", where=where)
+        return tokens[i + k]
+
+    while i < len(tokens):
+        tok = tokens[i]
+        low = tok.lower()
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if _is_number(tok) and ph.amount is None and nxt.lower() in {u.lower() for u in AMOUNT_UNITS}:
+            if "," in tok:
+                raise RegimenError(f"one amount expected, got {tok!r}", where=where)
+            ph.amount, ph.unit = float(tok), nxt
+            i += 2
+        elif low in ROUTE_ALIASES:
+            ph.route = ROUTE_ALIASES[low]
+            i += 1
+        elif low == "over":
+            number, unit = need(1, "a duration"), need(2, "a time unit")
+            if not _is_number(number):
+                raise RegimenError(f"expected a duration after 'over', got {number!r}", where=where)
+            ph.duration_h = _hours(float(number), unit, where)
+            ph.route = Route.IV_INFUSION
+            i += 3
+        elif low == "rate" or (low == "at" and len(tokens) > i + 3 and tokens[i + 3] == "/"):
+            number, unit, slash, tunit = need(1, "a rate"), need(2, "a unit"), need(3, "'/'"), need(4, "a time unit")
+            if not _is_number(number) or slash != "/":
+                raise RegimenError(f"a rate looks like 'rate 100 mg/h', got {ph.text!r}", where=where)
+            ph.rate = float(number) / _hours(1.0, tunit, where)
+            ph.rate_unit = unit
+            ph.route = Route.IV_INFUSION
+            i += 5
+        elif low in ("at", "from", "starting", "start"):
+            number, unit = need(1, "a time"), need(2, "a time unit")
+            if not _is_number(number):
+                raise RegimenError(f"expected a time after {tok!r}, got {number!r}", where=where)
+            values = [_hours(v, unit, where) for v in _numbers(number)]
+            if low == "at" and len(values) > 1:
+                ph.times_h = values
+            elif low == "at" and ph.interval_h is None and not _later_freq(tokens[i + 3 :]):
+                ph.times_h = values
+            else:
+                ph.start_h = values[0]
+            i += 3
+        elif (m := _FREQ.match(low)) or low in _NAMED_FREQ:
+            if m:
+                ph.interval_h = float(m.group(1) or 1.0) * _FREQ_UNIT_HOURS[m.group(2)]
+            else:
+                ph.interval_h = _NAMED_FREQ[low]
+            i += 1
+        elif low == "every":
+            number, unit = need(1, "a number"), need(2, "a time unit")
+            if not _is_number(number):
+                raise RegimenError(f"expected a number after 'every', got {number!r}", where=where)
+            ph.interval_h = _hours(float(number), unit, where)
+            i += 3
+        elif re.fullmatch(r"x\d+", low) or (low == "x" and _is_number(nxt)):
+            text = low[1:] if low != "x" else nxt
+            ph.count = int(float(text))
+            if ph.count < 1 or float(text) != ph.count:
+                raise RegimenError(f"the dose count must be a whole number >= 1, got {text!r}", where=where)
+            i += 1 if low != "x" else 2
+        elif low == "for":
+            number, unit = need(1, "a duration"), need(2, "a time unit")
+            if not _is_number(number):
+                raise RegimenError(f"expected a duration after 'for', got {number!r}", where=where)
+            ph.for_h = _hours(float(number), unit, where)
+            i += 3
+        elif low in ("to", "into"):
+            ph.target = need(1, "a target id")
+            i += 2
+        else:
+            raise RegimenError(
+                f"cannot read {tok!r} in {ph.text!r}; expected e.g. '100 mg po q12h x 14'",
+                where=where,
+            )
+    return ph
+
+
+def _later_freq(rest: list[str]) -> bool:
+    return any(_FREQ.match(t.lower()) or t.lower() in _NAMED_FREQ or t.lower() == "every" for t in rest)
+
+
+def parse_regimen_text(text: str) -> list[Dose]:
+    """Parse regimen text into doses (times in hours).
+
+    Examples
+    --------
+    >>> [d.time for d in parse_regimen_text("400 mg sc at 0,2,4 wk")]
+    [0.0, 336.0, 672.0]
+    """
+    if not text or not text.strip():
+        raise RegimenError("the regimen text is empty")
+    tokens = _TOKEN.findall(text)
+    doses: list[Dose] = []
+    prev: _Phrase | None = None
+    prev_last: float | None = None
+    for k, tokens_k in enumerate(_split_phrases(tokens), start=1):
+        where = f"regimen phrase {k}"
+        if not tokens_k:
+            raise RegimenError(f"empty phrase in {text!r}", where=where)
+        ph = _parse_phrase(tokens_k, where)
+        if prev is not None:
+            ph.amount = ph.amount if ph.amount is not None else prev.amount
+            ph.unit = ph.unit if ph.unit is not None else prev.unit
+            ph.route = ph.route if ph.route is not None else prev.route
+            ph.target = ph.target if ph.target is not None else prev.target
+            if ph.duration_h is None and ph.rate is None and ph.route is Route.IV_INFUSION:
+                ph.duration_h, ph.rate = prev.duration_h, prev.rate
+        if ph.amount is None:
+            raise RegimenError(f"no amount in {ph.text!r}; start with e.g. '100 mg'", where=where)
+        if ph.route is None:
+            raise RegimenError(f"no route in {ph.text!r}; add po, iv, sc or im", where=where)
+        if ph.rate_unit is not None and ph.rate_unit.lower() != (ph.unit or "").lower():
+            raise RegimenError(
+                f"the rate unit {ph.rate_unit!r} differs from the amount unit {ph.unit!r}", where=where
+            )
+        if ph.count is not None and ph.for_h is not None:
+            raise RegimenError("give either 'x N' or 'for D', not both", where=where)
+        if (ph.count is not None or ph.for_h is not None) and ph.interval_h is None:
+            raise RegimenError(f"'x N'/'for D' needs a frequency such as q12h in {ph.text!r}", where=where)
+        if ph.times_h and ph.interval_h is not None:
+            raise RegimenError("explicit times ('at 0,2,4 wk') and a frequency in one phrase; "
+                               "split them with 'then'", where=where)
+        start = ph.start_h
+        if start is None and ph.interval_h is not None and prev_last is not None:
+            start = prev_last + ph.interval_h
+        times = ph.times_h or [start or 0.0]
+        count: int | None = 1
+        if ph.interval_h is not None:
+            if ph.count is not None:
+                count = ph.count
+            elif ph.for_h is not None:
+                count = max(1, int(math.floor(ph.for_h / ph.interval_h + 1e-9)))
+            else:
+                count = None
+        base = {
+            "amount": ph.amount,
+            "unit": ph.unit,
+            "time_unit": HOURS,
+            "route": ph.route,
+            "target": ph.target,
+        }
+        if ph.route is Route.IV_INFUSION:
+            if ph.duration_h is None and ph.rate is None:
+                raise RegimenError("an infusion needs 'over <duration>' or 'rate <r> mg/h'", where=where)
+            base["duration"] = ph.duration_h
+            base["rate"] = ph.rate
+        try:
+            for t in times:
+                dose = Dose(**base, time=t, interval=ph.interval_h, count=count)
+                doses.append(dose)
+        except (ValidationError, UnitError) as err:
+            raise RegimenError(_pydantic_message(err), where=where) from None
+        last = doses[-1]
+        if last.count is None:
+            if k < len(_split_phrases(tokens)):
+                raise RegimenError("an open-ended phrase (no 'x N' or 'for D') must be the last one",
+                                   where=where)
+            prev_last = None
+        else:
+            prev_last = last.time + (last.interval or 0.0) * (last.count - 1)
+        prev = ph
+    return doses

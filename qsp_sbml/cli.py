@@ -1,0 +1,213 @@
+"""The ``qsp-sbml`` command line: thin wrappers over the Python API.
+
+Every command prints a human message on bad input and exits 1 (2 for usage
+errors), with no traceback unless ``--debug``; ``--json`` prints a result or
+error object on stdout.  Output files are written atomically.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import numpy as np
+
+from qsp_sbml import __version__
+from qsp_sbml.errors import QspError
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+def handle_errors(fn: F) -> F:
+    """Turn expected errors into a message and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = bool(ctx.find_root().params.get("debug"))
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return fn(*args, **kwargs)
+        except (QspError, ValueError, OSError) as err:
+            if debug:
+                traceback.print_exc()
+            if as_json:
+                payload: dict[str, Any] = {"ok": False, "error": {"type": type(err).__name__, "message": str(err)}}
+                report = getattr(err, "report", None)
+                if report is not None:
+                    payload["issues"] = report.to_dicts()
+                _emit_json(payload)
+            else:
+                click.echo(f"error: {err}", err=True)
+            ctx.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qsp-sbml")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+def main(debug: bool) -> None:
+    """QSP and PBPK modelling on SBML: validate, simulate, compose, calibrate, trial."""
+    from qsp_sbml import log
+
+    log.configure("DEBUG" if debug else None)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--strict-units", is_flag=True, help="Treat unit inconsistencies as errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@handle_errors
+def validate(path: Path, strict_units: bool, as_json: bool) -> None:
+    """Validate an SBML (or comp SBML) file; exit 1 when it has errors.
+
+    \b
+    Example:
+      qsp-sbml validate models/pk/theophylline.xml --strict-units
+    """
+    from qsp_sbml.loading import validate_sbml
+
+    report = validate_sbml(path, strict_units=strict_units)
+    ok = not report.has_errors()
+    if as_json:
+        _emit_json({"ok": ok, "path": str(path), "issues": report.to_dicts()})
+    else:
+        for issue in report:
+            if issue.severity >= 30:
+                click.echo(issue.format(), err=not ok)
+        n_err, n_warn = len(report.errors()), len(report.warnings())
+        verdict = "valid" if ok else "INVALID"
+        click.echo(f"{path}: {verdict} ({n_err} error(s), {n_warn} warning(s))", err=not ok)
+    if not ok:
+        sys.exit(1)
+
+
+def _parse_pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint=what)
+        out[key.strip()] = value.strip()
+    return out
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL.xml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--regimen", "-r", "regimen_text", help='Dosing, e.g. "100 mg po q12h x 14 to A_gut".')
+@click.option("--regimen-table", type=click.Path(dir_okay=False, path_type=Path),
+              help="NONMEM-like dosing table (TSV/CSV: time, amt, target|cmt, rate, ii, addl, unit).")
+@click.option("--time-unit", help="Unit of the dosing table's times (default: model units).")
+@click.option("--target", "-t", "targets", multiple=True,
+              help="Dose target: an id for all doses, or ROUTE=ID (e.g. po=A_gut). Repeatable.")
+@click.option("--end", type=float, required=True, help="End time (model time units).")
+@click.option("--step", type=float, default=None, help="Output step (default: end/100).")
+@click.option("--selections", "-s", help="Comma-separated outputs, e.g. 'C,[A_gut]' (default: all species).")
+@click.option("--param", "-p", "params", multiple=True, help="Override a value: ID=VALUE. Repeatable.")
+@click.option("--molecular-weight", type=float, help="g/mol, to convert mass doses to moles.")
+@click.option("--rtol", type=float, default=1e-8, show_default=True)
+@click.option("--atol", type=float, default=1e-12, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write a TSV here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@handle_errors
+def simulate(
+    model_path: Path, regimen_text: str | None, regimen_table: Path | None, time_unit: str | None,
+    targets: tuple[str, ...], end: float, step: float | None, selections: str | None,
+    params: tuple[str, ...], molecular_weight: float | None, rtol: float, atol: float,
+    output: Path | None, as_json: bool,
+) -> None:
+    """Simulate a model under a dosing regimen.
+
+    \b
+    Examples:
+      qsp-sbml simulate model.xml --regimen "320 mg po q12h x 10 to A_gut" --end 120 -s C
+      qsp-sbml simulate model.xml --regimen-table doses.tsv --time-unit h --end 48 -o out.tsv
+    """
+    from qsp_sbml._io import atomic_write_text
+    from qsp_sbml.dosing import Regimen
+    from qsp_sbml.loading import load_model
+    from qsp_sbml.simulate.options import IntegratorOptions
+
+    if end <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--end")
+    if step is not None and step <= 0:
+        raise click.BadParameter("must be > 0", param_hint="--step")
+    if regimen_text and regimen_table:
+        raise click.UsageError("give --regimen or --regimen-table, not both")
+    target_map = {}
+    single_target = None
+    for item in targets:
+        if "=" in item:
+            target_map.update(_parse_pairs((item,), "--target"))
+        else:
+            single_target = item
+    overrides = {}
+    for key, value in _parse_pairs(params, "--param").items():
+        try:
+            overrides[key] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{key}={value!r}: not a number", param_hint="--param") from None
+    options = IntegratorOptions(rtol=rtol, atol=atol)
+    model = load_model(model_path)
+    regimen = None
+    if regimen_text:
+        regimen = Regimen.parse(regimen_text, target=single_target, targets=target_map,
+                                molecular_weight=molecular_weight)
+    elif regimen_table:
+        regimen = Regimen.from_table(regimen_table, time_unit=time_unit, molecular_weight=molecular_weight)
+    n = int(round(end / (step or end / 100.0)))
+    times = np.linspace(0.0, end, n + 1)
+    sels = [s.strip() for s in selections.split(",") if s.strip()] if selections else None
+    frame = model.simulate(times, selections=sels, parameters=overrides, regimen=regimen, options=options)
+    if output:
+        atomic_write_text(output, frame.to_csv(sep="\t", index=False))
+    if as_json:
+        _emit_json({"ok": True, "model": model.id, "output": str(output) if output else None,
+                    "columns": list(frame.columns), "data": frame.to_dict(orient="list")})
+    elif output:
+        click.echo(f"{model.id}: {len(frame)} time points x {frame.shape[1] - 1} outputs -> {output}")
+    else:
+        click.echo(frame.to_csv(sep="\t", index=False), nl=False)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("qsp-sbml-demo"), show_default=True, help="Report folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@handle_errors
+def demo(out_dir: Path, as_json: bool) -> None:
+    """Run the end-to-end demo on shipped defaults and write a report.
+
+    \b
+    Example:
+      qsp-sbml demo --out demo-report
+    """
+    from qsp_sbml.demo import run_demo
+
+    summary = run_demo(out_dir)
+    if as_json:
+        _emit_json(summary)
+    else:
+        click.echo(f"qsp-sbml demo: {summary['model']} under '{summary['regimen']}'")
+        for key, exp in summary["expected"].items():
+            obs = summary["observed"][key]
+            click.echo(f"  {key:<22} simulated {obs:12.6g}   closed form {exp:12.6g}")
+        for key, value in summary["checks"].items():
+            click.echo(f"  {key:<38} {value:.2e}")
+        verdict = "all checks passed" if summary["passed"] else "SOME CHECKS FAILED"
+        click.echo(f"{verdict} in {summary['wall_time_s']:.1f} s; report: {out_dir.resolve()}/README.md")
+    if not summary["passed"]:
+        sys.exit(1)

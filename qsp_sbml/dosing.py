@@ -1,0 +1,430 @@
+"""Dosing regimens as data.
+
+A :class:`Regimen` is a tuple of :class:`Dose` records, each possibly repeated.
+Three ways in: Python objects, a NONMEM-like table (:meth:`Regimen.from_table`)
+and a compact text form (:meth:`Regimen.parse`, grammar in
+:mod:`qsp_sbml._regimen_text`).  A regimen expands into concrete administrations
+(:meth:`Regimen.administrations`), which the simulator applies as a timeline and
+:func:`qsp_sbml.dosing_sbml.add_dosing_events` writes as SBML events.
+
+Examples
+--------
+>>> reg = Regimen.parse("100 mg po q12h x 3 to A_gut")
+>>> [(a.time, a.amount, a.target) for a in reg.administrations()]
+[(0.0, 100.0, 'A_gut'), (12.0, 100.0, 'A_gut'), (24.0, 100.0, 'A_gut')]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from qsp_sbml import C
+from qsp_sbml.errors import RegimenError, UnitError
+from qsp_sbml.units import parse_amount_unit, parse_time_unit
+
+__all__ = ["Administration", "Dose", "Regimen", "Route"]
+
+
+class Route(StrEnum):
+    """Route of administration."""
+
+    IV_BOLUS = "iv_bolus"
+    IV_INFUSION = "iv_infusion"
+    ORAL = "oral"
+    SUBCUTANEOUS = "sc"
+    INTRAMUSCULAR = "im"
+
+    @property
+    def is_infusion(self) -> bool:
+        """Whether doses on this route are zero-order inputs."""
+        return self is Route.IV_INFUSION
+
+
+ROUTE_ALIASES: dict[str, Route] = {
+    "iv": Route.IV_BOLUS,
+    "ivb": Route.IV_BOLUS,
+    "bolus": Route.IV_BOLUS,
+    "iv_bolus": Route.IV_BOLUS,
+    "ivi": Route.IV_INFUSION,
+    "infusion": Route.IV_INFUSION,
+    "iv_infusion": Route.IV_INFUSION,
+    "po": Route.ORAL,
+    "oral": Route.ORAL,
+    "sc": Route.SUBCUTANEOUS,
+    "subq": Route.SUBCUTANEOUS,
+    "subcut": Route.SUBCUTANEOUS,
+    "subcutaneous": Route.SUBCUTANEOUS,
+    "im": Route.INTRAMUSCULAR,
+    "intramuscular": Route.INTRAMUSCULAR,
+}
+
+
+def as_route(value: str | Route) -> Route:
+    """Normalise a route name or alias."""
+    if isinstance(value, Route):
+        return value
+    key = str(value).strip().lower()
+    if key in ROUTE_ALIASES:
+        return ROUTE_ALIASES[key]
+    raise ValueError(f"unknown route {value!r}; use one of {sorted(ROUTE_ALIASES)}")
+
+
+class Dose(BaseModel):
+    """One dose, optionally repeated every ``interval`` for ``count`` administrations.
+
+    Times, durations and intervals are in ``time_unit`` (model units when None);
+    the amount is in ``unit`` (model units when None), the infusion ``rate`` in
+    ``unit`` per ``time_unit``.
+
+    Examples
+    --------
+    >>> Dose(amount=500, unit="mg", route="iv_infusion", duration=1, time_unit="h", target="A")
+    ... # doctest: +ELLIPSIS
+    Dose(amount=500.0, unit='mg', time=0.0, ...)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Amount per administration, > 0.
+    amount: float = Field(gt=0)
+    #: Amount unit (``mg``, ``umol``...); None means model units.
+    unit: str | None = None
+    #: Time of the first administration, >= 0.
+    time: float = Field(default=0.0, ge=0)
+    #: Unit of ``time``, ``duration`` and ``interval``; None means model units.
+    time_unit: str | None = None
+    #: Route of administration.
+    route: Route = Route.IV_BOLUS
+    #: SBML id receiving the dose; None means the model's default for the route.
+    target: str | None = None
+    #: Infusion duration (infusions only; give this or ``rate``).
+    duration: float | None = Field(default=None, gt=0)
+    #: Infusion rate in amount per time (infusions only; give this or ``duration``).
+    rate: float | None = Field(default=None, gt=0)
+    #: Time between administrations (> 0) when repeated.
+    interval: float | None = Field(default=None, gt=0)
+    #: Number of administrations; None with an interval repeats until the end of the simulation.
+    count: int | None = Field(default=1, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise_route(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "route" in data and data["route"] is not None:
+            data = dict(data)
+            data["route"] = as_route(data["route"])
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for name in ("amount", "time", "duration", "rate", "interval"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be finite, got {value!r}")
+        if self.unit is not None:
+            parse_amount_unit(self.unit)
+        if self.time_unit is not None:
+            parse_time_unit(self.time_unit)
+        if self.route.is_infusion:
+            if (self.duration is None) == (self.rate is None):
+                raise ValueError("an IV infusion needs exactly one of duration or rate")
+        elif self.duration is not None or self.rate is not None:
+            raise ValueError(f"route {self.route.value!r} takes no duration or rate; use iv_infusion")
+        if self.count is None and self.interval is None:
+            raise ValueError("an open-ended dose (count=None) needs an interval")
+        if self.count is not None and self.count > 1 and self.interval is None:
+            raise ValueError(f"count={self.count} needs an interval")
+        if self.infusion_duration is not None and self.interval is not None:
+            if self.infusion_duration > self.interval:
+                raise ValueError(
+                    f"infusion duration {self.infusion_duration} exceeds the interval {self.interval}"
+                )
+        return self
+
+    @property
+    def infusion_duration(self) -> float | None:
+        """Duration of each infusion in ``time_unit`` (None for other routes)."""
+        if not self.route.is_infusion:
+            return None
+        if self.duration is not None:
+            return self.duration
+        assert self.rate is not None  # noqa: S101 -- guaranteed by the validator
+        return self.amount / self.rate
+
+    def times(self, end: float | None = None) -> list[float]:
+        """Administration times in ``time_unit``; open-ended doses stop at ``end``."""
+        if self.count is None:
+            if end is None:
+                raise RegimenError("an open-ended regimen needs the simulation end time")
+            assert self.interval is not None  # noqa: S101
+            n = int(math.floor((end - self.time) / self.interval + 1e-9)) + 1
+            return [self.time + k * self.interval for k in range(max(n, 0))]
+        step = self.interval or 0.0
+        return [self.time + k * step for k in range(self.count)]
+
+
+@dataclass(frozen=True)
+class Administration:
+    """One concrete administration, in the regimen's units (see :meth:`Regimen.administrations`)."""
+
+    #: Time of administration.
+    time: float
+    #: Amount given.
+    amount: float
+    #: Amount unit, None for model units.
+    unit: str | None
+    #: Time unit, None for model units.
+    time_unit: str | None
+    #: Route.
+    route: Route
+    #: Target id, None for the model's default.
+    target: str | None
+    #: Infusion duration (0 for a bolus or a depot dose).
+    duration: float
+    #: Index of the :class:`Dose` it came from.
+    dose_index: int
+
+
+class Regimen(BaseModel):
+    """A dosing regimen: an ordered tuple of :class:`Dose` records."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The doses.
+    doses: tuple[Dose, ...] = ()
+    #: Molecular weight (g/mol) used to convert mass to moles and back.
+    molecular_weight: float | None = Field(default=None, gt=0)
+
+    def __add__(self, other: Regimen) -> Regimen:
+        """Concatenate two regimens."""
+        mw = self.molecular_weight or other.molecular_weight
+        return Regimen(doses=self.doses + other.doses, molecular_weight=mw)
+
+    @classmethod
+    def of(cls, *doses: Dose, molecular_weight: float | None = None) -> Regimen:
+        """Build a regimen from doses."""
+        return cls(doses=tuple(doses), molecular_weight=molecular_weight)
+
+    @classmethod
+    def parse(
+        cls,
+        text: str,
+        *,
+        target: str | None = None,
+        targets: Mapping[str, str] | None = None,
+        molecular_weight: float | None = None,
+    ) -> Regimen:
+        """Parse the compact text form, e.g. ``"400 mg sc at 0,2,4 wk then q4wk"``.
+
+        ``target`` applies to every dose without a ``to <id>`` clause; ``targets``
+        maps route names (``po``, ``iv``, ``sc``...) to ids.  The grammar is
+        documented in :mod:`qsp_sbml._regimen_text`.
+        """
+        from qsp_sbml._regimen_text import parse_regimen_text
+
+        doses = parse_regimen_text(text)
+        route_targets = {as_route(k): v for k, v in (targets or {}).items()}
+        resolved = []
+        for dose in doses:
+            if dose.target is None:
+                chosen = route_targets.get(dose.route, target)
+                if chosen is not None:
+                    dose = dose.model_copy(update={"target": chosen})
+            resolved.append(dose)
+        return cls(doses=tuple(resolved), molecular_weight=molecular_weight)
+
+    @classmethod
+    def from_table(
+        cls,
+        table: pd.DataFrame | str | Path,
+        *,
+        time_unit: str | None = None,
+        unit: str | None = None,
+        molecular_weight: float | None = None,
+    ) -> Regimen:
+        """Read a NONMEM-like dosing table (TSV/CSV file or DataFrame).
+
+        Columns (case-insensitive): ``time``, ``amt``, ``target`` or ``cmt``, and
+        optionally ``rate``, ``dur``, ``ii``, ``addl``, ``unit``, ``route``.
+        ``addl`` is the number of additional doses (NONMEM), so ``count = addl + 1``.
+        A positive ``rate`` or ``dur`` makes an IV infusion.  Errors name the row
+        (1-based data row) and column.
+        """
+        source = "table"
+        if isinstance(table, (str, Path)):
+            path = Path(table)
+            source = str(path)
+            if not path.exists():
+                raise RegimenError(f"dosing table {path} does not exist")
+            sep = "," if path.suffix.lower() == ".csv" else "\t"
+            try:
+                table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+            except (pd.errors.ParserError, UnicodeDecodeError) as err:
+                raise RegimenError(f"cannot read dosing table {path}: {err}") from err
+        df = table.rename(columns=lambda c: str(c).strip().lower())
+        missing = [c for c in (C.TIME, C.AMT) if c not in df.columns]
+        if C.TARGET not in df.columns and C.CMT not in df.columns:
+            missing.append(f"{C.TARGET} (or {C.CMT})")
+        if missing:
+            raise RegimenError(f"{source}: missing required column(s): {', '.join(missing)}")
+        unknown = [c for c in df.columns if c not in C.DOSING_COLUMNS]
+        if unknown:
+            raise RegimenError(
+                f"{source}: unknown column(s) {unknown}; allowed: {', '.join(C.DOSING_COLUMNS)}"
+            )
+        doses = []
+        for k, row in enumerate(df.to_dict("records"), start=1):
+            doses.append(_dose_from_row(row, k, source, time_unit=time_unit, unit=unit))
+        return cls(doses=tuple(doses), molecular_weight=molecular_weight)
+
+    def to_table(self) -> pd.DataFrame:
+        """The regimen as a NONMEM-like table (inverse of :meth:`from_table`)."""
+        rows = []
+        for dose in self.doses:
+            if dose.count is None:
+                raise RegimenError("an open-ended dose cannot be written as a table row")
+            rows.append(
+                {
+                    C.TIME: dose.time,
+                    C.AMT: dose.amount,
+                    C.UNIT: dose.unit or "",
+                    C.TARGET: dose.target or "",
+                    C.ROUTE: dose.route.value,
+                    C.RATE: dose.rate if dose.rate is not None else 0.0,
+                    C.DUR: dose.duration if dose.duration is not None else 0.0,
+                    C.II: dose.interval or 0.0,
+                    C.ADDL: dose.count - 1,
+                }
+            )
+        return pd.DataFrame(rows, columns=[C.TIME, C.AMT, C.UNIT, C.TARGET, C.ROUTE, C.RATE, C.DUR, C.II, C.ADDL])
+
+    def administrations(self, end: float | None = None) -> list[Administration]:
+        """All administrations sorted by time (stable), in each dose's own units.
+
+        ``end`` (in the doses' time units) bounds open-ended repeats.
+        """
+        out = []
+        for index, dose in enumerate(self.doses):
+            duration = dose.infusion_duration or 0.0
+            for t in dose.times(end):
+                out.append(
+                    Administration(
+                        time=t,
+                        amount=dose.amount,
+                        unit=dose.unit,
+                        time_unit=dose.time_unit,
+                        route=dose.route,
+                        target=dose.target,
+                        duration=duration,
+                        dose_index=index,
+                    )
+                )
+        out.sort(key=lambda a: a.time)
+        return out
+
+    def with_targets(self, targets: Mapping[str | Route, str]) -> Regimen:
+        """Fill missing targets from a route -> id mapping."""
+        by_route = {as_route(k): v for k, v in targets.items()}
+        doses = tuple(
+            d if d.target is not None or d.route not in by_route
+            else d.model_copy(update={"target": by_route[d.route]})
+            for d in self.doses
+        )
+        return self.model_copy(update={"doses": doses})
+
+
+def _number(value: Any, *, row: int, column: str, source: str, default: float | None = None) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip() in ("", ".")):
+        return default
+    if isinstance(value, float) and math.isnan(value):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RegimenError(f"{value!r} is not a number", where=f"{source} row {row}, column {column}") from None
+    if not math.isfinite(number):
+        raise RegimenError(f"{value!r} is not a finite number", where=f"{source} row {row}, column {column}")
+    return number
+
+
+def _dose_from_row(
+    row: Mapping[str, Any], k: int, source: str, *, time_unit: str | None, unit: str | None
+) -> Dose:
+    where = f"{source} row {k}"
+    time = _number(row.get(C.TIME), row=k, column=C.TIME, source=source)
+    amount = _number(row.get(C.AMT), row=k, column=C.AMT, source=source)
+    if time is None:
+        raise RegimenError("time is empty", where=f"{where}, column {C.TIME}")
+    if amount is None:
+        raise RegimenError("amt is empty", where=f"{where}, column {C.AMT}")
+    target = str(row.get(C.TARGET) or row.get(C.CMT) or "").strip() or None
+    if target is None:
+        raise RegimenError("target is empty", where=f"{where}, column {C.TARGET}")
+    rate = _number(row.get(C.RATE), row=k, column=C.RATE, source=source, default=0.0) or 0.0
+    dur = _number(row.get(C.DUR), row=k, column=C.DUR, source=source, default=0.0) or 0.0
+    ii = _number(row.get(C.II), row=k, column=C.II, source=source, default=0.0) or 0.0
+    addl = _number(row.get(C.ADDL), row=k, column=C.ADDL, source=source, default=0.0) or 0.0
+    if addl < 0 or addl != int(addl):
+        raise RegimenError(f"addl must be a whole number >= 0, got {addl!r}", where=f"{where}, column {C.ADDL}")
+    if addl > 0 and ii <= 0:
+        raise RegimenError("addl > 0 needs ii > 0", where=f"{where}, column {C.II}")
+    route_text = str(row.get(C.ROUTE) or "").strip()
+    infusion = rate > 0 or dur > 0
+    try:
+        route = as_route(route_text) if route_text else (Route.IV_INFUSION if infusion else Route.IV_BOLUS)
+    except ValueError as err:
+        raise RegimenError(str(err), where=f"{where}, column {C.ROUTE}") from None
+    if infusion and route is Route.IV_BOLUS:
+        route = Route.IV_INFUSION
+    row_unit = str(row.get(C.UNIT) or "").strip() or unit
+    fields: dict[str, Any] = {
+        "amount": amount,
+        "unit": row_unit,
+        "time": time,
+        "time_unit": time_unit,
+        "route": route,
+        "target": target,
+        "interval": ii if ii > 0 else None,
+        "count": int(addl) + 1,
+    }
+    if route.is_infusion:
+        if dur > 0:
+            fields["duration"] = dur
+        else:
+            fields["rate"] = rate if rate > 0 else None
+    try:
+        return Dose(**fields)
+    except (ValidationError, UnitError) as err:
+        raise RegimenError(_pydantic_message(err), where=where) from None
+
+
+def _pydantic_message(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        parts = []
+        for e in err.errors():
+            loc = ".".join(str(x) for x in e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        return "; ".join(parts)
+    return str(err)
+
+
+def as_regimen(value: Regimen | Dose | Iterable[Dose] | str | None) -> Regimen | None:
+    """Accept a regimen, a dose, doses or regimen text."""
+    if value is None or isinstance(value, Regimen):
+        return value
+    if isinstance(value, Dose):
+        return Regimen.of(value)
+    if isinstance(value, str):
+        return Regimen.parse(value)
+    return Regimen(doses=tuple(value))
+
+
+__all__ += ["as_regimen", "as_route"]

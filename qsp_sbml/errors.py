@@ -1,0 +1,142 @@
+"""Exception and warning hierarchy of qsp_sbml.
+
+Every error raised on purpose by the package is a :class:`QspError` and also
+subclasses the matching builtin (``ValueError``, ``RuntimeError``,
+``ImportError``), so callers that already catch builtins keep working.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qsp_sbml.validate import ValidationReport
+
+__all__ = [
+    "CompositionError",
+    "ConvergenceWarning",
+    "MissingDependencyError",
+    "NativeCrashError",
+    "QspError",
+    "RegimenError",
+    "SbmlError",
+    "SimulationError",
+    "SimulationWarning",
+    "UnitError",
+    "UnitWarning",
+    "UnsupportedFeatureError",
+    "ValidationError",
+]
+
+
+class QspError(Exception):
+    """Base class for all errors raised by qsp_sbml."""
+
+
+class SbmlError(QspError, ValueError):
+    """An SBML document is malformed, inconsistent or cannot be used.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what to do about it.
+    sbml_id
+        The SBML id of the offending element, when there is one.
+    """
+
+    def __init__(self, message: str, *, sbml_id: str | None = None) -> None:
+        self.sbml_id = sbml_id
+        super().__init__(message)
+
+
+class ValidationError(SbmlError):
+    """Validation found errors; ``report`` holds every issue found.
+
+    The message lists the errors (up to ten) with their location.
+    """
+
+    def __init__(self, report: ValidationReport, *, source: str | None = None) -> None:
+        self.report = report
+        self.source = source
+        errors = report.errors()
+        head = f"{source}: " if source else ""
+        lines = [f"{head}{len(errors)} error(s) found:"]
+        lines += [f"  - {issue.format()}" for issue in errors[:10]]
+        if len(errors) > 10:
+            lines.append(f"  ... and {len(errors) - 10} more (see .report)")
+        first_id = next((i.sbml_id for i in errors if i.sbml_id), None)
+        super().__init__("\n".join(lines), sbml_id=first_id)
+
+
+class UnsupportedFeatureError(SbmlError):
+    """The model uses an SBML construct the simulator cannot execute.
+
+    Parameters
+    ----------
+    feature
+        The construct, e.g. ``"algebraic rule"``, ``"delay()"``, ``"fast reaction"``.
+    """
+
+    def __init__(self, message: str, *, feature: str, sbml_id: str | None = None) -> None:
+        self.feature = feature
+        super().__init__(message, sbml_id=sbml_id)
+
+
+class NativeCrashError(SbmlError):
+    """A native library crashed while handling the input (caught by the guard)."""
+
+
+class CompositionError(SbmlError):
+    """Modules cannot be linked: a port is missing, units differ, ids clash."""
+
+
+class UnitError(QspError, ValueError):
+    """A quantity cannot be converted to the units the model uses."""
+
+
+class RegimenError(QspError, ValueError):
+    """A dosing regimen is malformed or does not fit the model.
+
+    Parameters
+    ----------
+    where
+        Location in the input: ``"line 3"``, ``"row 2, column amt"`` or a text position.
+    """
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class SimulationError(QspError, RuntimeError):
+    """The integrator failed; carries the time of failure when known."""
+
+    def __init__(
+        self, message: str, *, subject_id: str | None = None, time: float | None = None
+    ) -> None:
+        self.subject_id = subject_id
+        self.time = time
+        super().__init__(message)
+
+
+class MissingDependencyError(QspError, ImportError):
+    """An optional dependency is needed for the requested feature."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{package!r} is needed for this feature: pip install 'qsp-sbml[{extra}]'"
+        )
+
+
+class UnitWarning(UserWarning):
+    """Units are missing or inconsistent (an error with ``strict_units=True``)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A steady state or an optimiser did not converge."""
+
+
+class SimulationWarning(UserWarning):
+    """Something in a simulation needs the user's attention."""

@@ -1,0 +1,269 @@
+"""The :class:`Model`: a validated flat SBML model plus compiled RoadRunner instances.
+
+A model compiles once; new parameter sets and regimens are applied to the
+compiled instance without recompiling.  A regimen with IV infusions needs an
+input reaction per infused species: that variant is compiled once per set of
+infusion targets and cached.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+import libsbml
+import numpy as np
+import pandas as pd
+
+from qsp_sbml.dosing import Dose, Regimen, as_regimen
+from qsp_sbml.errors import SbmlError
+from qsp_sbml.simulate._initial import InitialAssignments
+from qsp_sbml.simulate.options import IntegratorOptions
+from qsp_sbml.simulate.plan import Action, plan_regimen
+from qsp_sbml.simulate.sbml_inputs import add_dosing_events, add_infusion_inputs, infusion_parameter
+from qsp_sbml.simulate.timeline import run_timeline
+from qsp_sbml.validate import ValidationReport
+
+__all__ = ["Model"]
+
+logger = logging.getLogger(__name__)
+
+RegimenLike = Regimen | Dose | Iterable[Dose] | str | None
+
+
+class Model:
+    """A validated, flattened SBML model with a RoadRunner compiled on demand.
+
+    Create it with :func:`qsp_sbml.load_model`, not directly.
+
+    Examples
+    --------
+    >>> import qsp_sbml as qs
+    >>> from qsp_sbml import resources
+    >>> model = qs.load_model(resources.ONE_COMPARTMENT_IV, guard=False)
+    >>> df = model.simulate([0, 1, 2], selections=["C"], regimen="100 mg iv to A")
+    >>> list(df.columns)
+    ['time', 'C']
+    """
+
+    def __init__(
+        self,
+        flat_sbml: str,
+        *,
+        source: str = "<SBML string>",
+        report: ValidationReport | None = None,
+        state: bytes | None = None,
+        options: IntegratorOptions | None = None,
+    ) -> None:
+        self.sbml = flat_sbml
+        self.source = source
+        self.report = report if report is not None else ValidationReport()
+        self.options = options or IntegratorOptions()
+        self._state = state
+        self._runners: dict[frozenset[str], Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Model(id={self.id!r}, source={self.source!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_runners"] = {}
+        for key in ("document", "_initial_assignments"):
+            state.pop(key, None)
+        return state
+
+    # -- introspection -------------------------------------------------
+    @cached_property
+    def document(self) -> libsbml.SBMLDocument:
+        """The flat model as a libSBML document (do not modify)."""
+        return libsbml.readSBMLFromString(self.sbml)
+
+    @property
+    def sbml_model(self) -> libsbml.Model:
+        """The libSBML ``Model`` of the flat document."""
+        return self.document.getModel()
+
+    @property
+    def id(self) -> str:
+        """The model id."""
+        return str(self.sbml_model.getId())
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the flat SBML text."""
+        return hashlib.sha256(self.sbml.encode()).hexdigest()
+
+    @property
+    def species_ids(self) -> list[str]:
+        """Ids of all species."""
+        m = self.sbml_model
+        return [m.getSpecies(i).getId() for i in range(m.getNumSpecies())]
+
+    @property
+    def parameter_ids(self) -> list[str]:
+        """Ids of all global parameters."""
+        m = self.sbml_model
+        return [m.getParameter(i).getId() for i in range(m.getNumParameters())]
+
+    @property
+    def compartment_ids(self) -> list[str]:
+        """Ids of all compartments."""
+        m = self.sbml_model
+        return [m.getCompartment(i).getId() for i in range(m.getNumCompartments())]
+
+    @cached_property
+    def _initial_assignments(self) -> InitialAssignments:
+        return InitialAssignments.from_model(self.sbml_model)
+
+    # -- compilation ---------------------------------------------------
+    def roadrunner(self, infusion_targets: Iterable[str] = ()) -> Any:
+        """The compiled RoadRunner instance (with inputs for ``infusion_targets``)."""
+        import roadrunner
+
+        key = frozenset(infusion_targets)
+        if key in self._runners:
+            return self._runners[key]
+        roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
+        if not key and self._state is not None:
+            rr = roadrunner.RoadRunner()
+            rr.loadStateS(self._state)
+            rr.resetAll()
+        else:
+            try:
+                rr = roadrunner.RoadRunner(self._sbml_with_inputs(key))
+            except RuntimeError as err:
+                raise SbmlError(f"{self.source}: RoadRunner could not compile the model: {err}") from err
+        self._runners[key] = rr
+        return rr
+
+    def _sbml_with_inputs(self, targets: Iterable[str]) -> str:
+        targets = sorted(targets)
+        if not targets:
+            return self.sbml
+        doc = libsbml.readSBMLFromString(self.sbml)
+        add_infusion_inputs(doc, targets)
+        return str(libsbml.writeSBMLToString(doc))
+
+    # -- dosing --------------------------------------------------------
+    def plan(self, regimen: RegimenLike, *, end: float) -> tuple[list[Action], frozenset[str]]:
+        """Dosing actions of ``regimen`` in model units up to ``end`` (model time)."""
+        reg = as_regimen(regimen)
+        if reg is None:
+            return [], frozenset()
+        return plan_regimen(self.sbml_model, reg, end=end)
+
+    def to_sbml(self, regimen: RegimenLike = None, *, end: float) -> str:
+        """The flat model with ``regimen`` written as SBML events (for exchange).
+
+        Simulating the result without a regimen gives the same trajectories as
+        ``simulate(..., regimen=regimen)``.
+        """
+        actions, targets = self.plan(regimen, end=end)
+        doc = libsbml.readSBMLFromString(self.sbml)
+        add_infusion_inputs(doc, targets)
+        add_dosing_events(doc, actions)
+        return str(libsbml.writeSBMLToString(doc))
+
+    # -- simulation ----------------------------------------------------
+    def simulate(
+        self,
+        times: Sequence[float] | np.ndarray,
+        *,
+        selections: Sequence[str] | None = None,
+        parameters: Mapping[str, float] | None = None,
+        regimen: RegimenLike = None,
+        options: IntegratorOptions | None = None,
+    ) -> pd.DataFrame:
+        """Simulate from t=0 and report ``selections`` at ``times``.
+
+        Parameters
+        ----------
+        times
+            Output times in model time units: non-decreasing, >= 0, finite.
+        selections
+            RoadRunner selections: ``S`` (species amount), ``[S]``
+            (concentration), parameter or compartment ids, reaction ids (rates).
+            Default: the amount of every floating species.
+        parameters
+            Values applied before the simulation: parameters and compartments
+            (initial assignments that depend on them are re-evaluated), species
+            ids (initial amounts) or ``[S]`` (initial concentrations).  Nothing
+            persists to the next call.
+        regimen
+            A :class:`~qsp_sbml.dosing.Regimen`, dose(s) or regimen text.
+        options
+            Integrator options (default: ``self.options``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Column ``time`` plus one column per selection.
+        """
+        t = _check_times(times)
+        actions, targets = self.plan(regimen, end=float(t[-1]))
+        rr = self.roadrunner(targets)
+        (options or self.options).apply(rr)
+        sels = list(selections) if selections is not None else list(rr.model.getFloatingSpeciesIds())
+        self._set_selections(rr, sels)
+        self._reset(rr, parameters or {})
+        rates = {target: infusion_parameter(target) for target in targets}
+        values = run_timeline(rr, t, actions, rates)
+        frame = pd.DataFrame(values[:, 1:], columns=sels)
+        frame.insert(0, "time", t)
+        return frame
+
+    def _set_selections(self, rr: Any, sels: list[str]) -> None:
+        for s in sels:
+            try:
+                rr.getValue(s)
+            except RuntimeError:
+                ids = self.species_ids + self.parameter_ids + self.compartment_ids
+                close = difflib.get_close_matches(s.strip("[]"), ids, n=3)
+                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise SbmlError(f"unknown selection {s!r} for model {self.id!r}{hint}", sbml_id=s) from None
+        rr.timeCourseSelections = ["time", *sels]
+
+    def _reset(self, rr: Any, parameters: Mapping[str, float]) -> None:
+        rr.resetAll()
+        if not parameters:
+            return
+        species = set(self.species_ids)
+        known = set(self.parameter_ids) | set(self.compartment_ids) | species
+        later: dict[str, float] = {}
+        changed: set[str] = set()
+        for key, value in parameters.items():
+            name = key[1:-1] if key.startswith("[") and key.endswith("]") else key
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=3)
+                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise SbmlError(f"unknown parameter {key!r} for model {self.id!r}{hint}", sbml_id=key)
+            if not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
+                raise SbmlError(f"parameter {key!r} must be a finite number, got {value!r}", sbml_id=key)
+            if name in species:
+                later[key] = float(value)
+            else:
+                rr.setValue(name, float(value))
+                changed.add(name)
+        if changed:
+            self._initial_assignments.reapply(rr, changed)
+            rr.reset()
+        for key, value in later.items():
+            rr.setValue(key, value)
+
+
+def _check_times(times: Sequence[float] | np.ndarray) -> np.ndarray:
+    t = np.asarray(times, dtype=float).ravel()
+    if t.size == 0:
+        raise ValueError("times is empty; give at least one output time")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("times must be finite")
+    if t[0] < 0:
+        raise ValueError(f"times must be >= 0 (simulations start at t=0), got {t[0]!r}")
+    if np.any(np.diff(t) < 0):
+        raise ValueError("times must be non-decreasing")
+    return t

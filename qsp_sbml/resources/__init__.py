@@ -1,0 +1,17 @@
+"""Small reference models shipped with the package (used by docs, tests and the demo).
+
+Each model file has a model card (``<name>.md``) beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["MODELS_DIR", "ONE_COMPARTMENT_IV", "ONE_COMPARTMENT_ORAL"]
+
+#: Folder of the shipped reference models.
+MODELS_DIR = Path(__file__).parent / "models"
+#: One-compartment PK model, linear elimination (dose target ``A``).
+ONE_COMPARTMENT_IV = MODELS_DIR / "pk_one_compartment_iv.xml"
+#: One-compartment PK with first-order absorption (dose target ``A_gut``).
+ONE_COMPARTMENT_ORAL = MODELS_DIR / "pk_one_compartment_oral.xml"

@@ -1,0 +1,209 @@
+"""Checks on SBML documents: libSBML's validators as :class:`Issue` data, plus our own.
+
+Our own checks cover what libSBML lets through but RoadRunner cannot run or
+silently runs wrongly: algebraic rules, ``delay()``, fast reactions and required
+packages RoadRunner ignores (unsupported features), and ``comp`` replacements
+whose replacing element is of another class than the replaced one (libSBML
+flattens those by silently dropping the replaced element).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import libsbml
+
+from qsp_sbml.validate import Issue, Severity, ValidationReport
+
+__all__ = [
+    "UNIT_CHECK_IDS",
+    "check_comp_replacement_classes",
+    "describe",
+    "libsbml_issues",
+    "unsupported_features",
+]
+
+#: libSBML "modelling practice" ids that are about missing units (treated as unit issues).
+UNIT_CHECK_IDS = frozenset({80701, 80702})
+
+_QUOTED_ID = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)'")
+_SEVERITY = {
+    libsbml.LIBSBML_SEV_INFO: Severity.INFO,
+    libsbml.LIBSBML_SEV_WARNING: Severity.WARNING,
+    libsbml.LIBSBML_SEV_ERROR: Severity.ERROR,
+    libsbml.LIBSBML_SEV_FATAL: Severity.CRITICAL,
+}
+
+
+def is_unit_issue(error: libsbml.SBMLError) -> bool:
+    """Whether a libSBML finding is about units."""
+    return (
+        error.getCategory() == libsbml.LIBSBML_CAT_UNITS_CONSISTENCY
+        or error.getErrorId() in UNIT_CHECK_IDS
+    )
+
+
+def _specific_message(error: libsbml.SBMLError) -> str:
+    """The part of a libSBML message that names the element, after ``Reference:``."""
+    text = error.getMessage().strip()
+    lines = [ln.strip() for ln in text.splitlines()]
+    for k, line in enumerate(lines):
+        if line.startswith("Reference:"):
+            tail = " ".join(ln for ln in lines[k + 1 :] if ln)
+            if tail:
+                return tail
+    body = [ln for ln in lines if ln]
+    return " ".join(body[1:] if len(body) > 1 else body)
+
+
+def libsbml_issues(
+    doc: libsbml.SBMLDocument, *, source: str, strict_units: bool = False
+) -> ValidationReport:
+    """Convert the errors logged on ``doc`` to issues.
+
+    Unit findings are warnings, or errors when ``strict_units`` is true.
+    """
+    report = ValidationReport()
+    seen: set[tuple[int, int, str]] = set()
+    for k in range(doc.getNumErrors()):
+        error = doc.getError(k)
+        specific = _specific_message(error)
+        key = (error.getErrorId(), error.getLine(), specific)
+        if key in seen:
+            continue
+        seen.add(key)
+        severity = _SEVERITY.get(error.getSeverity(), Severity.ERROR)
+        unit = is_unit_issue(error)
+        if unit and strict_units and severity == Severity.WARNING:
+            severity = Severity.ERROR
+        short = error.getShortMessage().strip().rstrip(".")
+        message = specific if short and short in specific else f"{short}: {specific}"
+        match = _QUOTED_ID.search(specific)
+        line = error.getLine()
+        report.append(
+            Issue(
+                severity,
+                message,
+                check=f"sbml-{'units-' if unit else ''}{error.getErrorId()}",
+                where=f"{source}:{line}" if line > 0 else source,
+                sbml_id=match.group(1) if match else None,
+                hint=(
+                    "declare units on every parameter, species and compartment"
+                    if unit
+                    else None
+                ),
+            )
+        )
+    return report
+
+
+def describe(element: libsbml.SBase) -> str:
+    """A short human description of an SBML element, e.g. ``rateRule for 'x'``."""
+    name = element.getElementName()
+    if isinstance(element, libsbml.Rule) or isinstance(element, libsbml.EventAssignment):
+        return f"<{name}> for '{element.getVariable()}'"
+    if isinstance(element, libsbml.InitialAssignment):
+        return f"<{name}> for '{element.getSymbol()}'"
+    if element.isSetId():
+        return f"<{name}> '{element.getId()}'"
+    parent = element.getParentSBMLObject()
+    if parent is not None and parent is not element:
+        return f"<{name}> of {describe(parent)}"
+    return f"<{name}>"
+
+
+def _has_delay(node: libsbml.ASTNode | None) -> bool:
+    if node is None:
+        return False
+    if node.getType() == libsbml.AST_FUNCTION_DELAY:
+        return True
+    return any(_has_delay(node.getChild(i)) for i in range(node.getNumChildren()))
+
+
+def unsupported_features(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[Issue]:
+    """Constructs RoadRunner cannot simulate, as CRITICAL issues naming the element."""
+    model = doc.getModel()
+    if model is None:
+        return
+    for element in model.getListOfAllElements():
+        if isinstance(element, libsbml.Rule) and element.isAlgebraic():
+            yield Issue(
+                Severity.CRITICAL,
+                f"algebraic rule ({libsbml.formulaToL3String(element.getMath())} = 0) "
+                "is not supported by the RoadRunner simulator",
+                check="unsupported-algebraic-rule",
+                where=source,
+                hint="rewrite it as an assignment or rate rule",
+            )
+        elif isinstance(element, libsbml.Reaction) and element.isSetFast() and element.getFast():
+            yield Issue(
+                Severity.CRITICAL,
+                f"fast reaction '{element.getId()}' is not supported by the RoadRunner simulator",
+                check="unsupported-fast-reaction",
+                where=source,
+                sbml_id=element.getId(),
+                hint="replace the fast reaction by a quasi-steady-state assignment",
+            )
+        elif hasattr(element, "isSetMath") and element.isSetMath() and _has_delay(element.getMath()):
+            yield Issue(
+                Severity.CRITICAL,
+                f"delay() in {describe(element)} is not supported by the RoadRunner simulator",
+                check="unsupported-delay",
+                where=source,
+                sbml_id=element.getId() if element.isSetId() else None,
+                hint="replace delay() by a transit-compartment chain",
+            )
+    for k in range(doc.getNumPlugins()):
+        prefix = doc.getPlugin(k).getPrefix()
+        if prefix != "comp" and doc.getPackageRequired(prefix):
+            yield Issue(
+                Severity.CRITICAL,
+                f"required SBML package '{prefix}' is not supported",
+                check="unsupported-package",
+                where=source,
+            )
+
+
+def check_comp_replacement_classes(
+    doc: libsbml.SBMLDocument, *, source: str
+) -> Iterator[Issue]:
+    """Each comp replacement must replace an element of the same SBML class.
+
+    A ``parameter`` may stand in for a compartment, species or species reference
+    (the comp specification allows this); anything else is refused because the
+    libSBML flattener silently drops the replaced element.
+    """
+    allowed_by_parameter = {"compartment", "species", "speciesReference", "parameter"}
+    for element in doc.getListOfAllElements():
+        code = element.getTypeCode()
+        if code == libsbml.SBML_COMP_REPLACEDELEMENT:
+            replacing = element.getParentSBMLObject().getParentSBMLObject()
+        elif code == libsbml.SBML_COMP_REPLACEDBY:
+            replacing = element.getParentSBMLObject()
+        else:
+            continue
+        if replacing is None or element.isSetDeletion():
+            continue
+        try:
+            replaced = element.getReferencedElement()
+        except Exception:  # noqa: BLE001 -- libSBML reports unresolved refs itself
+            replaced = None
+        if replaced is None:
+            continue
+        if code == libsbml.SBML_COMP_REPLACEDBY:
+            replacing, replaced = replaced, replacing
+        new, old = replacing.getElementName(), replaced.getElementName()
+        if new == old or (new == "parameter" and old in allowed_by_parameter):
+            continue
+        port = element.getPortRef() if element.isSetPortRef() else None
+        via = f" through port '{port}'" if port else ""
+        yield Issue(
+            Severity.ERROR,
+            f"<{new}> '{replacing.getId()}' replaces <{old}> '{replaced.getId()}'{via}: "
+            "a replacement must be of the same class as the element it replaces",
+            check="comp-replacement-class",
+            where=f"{source}:{element.getLine()}",
+            sbml_id=replacing.getId(),
+            hint=f"replace the {old} with a {old}, or link to another port",
+        )

@@ -1,0 +1,5 @@
+"""Simulation: integrator options, dosing timelines, model inputs."""
+
+from qsp_sbml.simulate.options import IntegratorOptions
+
+__all__ = ["IntegratorOptions"]

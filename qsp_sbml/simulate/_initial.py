@@ -1,0 +1,214 @@
+"""Re-evaluate parameter initial assignments after parameter changes.
+
+RoadRunner's ``reset()`` re-evaluates species initial assignments but not those
+of parameters and compartments after ``setValue`` (measured on 2.11), and
+``setValue('init(p)')`` recompiles the model.  This module evaluates the
+affected initial assignments itself, in dependency order, with a small
+evaluator over libSBML's AST (no ``eval``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import libsbml
+
+from qsp_sbml.errors import SbmlError
+
+__all__ = ["InitialAssignments", "evaluate"]
+
+_UNARY: dict[int, Callable[[float], float]] = {
+    libsbml.AST_FUNCTION_EXP: math.exp,
+    libsbml.AST_FUNCTION_LN: math.log,
+    libsbml.AST_FUNCTION_ABS: abs,
+    libsbml.AST_FUNCTION_FLOOR: math.floor,
+    libsbml.AST_FUNCTION_CEILING: math.ceil,
+    libsbml.AST_FUNCTION_SIN: math.sin,
+    libsbml.AST_FUNCTION_COS: math.cos,
+    libsbml.AST_FUNCTION_TAN: math.tan,
+    libsbml.AST_FUNCTION_ARCSIN: math.asin,
+    libsbml.AST_FUNCTION_ARCCOS: math.acos,
+    libsbml.AST_FUNCTION_ARCTAN: math.atan,
+    libsbml.AST_FUNCTION_SINH: math.sinh,
+    libsbml.AST_FUNCTION_COSH: math.cosh,
+    libsbml.AST_FUNCTION_TANH: math.tanh,
+    libsbml.AST_LOGICAL_NOT: lambda x: float(not x),
+}
+_RELATIONAL: dict[int, Callable[[float, float], bool]] = {
+    libsbml.AST_RELATIONAL_EQ: lambda a, b: a == b,
+    libsbml.AST_RELATIONAL_NEQ: lambda a, b: a != b,
+    libsbml.AST_RELATIONAL_LT: lambda a, b: a < b,
+    libsbml.AST_RELATIONAL_LEQ: lambda a, b: a <= b,
+    libsbml.AST_RELATIONAL_GT: lambda a, b: a > b,
+    libsbml.AST_RELATIONAL_GEQ: lambda a, b: a >= b,
+}
+
+
+def evaluate(  # noqa: C901 -- one branch per AST node type
+    node: libsbml.ASTNode,
+    values: Mapping[str, float] | Callable[[str], float],
+    functions: Mapping[str, libsbml.ASTNode] | None = None,
+) -> float:
+    """Evaluate a libSBML AST numerically.
+
+    Examples
+    --------
+    >>> evaluate(libsbml.parseL3Formula("2 * p + exp(0)"), {"p": 3.0})
+    7.0
+    """
+    functions = functions or {}
+    lookup = values if callable(values) else values.__getitem__
+    t = node.getType()
+    kids = [node.getChild(i) for i in range(node.getNumChildren())]
+
+    def ev(n: libsbml.ASTNode) -> float:
+        return evaluate(n, lookup, functions)
+
+    if node.isNumber():
+        return float(node.getValue())
+    if t == libsbml.AST_NAME:
+        return float(lookup(node.getName()))
+    if t == libsbml.AST_NAME_TIME:
+        return 0.0
+    if t == libsbml.AST_NAME_AVOGADRO:
+        return 6.02214076e23
+    if t == libsbml.AST_CONSTANT_E:
+        return math.e
+    if t == libsbml.AST_CONSTANT_PI:
+        return math.pi
+    if t == libsbml.AST_CONSTANT_TRUE:
+        return 1.0
+    if t == libsbml.AST_CONSTANT_FALSE:
+        return 0.0
+    if t == libsbml.AST_PLUS:
+        return sum(ev(k) for k in kids)
+    if t == libsbml.AST_TIMES:
+        out = 1.0
+        for k in kids:
+            out *= ev(k)
+        return out
+    if t == libsbml.AST_MINUS:
+        return -ev(kids[0]) if len(kids) == 1 else ev(kids[0]) - ev(kids[1])
+    if t == libsbml.AST_DIVIDE:
+        return ev(kids[0]) / ev(kids[1])
+    if t in (libsbml.AST_POWER, libsbml.AST_FUNCTION_POWER):
+        return float(ev(kids[0]) ** ev(kids[1]))
+    if t == libsbml.AST_FUNCTION_ROOT:
+        degree, x = (ev(kids[0]), ev(kids[1])) if len(kids) == 2 else (2.0, ev(kids[0]))
+        return float(x ** (1.0 / degree))
+    if t == libsbml.AST_FUNCTION_LOG:
+        base, x = (ev(kids[0]), ev(kids[1])) if len(kids) == 2 else (10.0, ev(kids[0]))
+        return math.log(x, base)
+    if t in _UNARY:
+        return float(_UNARY[t](ev(kids[0])))
+    if t in _RELATIONAL:
+        vals = [ev(k) for k in kids]
+        return float(all(_RELATIONAL[t](a, b) for a, b in zip(vals, vals[1:], strict=False)))
+    if t == libsbml.AST_LOGICAL_AND:
+        return float(all(ev(k) for k in kids))
+    if t == libsbml.AST_LOGICAL_OR:
+        return float(any(ev(k) for k in kids))
+    if t == libsbml.AST_LOGICAL_XOR:
+        return float(sum(bool(ev(k)) for k in kids) % 2 == 1)
+    if t == libsbml.AST_FUNCTION_MAX:
+        return max(ev(k) for k in kids)
+    if t == libsbml.AST_FUNCTION_MIN:
+        return min(ev(k) for k in kids)
+    if t == libsbml.AST_FUNCTION_PIECEWISE:
+        for k in range(0, len(kids) - 1, 2):
+            if ev(kids[k + 1]):
+                return ev(kids[k])
+        if len(kids) % 2 == 1:
+            return ev(kids[-1])
+        return math.nan
+    if t == libsbml.AST_FUNCTION and node.getName() in functions:
+        lam = functions[node.getName()]
+        n_args = lam.getNumBvars()
+        bound = {lam.getChild(i).getName(): ev(kids[i]) for i in range(n_args)}
+
+        def inner(name: str) -> float:
+            return bound[name] if name in bound else float(lookup(name))
+
+        return evaluate(lam.getChild(lam.getNumChildren() - 1), inner, functions)
+    raise SbmlError(
+        f"cannot evaluate {libsbml.formulaToL3String(node)!r} while re-applying initial assignments"
+    )
+
+
+def _names(node: libsbml.ASTNode | None, out: set[str]) -> set[str]:
+    if node is None:
+        return out
+    if node.getType() in (libsbml.AST_NAME, libsbml.AST_FUNCTION):
+        out.add(node.getName())
+    for i in range(node.getNumChildren()):
+        _names(node.getChild(i), out)
+    return out
+
+
+@dataclass(frozen=True)
+class InitialAssignments:
+    """Initial assignments of parameters and compartments, in dependency order."""
+
+    #: symbol -> (math, ids the math uses directly).
+    order: tuple[tuple[str, libsbml.ASTNode, frozenset[str]], ...]
+    #: function definition id -> lambda AST.
+    functions: Mapping[str, libsbml.ASTNode]
+    #: Species ids whose symbol means a concentration in math.
+    concentration_species: frozenset[str]
+
+    @classmethod
+    def from_model(cls, model: libsbml.Model) -> InitialAssignments:
+        """Collect the parameter and compartment initial assignments of ``model``."""
+        targets = {model.getParameter(i).getId() for i in range(model.getNumParameters())}
+        targets |= {model.getCompartment(i).getId() for i in range(model.getNumCompartments())}
+        pending = {}
+        for i in range(model.getNumInitialAssignments()):
+            ia = model.getInitialAssignment(i)
+            if ia.getSymbol() in targets and ia.isSetMath():
+                math_ = ia.getMath().deepCopy()
+                pending[ia.getSymbol()] = (math_, frozenset(_names(math_, set())))
+        order = []
+        done: set[str] = set()
+        while pending:
+            ready = [s for s, (_, deps) in pending.items() if not (deps & (pending.keys() - {s}))]
+            if not ready:  # a cycle: libSBML validation forbids it; keep a stable order anyway
+                ready = sorted(pending)
+            for s in sorted(ready):
+                order.append((s, *pending.pop(s)))
+                done.add(s)
+        functions = {
+            model.getFunctionDefinition(i).getId(): model.getFunctionDefinition(i).getMath().deepCopy()
+            for i in range(model.getNumFunctionDefinitions())
+            if model.getFunctionDefinition(i).isSetMath()
+        }
+        conc = frozenset(
+            model.getSpecies(i).getId()
+            for i in range(model.getNumSpecies())
+            if not model.getSpecies(i).getHasOnlySubstanceUnits()
+        )
+        return cls(tuple(order), functions, conc)
+
+    def affected(self, changed: set[str]) -> list[str]:
+        """Symbols whose initial assignment depends, directly or not, on ``changed``."""
+        dirty = set(changed)
+        out = []
+        for symbol, _, deps in self.order:
+            if deps & dirty and symbol not in changed:
+                out.append(symbol)
+                dirty.add(symbol)
+        return out
+
+    def reapply(self, rr: object, changed: set[str]) -> list[str]:
+        """Recompute the affected assignments on a RoadRunner instance; return their ids."""
+        affected = set(self.affected(changed))
+        get = rr.getValue  # type: ignore[attr-defined]
+
+        def lookup(name: str) -> float:
+            return float(get(f"[{name}]" if name in self.concentration_species else name))
+
+        for symbol, math_, _ in self.order:
+            if symbol in affected:
+                rr.setValue(symbol, evaluate(math_, lookup, self.functions))  # type: ignore[attr-defined]
+        return sorted(affected)

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    for flag in ("slow", "conformance"):
+        parser.addoption(f"--run-{flag}", action="store_true", help=f"run tests marked {flag}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for flag in ("slow", "conformance"):
+            if flag in item.keywords and not config.getoption(f"--run-{flag}"):
+                item.add_marker(pytest.mark.skip(reason=f"needs --run-{flag}"))
+
+
+def conformance_dir() -> Path:
+    """Where ../shared/conformance is (QSP_SBML_CONFORMANCE_DIR overrides)."""
+    env = os.environ.get("QSP_SBML_CONFORMANCE_DIR")
+    path = Path(env) if env else REPO.parent / "shared" / "conformance"
+    return path if path.is_absolute() else (REPO / path).resolve()
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    return FIXTURES

@@ -1,0 +1,125 @@
+"""Loading: valid models load, every bad input is refused naming the id or line."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+
+import qsp_sbml as qs
+from qsp_sbml import resources
+from qsp_sbml._guard import run_guarded
+
+# fixture file -> (text the error message must contain, libSBML rule or our check)
+BAD = {
+    "malformed_xml": ("malformed_xml.xml:3", "sbml-1009"),
+    "not_sbml": ("<html>", "sbml-not-sbml"),
+    "undefined_symbol": ("k_missing", "sbml-10215"),
+    "duplicate_id": ("'p'", "sbml-10301"),
+    "two_rules": ("'p'", "sbml-10304"),
+    "circular_rules": ("'a'", "sbml-20906"),
+    "missing_attribute": ("'compartment'", "sbml-20614"),
+    "invalid_mathml": ("frobnicate", "sbml-10202"),
+    "event_assigns_constant": ("'p'", "sbml-21212"),
+    "comp_missing_port": ("no_such_port", "sbml-1020701"),
+    "comp_bad_submodel_ref": ("no_such_model", "sbml-1020615"),
+    "comp_missing_external": ("does_not_exist.xml", "sbml-1090101"),
+    "comp_class_mismatch": ("'cc'", "comp-replacement-class"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_is_refused_with_a_named_location(fixtures, name):
+    needle, check = BAD[name]
+    path = fixtures / "bad_sbml" / f"{name}.xml"
+    with pytest.raises(qs.QspError) as info:
+        qs.load_model(path)
+    err = info.value
+    assert isinstance(err, qs.ValidationError)
+    assert isinstance(err, ValueError)
+    assert needle in str(err), str(err)
+    assert str(path) in str(err)
+    assert any(issue.check == check for issue in err.report), [i.check for i in err.report]
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_from_a_string_is_refused_too(fixtures, name):
+    if name == "comp_missing_external":
+        pytest.skip("external files resolve relative to a file")
+    text = (fixtures / "bad_sbml" / f"{name}.xml").read_text()
+    with pytest.raises(qs.ValidationError):
+        qs.load_model(text, guard=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "feature", "needle"),
+    [
+        ("algebraic_rule", "algebraic-rule", "x - y"),
+        ("delay", "delay", "'x'"),
+        ("fast_reaction", "fast-reaction", "R_fast"),
+    ],
+)
+def test_unsupported_features_are_named(fixtures, name, feature, needle):
+    with pytest.raises(qs.UnsupportedFeatureError) as info:
+        qs.load_model(fixtures / "unsupported" / f"{name}.xml")
+    assert info.value.feature == feature
+    assert needle in str(info.value)
+
+
+def test_missing_file_and_wrong_type():
+    with pytest.raises(qs.SbmlError, match="no such file"):
+        qs.load_model("does/not/exist.xml")
+    with pytest.raises(TypeError):
+        qs.load_model(42)  # type: ignore[arg-type]
+
+
+def test_shipped_models_load_without_any_issue():
+    for path in (resources.ONE_COMPARTMENT_IV, resources.ONE_COMPARTMENT_ORAL):
+        model = qs.load_model(path, strict_units=True)
+        assert len(model.report) == 0, [i.format() for i in model.report]
+
+
+def test_unit_issues_warn_by_default_and_fail_in_strict_mode(fixtures):
+    text = resources.ONE_COMPARTMENT_IV.read_text().replace(' units="litre_per_hour"', "")
+    with pytest.warns(qs.UnitWarning, match="unit warning"):
+        model = qs.load_model(text, guard=False)
+    assert any(i.check.startswith("sbml-units-") for i in model.report)
+    with pytest.raises(qs.ValidationError, match="CL"):
+        qs.load_model(text, guard=False, strict_units=True)
+
+
+def test_guarded_and_unguarded_loading_agree():
+    a = qs.load_model(resources.ONE_COMPARTMENT_ORAL)
+    b = qs.load_model(resources.ONE_COMPARTMENT_ORAL, guard=False)
+    assert a.sbml == b.sbml
+    ta = a.simulate([0, 5], regimen="100 mg po to A_gut", selections=["C"])
+    tb = b.simulate([0, 5], regimen="100 mg po to A_gut", selections=["C"])
+    assert ta.equals(tb)
+
+
+def test_a_native_crash_in_the_guard_becomes_an_error_and_the_guard_recovers():
+    with pytest.raises(qs.NativeCrashError, match="crash-test"):
+        run_guarded(os.abort, what="crash-test")
+    # the next call gets a fresh worker
+    model = qs.load_model(resources.ONE_COMPARTMENT_IV)
+    assert model.id == "pk_one_compartment_iv"
+
+
+def test_flat_comp_model_is_never_empty(tmp_path):
+    sub = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core"
+      xmlns:comp="http://www.sbml.org/sbml/level3/version1/comp/version1" level="3" version="2" comp:required="true">
+  <comp:listOfModelDefinitions>
+    <comp:modelDefinition id="sub"><listOfParameters><parameter id="x" value="3" constant="true"/></listOfParameters>
+    </comp:modelDefinition>
+  </comp:listOfModelDefinitions>
+  <model id="top"><comp:listOfSubmodels><comp:submodel comp:id="A" comp:modelRef="sub"/></comp:listOfSubmodels></model>
+</sbml>"""
+    path = tmp_path / "top.xml"
+    path.write_text(sub)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", qs.UnitWarning)
+        model = qs.load_model(path)
+    assert model.parameter_ids == ["A__x"]
+    assert model.simulate([0, 1], selections=["A__x"])["A__x"].tolist() == [3.0, 3.0]
