@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, BinaryIO, TypeVar
+from typing import IO, Any, TypeVar
 
 from qsp_sbml.errors import NativeCrashError
 
@@ -34,13 +34,13 @@ _lock = threading.Lock()
 _worker: subprocess.Popen[bytes] | None = None
 
 
-def _send(stream: BinaryIO, obj: Any) -> None:
+def _send(stream: IO[bytes], obj: Any) -> None:
     payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_HEADER.pack(len(payload)) + payload)
     stream.flush()
 
 
-def _recv(stream: BinaryIO) -> Any:
+def _recv(stream: IO[bytes]) -> Any:
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
         raise EOFError
@@ -52,7 +52,7 @@ def _recv(stream: BinaryIO) -> Any:
 
 
 def _start() -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 -- fixed command line
+    return subprocess.Popen(
         [sys.executable, "-m", "qsp_sbml._guard_worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -93,6 +93,7 @@ def run_guarded(fn: Callable[..., R], *args: Any, what: str = "input") -> R:
         try:
             _send(worker.stdin, (fn.__module__, fn.__qualname__, args))
             status, value = _recv(worker.stdout)
+            result: Any = value
         except (EOFError, BrokenPipeError, OSError) as err:
             code = worker.wait()
             _worker = None
@@ -103,5 +104,5 @@ def run_guarded(fn: Callable[..., R], *args: Any, what: str = "input") -> R:
                 "'qsp-sbml validate' on it and fix the errors it reports."
             ) from err
     if status == "ok":
-        return value  # type: ignore[no-any-return]
-    raise value
+        return result
+    raise result

@@ -29,7 +29,7 @@ def _serve() -> None:
             for part in name.split("."):
                 target = getattr(target, part)
             reply: tuple[str, Any] = ("ok", target(*args))
-        except Exception as err:  # noqa: BLE001 -- forwarded to the caller
+        except Exception as err:
             reply = ("err", err)
         try:
             _send(protocol_out, reply)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -92,7 +93,7 @@ def _split_phrases(tokens: list[str]) -> list[list[str]]:
     return phrases
 
 
-def _parse_phrase(tokens: list[str], where: str) -> _Phrase:  # noqa: C901 -- a flat token loop
+def _parse_phrase(tokens: list[str], where: str) -> _Phrase:
     ph = _Phrase(text=" ".join(tokens))
     i = 0
 
@@ -110,6 +111,9 @@ def _parse_phrase(tokens: list[str], where: str) -> _Phrase:  # noqa: C901 -- a 
                 raise RegimenError(f"one amount expected, got {tok!r}", where=where)
             ph.amount, ph.unit = float(tok), nxt
             i += 2
+        elif _is_number(tok) and ph.amount is None and nxt[:1].isalpha() and nxt.lower() not in ROUTE_ALIASES:
+            known = ", ".join(sorted(AMOUNT_UNITS))
+            raise RegimenError(f"unknown amount unit {nxt!r} after {tok}; use one of: {known}", where=where)
         elif low in ROUTE_ALIASES:
             ph.route = ROUTE_ALIASES[low]
             i += 1
@@ -232,7 +236,7 @@ def parse_regimen_text(text: str) -> list[Dose]:
                 count = max(1, int(math.floor(ph.for_h / ph.interval_h + 1e-9)))
             else:
                 count = None
-        base = {
+        base: dict[str, Any] = {
             "amount": ph.amount,
             "unit": ph.unit,
             "time_unit": HOURS,

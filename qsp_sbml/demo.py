@@ -93,7 +93,6 @@ def run_demo(out_dir: str | Path) -> dict[str, Any]:
     first = nca(times, c, interval=(0.0, TAU_H))
     last = nca(times, c, interval=(end - TAU_H, end))
     sd = nca(single["time"].to_numpy(), single["C"].to_numpy())
-    k = cl / v
     fine_last = np.linspace(end - TAU_H, end, 20001)
     fine_first = np.linspace(0.0, TAU_H, 20001)
     params = {"dose": DOSE_MG, "tau": TAU_H, "ka": ka, "cl": cl, "v": v, "f": f}

@@ -281,7 +281,7 @@ class Regimen(BaseModel):
             )
         doses = []
         for k, row in enumerate(df.to_dict("records"), start=1):
-            doses.append(_dose_from_row(row, k, source, time_unit=time_unit, unit=unit))
+            doses.append(_dose_from_row({str(c): v for c, v in row.items()}, k, source, time_unit=time_unit, unit=unit))
         return cls(doses=tuple(doses), molecular_weight=molecular_weight)
 
     def to_table(self) -> pd.DataFrame:

@@ -250,8 +250,8 @@ class Model:
                 rr.setValue(name, float(value))
                 changed.add(name)
         if changed:
-            self._initial_assignments.reapply(rr, changed)
             rr.reset()
+            self._initial_assignments.reapply(rr, changed)
         for key, value in later.items():
             rr.setValue(key, value)
 

@@ -170,11 +170,12 @@ def check_comp_replacement_classes(
 ) -> Iterator[Issue]:
     """Each comp replacement must replace an element of the same SBML class.
 
-    A ``parameter`` may stand in for a compartment, species or species reference
-    (the comp specification allows this); anything else is refused because the
+    A ``parameter`` may stand in for a compartment, species, species reference
+    or local parameter (the comp specification allows a replacement by a
+    parameter); anything else is refused because the
     libSBML flattener silently drops the replaced element.
     """
-    allowed_by_parameter = {"compartment", "species", "speciesReference", "parameter"}
+    allowed_by_parameter = {"compartment", "species", "speciesReference", "parameter", "localParameter"}
     for element in doc.getListOfAllElements():
         code = element.getTypeCode()
         if code == libsbml.SBML_COMP_REPLACEDELEMENT:
@@ -183,11 +184,11 @@ def check_comp_replacement_classes(
             replacing = element.getParentSBMLObject()
         else:
             continue
-        if replacing is None or element.isSetDeletion():
+        if replacing is None or (code == libsbml.SBML_COMP_REPLACEDELEMENT and element.isSetDeletion()):
             continue
         try:
             replaced = element.getReferencedElement()
-        except Exception:  # noqa: BLE001 -- libSBML reports unresolved refs itself
+        except Exception:
             replaced = None
         if replaced is None:
             continue

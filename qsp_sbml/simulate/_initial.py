@@ -1,8 +1,10 @@
 """Re-evaluate parameter initial assignments after parameter changes.
 
 RoadRunner's ``reset()`` re-evaluates species initial assignments but not those
-of parameters and compartments after ``setValue`` (measured on 2.11), and
-``setValue('init(p)')`` recompiles the model.  This module evaluates the
+of parameters and compartments after ``setValue``, and it evaluates a species'
+assignment through the *formulas* of the parameters it uses, ignoring a value
+the user set on such a parameter (both measured on 2.11); ``setValue('init(p)')``
+recompiles the model.  This module evaluates the
 affected initial assignments itself, in dependency order, with a small
 evaluator over libSBML's AST (no ``eval``).
 """
@@ -46,7 +48,7 @@ _RELATIONAL: dict[int, Callable[[float, float], bool]] = {
 }
 
 
-def evaluate(  # noqa: C901 -- one branch per AST node type
+def evaluate(
     node: libsbml.ASTNode,
     values: Mapping[str, float] | Callable[[str], float],
     functions: Mapping[str, libsbml.ASTNode] | None = None,
@@ -149,7 +151,7 @@ def _names(node: libsbml.ASTNode | None, out: set[str]) -> set[str]:
 
 @dataclass(frozen=True)
 class InitialAssignments:
-    """Initial assignments of parameters and compartments, in dependency order."""
+    """Initial assignments of parameters, compartments and species, in dependency order."""
 
     #: symbol -> (math, ids the math uses directly).
     order: tuple[tuple[str, libsbml.ASTNode, frozenset[str]], ...]
@@ -163,6 +165,7 @@ class InitialAssignments:
         """Collect the parameter and compartment initial assignments of ``model``."""
         targets = {model.getParameter(i).getId() for i in range(model.getNumParameters())}
         targets |= {model.getCompartment(i).getId() for i in range(model.getNumCompartments())}
+        targets |= {model.getSpecies(i).getId() for i in range(model.getNumSpecies())}
         pending = {}
         for i in range(model.getNumInitialAssignments()):
             ia = model.getInitialAssignment(i)
@@ -210,5 +213,6 @@ class InitialAssignments:
 
         for symbol, math_, _ in self.order:
             if symbol in affected:
-                rr.setValue(symbol, evaluate(math_, lookup, self.functions))  # type: ignore[attr-defined]
+                key = f"[{symbol}]" if symbol in self.concentration_species else symbol
+                rr.setValue(key, evaluate(math_, lookup, self.functions))  # type: ignore[attr-defined]
         return sorted(affected)

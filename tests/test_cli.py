@@ -1,0 +1,108 @@
+"""The CLI: exit codes, messages without tracebacks, JSON, no partial output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from qsp_sbml import resources
+from qsp_sbml.cli import main
+from tests.test_loading import BAD
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, [str(a) for a in args])
+
+    return invoke
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_validate_bad_files_exit_1_naming_the_problem(run, fixtures, name):
+    needle, _check = BAD[name]
+    result = run("validate", fixtures / "bad_sbml" / f"{name}.xml")
+    assert result.exit_code == 1, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_json_report(run, fixtures):
+    result = run("validate", fixtures / "bad_sbml" / "duplicate_id.xml", "--json")
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False
+    assert any(i["check"] == "sbml-10301" and i["sbml_id"] == "p" for i in payload["issues"])
+
+
+def test_validate_good_file(run):
+    result = run("validate", resources.ONE_COMPARTMENT_ORAL, "--strict-units")
+    assert result.exit_code == 0, result.output
+    assert "valid (0 error(s), 0 warning(s))" in result.output
+
+
+def test_validate_unsupported_feature(run, fixtures):
+    result = run("validate", fixtures / "unsupported" / "delay.xml")
+    assert result.exit_code == 1
+    assert "delay() in <rateRule> for 'x' is not supported" in result.output
+
+
+def test_simulate_writes_a_table(run, tmp_path):
+    out = tmp_path / "out.tsv"
+    result = run("simulate", resources.ONE_COMPARTMENT_ORAL, "--regimen", "320 mg po q12h x 2",
+                 "--target", "po=A_gut", "--end", "24", "--step", "1", "-s", "C,A_gut", "-o", out)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, sep="\t")
+    assert list(frame.columns) == ["time", "C", "A_gut"]
+    assert len(frame) == 25
+    assert frame["A_gut"].iloc[12] == pytest.approx(320, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--regimen", "320 mg po q12h banana", "--target", "A_gut"], "'banana'"),
+        (["--regimen", "320 mg po", "--target", "A_gutt"], "did you mean 'A_gut'"),
+        (["--regimen", "320 mg po", "--target", "A_gut", "-s", "Cx"], "unknown selection 'Cx'"),
+        (["--regimen", "320 mg po", "--target", "A_gut", "-p", "CLL=1"], "unknown parameter 'CLL'"),
+    ],
+)
+def test_simulate_bad_input_exits_1_without_output(run, tmp_path, args, needle):
+    out = tmp_path / "out.tsv"
+    result = run("simulate", resources.ONE_COMPARTMENT_ORAL, "--end", "24", "-o", out, *args)
+    assert result.exit_code == 1, result.output
+    assert needle in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_usage_errors_exit_2(run):
+    assert run("simulate", resources.ONE_COMPARTMENT_ORAL).exit_code == 2  # --end missing
+    assert run("simulate", resources.ONE_COMPARTMENT_ORAL, "--end", "1", "-p", "novalue").exit_code == 2
+    assert run("frobnicate").exit_code == 2
+
+
+def test_json_error_object(run, tmp_path):
+    result = run("simulate", tmp_path / "missing.xml", "--end", "1", "--json")
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False and "no such file" in payload["error"]["message"]
+
+
+def test_console_script_and_demo(tmp_path):
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "qsp_sbml", "demo", "--out", str(out)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "all checks passed" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["passed"] is True
+    assert summary["checks"]["events_vs_timeline_max_rel_diff"] <= 1e-6
+    assert (out / "profile.tsv").exists() and (out / "model_with_dosing.xml").exists()
