@@ -211,3 +211,12 @@ def demo(out_dir: Path, as_json: bool) -> None:
         click.echo(f"{verdict} in {summary['wall_time_s']:.1f} s; report: {out_dir.resolve()}/README.md")
     if not summary["passed"]:
         sys.exit(1)
+
+
+def _register() -> None:
+    from qsp_sbml._cli_pbpk import pbpk
+
+    main.add_command(pbpk)
+
+
+_register()

@@ -1,4 +1,4 @@
-"""Non-compartmental analysis (NCA) of concentration-time profiles.
+"""Non-compartmental analysis (NCA) of concentration-time profiles, and validation metrics (fold errors, GMFE).
 
 Conventions follow Gabrielsson & Weiner, *Pharmacokinetic and
 Pharmacodynamic Data Analysis* (5th ed., 2016), ch. 2, and the PKNCA / Phoenix
@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["NcaResult", "auc", "lambda_z", "nca"]
+__all__ = ["NcaResult", "auc", "fold_error", "fraction_within", "gmfe", "lambda_z", "nca"]
 
 ArrayLike = Sequence[float] | np.ndarray
 
@@ -179,3 +179,43 @@ def nca(
         cmin=float(c.min()),
         ctrough=float(c[-1]),
     )
+
+
+# -- validation metrics -------------------------------------------------
+def _pairs(predicted: ArrayLike, observed: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(predicted, dtype=float).ravel()
+    o = np.asarray(observed, dtype=float).ravel()
+    if p.shape != o.shape or p.size == 0:
+        raise ValueError(f"predicted and observed need the same, non-zero length (got {p.size} and {o.size})")
+    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(o)) and np.all(p > 0) and np.all(o > 0)):
+        raise ValueError("fold errors need finite, positive predicted and observed values")
+    return p, o
+
+
+def fold_error(predicted: ArrayLike, observed: ArrayLike) -> np.ndarray:
+    """Fold error ``predicted / observed`` per pair.
+
+    >>> fold_error([2.0, 1.0], [1.0, 4.0]).tolist()
+    [2.0, 0.25]
+    """
+    p, o = _pairs(predicted, observed)
+    return p / o
+
+
+def gmfe(predicted: ArrayLike, observed: ArrayLike) -> float:
+    """Geometric mean fold error, ``10 ** mean(|log10(pred / obs)|)`` (>= 1; 1 is perfect).
+
+    >>> round(gmfe([2.0, 0.5], [1.0, 1.0]), 6)
+    2.0
+    """
+    return float(10 ** np.mean(np.abs(np.log10(fold_error(predicted, observed)))))
+
+
+def fraction_within(predicted: ArrayLike, observed: ArrayLike, *, fold: float = 2.0) -> float:
+    """Fraction of pairs with ``1/fold <= pred/obs <= fold``.
+
+    >>> fraction_within([1.0, 3.0], [1.0, 1.0])
+    0.5
+    """
+    r = fold_error(predicted, observed)
+    return float(np.mean((r >= 1 / fold) & (r <= fold)))

@@ -1,0 +1,101 @@
+"""``qsp-sbml pbpk ...``: whole-body PBPK validation and parameter inspection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from qsp_sbml.cli import _emit_json, handle_errors
+
+__all__ = ["pbpk"]
+
+
+def _defaults() -> tuple[Path, Path, Path]:
+    from qsp_sbml.resources import project_models_dir
+
+    root = project_models_dir() / "pbpk"
+    return root / "drugs", root / "validation" / "observed_pk.tsv", root / "wholebody_pbpk.xml"
+
+
+@click.group()
+def pbpk() -> None:
+    """Whole-body PBPK module: validation against clinical PK, partition coefficients."""
+
+
+@pbpk.command("validate")
+@click.option("--drugs", "drugs_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of drug records (default: models/pbpk/drugs).")
+@click.option("--observed", type=click.Path(dir_okay=False, path_type=Path),
+              help="Observed clinical PK table (default: models/pbpk/validation/observed_pk.tsv).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Whole-body PBPK SBML (default: models/pbpk/wholebody_pbpk.xml).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as TSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@handle_errors
+def validate_cmd(drugs_dir: Path | None, observed: Path | None, model_path: Path | None,
+                 output: Path | None, as_json: bool) -> None:
+    """Simulate every clinical study of the observed table; print predicted vs observed.
+
+    Exits 1 when GMFE(AUC) > 2, GMFE(Cmax) > 2 or fewer than 67 % of the
+    predictions fall within 2-fold.
+
+    \b
+    Example:
+      qsp-sbml pbpk validate -o pbpk-validation.tsv
+    """
+    from qsp_sbml._io import atomic_write_text
+    from qsp_sbml.loading import load_model
+    from qsp_sbml.pbpk.drugs import load_drugs
+    from qsp_sbml.pbpk.validation import THRESHOLDS, load_observations, validate
+
+    if drugs_dir is None or observed is None or model_path is None:
+        default_drugs, default_observed, default_model = _defaults()
+        drugs_dir, observed, model_path = (drugs_dir or default_drugs, observed or default_observed,
+                                           model_path or default_model)
+    drugs = load_drugs(drugs_dir)
+    observations = load_observations(observed, drugs)
+    model = load_model(model_path)
+    result = validate(observations, drugs, model)
+    table = result.table()
+    summary = result.summary()
+    failures = result.failures()
+    if output is not None:
+        atomic_write_text(output, table.to_csv(sep="\t", index=False))
+    if as_json:
+        _emit_json({"ok": not failures, "summary": summary, "thresholds": THRESHOLDS, "failures": failures,
+                    "comparisons": table.to_dict("records")})
+    else:
+        shown = table[["drug", "study", "route", "dose_mg", "metric", "observed", "predicted", "fold"]]
+        click.echo(shown.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        click.echo(
+            f"\n{int(summary['n'])} predictions: GMFE AUC {summary['gmfe_auc']:.2f}, "
+            f"GMFE Cmax {summary['gmfe_cmax']:.2f}, GMFE t1/2 {summary['gmfe_t_half']:.2f}, "
+            f"within 2-fold {100 * summary['within_2fold']:.0f} %"
+        )
+        click.echo("PASS" if not failures else "FAIL: " + "; ".join(failures))
+    if failures:
+        raise click.exceptions.Exit(1)
+
+
+@pbpk.command("kp")
+@click.argument("drug_file", metavar="DRUG.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@handle_errors
+def kp_cmd(drug_file: Path, as_json: bool) -> None:
+    """Print the tissue:plasma partition coefficients and clearances of a drug record (reference male)."""
+    from qsp_sbml.pbpk.drugs import load_drug
+    from qsp_sbml.pbpk.parameters import parameterise
+    from qsp_sbml.physiology import reference
+
+    drug = load_drug(drug_file)
+    p = parameterise(drug, reference("male"))
+    kps = {k[3:]: v for k, v in p.values.items() if k.startswith("Kp_")}
+    if as_json:
+        _emit_json({"drug": drug.id, "method": drug.kp_method, "kp": kps,
+                    "cl_hepatic_l_per_h": p.cl_hepatic, "cl_renal_l_per_h": p.cl_renal})
+        return
+    click.echo(f"{drug.name} ({drug.kp_method}):")
+    for tissue, value in kps.items():
+        click.echo(f"  {tissue:<10} {value:8.3f}")
+    click.echo(f"CL hepatic {p.cl_hepatic:.3g} L/h, CL renal {p.cl_renal:.3g} L/h (reference male)")

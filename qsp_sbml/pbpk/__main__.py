@@ -1,0 +1,52 @@
+"""Regenerate the shipped PBPK model files: ``python -m qsp_sbml.pbpk [--check]``.
+
+Writes ``models/pbpk/wholebody_pbpk.xml`` (reference male, default drug
+midazolam) and ``models/pbpk/mab_two_compartment_tmdd.xml`` (typical mAb).
+With ``--check`` nothing is written; the exit code is 1 when a committed file
+differs from what the code generates.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from qsp_sbml._io import atomic_write_text
+from qsp_sbml.pbpk.antibody import build_antibody
+from qsp_sbml.pbpk.build import build_wholebody
+from qsp_sbml.pbpk.drugs import load_drug
+from qsp_sbml.pbpk.parameters import parameterise
+from qsp_sbml.physiology import reference
+from qsp_sbml.resources import project_models_dir
+
+#: Drug whose values the shipped whole-body file carries as defaults.
+DEFAULT_DRUG = "midazolam"
+
+
+def generated() -> dict[Path, str]:
+    """Shipped file path -> the SBML text the code generates for it."""
+    root = project_models_dir() / "pbpk"
+    drug = load_drug(root / "drugs" / f"{DEFAULT_DRUG}.yaml")
+    return {
+        root / "wholebody_pbpk.xml": build_wholebody(parameterise(drug, reference("male")).values),
+        root / "mab_two_compartment_tmdd.xml": build_antibody(),
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Write (or with ``--check`` compare) the generated files."""
+    stale = []
+    for path, text in generated().items():
+        if "--check" in argv:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                stale.append(path)
+        else:
+            atomic_write_text(path, text)
+            sys.stdout.write(f"wrote {path}\n")
+    for path in stale:
+        sys.stderr.write(f"{path} differs from the generated model; run python -m qsp_sbml.pbpk\n")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

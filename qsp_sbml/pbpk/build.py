@@ -1,0 +1,156 @@
+"""Generate the whole-body PBPK SBML module from its structure and a parameter set.
+
+``python -m qsp_sbml.pbpk.build`` regenerates ``models/pbpk/*.xml`` from the
+cited tables (reference physiology, default drug record); a test checks that
+the committed files equal what this code writes.
+
+Equations (amounts in mg, concentrations in mg/L, time in h; ``C_T`` is the
+concentration in tissue ``T``, ``BP`` the blood:plasma ratio, ``fu`` the
+fraction unbound in plasma):
+
+* perfusion-limited tissue: ``V_T dC_T/dt = Q_T (C_art - C_T BP / Kp_T)``;
+  gut, spleen and pancreas drain into the liver, the others into venous blood;
+* lung: ``V_lu dC_lu/dt = Q_co (C_ven - C_lu BP / Kp_lu)``, arterial blood
+  receives the lung outflow;
+* liver: inflow from the hepatic artery and the portal tissues, outflow
+  ``(Q_ha + Q_gut + Q_spleen + Q_pancreas) C_li BP / Kp_li`` and metabolism
+  ``fu C_li / Kp_li * sum_e CLint_e m_e`` (well-stirred: unbound liver
+  concentration equals ``fu C_li / Kp_li``);
+* kidney: glomerular filtration and secretion of the arterial plasma entering
+  it, ``(fu GFR (1 - f_reabsorption) + CL_renal_secretion) C_art / BP``;
+* oral, first order: ``ka Fa Fg`` of the lumen amount reaches the gut wall,
+  ``ka Fa (1 - Fg)`` is metabolised in the gut wall, ``ka (1 - Fa)`` is lost
+  to faeces; the CAT option (Yu & Amidon 1999) empties the stomach into seven
+  small-intestine segments absorbed with ``ka_si`` (gut-wall extraction ``Fg``)
+  and passed on with ``k_si_transit``;
+* subcutaneous depot: ``ka_sc F_sc`` into venous blood, ``ka_sc (1 - F_sc)``
+  lost at the site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from qsp_sbml._sbml_build import ModuleBuilder
+from qsp_sbml.pbpk.structure import (
+    CAT_SEGMENTS,
+    ENZYMES,
+    EXCRETA,
+    PORTAL_TISSUES,
+    SYSTEMIC_TISSUES,
+    TISSUES,
+    flow,
+    kp,
+    species,
+)
+
+__all__ = ["PARAMETER_UNITS", "VOLUMES", "build_wholebody"]
+
+#: Unit and description of every parameter of the module.
+PARAMETER_UNITS: dict[str, tuple[str, str]] = {
+    "Q_cardiac": ("litre_per_hour", "cardiac output (blood)"),
+    **{flow(t): ("litre_per_hour", f"blood flow to {t}") for t in (*SYSTEMIC_TISSUES, *PORTAL_TISSUES, "liver")},
+    **{kp(t): ("dimensionless", f"{t}:plasma partition coefficient") for t in TISSUES},
+    "fu": ("dimensionless", "fraction unbound in plasma"),
+    "BP": ("dimensionless", "blood:plasma concentration ratio"),
+    **{f"CLint_{e}": ("litre_per_hour", f"hepatic unbound intrinsic clearance by {e}") for e in ENZYMES},
+    **{f"m_{e}": ("dimensionless", f"activity multiplier of {e} (genotype, inhibition, induction)") for e in ENZYMES},
+    "GFR": ("litre_per_hour", "glomerular filtration rate"),
+    "f_reabsorption": ("dimensionless", "fraction of filtered drug reabsorbed"),
+    "CL_renal_secretion": ("litre_per_hour", "active renal secretion clearance (plasma)"),
+    "ka": ("per_hour", "first-order oral absorption rate constant"),
+    "Fa": ("dimensionless", "fraction absorbed from the gut lumen"),
+    "Fg": ("dimensionless", "fraction escaping gut-wall metabolism"),
+    "k_gastric_emptying": ("per_hour", "gastric emptying rate constant (CAT)"),
+    "k_si_transit": ("per_hour", "transit rate constant per small-intestine segment (CAT)"),
+    "ka_si": ("per_hour", "absorption rate constant from each small-intestine segment (CAT)"),
+    "ka_sc": ("per_hour", "subcutaneous absorption rate constant"),
+    "F_sc": ("dimensionless", "subcutaneous bioavailability"),
+    "molecular_weight": ("g_per_mol", "molecular weight (for dose conversions; not used in the equations)"),
+}
+
+#: Compartments whose size is a per-subject volume.
+VOLUMES: tuple[str, ...] = (*TISSUES, "venous_blood", "arterial_blood")
+
+
+def _out(t: str) -> str:
+    """Venous outflow concentration (blood) of tissue ``t``."""
+    return f"{species(t)} * BP / {kp(t)}"
+
+
+def build_wholebody(values: Mapping[str, float], *, model_id: str = "wholebody_pbpk",
+                    name: str = "Whole-body PBPK module (perfusion-limited)") -> str:
+    """The whole-body PBPK module as SBML text, with ``values`` for every volume and parameter.
+
+    ``values`` maps compartment ids (volumes, L) and the ids of
+    :data:`PARAMETER_UNITS` to numbers; a missing or extra key is an error.
+    """
+    expected = set(VOLUMES) | set(PARAMETER_UNITS)
+    missing, extra = expected - set(values), set(values) - expected
+    if missing or extra:
+        raise KeyError(f"build_wholebody: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    b = ModuleBuilder(model_id, name=name, substance="mg", time="hour")
+    for c in VOLUMES:
+        b.compartment(c, values[c], name=c.replace("_", " "))
+        b.species(species(c), c, name=f"drug in {c.replace('_', ' ')}")
+    for c, label in (("gi_lumen", "gastrointestinal lumen"), ("sc_site", "subcutaneous injection site"),
+                     ("excreta", "eliminated drug (bookkeeping)")):
+        b.compartment(c, 1.0, name=f"{label} (nominal volume; amounts only)")
+    b.species("drug_gi_lumen", "gi_lumen", amount_only=True, name="oral dose in the lumen (first-order route)")
+    b.species("drug_stomach", "gi_lumen", amount_only=True, name="oral dose in the stomach (CAT route)")
+    for k in range(1, CAT_SEGMENTS + 1):
+        b.species(f"drug_si_{k}", "gi_lumen", amount_only=True, name=f"small-intestine segment {k} (CAT)")
+    b.species("drug_sc_depot", "sc_site", amount_only=True, name="subcutaneous depot")
+    for e in EXCRETA:
+        b.species(e, "excreta", amount_only=True, name=e.replace("_", " "))
+    for pid, (unit, desc) in PARAMETER_UNITS.items():
+        b.parameter(pid, values[pid], unit, name=desc)
+    b.parameter("C_plasma", None, "mg_per_litre", name="venous plasma concentration", constant=False)
+    b.assignment("C_plasma", f"{species('venous_blood')} / BP")
+    b.parameter("Cu_plasma", None, "mg_per_litre", name="unbound venous plasma concentration", constant=False)
+    b.assignment("Cu_plasma", f"fu * {species('venous_blood')} / BP")
+
+    art, ven = species("arterial_blood"), species("venous_blood")
+    for t in (*SYSTEMIC_TISSUES, *PORTAL_TISSUES):
+        b.reaction(f"arterial_to_{t}", f"{flow(t)} * {art}", reactants=[art], products=[species(t)])
+        downstream = species("liver") if t in PORTAL_TISSUES else ven
+        b.reaction(f"{t}_to_{'liver' if t in PORTAL_TISSUES else 'venous'}", f"{flow(t)} * {_out(t)}",
+                   reactants=[species(t)], products=[downstream])
+    b.reaction("arterial_to_liver", f"Q_hepatic_artery * {art}", reactants=[art], products=[species("liver")])
+    b.reaction("liver_to_venous", f"(Q_hepatic_artery + Q_gut + Q_spleen + Q_pancreas) * {_out('liver')}",
+               reactants=[species("liver")], products=[ven])
+    b.reaction("venous_to_lung", f"Q_cardiac * {ven}", reactants=[ven], products=[species("lung")])
+    b.reaction("lung_to_arterial", f"Q_cardiac * {_out('lung')}", reactants=[species("lung")], products=[art])
+
+    clint = " + ".join(f"CLint_{e} * m_{e}" for e in ENZYMES)
+    b.reaction("hepatic_metabolism", f"fu * {species('liver')} / Kp_liver * ({clint})",
+               reactants=[species("liver")], products=["eliminated_hepatic"])
+    b.reaction("renal_excretion",
+               f"(fu * GFR * (1 dimensionless - f_reabsorption) + CL_renal_secretion) * {art} / BP",
+               reactants=[species("kidney")], products=["eliminated_renal"])
+
+    gut = species("gut")
+    b.reaction("oral_absorption", "ka * Fa * Fg * drug_gi_lumen", reactants=["drug_gi_lumen"], products=[gut])
+    b.reaction("oral_gut_wall_metabolism", "ka * Fa * (1 dimensionless - Fg) * drug_gi_lumen",
+               reactants=["drug_gi_lumen"], products=["eliminated_gut_wall"])
+    b.reaction("oral_unabsorbed", "ka * (1 dimensionless - Fa) * drug_gi_lumen",
+               reactants=["drug_gi_lumen"], products=["eliminated_feces"])
+    b.reaction("gastric_emptying", "k_gastric_emptying * drug_stomach",
+               reactants=["drug_stomach"], products=["drug_si_1"])
+    for k in range(1, CAT_SEGMENTS + 1):
+        seg = f"drug_si_{k}"
+        nxt = f"drug_si_{k + 1}" if k < CAT_SEGMENTS else "eliminated_feces"
+        b.reaction(f"si_{k}_transit", f"k_si_transit * {seg}", reactants=[seg], products=[nxt])
+        b.reaction(f"si_{k}_absorption", f"ka_si * Fg * {seg}", reactants=[seg], products=[gut])
+        b.reaction(f"si_{k}_gut_wall_metabolism", f"ka_si * (1 dimensionless - Fg) * {seg}",
+                   reactants=[seg], products=["eliminated_gut_wall"])
+    b.reaction("sc_absorption", "ka_sc * F_sc * drug_sc_depot", reactants=["drug_sc_depot"], products=[ven])
+    b.reaction("sc_presystemic_loss", "ka_sc * (1 dimensionless - F_sc) * drug_sc_depot",
+               reactants=["drug_sc_depot"], products=["eliminated_sc"])
+
+    b.ports([ven, "drug_gi_lumen", "drug_stomach", "drug_sc_depot"], direction="input")
+    b.ports([f"m_{e}" for e in ENZYMES], direction="input")
+    b.ports(["C_plasma", "Cu_plasma", *(species(t) for t in TISSUES)], direction="output")
+    b.check()
+    return b.to_string()
+
