@@ -90,10 +90,13 @@ def load_observations(path: str | Path, drugs: Mapping[str, DrugRecord] | None =
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise ObservationError(f"{path}: missing column(s) {missing}; required: {list(REQUIRED)}")
+    # Physical line numbers of the header and data rows (comment and blank lines skipped by the parser).
+    lines = [n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+             if text.strip() and not text.lstrip().startswith("#")]
     out = []
-    for i, rec in enumerate(table.to_dict("records"), start=2):
-        row = {str(k): str(v) for k, v in rec.items()}
-        out.append(_observation(row, path, i, drugs))
+    for k, rec in enumerate(table.to_dict("records")):
+        row = {str(key): str(v) for key, v in rec.items()}
+        out.append(_observation(row, path, lines[k + 1], drugs))
     if not out:
         raise ObservationError(f"{path}: no observations")
     return out
