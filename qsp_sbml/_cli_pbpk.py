@@ -31,10 +31,12 @@ def pbpk() -> None:
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Whole-body PBPK SBML (default: models/pbpk/wholebody_pbpk.xml).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as TSV.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a predicted-vs-observed figure (.png/.pdf/.svg; needs the 'plot' extra).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @handle_errors
 def validate_cmd(drugs_dir: Path | None, observed: Path | None, model_path: Path | None,
-                 output: Path | None, as_json: bool) -> None:
+                 output: Path | None, plot_path: Path | None, as_json: bool) -> None:
     """Simulate every clinical study of the observed table; print predicted vs observed.
 
     Exits 1 when GMFE(AUC) > 2, GMFE(Cmax) > 2 or fewer than 67 % of the
@@ -62,6 +64,10 @@ def validate_cmd(drugs_dir: Path | None, observed: Path | None, model_path: Path
     failures = result.failures()
     if output is not None:
         atomic_write_text(output, table.to_csv(sep="\t", index=False))
+    if plot_path is not None:
+        from qsp_sbml.plot import predicted_vs_observed
+
+        predicted_vs_observed(table, plot_path, title="Whole-body PBPK: predicted vs observed")
     if as_json:
         _emit_json({"ok": not failures, "summary": summary, "thresholds": THRESHOLDS, "failures": failures,
                     "comparisons": table.to_dict("records")})

@@ -75,3 +75,11 @@ def test_kp_command_prints_partition_coefficients() -> None:
     payload = json.loads(out)
     assert set(payload["kp"]) >= {"adipose", "liver", "rest"}
     assert payload["cl_renal_l_per_h"] == pytest.approx(0.95 * 10.5)
+
+
+def test_validate_writes_table_and_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the 'plot' extra is not installed")
+    code, out = _invoke("pbpk", "validate", "-o", tmp_path / "v.tsv", "--plot", tmp_path / "v.png")
+    assert code == 0, out
+    assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
+    assert "fold" in (tmp_path / "v.tsv").read_text(encoding="utf-8").splitlines()[0]
