@@ -10,6 +10,7 @@ from qsp_sbml.errors import (
     ConvergenceWarning,
     MissingDependencyError,
     NativeCrashError,
+    PetabError,
     QspError,
     RegimenError,
     SbmlError,
@@ -41,6 +42,7 @@ __all__ = [
     # models
     "Model",
     "NativeCrashError",
+    "PetabError",
     "QspError",
     "Regimen",
     "RegimenError",
