@@ -18,6 +18,7 @@ __all__ = [
     "MissingDependencyError",
     "NativeCrashError",
     "PetabError",
+    "PetabWarning",
     "QspError",
     "RegimenError",
     "SbmlError",
@@ -173,3 +174,7 @@ class ConvergenceWarning(UserWarning):
 
 class SimulationWarning(UserWarning):
     """Something in a simulation needs the user's attention."""
+
+
+class PetabWarning(UserWarning):
+    """A PEtab problem is usable but suspicious (e.g. a nominal value outside its bounds)."""

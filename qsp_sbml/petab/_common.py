@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from qsp_sbml.errors import PetabError, UnsupportedFeatureError
+from qsp_sbml.errors import PetabError, PetabWarning, UnsupportedFeatureError
 from qsp_sbml.petab._spec import MeasurementSpec, ObservableSpec, ParameterSpec
 
 __all__ = [
@@ -92,8 +93,9 @@ def check_parameters(parameters: Iterable[ParameterSpec]) -> None:
             raise PetabError(f"{p.id!r} is {p.scale}-scaled but its lowerBound {p.lb} is negative",
                              table="parameter", row=p.row, column="lowerBound")
         if math.isfinite(p.nominal) and not (p.lb <= p.nominal <= p.ub):
-            raise PetabError(f"nominalValue {p.nominal} of {p.id!r} is outside its bounds [{p.lb}, {p.ub}]",
-                             table="parameter", row=p.row, column="nominalValue")
+            # legal PEtab (the test suite has such a case), but never silently: optimisers cannot start there
+            warnings.warn(f"parameter table, row {p.row}, column 'nominalValue': nominalValue {p.nominal} of "
+                          f"{p.id!r} is outside its bounds [{p.lb}, {p.ub}]", PetabWarning, stacklevel=4)
 
 
 def check_measurements(meas: MeasurementSpec, observables: Mapping[str, ObservableSpec],

@@ -30,7 +30,7 @@ import numpy as np
 
 from qsp_sbml.errors import SimulationError, UnsupportedFeatureError
 from qsp_sbml.petab._common import TIME_SYMBOLS, ModelEntities
-from qsp_sbml.petab._spec import Change, ExperimentSpec
+from qsp_sbml.petab._spec import Change, ExperimentSpec, Period
 from qsp_sbml.petab.options import SteadyStateOptions
 from qsp_sbml.simulate._initial import InitialAssignments, evaluate
 from qsp_sbml.simulate.options import IntegratorOptions
@@ -308,9 +308,7 @@ class ExperimentRunner:
         self._apply_changes(periods[0].changes, values)
         if periods[0].is_preequilibration:
             self.steady_state()
-            periods = periods[1:]
-            if not periods:
-                raise SimulationError(f"experiment {experiment.id!r} has only a preequilibration period")
+            periods = periods[1:] or [Period(0.0)]  # preequilibration only: simulate on from t=0
             t_cur = periods[0].start
             self.rr.model.setTime(t_cur)
             self._apply_changes(periods[0].changes, values)
