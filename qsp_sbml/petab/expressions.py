@@ -22,7 +22,7 @@ def parse_expression(text: str | float, *, where: str | None = None) -> Any:
     Examples
     --------
     >>> str(parse_expression("2 * k1 + obs_scale"))
-    '2*k1 + obs_scale'
+    '2.0*k1 + obs_scale'
     """
     petab_math = require("petab.v1.math", extra="calibrate")
     try:
