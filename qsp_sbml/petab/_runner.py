@@ -296,6 +296,24 @@ class ExperimentRunner:
             rr.model.setTime(t)
         return ok
 
+    def _restart_clock(self, t: float) -> None:
+        """Restart at ``t`` after a preequilibration and its changes, keeping the state.
+
+        Without this, RoadRunner keeps the piecewise-trigger states of the end of
+        the steady-state run, computed with the preequilibration parameters:
+        integration then stalls at the first time-dependent discontinuity
+        (CV_TOO_MUCH_WORK at t=60 on Isensee_JCB2018).  ``reset()`` re-evaluates
+        them; the state is saved and restored around it (parameters set with
+        ``setValue`` survive ``reset()``).
+        """
+        rr = self.rr
+        ids = list(rr.model.getFloatingSpeciesIds()) + self._rate_rules
+        saved = [rr.getValue(i) for i in ids]
+        rr.reset()
+        for i, v in zip(ids, saved, strict=True):
+            rr.setValue(i, v)
+        rr.model.setTime(t)
+
     # -- the timeline ------------------------------------------------------------
     def run(self, experiment: ExperimentSpec, values: Mapping[str, float], times: np.ndarray) -> np.ndarray:
         """Values of the selections (columns) at sorted unique ``times`` (rows; may end with inf)."""
@@ -312,6 +330,7 @@ class ExperimentRunner:
             t_cur = periods[0].start
             self.rr.model.setTime(t_cur)
             self._apply_changes(periods[0].changes, values)
+            self._restart_clock(t_cur)
         finite = np.isfinite(times)
         if np.any(times[finite] < t_cur):
             raise SimulationError(f"experiment {experiment.id!r} starts at t={t_cur:g} but has measurements "
