@@ -211,3 +211,8 @@ def demo(out_dir: Path, as_json: bool) -> None:
         click.echo(f"{verdict} in {summary['wall_time_s']:.1f} s; report: {out_dir.resolve()}/README.md")
     if not summary["passed"]:
         sys.exit(1)
+
+
+from qsp_sbml import _cli_petab  # noqa: E402 (after main and handle_errors, which it imports)
+
+main.add_command(_cli_petab.petab)
