@@ -11,9 +11,12 @@ from qsp_sbml.cli import _emit_json, handle_errors
 __all__ = ["petab"]
 
 
-@click.group()
-def petab() -> None:
+def _petab() -> None:
     """PEtab problems: evaluate the objective at nominal parameters."""
+
+
+#: Annotated explicitly: cli.py imports this module back (mypy cannot infer through the cycle).
+petab: click.Group = click.group(name="petab")(_petab)
 
 
 @petab.command()
