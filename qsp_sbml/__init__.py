@@ -10,6 +10,8 @@ from qsp_sbml.errors import (
     ConvergenceWarning,
     MissingDependencyError,
     NativeCrashError,
+    PetabError,
+    PetabWarning,
     QspError,
     RegimenError,
     SbmlError,
@@ -41,6 +43,8 @@ __all__ = [
     # models
     "Model",
     "NativeCrashError",
+    "PetabError",
+    "PetabWarning",
     "QspError",
     "Regimen",
     "RegimenError",

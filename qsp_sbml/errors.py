@@ -17,6 +17,8 @@ __all__ = [
     "ConvergenceWarning",
     "MissingDependencyError",
     "NativeCrashError",
+    "PetabError",
+    "PetabWarning",
     "QspError",
     "RegimenError",
     "SbmlError",
@@ -108,6 +110,38 @@ class RegimenError(QspError, ValueError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class PetabError(QspError, ValueError):
+    """A PEtab problem is malformed or inconsistent with its model.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what to do about it.
+    table
+        The PEtab table (``"measurement"``, ``"observable"``, ``"condition"``,
+        ``"parameter"``, ``"experiment"``, ``"mapping"``) or ``"yaml"``.
+    row
+        1-based data row of the table (the header is not counted).
+    column
+        The column name.
+    """
+
+    def __init__(
+        self, message: str, *, table: str | None = None, row: int | None = None, column: str | None = None
+    ) -> None:
+        self.table = table
+        self.row = row
+        self.column = column
+        where = []
+        if table:
+            where.append(f"{table} table")
+        if row is not None:
+            where.append(f"row {row}")
+        if column:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
 class SimulationError(QspError, RuntimeError):
     """The integrator failed; carries the time of failure when known."""
 
@@ -140,3 +174,7 @@ class ConvergenceWarning(UserWarning):
 
 class SimulationWarning(UserWarning):
     """Something in a simulation needs the user's attention."""
+
+
+class PetabWarning(UserWarning):
+    """A PEtab problem is usable but suspicious (e.g. a nominal value outside its bounds)."""

@@ -154,7 +154,8 @@ def unsupported_features(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[
                 sbml_id=element.getId() if element.isSetId() else None,
                 hint="replace delay() by a transit-compartment chain",
             )
-    for k in range(doc.getNumPlugins()):
+    # SBML Level 2 has no packages; libSBML still lists L2 plugins (layout) and reports them "required"
+    for k in range(doc.getNumPlugins() if doc.getLevel() >= 3 else 0):
         prefix = doc.getPlugin(k).getPrefix()
         if prefix != "comp" and doc.getPackageRequired(prefix):
             yield Issue(

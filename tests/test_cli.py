@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -106,3 +107,36 @@ def test_console_script_and_demo(tmp_path):
     assert summary["passed"] is True
     assert summary["checks"]["events_vs_timeline_max_rel_diff"] <= 1e-6
     assert (out / "profile.tsv").exists() and (out / "model_with_dosing.xml").exists()
+
+
+def test_petab_evaluate_json_and_simulations(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from qsp_sbml import resources
+    from qsp_sbml.cli import main
+
+    out = tmp_path / "sims.tsv"
+    result = CliRunner().invoke(main, ["petab", "evaluate", str(resources.PETAB_PK_IV), "--json",
+                                       "--simulations", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["n_measurements"] == 3
+    assert payload["chi2"] < 1e-8
+    # llh of three exact measurements with sigma=0.1: 3 * -0.5*log(2*pi*0.01)
+    assert abs(payload["llh"] - 3 * -0.5 * math.log(2 * math.pi * 0.01)) < 1e-6
+    assert "simulation" in out.read_text().splitlines()[0].split("\t")
+
+
+def test_petab_evaluate_bad_input_exits_1_without_traceback(tmp_path):
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+
+    bad = tmp_path / "p.yaml"
+    bad.write_text("format_version: 7\n")
+    result = CliRunner().invoke(main, ["petab", "evaluate", str(bad)])
+    assert result.exit_code == 1
+    assert "format_version" in result.output
+    assert "Traceback" not in result.output

@@ -127,3 +127,18 @@ def test_flat_comp_model_is_never_empty(tmp_path):
         model = qs.load_model(path)
     assert model.parameter_ids == ["A__x"]
     assert model.simulate([0, 1], selections=["A__x"])["A__x"].tolist() == [3.0, 3.0]
+
+
+def test_sbml_level2_model_loads_without_package_error():
+    # libSBML lists a 'layout' plugin on every L2 document and reports it as required
+    l2 = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<sbml xmlns="http://www.sbml.org/sbml/level2/version4" level="2" version="4">'
+        '<model id="m"><listOfCompartments><compartment id="c" size="1"/></listOfCompartments>'
+        '<listOfSpecies><species id="A" compartment="c" initialConcentration="1"/></listOfSpecies>'
+        "</model></sbml>"
+    )
+    from qsp_sbml import load_model
+
+    model = load_model(l2, guard=False)
+    assert model.species_ids == ["A"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MODELS_DIR", "ONE_COMPARTMENT_IV", "ONE_COMPARTMENT_ORAL", "project_models_dir"]
+__all__ = ["MODELS_DIR", "ONE_COMPARTMENT_IV", "ONE_COMPARTMENT_ORAL", "PETAB_PK_IV", "project_models_dir"]
 
 #: Folder of the shipped reference models.
 MODELS_DIR = Path(__file__).parent / "models"
@@ -15,6 +15,8 @@ MODELS_DIR = Path(__file__).parent / "models"
 ONE_COMPARTMENT_IV = MODELS_DIR / "pk_one_compartment_iv.xml"
 #: One-compartment PK with first-order absorption (dose target ``A_gut``).
 ONE_COMPARTMENT_ORAL = MODELS_DIR / "pk_one_compartment_oral.xml"
+#: A tiny PEtab v1 problem (IV bolus on ``ONE_COMPARTMENT_IV``, noise-free data).
+PETAB_PK_IV = Path(__file__).parent / "petab" / "pk_iv" / "problem.yaml"
 
 
 def project_models_dir() -> Path:

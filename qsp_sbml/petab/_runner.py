@@ -1,0 +1,355 @@
+"""Simulate one PEtab experiment (v2) or condition pair (v1) on a compiled RoadRunner (internal).
+
+The timeline of an experiment:
+
+1. ``resetAll()``; parameter-table values of model parameters and the first
+   period's pre-initialisation overrides (v1 condition parameters and
+   compartments) are set; initial assignments that depend on them are
+   re-evaluated (RoadRunner's ``reset()`` does not), and concentrations of
+   species in a resized compartment are restored;
+2. each period's changes are evaluated on the current state and applied
+   simultaneously; SBML events whose trigger a change switched on fire
+   after the changes;
+3. a preequilibration period (start ``-inf``) runs to steady state;
+4. the other periods are integrated to the measurement times (duplicates
+   removed, including the start time) and to the next period's start;
+5. measurements at ``t = inf`` are read at the steady state reached from the
+   end of the last period.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import libsbml
+import numpy as np
+
+from qsp_sbml.errors import SimulationError, UnsupportedFeatureError
+from qsp_sbml.petab._common import TIME_SYMBOLS, ModelEntities
+from qsp_sbml.petab._spec import Change, ExperimentSpec, Period
+from qsp_sbml.petab.options import SteadyStateOptions
+from qsp_sbml.simulate._initial import InitialAssignments, evaluate
+from qsp_sbml.simulate.options import IntegratorOptions
+
+__all__ = ["ExperimentRunner"]
+
+logger = logging.getLogger(__name__)
+
+_TIME = "__petab_time__"
+
+
+def _replace_time(node: libsbml.ASTNode) -> libsbml.ASTNode:
+    if node.getType() == libsbml.AST_NAME_TIME:
+        node.setType(libsbml.AST_NAME)
+        node.setName(_TIME)
+    for i in range(node.getNumChildren()):
+        _replace_time(node.getChild(i))
+    return node
+
+
+@dataclass(frozen=True)
+class _Event:
+    id: str
+    trigger: libsbml.ASTNode
+    assignments: tuple[tuple[str, libsbml.ASTNode], ...]
+    delayed: bool
+
+
+class _Compiled:
+    """A sympy expression compiled to a Python function of named values."""
+
+    def __init__(self, expr: Any) -> None:
+        import sympy as sp
+
+        self.names = sorted({str(s) for s in expr.free_symbols})
+        symbols = sorted(expr.free_symbols, key=str)
+        self.constant = float(expr) if not self.names else None
+        self.fn = sp.lambdify(symbols, expr, modules="numpy") if self.names else None
+
+    def __call__(self, lookup: Callable[[str], float]) -> float:
+        if self.constant is not None:
+            return self.constant
+        assert self.fn is not None  # noqa: S101 - for mypy
+        return float(self.fn(*(lookup(n) for n in self.names)))
+
+
+class ExperimentRunner:
+    """Run experiments of one problem on one compiled RoadRunner instance."""
+
+    def __init__(
+        self,
+        rr: Any,
+        sbml_model: libsbml.Model,
+        entities: ModelEntities,
+        model_parameters: Mapping[str, Any],
+        selections: Sequence[str],
+        *,
+        integrator: IntegratorOptions,
+        steady_state: SteadyStateOptions,
+    ) -> None:
+        self.rr = rr
+        self.entities = entities
+        self.selections = list(selections)
+        self.integrator = integrator
+        self.steady = steady_state
+        self.ia = InitialAssignments.from_model(sbml_model)
+        self._ia_math = {sym: m for sym, m, _ in self.ia.order}
+        self._model_parameters = {k: _Compiled(v) for k, v in model_parameters.items()}
+        self._compiled: dict[Any, _Compiled] = {}
+        self._init_conc = {}
+        for i in range(sbml_model.getNumSpecies()):
+            s = sbml_model.getSpecies(i)
+            if not s.getHasOnlySubstanceUnits() and s.isSetInitialConcentration():
+                self._init_conc[s.getId()] = s.getInitialConcentration()
+        self.events = self._read_events(sbml_model)
+        self._rate_rules = [sbml_model.getRule(i).getVariable() for i in range(sbml_model.getNumRules())
+                            if sbml_model.getRule(i).isRate()]
+
+    # -- setup -----------------------------------------------------------
+    @staticmethod
+    def _read_events(model: libsbml.Model) -> list[_Event]:
+        out = []
+        for i in range(model.getNumEvents()):
+            ev = model.getEvent(i)
+            if not ev.isSetTrigger() or not ev.getTrigger().isSetMath():
+                continue
+            assigns = tuple((ea.getVariable(), _replace_time(ea.getMath().deepCopy()))
+                            for ea in ev.getListOfEventAssignments() if ea.isSetMath())
+            out.append(_Event(ev.getId(), _replace_time(ev.getTrigger().getMath().deepCopy()), assigns,
+                              ev.isSetDelay()))
+        return out
+
+    def _compile(self, expr: Any) -> _Compiled:
+        c = self._compiled.get(expr)
+        if c is None:
+            c = self._compiled[expr] = _Compiled(expr)
+        return c
+
+    # -- values ------------------------------------------------------------
+    def _model_value(self, name: str) -> float:
+        if name == _TIME or name in TIME_SYMBOLS:
+            return float(self.rr.model.getTime())
+        return float(self.rr.getValue(self.entities.selection(name)))
+
+    def _lookup(self, values: Mapping[str, float]) -> Callable[[str], float]:
+        model = self.entities.all
+
+        def lookup(name: str) -> float:
+            if name in model or name in TIME_SYMBOLS or name == _TIME:
+                return self._model_value(name)
+            return values[name]
+
+        return lookup
+
+    def _set(self, target: str, value: float) -> None:
+        try:
+            self.rr.setValue(self.entities.selection(target), value)
+        except RuntimeError as err:
+            raise SimulationError(f"cannot set {target!r} to {value!r}: {err}") from err
+
+    # -- initialisation and changes -------------------------------------------
+    def _initialise(self, first_before_init: Sequence[Change], values: Mapping[str, float]) -> None:
+        rr = self.rr
+        rr.resetAll()
+        params_only = values.__getitem__
+        pre: dict[str, float] = {k: c(params_only) for k, c in self._model_parameters.items()}
+        for ch in first_before_init:
+            pre[ch.target] = self._compile(ch.value)(params_only)
+        if not pre:
+            return
+        for key, value in pre.items():
+            self._set(key, value)
+        rr.reset()
+        for key, value in pre.items():  # reset() restores rate-rule variables: set again
+            self._set(key, value)
+        changed = set(pre)
+        self.ia.reapply(rr, changed)
+        comps = changed & self.entities.compartments
+        if comps:
+            lookup = self._lookup(values)
+            for sid in sorted(self.entities.species - self.entities.amount_species):
+                if self.entities.compartment_of[sid] not in comps or sid in changed:
+                    continue
+                if sid in self._ia_math:
+                    conc = evaluate(self._ia_math[sid], lookup, self.ia.functions)
+                elif sid in self._init_conc:
+                    conc = self._init_conc[sid]
+                else:
+                    continue  # initial amount given: the amount stays
+                rr.setValue(f"[{sid}]", conc)
+
+    def _triggers(self, lookup: Callable[[str], float]) -> list[bool]:
+        return [bool(evaluate(ev.trigger, lookup)) for ev in self.events]
+
+    def _apply_changes(self, changes: Sequence[Change], values: Mapping[str, float]) -> None:
+        if not changes:
+            return
+        lookup = self._lookup(values)
+        new = {ch.target: self._compile(ch.value)(lookup) for ch in changes}
+        before = self._triggers(lookup) if self.events else []
+        comps = [t for t in new if t in self.entities.compartments]
+        keep = {}
+        if comps:
+            for sid in self.entities.species - self.entities.amount_species:
+                if self.entities.compartment_of[sid] in comps and sid not in new:
+                    keep[sid] = float(self.rr.getValue(f"[{sid}]"))
+        for t in comps:
+            self._set(t, new[t])
+        for sid, conc in keep.items():
+            self.rr.setValue(f"[{sid}]", conc)
+        for t, v in new.items():
+            if t not in self.entities.compartments:
+                self._set(t, v)
+        if self.events:
+            self._fire_switched_on(before, lookup)
+
+    def _fire_switched_on(self, before: list[bool], lookup: Callable[[str], float]) -> None:
+        after = self._triggers(lookup)
+        for ev, was, now in zip(self.events, before, after, strict=True):
+            if was or not now:
+                continue
+            if ev.delayed:
+                raise UnsupportedFeatureError(
+                    f"event {ev.id!r} (with a delay) is triggered by a PEtab condition change",
+                    feature="petab-delayed-event-at-condition", sbml_id=ev.id)
+            new = {var: evaluate(m, lookup) for var, m in ev.assignments}
+            for var, v in new.items():
+                self._set(var, v)
+
+    # -- integration -----------------------------------------------------------
+    def _current(self) -> np.ndarray:
+        return np.array([self.rr.getValue(s) for s in self.selections], dtype=float)
+
+    def _integrate(self, t0: float, t1: float, out_times: np.ndarray) -> np.ndarray:
+        """Integrate from ``t0`` to ``t1``; values (rows) at ``out_times`` (within [t0, t1])."""
+        grid = np.unique(np.concatenate(([t0], out_times, [t1])))
+        if len(grid) == 1:
+            self.rr.model.setTime(t0)
+            return np.tile(self._current(), (len(out_times), 1))
+        # set every time: RoadRunner's steady-state solver resets the selections
+        self.rr.timeCourseSelections = ["time", *self.selections]
+        try:
+            values = np.asarray(self.rr.simulate(times=grid))
+        except RuntimeError as err:
+            raise SimulationError(f"integration failed between t={t0:g} and t={t1:g}: {err}", time=t0) from err
+        return values[np.searchsorted(grid, out_times), 1:]
+
+    def _state(self) -> tuple[np.ndarray, np.ndarray]:
+        ids = list(self.rr.model.getFloatingSpeciesIds()) + self._rate_rules
+        x = np.array([self.rr.getValue(i) for i in ids], dtype=float)
+        dx = np.asarray(self.rr.getRatesOfChange(), dtype=float)
+        return x, dx
+
+    def _converged(self) -> bool:
+        x, dx = self._state()
+        if dx.size == 0:
+            return True
+        if not np.all(np.isfinite(dx)) or not np.all(np.isfinite(x)):
+            return False
+        scale = self.steady.atol + self.steady.rtol * float(np.max(np.abs(x))) if x.size else self.steady.atol
+        return float(np.max(np.abs(dx))) <= scale
+
+    def steady_state(self) -> None:
+        """Drive the current state to steady state (Newton, then long simulation)."""
+        method = self.steady.method
+        if method in ("auto", "newton") and not self.events and self._newton():
+            return
+        if method == "newton":
+            raise SimulationError("RoadRunner's steady-state solver did not converge")
+        t = float(self.rr.model.getTime())
+        t = 0.0 if not math.isfinite(t) else t
+        dt = self.steady.first_window
+        elapsed = 0.0
+        while elapsed < self.steady.max_time:
+            try:
+                self.rr.simulate(t, t + dt, 2)
+            except RuntimeError as err:
+                raise SimulationError(f"integration to steady state failed near t={t:g}: {err}", time=t) from err
+            t += dt
+            elapsed += dt
+            if self._converged():
+                return
+            dt *= 10.0
+        _, dx = self._state()
+        raise SimulationError(f"no steady state within t={elapsed:g} (max |dx/dt| = {np.max(np.abs(dx)):.3g})")
+
+    def _newton(self) -> bool:
+        rr = self.rr
+        saved = {i: rr.getValue(i) for i in list(rr.model.getFloatingSpeciesIds()) + self._rate_rules}
+        t = rr.model.getTime()
+        try:
+            solver = rr.getSteadyStateSolver()
+            solver.setValue("auto_moiety_analysis", False)
+            solver.setValue("allow_presimulation", False)
+            rr.steadyState()
+            ok = self._converged() and all(rr.getValue(i) >= -self.steady.atol
+                                           for i in rr.model.getFloatingSpeciesIds())
+        except RuntimeError:
+            ok = False
+        if not ok:
+            for i, v in saved.items():
+                rr.setValue(i, v)
+            rr.model.setTime(t)
+        return ok
+
+    def _restart_clock(self, t: float) -> None:
+        """Restart at ``t`` after a preequilibration and its changes, keeping the state.
+
+        Without this, RoadRunner keeps the piecewise-trigger states of the end of
+        the steady-state run, computed with the preequilibration parameters:
+        integration then stalls at the first time-dependent discontinuity
+        (CV_TOO_MUCH_WORK at t=60 on Isensee_JCB2018).  ``reset()`` re-evaluates
+        them; the state is saved and restored around it (parameters set with
+        ``setValue`` survive ``reset()``).
+        """
+        rr = self.rr
+        ids = list(rr.model.getFloatingSpeciesIds()) + self._rate_rules
+        saved = [rr.getValue(i) for i in ids]
+        rr.reset()
+        for i, v in zip(ids, saved, strict=True):
+            rr.setValue(i, v)
+        rr.model.setTime(t)
+
+    # -- the timeline ------------------------------------------------------------
+    def run(self, experiment: ExperimentSpec, values: Mapping[str, float], times: np.ndarray) -> np.ndarray:
+        """Values of the selections (columns) at sorted unique ``times`` (rows; may end with inf)."""
+        self.integrator.apply(self.rr)
+        out = np.full((len(times), len(self.selections)), np.nan)
+        periods = list(experiment.periods)
+        self._initialise(periods[0].before_init, values)
+        t_cur = periods[0].start if math.isfinite(periods[0].start) else 0.0
+        self.rr.model.setTime(t_cur)
+        self._apply_changes(periods[0].changes, values)
+        if periods[0].is_preequilibration:
+            self.steady_state()
+            periods = periods[1:] or [Period(0.0)]  # preequilibration only: simulate on from t=0
+            t_cur = periods[0].start
+            self.rr.model.setTime(t_cur)
+            self._apply_changes(periods[0].changes, values)
+            self._restart_clock(t_cur)
+        finite = np.isfinite(times)
+        if np.any(times[finite] < t_cur):
+            raise SimulationError(f"experiment {experiment.id!r} starts at t={t_cur:g} but has measurements "
+                                  f"at t={float(np.min(times[finite])):g}")
+        for k, period in enumerate(periods):
+            nxt = periods[k + 1].start if k + 1 < len(periods) else math.inf
+            sel = finite & (times >= period.start) & (times < nxt)
+            if k + 1 < len(periods):
+                # with events, stop just before the next start: events due at that instant fire after its changes
+                stop = max(t_cur, nxt - 1e-9 * max(1.0, abs(nxt))) if self.events else nxt
+                out[sel] = self._integrate(t_cur, stop, times[sel])
+                t_cur = stop
+                self.rr.model.setTime(t_cur)
+                self._apply_changes(periods[k + 1].changes, values)
+            elif np.any(sel):
+                seg = times[sel]
+                out[sel] = self._integrate(t_cur, float(seg[-1]), seg)
+                t_cur = float(seg[-1])
+        if np.any(~finite):
+            self.steady_state()
+            out[~finite] = self._current()
+        return out

@@ -1,0 +1,222 @@
+"""The PEtab objective on RoadRunner: simulate, then log-likelihood, chi2 and residuals.
+
+``PetabObjective(problem)(x)`` is the negative log-likelihood (plus the
+negative log-prior with ``ObjectiveOptions(priors=True)``) at ``x``, the
+estimated parameters on their scales.  ``evaluate(x)`` also returns chi2,
+residuals and the simulation table.
+
+TODO (issue 5, later): gradients (forward sensitivities need a fresh
+RoadRunner state per evaluation, see ARCHITECTURE.md) and pyPESTO workflows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qsp_sbml.errors import PetabError, SimulationError
+from qsp_sbml.petab._common import TIME_SYMBOLS
+from qsp_sbml.petab._runner import ExperimentRunner
+from qsp_sbml.petab.llh import chi2, log_likelihood, residuals
+from qsp_sbml.petab.options import ObjectiveOptions
+from qsp_sbml.petab.problem import PetabProblem
+
+__all__ = ["EvaluationResult", "PetabObjective"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Result of :meth:`PetabObjective.evaluate`."""
+
+    #: Log-likelihood (without priors).
+    llh: float
+    #: Sum of squared weighted residuals.
+    chi2: float
+    #: Number of measurements.
+    n_measurements: int
+    #: The measurement table with ``simulation`` instead of ``measurement``.
+    simulations: pd.DataFrame
+    #: Weighted residuals ``(h(m) - h(y)) / sigma``, in measurement-table order.
+    residuals: np.ndarray
+    #: Log-prior of the estimated parameters (0 when the problem has none).
+    log_prior: float = 0.0
+    #: Log-prior per parameter with a prior.
+    log_priors: dict[str, float] | None = None
+
+
+class _ObservableEval:
+    """Vectorised evaluation of one observable's formula and noise formula on its rows."""
+
+    def __init__(self, obs: Any, rows: np.ndarray, problem: PetabProblem, columns: dict[str, int],
+                 ) -> None:
+        import sympy as sp
+
+        spec = problem.spec
+        self.obs = obs
+        self.rows = rows
+        self.columns = columns
+        self.entities = problem.entities
+        placeholders = list(obs.observable_placeholders) + list(obs.noise_placeholders)
+        self.placeholders = placeholders
+        values = [list(spec.measurements.observable_parameters[i]) + list(spec.measurements.noise_parameters[i])
+                  for i in rows]
+        uniq: dict[Any, int] = {}
+        self.index = np.zeros((len(rows), len(placeholders)), dtype=int)
+        for r, vals in enumerate(values):
+            for k, expr in enumerate(vals):
+                self.index[r, k] = uniq.setdefault(expr, len(uniq))
+        self.uniq = [(_lambdify(e), sorted(str(s) for s in e.free_symbols)) for e in uniq]
+        names = sorted({str(s) for s in obs.formula.free_symbols | obs.noise_formula.free_symbols})
+        self.names = names
+        symbols = [sp.Symbol(n, real=True) for n in names]
+        by_name = {str(s): s for s in obs.formula.free_symbols | obs.noise_formula.free_symbols}
+        symbols = [by_name[n] for n in names]
+        self.f = sp.lambdify(symbols, obs.formula, modules="numpy")
+        self.g = sp.lambdify(symbols, obs.noise_formula, modules="numpy")
+
+    def __call__(self, model_values: np.ndarray, times: np.ndarray, params: dict[str, float],
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.rows)
+        uvals = np.array([fn(*(params[a] for a in args)) for fn, args in self.uniq], dtype=float)
+        args = []
+        for name in self.names:
+            if name in self.placeholders:
+                args.append(uvals[self.index[:, self.placeholders.index(name)]])
+            elif name in self.columns:
+                args.append(model_values[self.rows, self.columns[name]])
+            elif name in params:
+                args.append(np.full(n, params[name]))
+            elif name in TIME_SYMBOLS:
+                args.append(times[self.rows])
+            else:  # pragma: no cover - excluded by check_symbols
+                raise PetabError(f"no value for {name!r}", table="observable", row=self.obs.row)
+        with np.errstate(all="ignore"):
+            y = np.broadcast_to(np.asarray(self.f(*args), dtype=float), (n,))
+            sigma = np.broadcast_to(np.asarray(self.g(*args), dtype=float), (n,))
+        return y, sigma
+
+
+def _lambdify(expr: Any) -> Callable[..., float]:
+    import sympy as sp
+
+    symbols = sorted(expr.free_symbols, key=str)
+    return sp.lambdify(symbols, expr, modules="math")
+
+
+class PetabObjective:
+    """Negative log-likelihood of a PEtab problem, simulated with RoadRunner.
+
+    Parameters
+    ----------
+    problem
+        The problem (see :meth:`PetabProblem.from_yaml`).
+    options
+        Integrator tolerances, steady-state settings, priors.
+
+    Examples
+    --------
+    >>> import qsp_sbml.petab as qp
+    >>> from qsp_sbml import resources
+    >>> objective = qp.PetabObjective(qp.PetabProblem.from_yaml(resources.PETAB_PK_IV, guard=False))
+    >>> result = objective.evaluate()
+    >>> result.n_measurements, round(result.chi2, 6)
+    (3, 0.0)
+    >>> bool(abs(objective(objective.x_nominal) + result.llh) < 1e-12)
+    True
+    """
+
+    def __init__(self, problem: PetabProblem, *, options: ObjectiveOptions | None = None) -> None:
+        self.problem = problem
+        self.options = options or ObjectiveOptions()
+        spec = problem.spec
+        meas = spec.measurements
+        model_names = sorted({str(s) for o in spec.observables.values()
+                              for s in o.formula.free_symbols | o.noise_formula.free_symbols
+                              if str(s) in problem.entities.all})
+        self._columns = {n: k for k, n in enumerate(model_names)}
+        selections = [problem.entities.selection(n) for n in model_names]
+        self._runner = ExperimentRunner(
+            problem.model.roadrunner(), problem.model.sbml_model, problem.entities, spec.model_parameters,
+            selections, integrator=self.options.integrator, steady_state=self.options.steady_state)
+        # per experiment: sorted unique times and, per row, the index into them
+        self._exp_rows: dict[str, np.ndarray] = {}
+        self._exp_times: dict[str, np.ndarray] = {}
+        self._time_index = np.zeros(len(meas), dtype=int)
+        for eid in dict.fromkeys(meas.experiment_id):
+            rows = np.flatnonzero(meas.experiment_id == eid)
+            times = np.unique(meas.time[rows])
+            self._exp_rows[eid] = rows
+            self._exp_times[eid] = times
+            self._time_index[rows] = np.searchsorted(times, meas.time[rows])
+        self._obs_evals = [
+            _ObservableEval(obs, np.flatnonzero(meas.observable_id == oid), problem, self._columns)
+            for oid, obs in spec.observables.items() if np.any(meas.observable_id == oid)
+        ]
+
+    def __call__(self, x: np.ndarray | None = None) -> float:
+        """Negative log-likelihood (or log-posterior with priors) at ``x``; ``inf`` if simulation fails."""
+        try:
+            result = self.evaluate(x)
+        except SimulationError as err:
+            logger.warning("simulation failed at x=%s: %s", None if x is None else list(x), err)
+            return math.inf
+        value = -(result.llh + (result.log_prior if self.options.priors else 0.0))
+        return value if math.isfinite(value) else math.inf
+
+    @property
+    def x_nominal(self) -> np.ndarray:
+        """Nominal values of the estimated parameters on their scales."""
+        return self.problem.x_nominal
+
+    def simulate(self, x: np.ndarray | None = None) -> np.ndarray:
+        """Model values needed by the observables, one row per measurement."""
+        params = self.problem.parameter_values(x)
+        meas = self.problem.spec.measurements
+        out = np.full((len(meas), len(self._columns)), np.nan)
+        for eid, rows in self._exp_rows.items():
+            values = self._runner.run(self.problem.spec.experiments[eid], params, self._exp_times[eid])
+            out[rows] = values[self._time_index[rows]]
+        return out
+
+    def evaluate(self, x: np.ndarray | None = None) -> EvaluationResult:
+        """Simulate and compute llh, chi2, residuals and the simulation table at ``x`` (default: nominal)."""
+        spec = self.problem.spec
+        meas = spec.measurements
+        params = self.problem.parameter_values(x)
+        model_values = self.simulate(x)
+        n = len(meas)
+        y = np.full(n, np.nan)
+        sigma = np.full(n, np.nan)
+        llh_rows = np.full(n, np.nan)
+        res = np.full(n, np.nan)
+        for ev in self._obs_evals:
+            yi, si = ev(model_values, meas.time, params)
+            bad = ~(np.isfinite(si) & (si > 0))
+            if np.any(bad):
+                r = int(ev.rows[np.flatnonzero(bad)[0]])
+                raise PetabError(f"noise formula of observable {ev.obs.id!r} evaluates to {si[bad][0]!r}; "
+                                 "it must be positive and finite", table="measurement", row=r + 1,
+                                 column="noiseParameters")
+            obs = ev.obs
+            y[ev.rows] = yi
+            sigma[ev.rows] = si
+            with np.errstate(all="ignore"):
+                llh_rows[ev.rows] = log_likelihood(meas.measurement[ev.rows], yi, si, distribution=obs.distribution,
+                                                   transformation=obs.transformation)
+                res[ev.rows] = residuals(meas.measurement[ev.rows], yi, si, transformation=obs.transformation)
+        llh = float(np.sum(llh_rows)) if np.all(np.isfinite(llh_rows)) else -math.inf
+        sims = spec.measurement_df.copy().rename(columns={"measurement": "simulation"})
+        sims["simulation"] = y
+        priors = {p.id: p.prior.log_density(params[p.id]) for p in spec.parameters
+                  if p.estimate and p.prior is not None}
+        return EvaluationResult(llh=llh, chi2=chi2(res) if np.all(np.isfinite(res)) else math.inf,
+                                n_measurements=n, simulations=sims, residuals=res,
+                                log_prior=float(sum(priors.values())), log_priors=priors)
