@@ -15,7 +15,9 @@ from collections.abc import Iterable, Sequence
 
 import libsbml
 
-__all__ = ["UNITS", "ModuleBuilder"]
+from qsp_sbml.errors import SbmlError
+
+__all__ = ["UNITS", "ModuleBuilder", "parse_formula"]
 
 #: Unit definitions available to every module: id -> ((kind, exponent, scale, multiplier), ...).
 UNITS: dict[str, tuple[tuple[int, float, int, float], ...]] = {
@@ -129,7 +131,7 @@ class ModuleBuilder:
         """Add an assignment rule ``variable := formula``."""
         rule = self.model.createAssignmentRule()
         rule.setVariable(variable)
-        rule.setMath(_math(formula, self.model))
+        rule.setMath(parse_formula(self.model, formula))
         return rule
 
     def reaction(self, rid: str, formula: str, *, reactants: Sequence[str] = (), products: Sequence[str] = (),
@@ -150,7 +152,7 @@ class ModuleBuilder:
             ref.setStoichiometry(1.0)
             ref.setConstant(True)
         law = r.createKineticLaw()
-        ast = _math(formula, self.model)
+        ast = parse_formula(self.model, formula)
         law.setMath(ast)
         listed = set(reactants) | set(products)
         for name in sorted(_names(ast)):
@@ -203,11 +205,15 @@ def _names(ast: libsbml.ASTNode) -> set[str]:
     return names
 
 
-def _math(formula: str, model: libsbml.Model) -> libsbml.ASTNode:
+def parse_formula(model: libsbml.Model, formula: str) -> libsbml.ASTNode:
+    """Parse L3 infix ``formula`` in the context of ``model`` (ids resolved, ``1 dimensionless`` units).
+
+    Raises :class:`~qsp_sbml.errors.SbmlError` naming the formula when libSBML cannot parse it.
+    """
     settings = libsbml.L3ParserSettings()
     settings.setModel(model)
     settings.setParseUnits(True)
     ast = libsbml.parseL3FormulaWithSettings(formula, settings)
     if ast is None:
-        raise ValueError(f"cannot parse formula {formula!r}: {libsbml.getLastParseL3Error()}")
+        raise SbmlError(f"cannot parse formula {formula!r}: {libsbml.getLastParseL3Error()}")
     return ast
