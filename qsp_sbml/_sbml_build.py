@@ -31,6 +31,20 @@ UNITS: dict[str, tuple[tuple[int, float, int, float], ...]] = {
     "litre_per_hour": ((libsbml.UNIT_KIND_LITRE, 1, 0, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
     "g_per_mol": ((libsbml.UNIT_KIND_GRAM, 1, 0, 1), (libsbml.UNIT_KIND_MOLE, -1, 0, 1)),
     "kg": ((libsbml.UNIT_KIND_KILOGRAM, 1, 0, 1),),
+    "per_nM_per_hour": ((libsbml.UNIT_KIND_MOLE, -1, -9, 1), (libsbml.UNIT_KIND_LITRE, 1, 0, 1),
+                        (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
+    "nM_per_hour": ((libsbml.UNIT_KIND_MOLE, 1, -9, 1), (libsbml.UNIT_KIND_LITRE, -1, 0, 1),
+                    (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
+    "pM": ((libsbml.UNIT_KIND_MOLE, 1, -12, 1), (libsbml.UNIT_KIND_LITRE, -1, 0, 1)),
+    "uM": ((libsbml.UNIT_KIND_MOLE, 1, -6, 1), (libsbml.UNIT_KIND_LITRE, -1, 0, 1)),
+    "umol": ((libsbml.UNIT_KIND_MOLE, 1, -6, 1),),
+    "cell": ((libsbml.UNIT_KIND_ITEM, 1, 0, 1),),
+    "per_litre": ((libsbml.UNIT_KIND_LITRE, -1, 0, 1),),
+    "per_hour_per_litre": ((libsbml.UNIT_KIND_LITRE, -1, 0, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
+    "mL": ((libsbml.UNIT_KIND_LITRE, 1, -3, 1),),
+    "mm3": ((libsbml.UNIT_KIND_METRE, 3, -3, 1),),
+    "mm3_per_hour": ((libsbml.UNIT_KIND_METRE, 3, -3, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
+    # Append new units below this line (one line each keeps parallel edits mergeable).
 }
 
 INPUT_PORT_SBO = 600
@@ -130,6 +144,13 @@ class ModuleBuilder:
     def assignment(self, variable: str, formula: str) -> libsbml.AssignmentRule:
         """Add an assignment rule ``variable := formula``."""
         rule = self.model.createAssignmentRule()
+        rule.setVariable(variable)
+        rule.setMath(parse_formula(self.model, formula))
+        return rule
+
+    def rate_rule(self, variable: str, formula: str) -> libsbml.RateRule:
+        """Add a rate rule ``d(variable)/dt = formula`` (the variable must be non-constant)."""
+        rule = self.model.createRateRule()
         rule.setVariable(variable)
         rule.setMath(parse_formula(self.model, formula))
         return rule
