@@ -45,6 +45,7 @@ UNITS: dict[str, tuple[tuple[int, float, int, float], ...]] = {
     "mm3": ((libsbml.UNIT_KIND_METRE, 3, -3, 1),),
     "mm3_per_hour": ((libsbml.UNIT_KIND_METRE, 3, -3, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
     # Append new units below this line (one line each keeps parallel edits mergeable).
+    "mg_per_mm3": ((libsbml.UNIT_KIND_GRAM, 1, -3, 1), (libsbml.UNIT_KIND_METRE, -3, -3, 1)),
 }
 
 INPUT_PORT_SBO = 600
