@@ -56,7 +56,7 @@ DEFAULTS: dict[str, dict[str, float]] = {
     # Generic defaults, not fitted to a drug (see models/pd/emax_hill.md): unit effect range, EC50 = IC50 = 10 nM,
     # Hill coefficient 1 (the hyperbolic law of mass action for one binding site).
     "emax_hill": {"C_drug": 0.0, "E0": 0.0, "Emax": 1.0, "EC50": 10.0, "hill": 1.0, "Imax": 1.0, "IC50": 10.0},
-    # Generic defaults, not fitted to a drug (see models/pd/idr.md): baseline R0 = kin/kout = 1 (response
+    # Generic defaults, not fitted to a drug (see models/pd/idr1.md .. idr4.md): baseline R0 = kin/kout = 1 (response
     # normalised to baseline), kout 0.1 /h (response half-life 6.9 h), Imax = Smax-scale 1, IC50 = SC50 = 10 nM.
     "idr": {"C_drug": 0.0, "kin": 0.1, "kout": 0.1, "Imax": 1.0, "IC50": 10.0, "Smax": 1.0, "SC50": 10.0,
             "hill": 1.0},
