@@ -125,7 +125,8 @@ def build_psoriasis() -> str:
 ULTIMMA_DOSE_WEEKS = (0.0, 4.0, 16.0, 28.0, 40.0)
 RISANKIZUMAB_DOSE_MG = 150.0
 #: Risankizumab IC50 for inhibition of IL-23 signalling, nM.  Assumption: of the order of its
-#: picomolar binding affinity for IL-23 p19 (Pang et al. 2020, Clin Pharmacokinet 59:311); free
+#: picomolar binding affinity for IL-23 p19 (Suleiman et al. 2019, Clin Pharmacokinet,
+#: doi:10.1007/s40262-019-00759-z, Introduction: "binds with picomolar affinity"); free
 #: concentrations at the label regimen stay above 10 nM, so E_drug > 0.99 and this value is not
 #: identifiable from the trial data.
 RISANKIZUMAB_IC50_NM = 0.1
