@@ -115,3 +115,56 @@ def test_theophylline_lbfgsb_improves_nll():
     assert fitted["CL"] == pytest.approx(2.814, rel=0.2)
     assert fitted["V"] == pytest.approx(32.06, rel=0.2)
     assert fitted["ka"] == pytest.approx(1.571, rel=0.5)
+
+
+# --- psoriasis_ultimma -----------------------------------------------------------------------------
+
+PSO = ROOT / "psoriasis_ultimma"
+PSO_YAML = PSO / "psoriasis_ultimma.yaml"
+#: llh at the nominal (start) parameters, measured with `qsp-sbml petab evaluate` (see its README).
+PSO_LLH_NOMINAL = -370.1789654981974
+
+
+def test_psoriasis_model_is_the_library_model():
+    from qsp_sbml.library import psoriasis
+
+    assert (PSO / "model.xml").read_text(encoding="utf-8") == psoriasis.build_psoriasis_risankizumab()
+
+
+def test_psoriasis_measurements_are_the_observed_table():
+    from qsp_sbml.library import psoriasis
+
+    obs = psoriasis.observed()
+    obs = obs[obs["trial"] == "UltIMMa-1"].sort_values(["dose_mg", "week"])
+    meas = pd.read_csv(PSO / "measurements.tsv", sep="\t")
+    np.testing.assert_array_equal(meas["measurement"], obs["PASI90"])
+    np.testing.assert_allclose(meas["time"], obs["week"] * 168.0)
+    np.testing.assert_allclose(meas["noiseParameters"], np.sqrt(obs["PASI90"] * (1 - obs["PASI90"]) / obs["n"]),
+                               rtol=0, atol=1e-6)
+
+
+def test_psoriasis_cli_json():
+    result = CliRunner().invoke(main, ["petab", "evaluate", str(PSO_YAML), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["n_measurements"] == 3
+    assert out["llh"] == pytest.approx(PSO_LLH_NOMINAL, rel=1e-6)
+
+
+def test_psoriasis_fit_improves_and_lands_on_the_module_values():
+    from scipy.optimize import minimize
+
+    from qsp_sbml.library.psoriasis import DISEASE_VALUES
+
+    problem = qp.PetabProblem.from_yaml(PSO_YAML)
+    objective = qp.PetabObjective(problem)
+    x0 = problem.x_nominal
+    f0 = objective(x0)
+    best = None
+    for start in (x0, x0 + np.array([0.3, -0.5, -0.1])):
+        res = minimize(objective, start, method="Nelder-Mead", options={"maxfev": 400, "xatol": 1e-4, "fatol": 1e-6})
+        best = res if best is None or res.fun < best.fun else best
+    assert best.fun < f0 - 300  # 370.2 -> about -8.58
+    fitted = dict(zip(problem.x_free_ids, 10.0 ** best.x, strict=True))
+    for pid in ("k_T", "f_ind", "s_resp"):  # the module's nominal values came from this fit
+        assert fitted[pid] == pytest.approx(DISEASE_VALUES[pid][0], rel=0.05)
