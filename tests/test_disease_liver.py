@@ -6,8 +6,8 @@ import libsbml
 import pytest
 
 from qsp_sbml import load_model
-from qsp_sbml.model import Model
 from qsp_sbml.library import liver_autoimmune as la
+from qsp_sbml.model import Model
 from qsp_sbml.resources import project_models_dir
 
 PATH = project_models_dir() / la.MODEL_FILE

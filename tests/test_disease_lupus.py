@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from qsp_sbml import load_model
-from qsp_sbml.model import Model
 from qsp_sbml.library import lupus_nephritis as ln
+from qsp_sbml.model import Model
 from qsp_sbml.resources import project_models_dir
 
 PATH = project_models_dir() / ln.MODEL_FILE
