@@ -6,6 +6,7 @@ import libsbml
 import pytest
 
 from qsp_sbml import load_model
+from qsp_sbml.errors import QspError
 from qsp_sbml.library import liver_autoimmune as la
 from qsp_sbml.model import Model
 from qsp_sbml.resources import project_models_dir
@@ -92,3 +93,15 @@ def test_ports() -> None:
     e_drug = doc.getModel().getParameter("E_drug")
     assert e_drug.getValue() == 0.0 and e_drug.getUnits() == "dimensionless"
     assert doc.getModel().getTimeUnits() == "hour"
+
+
+def test_validation_discriminates_t_cell_kinetics() -> None:
+    # the check can fail: with central-memory turnover (1.5 %/day, Macallan 2004) instead of effector-memory
+    # (4.7 %/day) the week-8 AST fall of a week-26 normaliser is far below the 80 % of Pape 2020 ...
+    slow = {"k_Teff": 0.015 / 24.0, "k_Treg": 0.015 / 24.0}
+    assert la.ast_decrease(8.0, 1.0, slow) < 60.0
+    with pytest.raises(QspError, match="even E_drug = 1"):
+        la.normalising_effect(26.0, overrides=slow)
+    # ... and with 10 %/day it is above the tolerance band
+    fast = {"k_Teff": 0.10 / 24.0, "k_Treg": 0.10 / 24.0}
+    assert la.ast_decrease(8.0, la.normalising_effect(26.0, overrides=fast), fast) > 90.0

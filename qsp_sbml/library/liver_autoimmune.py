@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +33,8 @@ from qsp_sbml.resources import project_models_dir
 if TYPE_CHECKING:
     from qsp_sbml.model import Model
 
-__all__ = ["BASELINE", "FILES", "PARAMETERS", "build_liver_autoimmune", "derived", "validate"]
+__all__ = ["BASELINE", "FILES", "PARAMETERS", "ast_decrease", "build_liver_autoimmune", "derived",
+           "normalising_effect", "validate"]
 
 MODEL_FILE = "disease/liver_autoimmune.xml"
 OBSERVED_FILE = "disease/validation/liver_autoimmune_observed.tsv"
@@ -51,14 +53,15 @@ class Value:
 #: Published and assumed inputs (before conversion to the SBML's hourly rates).
 PARAMETERS: dict[str, Value] = {
     # Plasma half-lives of the transaminases.
-    "t_half_ALT": Value(47.0, "h", "Dufour DR et al. 2000 Clin Chem 46:2027 (Table: ALT 47 +/- 10 h), "
-                                   "after Price CP & Alberti KGMM 1979"),
-    "t_half_AST": Value(17.0, "h", "Dufour DR et al. 2000 Clin Chem 46:2027 (Table: AST 17 +/- 5 h), "
-                                   "after Price CP & Alberti KGMM 1979"),
+    "t_half_ALT": Value(47.0, "h", "Dufour DR et al. 2000 Clin Chem 46:2027 (47 +/- 10 h, after Price CP & "
+                                   "Alberti KGMM 1979; not re-read here); Wallach's Interpretation of Diagnostic "
+                                   "Tests gives 48 h"),
+    "t_half_AST": Value(17.0, "h", "Dufour DR et al. 2000 Clin Chem 46:2027 (17 +/- 5 h, after Price & Alberti "
+                                   "1979; not re-read here); Wallach's Interpretation of Diagnostic Tests gives 18 h"),
     # Steady states.
-    "ALT_baseline": Value(757.0, "U/L", "active AIH at liver biopsy, median (range 165-3301), n=11: "
-                                        "J Immunother Cancer, Table 2 'autoimmune liver disease group' "
-                                        "(jitc.bmj.com table 36939)"),
+    "ALT_baseline": Value(757.0, "U/L", "active AIH, peak ALT at liver biopsy, median (range 165-3301), n=11: "
+                                        "J Immunother Cancer 2022 (PMID 36283734), Table 2, autoimmune liver "
+                                        "disease group"),
     "AST_ALT_ratio_baseline": Value(0.7, "1", "same table: AST/ALT median 0.7 (range 0.2-1.1)"),
     "ALT_remission": Value(16.0, "U/L", "AIH in histological remission, median: Eur J Intern Med 2021, "
                                         "doi:10.1016/j.ejim.2021.03.024 (abstract)"),
@@ -67,8 +70,8 @@ PARAMETERS: dict[str, Value] = {
                               "Pape 2020 used each centre's ULN"),
     # T cells.
     "t_half_Teff": Value(math.log(2) / 0.047, "day",
-                         "effector-memory CD4 T-cell turnover 4.7 %/day: Macallan DC et al. 2004 J Exp Med "
-                         "200:255 (value as recalled from the abstract, not re-read here)"),
+                         "CD4 effector-memory T cells proliferate at 4.7 %/day (steady state: equal loss), "
+                         "Macallan DC et al. 2004 J Exp Med 200:255, abstract (PMC2212011)"),
     "t_half_Treg": Value(math.log(2) / 0.047, "day", "assumption: as effector-memory T cells"),
     "s_reg": Value(1.0, "1", "assumption: Tregs halve effector activation at the AIH baseline "
                              "(numerical/functional Treg defect in AIH, Longhi MS et al. 2004 J Hepatol 41:31; "
@@ -208,18 +211,23 @@ def _model() -> Model:
     return load_model(project_models_dir() / MODEL_FILE)
 
 
-def _simulate(e_drug: float, times_h: np.ndarray) -> pd.DataFrame:
+def _simulate(e_drug: float, times_h: np.ndarray, overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
     return _model().simulate(times_h, selections=["ALT", "AST", "Teff", "Treg", "hepatocyte_mass", "collagen"],
-                          parameters={"E_drug": e_drug})
+                             parameters={**(overrides or {}), "E_drug": e_drug})
 
 
-def normalising_effect(week: float = 26.0, uln: float | None = None) -> float:
-    """Smallest constant ``E_drug`` that brings ALT and AST to the ULN by ``week`` (bisection, 1e-4)."""
+def normalising_effect(week: float = 26.0, uln: float | None = None,
+                       overrides: Mapping[str, float] | None = None) -> float:
+    """Smallest constant ``E_drug`` that brings ALT and AST to the ULN by ``week`` (bisection, 1e-4).
+
+    ``overrides`` replaces SBML parameter values (for sensitivity checks).  Raises
+    :class:`~qsp_sbml.errors.QspError` when even ``E_drug = 1`` does not normalise them.
+    """
     limit = _v("ULN") if uln is None else uln
     t = np.array([0.0, week * WEEK])
 
     def normal(e: float) -> bool:
-        end = _simulate(e, t).iloc[-1]
+        end = _simulate(e, t, overrides).iloc[-1]
         return bool(end["ALT"] <= limit and end["AST"] <= limit)
 
     lo, hi = 0.0, 1.0
@@ -231,6 +239,12 @@ def normalising_effect(week: float = 26.0, uln: float | None = None) -> float:
     return hi
 
 
+def ast_decrease(week: float, e_drug: float, overrides: Mapping[str, float] | None = None) -> float:
+    """Simulated AST decrease from baseline (%) at ``week`` under constant ``e_drug``."""
+    ast = _simulate(e_drug, np.array([0.0, week * WEEK]), overrides)["AST"].to_numpy()
+    return float(100.0 * (1.0 - ast[-1] / ast[0]))
+
+
 def validate(plot: Path | None = None) -> ValidationOutcome:
     """Week-8 AST fall of the patient whose ALT and AST just normalise by week 26 vs Pape et al. 2020 (80 %)."""
     obs = _observed(project_models_dir() / OBSERVED_FILE)
@@ -238,9 +252,7 @@ def validate(plot: Path | None = None) -> ValidationOutcome:
     e_crit = normalising_effect(26.0)
     weeks = np.linspace(0.0, 26.0, 183)
     sim = _simulate(e_crit, weeks * WEEK)
-    ast0 = float(sim["AST"].iloc[0])
-    at = _simulate(e_crit, np.array([0.0, float(row["week"]) * WEEK])).iloc[-1]
-    simulated = 100.0 * (1.0 - float(at["AST"]) / ast0)
+    simulated = ast_decrease(float(row["week"]), e_crit)
     table = pd.DataFrame({"quantity": [row["quantity"]], "week": [row["week"]], "observed": [row["value"]],
                           "simulated": [round(simulated, 2)], "E_drug": [round(e_crit, 4)]})
     if plot is not None:
