@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import libsbml
 import numpy as np
 import pytest
 
 from qsp_sbml import load_model
+from qsp_sbml.errors import QspError
 from qsp_sbml.library import lupus_nephritis as ln
 from qsp_sbml.model import Model
 from qsp_sbml.resources import project_models_dir
@@ -87,3 +90,10 @@ def test_ports() -> None:
     assert model.getParameter("C3").getUnits() == "g_per_litre"
     assert model.getParameter("eGFR").getUnits() == "mL_per_min_per_1_73m2"
     assert model.getTimeUnits() == "hour"
+
+
+def test_observed_table_without_a_column_is_refused_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "observed.tsv"
+    bad.write_text("quantity\tyear\tlower\tupper\tunit\n" "anti_dsDNA_percent_decrease\t2\t40\t60\tpercent\n")
+    with pytest.raises(QspError, match=r"observed\.tsv.*\['source', 'tolerance'\]"):
+        ln._observed(bad)

@@ -247,8 +247,12 @@ def ast_decrease(week: float, e_drug: float, overrides: Mapping[str, float] | No
 
 def validate(plot: Path | None = None) -> ValidationOutcome:
     """Week-8 AST fall of the patient whose ALT and AST just normalise by week 26 vs Pape et al. 2020 (80 %)."""
-    obs = _observed(project_models_dir() / OBSERVED_FILE)
-    row = obs[obs["quantity"] == "AST_percent_decrease"].iloc[0]
+    path = project_models_dir() / OBSERVED_FILE
+    obs = _observed(path)
+    rows = obs[obs["quantity"] == "AST_percent_decrease"]
+    if rows.empty:
+        raise QspError(f"{path}: no row with quantity 'AST_percent_decrease'; the validation needs one")
+    row = rows.iloc[0]
     e_crit = normalising_effect(26.0)
     weeks = np.linspace(0.0, 26.0, 183)
     sim = _simulate(e_crit, weeks * WEEK)

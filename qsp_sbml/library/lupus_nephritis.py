@@ -202,8 +202,11 @@ def simulate(e_drug: float, times_h: np.ndarray) -> pd.DataFrame:
 
 def validate(plot: Path | None = None) -> ValidationOutcome:
     """Anti-dsDNA % decrease on continuous belimumab (E_drug 0.5) vs the 40-60 % range of Ginzler 2014, years 2-7."""
-    obs = _observed(project_models_dir() / OBSERVED_FILE)
+    path = project_models_dir() / OBSERVED_FILE
+    obs = _observed(path)
     rows = obs[obs["quantity"] == "anti_dsDNA_percent_decrease"]
+    if rows.empty:
+        raise QspError(f"{path}: no row with quantity 'anti_dsDNA_percent_decrease'; the validation needs them")
     years = rows["year"].to_numpy(dtype=float)
     sim = simulate(BELIMUMAB_E_DRUG.value, years * HOURS_PER_YEAR)
     decrease = 100.0 * (1.0 - sim["anti_dsDNA"].to_numpy())
