@@ -46,6 +46,9 @@ UNITS: dict[str, tuple[tuple[int, float, int, float], ...]] = {
     "mm3_per_hour": ((libsbml.UNIT_KIND_METRE, 3, -3, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
     # Append new units below this line (one line each keeps parallel edits mergeable).
     "mg_per_mm3": ((libsbml.UNIT_KIND_GRAM, 1, -3, 1), (libsbml.UNIT_KIND_METRE, -3, -3, 1)),
+    "U_per_litre": ((libsbml.UNIT_KIND_MOLE, 1, -6, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 60), (libsbml.UNIT_KIND_LITRE, -1, 0, 1)),  # noqa: E501
+    "g_per_litre": ((libsbml.UNIT_KIND_GRAM, 1, 0, 1), (libsbml.UNIT_KIND_LITRE, -1, 0, 1)),
+    "mL_per_min_per_1_73m2": ((libsbml.UNIT_KIND_LITRE, 1, -3, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 60), (libsbml.UNIT_KIND_METRE, -2, 0, 1.73 ** 0.5)),  # noqa: E501
 }
 
 INPUT_PORT_SBO = 600
