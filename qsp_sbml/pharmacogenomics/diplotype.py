@@ -69,7 +69,8 @@ def parse_allele(gene: str, text: str, *, where: str | None = None, diplotype: s
     match = _ALLELE_RE.match(raw)
     if match is None:
         raise GenotypeError(
-            f"{context}{raw!r} is not a star allele (expected '*<number>', optionally 'x<copies>', e.g. '*4' or '*1x2')",
+            f"{context}{raw!r} is not a star allele "
+            "(expected '*<number>', optionally 'x<copies>', e.g. '*4' or '*1x2')",
             gene=gene, allele=raw, diplotype=diplotype, where=where,
         )
     base = match["base"]
@@ -120,6 +121,9 @@ def parse_diplotype(gene: str, diplotype: str, *, where: str | None = None) -> t
         raise GenotypeError(f"{gene} diplotype must be a string like '*1/*2', got {diplotype!r}",
                             gene=gene, diplotype=str(diplotype), where=where)
     text = diplotype.strip()
+    if not text:
+        raise GenotypeError(f"{gene} diplotype {diplotype!r}: empty diplotype (expected e.g. '*1/*2')",
+                            gene=gene, diplotype=diplotype, where=where)
     parts = text.split("/")
     if len(parts) != 2:
         raise GenotypeError(

@@ -25,6 +25,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import libsbml
 
@@ -37,7 +38,8 @@ __all__ = ["ANNOTATION_NS", "EnzymeTag", "enzyme_parameters", "enzyme_tags", "ge
 #: XML namespace of the pharmacogenomics annotation.
 ANNOTATION_NS = "https://qsp-sbml.org/ns/pharmacogenomics/1"
 
-SbmlSource = str | os.PathLike[str] | libsbml.SBMLDocument
+#: An SBML file path, an SBML string or a libSBML document.
+type SbmlSource = str | os.PathLike[str] | Any
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def _document(sbml: SbmlSource) -> tuple[libsbml.SBMLDocument, str]:
     if isinstance(sbml, libsbml.SBMLDocument):
         return sbml, "<SBMLDocument>"
     if isinstance(sbml, str) and sbml.lstrip().startswith("<"):
-        doc, name = libsbml.readSBMLFromString(sbml), "<SBML string>"
+        doc, name = libsbml.readSBMLFromString(str(sbml)), "<SBML string>"
     elif isinstance(sbml, str | os.PathLike):
         path = Path(sbml)
         if not path.is_file():
