@@ -28,6 +28,7 @@ from qsp_sbml.pharmacogenomics import (
     genotype_values,
     groups,
     phenotype,
+    read_genotypes,
     sample_genotypes,
     saturating_multiplier,
 )
@@ -324,3 +325,20 @@ def test_annotation_errors() -> None:
         enzyme_parameters(_annotated_model([("a", "CYP2D6", "rate")]))
     with pytest.raises(SbmlError, match="no such file"):
         enzyme_parameters(Path("/nonexistent/model.xml"))
+
+
+# ---- genotype tables -------------------------------------------------------------------------------------------------
+
+def test_read_genotypes_checks_every_cell(tmp_path: Path) -> None:
+    good = tmp_path / "cohort.tsv"
+    good.write_text("subject\tCYP2D6\tCYP2C19\ns1\t*1/*4\t*1/*17\ns2\t*1x2/*2\t\n", encoding="utf-8")
+    frame = read_genotypes(good)
+    assert frame.loc["s2", "CYP2D6"] == "*1x2/*2" and frame.loc["s2", "CYP2C19"] == ""
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("subject\tCYP2D6\tCYP2C19\ns1\t*1/*4\t*1/*17\ns2\t*1/*4\t*1*2\n", encoding="utf-8")
+    with pytest.raises(GenotypeError, match=r"bad.tsv: row 2, column 'CYP2C19': CYP2C19 diplotype '\*1\*2'"):
+        read_genotypes(bad)
+    gene = tmp_path / "gene.csv"
+    gene.write_text("subject,CYP2D7\ns1,*1/*1\n", encoding="utf-8")
+    with pytest.raises(GenotypeError, match="column 'CYP2D7' is not a gene"):
+        read_genotypes(gene)

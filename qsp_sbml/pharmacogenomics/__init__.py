@@ -25,6 +25,7 @@ from qsp_sbml.pharmacogenomics.clearance import (
 from qsp_sbml.pharmacogenomics.diplotype import activity_score, parse_diplotype, phenotype
 from qsp_sbml.pharmacogenomics.sampling import allele_frequencies, groups, sample_genotypes
 from qsp_sbml.pharmacogenomics.sbml import enzyme_parameters, genotype_parameters, genotype_values
+from qsp_sbml.pharmacogenomics.table import read_genotypes
 
 __all__ = [
     "GenotypeError",
@@ -39,6 +40,7 @@ __all__ = [
     "groups",
     "parse_diplotype",
     "phenotype",
+    "read_genotypes",
     "sample_genotypes",
     "saturating_multiplier",
 ]
