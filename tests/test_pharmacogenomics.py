@@ -342,3 +342,20 @@ def test_read_genotypes_checks_every_cell(tmp_path: Path) -> None:
     gene.write_text("subject,CYP2D7\ns1,*1/*1\n", encoding="utf-8")
     with pytest.raises(GenotypeError, match="column 'CYP2D7' is not a gene"):
         read_genotypes(gene)
+
+
+@pytest.mark.parametrize(("group", "low", "high"), [("European", 0.308, 0.392), ("Latino", 0.213, 0.305),
+                                                    ("East Asian", 0.045, 0.089)])
+def test_cyp2c9_phenotype_frequencies_match_a_published_1000_genomes_analysis(group: str, low: float,
+                                                                                  high: float) -> None:
+    # Front Pharmacol (2025) doi:10.3389/fphar.2025.1597379, abstract: CYP2C9 intermediate + poor
+    # metabolizers (from *2 and *3, 1000 Genomes phase III) 35 % (95 % CI 30.8-39.2) European,
+    # 25.9 % (21.3-30.5) American, 6.7 % (4.5-8.9) East Asian.  Exact HWE sum over our table:
+    freqs = allele_frequencies("CYP2C9", group)
+    alleles = sorted(freqs)
+    at_risk = sum(
+        freqs[a] * freqs[b]
+        for a in alleles for b in alleles
+        if phenotype("CYP2C9", f"{a}/{b}") in ("Intermediate Metabolizer", "Poor Metabolizer")
+    )
+    assert low < at_risk < high

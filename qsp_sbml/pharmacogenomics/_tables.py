@@ -249,6 +249,7 @@ def clearance_records() -> dict[tuple[str, str], ClearanceRecord]:
     return out
 
 
+@functools.cache
 def reference_activity(gene: str) -> float:
     """Activity score of the gene's reference diplotype (from ``clearance.yaml``, else the table)."""
     entry = _read("clearance.yaml").get(gene) or {}
