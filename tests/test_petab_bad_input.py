@@ -11,64 +11,73 @@ Row numbers: "row N" is the data row (the header is not counted); "line L" is
 the physical line in the file (the header is line 1).  Table-level problems
 (a missing column, a missing file) name the file and column but no row.
 
-Categories (source: petab 0.10 ``petab/v1/lint.py`` and the validation tasks of
-``petab/v2/lint.py``; "ours" = what the linter lets through).  "Detected by":
-``raw`` = :mod:`qsp_sbml.petab._tables` (reads the TSV files as text before
-petab parses them), ``reader`` = ``_read_v1``/``_read_v2``/``_common``,
-``runtime`` = at evaluation.
+Categories (source: petab 0.10 ``petab/v1/lint.py`` and the validation tasks
+of ``petab/v2/lint.py``; the last block is what the linter lets through).
+"Where": ``tables`` = :mod:`qsp_sbml.petab._tables` (reads the TSV files as
+text before petab parses them, so petab's own messages without a row never
+reach the user), ``reader`` = ``_read_v1``/``_read_v2``/``_common`` (needs the
+model; :meth:`RawTables.locate` adds file and line).  Case ids are
+``v1-<case>``/``v2-<case>``.
 
-=====================================================  =====  ============  ========================
-Category                                               Ver.   Detected by   Case id(s)
-=====================================================  =====  ============  ========================
-missing required column (each table)                   1, 2   raw           missing-column-*
-invalid id (starts with a digit, bad characters)       1, 2   raw           invalid-id-*
-empty id                                               1, 2   raw           empty-id-*
-duplicate id (condition/observable/parameter/exp.)     1, 2   raw           duplicate-id-*
-whitespace around an id                                1, 2   raw           whitespace-id
-invalid parameterScale                                 1      raw           bad-scale
-non-numeric bound / nominal value                      1, 2   raw           non-numeric-*
-fixed parameter without nominal value                  1, 2   raw           fixed-no-nominal
-estimate not 0/1 (v1) or true/false (v2)               1, 2   raw           bad-estimate
-lowerBound > upperBound                                1, 2   reader        bounds-swapped
-log-scaled parameter with bound <= 0                   1      reader        log-bound-negative
-invalid prior type                                     1, 2   raw           bad-prior-type
-invalid prior parameters (count, parse)                1, 2   raw           bad-prior-params
-observable formula does not parse                      1, 2   reader/raw    bad-formula
-noise formula does not parse / empty / non-finite      1, 2   reader/raw    bad-noise-*
-invalid observableTransformation                       1      raw           bad-transformation
-invalid noiseDistribution                              1, 2   raw           bad-distribution
-observable id shadows a model entity                   1, 2   reader        observable-shadows
-measurement: unknown observableId                      1, 2   reader        unknown-observable
-measurement: unknown condition / experiment            1, 2   reader        unknown-condition
-measurement: unknown preequilibration condition        1      reader        unknown-preeq
-measurement value empty / NaN (never dropped)          1, 2   raw           empty-measurement
-measurement value non-numeric                          1, 2   raw           non-numeric-measurement
-measurement time non-numeric / NaN                     1, 2   raw           bad-time
-overrides vs placeholders count mismatch               1, 2   reader        override-count
-override id not in the parameter table (missing par.)  1, 2   reader        unknown-override
-extraneous parameter in the parameter table            1, 2   reader        extraneous-parameter
-condition column/target not a model entity             1, 2   reader        condition-unknown-target
-condition assigns a rule target                        1, 2   reader        condition-rule-target
-rule target in the parameter table                     1, 2   reader        parameter-rule-target
-entity in both condition and parameter table           1, 2   reader        condition-and-parameter
-v2: experiment uses unknown condition                  2      reader        experiment-unknown-cond
-v2: experiment with duplicate period times             2      reader        experiment-duplicate-time
-v2: overlapping targets of simultaneous conditions     2      reader        experiment-overlap
-v2: first-period target value with non-parameter sym.  2      reader        condition-unknown-symbol
-v2: measurement modelId not a model                    2      reader        unknown-model-id
-v2: mapping table ids not unique                       2      raw           mapping-duplicate
-v2: missing required file in the YAML                  2      raw           missing-file
-ours: nominal value outside its bounds (warning)       1, 2   reader        nominal-outside-bounds
-ours: noise formula <= 0 or non-finite at nominal      1, 2   reader        noise-non-positive
-ours: negative measurement time                        1, 2   reader        negative-time
-ours: log-transformed obs. with measurement <= 0       1, 2   reader        log-non-positive
-ours: unknown symbol in a formula (never zero)         1, 2   reader        unknown-symbol
-ours: non-finite value in the condition table          1, 2   reader        condition-non-finite
-=====================================================  =====  ============  ========================
+==  ====================================================  ====  =======  ==================================
+#   Category                                              Ver.  Where    Case
+==  ====================================================  ====  =======  ==================================
+1   problem YAML lacks a required table                   1, 2  tables   missing-file
+2   table lacks a required column                         1, 2  tables   missing-column-{measurement,...}
+3   invalid id (digit first, '-', space)                  1, 2  tables   invalid-id-{parameter,obs.,cond.}
+4   empty id                                              1, 2  tables   empty-id-parameter
+5   whitespace around an id                               1, 2  tables   whitespace-id
+6   duplicate id (parameter, observable, condition v1)    1, 2  tables   duplicate-id-*
+7   parameterScale not lin/log/log10                      1     tables   bad-scale
+8   bound or nominal value not a number                   1, 2  tables   non-numeric-{bound,nominal}
+9   fixed parameter without (finite) nominal value        1, 2  tables   fixed-no-nominal
+10  estimate not 0/1 (v1), true/false (v2)                1, 2  tables   bad-estimate
+11  lowerBound > upperBound                               1, 2  tables   bounds-swapped
+12  negative bound of a log-scaled parameter              1     tables   log-bound-negative
+13  unknown prior type / distribution                     1, 2  tables   bad-prior-type
+14  prior parameters: count, not numbers                  1, 2  tables   bad-prior-params
+15  observable formula does not parse                     1, 2  tables   bad-formula
+16  noise formula does not parse / empty / not finite     1, 2  tables   bad-noise-{parse,empty,inf}
+17  unknown observableTransformation                      1     tables   bad-transformation
+18  unknown noiseDistribution                             1, 2  tables   bad-distribution
+19  measurement: observableId not in observable table     1, 2  tables   unknown-observable
+20  measurement: condition / experiment not defined       1, 2  tables   unknown-condition
+21  measurement: preequilibration condition not defined   1     tables   unknown-preeq
+22  measurement empty / NaN (refused, never dropped)      1, 2  tables   empty-measurement, nan-measurement
+23  measurement not a number                              1, 2  tables   non-numeric-measurement
+24  time not a number / NaN                               1, 2  tables   bad-time, nan-time
+25  measurement modelId not a model of the YAML           2     tables   unknown-model-id
+26  experiment uses an undefined condition                2     tables   experiment-unknown-cond
+27  simultaneous conditions change the same target        2     tables   experiment-overlap
+28  mapping table ids not unique                          2     tables   mapping-duplicate
+29  overrides vs placeholders: wrong count                1, 2  reader   override-count
+30  override symbol not in the parameter table            1, 2  reader   unknown-override
+31  extraneous parameter-table row                        1, 2  reader   extraneous-parameter
+32  rule target in the parameter table                    1, 2  reader   parameter-rule-target
+33  entity in both condition and parameter table          1, 2  reader   condition-and-parameter
+34  condition column / target not a model entity          1, 2  reader   condition-unknown-target
+35  condition sets an assignment-rule target              1, 2  reader   condition-rule-target
+36  v2 condition value uses a non-parameter symbol        2     reader   condition-unknown-symbol
+37  observable id shadows a model id                      1, 2  reader   observable-shadows
+--  linter lets through:
+38  nominal value outside its bounds (PetabWarning:       1, 2  tables   nominal-outside-bounds
+    legal PEtab, PEtab test suite v2 case 0026)
+39  noise formula <= 0 / not finite at nominal values     1, 2  tables,  noise-negative-formula (number),
+    (state-dependent noise: checked at each evaluation)         reader   noise-non-positive (parameters)
+40  negative measurement time                             1, 2  tables   negative-time
+41  log-transformed observable, measurement <= 0          1, 2  reader   log-non-positive
+42  unknown symbol in a formula (never taken as zero)     1, 2  reader   unknown-symbol
+43  infinite condition value (v1 NaN is legal: "keep")    1, 2  tables   condition-non-finite
+==  ====================================================  ====  =======  ==================================
 
-Not covered: an invalid SBML model (``SbmlError`` from :func:`qsp_sbml.load_model`,
-tested in tests/test_loading.py); the v2 linter's *warnings* for unused
-experiments and conditions (unused rows change nothing, so nothing is refused).
+Not reproducible from files: the v2 linter's duplicate experiment periods
+(petab merges rows with the same experiment and time into one period: that is
+category 27) and model-id checks of several models (we refuse more than one
+model).  Not covered here: an invalid SBML model (``SbmlError`` from
+:func:`qsp_sbml.load_model`, see tests/test_loading.py); the v2 linter's
+*warnings* for unused experiments and conditions (unused rows change nothing);
+the v2 linter's mapping-alias checks (we refuse aliases, ``petabEntityId`` !=
+``modelEntityId``, as an ``UnsupportedFeatureError``).
 """
 
 from __future__ import annotations
@@ -280,8 +289,8 @@ CASES: list[Case] = [
     *_both("empty-measurement", ((M, 2, "measurement", ""),), (M, loc(2), "'measurement'")),
     *_both("nan-measurement", ((M, 2, "measurement", "NaN"),), (M, loc(2), "'measurement'")),
     *_both("non-numeric-measurement", ((M, 2, "measurement", "0.3mg"),), (M, loc(2), "'measurement'", "'0.3mg'")),
-    *_both("bad-time", ((M, 1, "time", "one"),), (M, loc(1), "'time'", "'one'")),
-    *_both("nan-time", ((M, 1, "time", "nan"),), (M, loc(1), "'time'")),
+    *_both("bad-time", ((M, 1, "time", "one"),), (M, loc(1), "'time'", "'one'", "'obs'")),
+    *_both("nan-time", ((M, 1, "time", "nan"),), (M, loc(1), "'time'", "'obs'")),
     *_both("override-count", ((M, 2, "noiseParameters", "sd;sd"),), (M, loc(2), "'noiseParameters'", "'obs'")),
     *_both("unknown-override", ((M, 2, "observableParameters", "shift"),),
            (M, loc(2), "'observableParameters'", "'shift'")),
@@ -305,6 +314,8 @@ CASES: list[Case] = [
          (C, loc(2), "'targetValue'", "'dose'")),
     Case("v2-unknown-model-id", 2, ((M, 1, "modelId", "other"),), (M, loc(1), "'modelId'", "'other'")),
     Case("v2-mapping-duplicate", 2, ((X, -1, "", "k\tk"),), (X, loc(2), "'petabEntityId'", "'k'")),
+    Case("v1-missing-file", 1, (), ("problem.yaml", "observable_files"),
+         yaml=V1_YAML.replace("  observable_files: [observables.tsv]\n", "")),
     Case("v2-missing-file", 2, (), ("problem.yaml", "measurement_files"),
          yaml=V2_YAML.replace("measurement_files: [measurements.tsv]\n", "")),
     # --- what the linter lets through -----------------------------------------------------------

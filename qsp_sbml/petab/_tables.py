@@ -198,9 +198,9 @@ def _parameters(t: RawTable, version: int) -> None:
         _check_id(t, row, "parameterId", pid)
         est = rec["estimate"].strip()
         if version == 1:
-            if est not in ("0", "1"):
+            if est not in ("0", "1", "0.0", "1.0"):
                 raise t.error(f"estimate of {pid!r} must be 0 or 1, got {est!r}", row, "estimate")
-            estimated = est == "1"
+            estimated = est in ("1", "1.0")
             scale = rec["parameterScale"]
             if scale not in ("lin", "log", "log10"):
                 raise t.error(f"parameterScale of {pid!r} must be lin, log or log10, got {scale!r}", row,
@@ -311,9 +311,9 @@ def _measurements(t: RawTable, version: int, tables: RawTables) -> None:
             if cid and cid not in known_ref:
                 raise t.error(f"{ref_kind} {cid!r} is not in the {ref_kind} table", row, col)
         text = rec["time"].strip()
-        time = _float(t, row, "time", text, "a time (a number or inf)")
+        time = _float(t, row, "time", text, f"a time (a number or inf) for {oid!r}")
         if math.isnan(time) or time < 0:
-            raise t.error(f"time {text!r} must be a number >= 0 (or inf for steady state)", row, "time")
+            raise t.error(f"time {text!r} of {oid!r} must be a number >= 0 (or inf for steady state)", row, "time")
         text = rec["measurement"].strip()
         if text == "":
             raise t.error(f"empty measurement for {oid!r}: delete the row if there is no value", row, "measurement")
@@ -344,8 +344,10 @@ def _conditions(t: RawTable, version: int) -> None:
                 if col in ("conditionId", "conditionName") or not text.strip():
                     continue
                 value = _is_number(text.strip())
-                if value is not None and not math.isfinite(value):
-                    raise t.error(f"value {text!r} of condition {cid!r} is not finite", row, col)
+                # NaN is legal in v1: "keep the value" (from preequilibration or the model)
+                if value is not None and math.isinf(value):
+                    raise t.error(f"value {text!r} of condition {cid!r} is infinite (use a finite number, or NaN "
+                                  "to keep the model's or preequilibration's value)", row, col)
         else:
             _check_id(t, row, "targetId", rec["targetId"])
             text = rec["targetValue"].strip()
