@@ -234,7 +234,7 @@ def _parameters(t: RawTable, version: int) -> None:
             warnings.warn(str(t.error(f"nominalValue {nominal} of {pid!r} is outside its bounds "
                                       f"[{values['lowerBound']}, {values['upperBound']}]; optimisers started at "
                                       "the nominal values will move it inside", row, "nominalValue")),
-                          PetabWarning, stacklevel=5)
+                          PetabWarning, stacklevel=4)
         _priors(t, row, rec, pid, version)
     _check_unique(t, "parameterId")
 
