@@ -124,22 +124,31 @@ class PetabError(QspError, ValueError):
         1-based data row of the table (the header is not counted).
     column
         The column name.
+    file
+        The table's file, when known (the message then starts with it).
+    line
+        The physical line of ``row`` in ``file`` (the header is line 1).
     """
 
     def __init__(
-        self, message: str, *, table: str | None = None, row: int | None = None, column: str | None = None
+        self, message: str, *, table: str | None = None, row: int | None = None, column: str | None = None,
+        file: str | None = None, line: int | None = None,
     ) -> None:
         self.table = table
         self.row = row
         self.column = column
+        self.file = file
+        self.line = line
+        self.detail = message
         where = []
         if table:
             where.append(f"{table} table")
         if row is not None:
-            where.append(f"row {row}")
+            where.append(f"row {row}" + (f" (line {line})" if line is not None else ""))
         if column:
             where.append(f"column {column!r}")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        text = f"{', '.join(where)}: {message}" if where else message
+        super().__init__(f"{file}: {text}" if file else text)
 
 
 class SimulationError(QspError, RuntimeError):

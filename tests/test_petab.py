@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -170,16 +171,16 @@ def test_priors_are_added_only_when_asked(tmp_path):
     ("measurements", "message"),
     [
         ("observableId\tsimulationConditionId\ttime\tmeasurement\nobs\tc0\t1\t0\nnope\tc0\t1\t0\n",
-         "measurement table, row 2, column 'observableId': unknown observable id 'nope'"),
+         "measurement table, row 2 (line 3), column 'observableId': observable 'nope' is not in the observable table"),
         ("observableId\tsimulationConditionId\ttime\tmeasurement\nobs\tc0\t-1\t0\n",
-         "measurement table, row 1, column 'time'"),
+         "measurement table, row 1 (line 2), column 'time'"),
         ("observableId\tsimulationConditionId\ttime\tmeasurement\nobs\tc9\t1\t0\n",
-         "measurement table, row 1, column 'simulationConditionId'"),
+         "measurement table, row 1 (line 2), column 'simulationConditionId'"),
     ],
 )
 def test_bad_measurement_tables_name_table_row_and_column(tmp_path, measurements, message):
     path = _write(tmp_path, parameters=PARS + "k\tlin\t0\t10\t1\t0\n", measurements=measurements)
-    with pytest.raises(qs.PetabError, match=message.replace("(", r"\(")):
+    with pytest.raises(qs.PetabError, match=re.escape(message)):
         qp.PetabProblem.from_yaml(path, guard=False)
 
 
@@ -188,7 +189,7 @@ def test_log_observable_with_non_positive_measurement_is_refused(tmp_path):
                    "obs\tA\t0.1\tlog\n")
     path = _write(tmp_path, parameters=PARS + "k\tlin\t0\t10\t1\t0\n", observables=observables,
                   measurements="observableId\tsimulationConditionId\ttime\tmeasurement\nobs\tc0\t1\t0\n")
-    with pytest.raises(qs.PetabError, match="row 1, column 'measurement'.*not positive"):
+    with pytest.raises(qs.PetabError, match=r"row 1 \(line 2\), column 'measurement'.*not positive"):
         qp.PetabProblem.from_yaml(path, guard=False)
 
 
@@ -215,4 +216,5 @@ def test_nominal_value_outside_bounds_warns_with_location(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         qp.PetabProblem.from_yaml(path, guard=False)
-    assert any("parameter table, row 1, column 'nominalValue'" in str(w.message) for w in caught)
+    where = "parameters.tsv: parameter table, row 1 (line 2), column 'nominalValue'"
+    assert any(where in str(w.message) for w in caught)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from qsp_sbml.errors import PetabError, PetabWarning, UnsupportedFeatureError
+from qsp_sbml.errors import PetabError, UnsupportedFeatureError
 from qsp_sbml.petab._spec import MeasurementSpec, ObservableSpec, ParameterSpec
 
 __all__ = [
     "ModelEntities",
     "as_float_array",
     "check_measurements",
+    "check_noise_at_nominal",
+    "check_observable_ids",
+    "check_parameter_use",
     "check_parameters",
     "check_symbols",
     "is_empty",
@@ -49,11 +51,16 @@ class ModelEntities:
     others: frozenset[str]
     #: Species id -> compartment id.
     compartment_of: Mapping[str, str]
+    #: Targets of assignment rules (no table may set them).
+    assigned: frozenset[str] = frozenset()
+    #: Targets of rate rules (states: not parameters).
+    rate_ruled: frozenset[str] = frozenset()
 
     @classmethod
     def from_sbml(cls, model: Any) -> ModelEntities:
         """Collect ids from a libSBML model."""
         species = [model.getSpecies(i) for i in range(model.getNumSpecies())]
+        rules = [model.getRule(i) for i in range(model.getNumRules())]
         return cls(
             species=frozenset(s.getId() for s in species),
             amount_species=frozenset(s.getId() for s in species if s.getHasOnlySubstanceUnits()),
@@ -61,6 +68,8 @@ class ModelEntities:
             parameters=frozenset(model.getParameter(i).getId() for i in range(model.getNumParameters())),
             others=frozenset(model.getReaction(i).getId() for i in range(model.getNumReactions())),
             compartment_of={s.getId(): s.getCompartment() for s in species},
+            assigned=frozenset(r.getVariable() for r in rules if r.isAssignment()),
+            rate_ruled=frozenset(r.getVariable() for r in rules if r.isRate()),
         )
 
     @property
@@ -92,10 +101,6 @@ def check_parameters(parameters: Iterable[ParameterSpec]) -> None:
         if p.scale in ("log", "log10") and p.lb < 0:
             raise PetabError(f"{p.id!r} is {p.scale}-scaled but its lowerBound {p.lb} is negative",
                              table="parameter", row=p.row, column="lowerBound")
-        if math.isfinite(p.nominal) and not (p.lb <= p.nominal <= p.ub):
-            # legal PEtab (the test suite has such a case), but never silently: optimisers cannot start there
-            warnings.warn(f"parameter table, row {p.row}, column 'nominalValue': nominalValue {p.nominal} of "
-                          f"{p.id!r} is outside its bounds [{p.lb}, {p.ub}]", PetabWarning, stacklevel=4)
 
 
 def check_measurements(meas: MeasurementSpec, observables: Mapping[str, ObservableSpec],
@@ -182,3 +187,64 @@ def check_symbols(observables: Mapping[str, ObservableSpec], known: set[str]) ->
 def as_float_array(values: Iterable[Any]) -> np.ndarray:
     """Float array of table values."""
     return np.asarray([float(v) for v in values], dtype=float)
+
+
+def check_observable_ids(observables: Mapping[str, ObservableSpec], entities: ModelEntities) -> None:
+    """Observable ids must not be ids of the model (formulas could not tell them apart)."""
+    for obs in observables.values():
+        if obs.id in entities.all or obs.id in entities.assigned:
+            raise PetabError(f"observable id {obs.id!r} is also an id in the model; rename the observable",
+                             table="observable", row=obs.row, column="observableId")
+
+
+def check_parameter_use(parameters: Iterable[ParameterSpec], entities: ModelEntities, used: set[str],
+                        condition_targets: Mapping[str, str]) -> None:
+    """Every parameter-table row must set a model parameter or a symbol the tables use.
+
+    ``used``: symbols of observable and noise formulas, overrides and condition
+    values; ``condition_targets``: id -> where the condition table sets it.
+    """
+    for p in parameters:
+        where: dict[str, Any] = {"table": "parameter", "row": p.row, "column": "parameterId"}
+        if p.id in entities.assigned or p.id in entities.rate_ruled:
+            raise PetabError(f"{p.id!r} is the target of a rule in the model, so it cannot be a parameter; "
+                             "remove the row", **where)
+        if p.id in condition_targets:
+            raise PetabError(f"{p.id!r} is also set by {condition_targets[p.id]}; set it in only one of the "
+                             "two tables", **where)
+        if p.id in entities.species or p.id in entities.others:
+            raise PetabError(f"{p.id!r} is a species or reaction of the model, not a parameter; set species "
+                             "in the condition table", **where)
+        if p.id not in entities.parameters and p.id not in entities.compartments and p.id not in used:
+            raise PetabError(f"{p.id!r} is neither a model parameter nor used by an observable or noise formula, "
+                             "an override or a condition: remove the row (or fix the id)",
+                             **where)
+
+
+def check_noise_at_nominal(parameters: Iterable[ParameterSpec], observables: Mapping[str, ObservableSpec],
+                           meas: MeasurementSpec) -> None:
+    """Noise formulas that depend only on parameters must be positive and finite at the nominal values.
+
+    Formulas that depend on model state are checked at every evaluation.
+    """
+    import sympy as sp
+
+    nominal = {p.id: p.nominal for p in parameters}
+    for i in range(len(meas)):
+        obs = observables[str(meas.observable_id[i])]
+        subs = dict(zip(obs.observable_placeholders, meas.observable_parameters[i], strict=True))
+        subs |= dict(zip(obs.noise_placeholders, meas.noise_parameters[i], strict=True))
+        by_name = {str(s): s for s in obs.noise_formula.free_symbols}
+        expr = obs.noise_formula.xreplace({by_name[k]: sp.sympify(v) for k, v in subs.items() if k in by_name})
+        names = {str(s) for s in expr.free_symbols}
+        if not names <= nominal.keys() or any(math.isnan(nominal[n]) for n in names):
+            continue
+        value = complex(expr.xreplace({s: sp.Float(nominal[str(s)]) for s in expr.free_symbols}).evalf())
+        if value.imag == 0 and math.isfinite(value.real) and value.real > 0:
+            continue
+        column = "noiseParameters" if meas.noise_parameters[i] else "observableId"
+        shown = value.real if value.imag == 0 else value
+        raise PetabError(f"the noise formula of observable {obs.id!r} ({obs.noise_formula}) with noiseParameters "
+                         f"{[str(v) for v in meas.noise_parameters[i]]} is {shown} at the nominal parameter "
+                         "values; it must be positive and finite (fix the nominalValue or the formula)",
+                         table="measurement", row=i + 1, column=column)

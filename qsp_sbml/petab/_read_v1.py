@@ -13,6 +13,9 @@ from qsp_sbml.errors import PetabError
 from qsp_sbml.petab._common import (
     ModelEntities,
     check_measurements,
+    check_noise_at_nominal,
+    check_observable_ids,
+    check_parameter_use,
     check_parameters,
     check_symbols,
     is_empty,
@@ -153,6 +156,9 @@ def _condition_changes(cond_df: pd.DataFrame | None, cid: str, entities: ModelEn
         if col not in entities.all:
             raise PetabError(f"column {col!r} is not a model parameter, species or compartment",
                              table="condition", row=row_no, column=col)
+        if col in entities.assigned:
+            raise PetabError(f"column {col!r} is set by an assignment rule in the model; a condition cannot "
+                             "change it (remove the column)", table="condition", row=row_no, column=col)
         if isinstance(value, str):
             expr = _sympify(value, table="condition", row=row_no, column=col)
             unknown = [str(s) for s in expr.free_symbols if str(s) not in par_ids]
@@ -164,6 +170,21 @@ def _condition_changes(cond_df: pd.DataFrame | None, cid: str, entities: ModelEn
     return params, species
 
 
+def _used_symbols(observables: dict[str, ObservableSpec], meas: MeasurementSpec,
+                  cond_df: pd.DataFrame | None) -> set[str]:
+    """Names in observable and noise formulas, overrides and condition values."""
+    used = {str(s) for o in observables.values() for e in (o.formula, o.noise_formula) for s in e.free_symbols}
+    used |= {str(s) for exprs in meas.observable_parameters + meas.noise_parameters for e in exprs
+             for s in e.free_symbols}
+    if cond_df is not None:
+        for i, (_, row) in enumerate(cond_df.iterrows(), start=1):
+            for col, value in row.items():
+                if isinstance(value, str) and str(col) != "conditionName" and not is_empty(value):
+                    expr = _sympify(value, table="condition", row=i, column=str(col))
+                    used |= {str(s) for s in expr.free_symbols}
+    return used
+
+
 def read_v1(problem: Any, entities: ModelEntities) -> ProblemSpec:
     """Build the spec of a ``petab.v1.Problem``."""
     import sympy as sp
@@ -171,6 +192,7 @@ def read_v1(problem: Any, entities: ModelEntities) -> ProblemSpec:
     parameters = _parameters(problem.parameter_df)
     par_ids = {p.id for p in parameters}
     observables = _observables(problem.observable_df)
+    check_observable_ids(observables, entities)
     mdf = problem.measurement_df.reset_index(drop=True)
     cond_df = problem.condition_df
     has_preeq = "preequilibrationConditionId" in mdf.columns
@@ -224,6 +246,10 @@ def read_v1(problem: Any, entities: ModelEntities) -> ProblemSpec:
                                  row=i % n + 1, column="observableParameters" if i < n else "noiseParameters")
     observables = substitute_observables(observables)
     check_symbols(observables, set(entities.all) | par_ids)
+    targets = {str(c): f"the condition table (column {str(c)!r})" for c in cond_df.columns
+               if str(c) != "conditionName"} if cond_df is not None else {}
+    check_parameter_use(parameters, entities, _used_symbols(observables, meas, cond_df), targets)
+    check_noise_at_nominal(parameters, observables, meas)
     model_parameters = {p.id: sp.Symbol(p.id, real=True) for p in parameters
                         if p.id in entities.parameters or p.id in entities.compartments}
     return ProblemSpec(1, parameters, observables, experiments, meas, model_parameters, mdf)

@@ -12,6 +12,9 @@ from qsp_sbml.petab._common import (
     TIME_SYMBOLS,
     ModelEntities,
     check_measurements,
+    check_noise_at_nominal,
+    check_observable_ids,
+    check_parameter_use,
     check_parameters,
     check_symbols,
     substitute_observables,
@@ -121,6 +124,10 @@ def _experiments(problem: Any, entities: ModelEntities, known: set[str]) -> dict
                     if ch.target_id not in entities.all:
                         raise PetabError(f"target {ch.target_id!r} of condition {cid!r} is not a model entity",
                                          table="condition", row=row, column="targetId")
+                    if ch.target_id in entities.assigned:
+                        raise PetabError(f"target {ch.target_id!r} of condition {cid!r} is set by an assignment "
+                                         "rule in the model; a condition cannot change it", table="condition",
+                                         row=row, column="targetId")
                     unknown = sorted(str(s) for s in ch.target_value.free_symbols
                                      if str(s) not in known and str(s) not in TIME_SYMBOLS)
                     if unknown:
@@ -152,6 +159,7 @@ def read_v2(problem: Any, entities: ModelEntities) -> ProblemSpec:
     parameters = _parameters(problem)
     par_ids = {p.id for p in parameters}
     observables = _observables(problem)
+    check_observable_ids(observables, entities)
     experiments = _experiments(problem, entities, par_ids | set(entities.all))
     ms = problem.measurements
     meas = MeasurementSpec(
@@ -172,6 +180,16 @@ def read_v2(problem: Any, entities: ModelEntities) -> ProblemSpec:
                                  row=i % n + 1, column="observableParameters" if i < n else "noiseParameters")
     observables = substitute_observables(observables)
     check_symbols(observables, set(entities.all) | par_ids)
+    used = {str(s) for o in observables.values() for e in (o.formula, o.noise_formula) for s in e.free_symbols}
+    used |= {str(s) for exprs in meas.observable_parameters + meas.noise_parameters for e in exprs
+             for s in e.free_symbols}
+    targets: dict[str, str] = {}
+    for c in problem.conditions:
+        for ch in c.changes:
+            used |= {str(s) for s in ch.target_value.free_symbols}
+            targets.setdefault(ch.target_id, f"condition {c.id!r} of the condition table (targetId)")
+    check_parameter_use(parameters, entities, used, targets)
+    check_noise_at_nominal(parameters, observables, meas)
     model_parameters = {p.id: sp.Symbol(p.id, real=True) for p in parameters
                         if p.id in entities.parameters or p.id in entities.compartments}
     return ProblemSpec(2, parameters, observables, experiments, meas, model_parameters,

@@ -15,6 +15,7 @@ from qsp_sbml._optional import require
 from qsp_sbml.errors import PetabError, UnsupportedFeatureError
 from qsp_sbml.petab._common import ModelEntities
 from qsp_sbml.petab._spec import ProblemSpec
+from qsp_sbml.petab._tables import check_tables, read_tables
 
 __all__ = ["PetabProblem"]
 
@@ -110,9 +111,14 @@ class PetabProblem:
         model_path = _model_path(config, version, path.parent)
         if not model_path.is_file():
             raise PetabError(f"{path}: model file {model_path} does not exist", table="yaml")
+        tables = read_tables(config, version, path)
+        check_tables(tables)
         model = load_model(model_path, guard=guard)
         entities = ModelEntities.from_sbml(model.sbml_model)
-        spec = cls._read(path, version, entities)
+        try:
+            spec = cls._read(path, version, entities)
+        except PetabError as err:
+            raise tables.locate(err) from None
         logger.info("read PEtab v%d problem %s: %d measurements", version, path, len(spec.measurements))
         return cls(spec, model, entities, source=str(path))
 
@@ -124,16 +130,18 @@ class PetabProblem:
 
             try:
                 problem = v1.Problem.from_yaml(str(path))
-            except (ValueError, KeyError, OSError) as err:
-                raise PetabError(f"{path}: petab could not read the problem: {err}", table="yaml") from None
+            except Exception as err:  # petab's parsers raise many kinds; our checks ran first
+                raise PetabError(f"petab could not read the problem: {type(err).__name__}: {err}", table="yaml",
+                                 file=str(path)) from None
             return read_v1(problem, entities)
         v2 = require("petab.v2", extra="calibrate")
         from qsp_sbml.petab._read_v2 import read_v2
 
         try:
             problem = v2.Problem.from_yaml(str(path))
-        except (ValueError, KeyError, OSError) as err:
-            raise PetabError(f"{path}: petab could not read the problem: {err}", table="yaml") from None
+        except Exception as err:  # petab's parsers raise many kinds; our checks ran first
+            raise PetabError(f"petab could not read the problem: {type(err).__name__}: {err}", table="yaml",
+                             file=str(path)) from None
         return read_v2(problem, entities)
 
     # -- parameters ----------------------------------------------------------------
