@@ -98,11 +98,47 @@ def element_units(element: libsbml.SBase) -> libsbml.UnitDefinition | None:
     return libsbml.UnitDefinition(ud)
 
 
+_PREFIX = {-15: "f", -12: "p", -9: "n", -6: "u", -3: "m", -2: "c", -1: "d", 0: "", 3: "k"}
+_SYMBOL = {"mole": "mol", "litre": "L", "gram": "g", "second": "s", "metre": "m", "kilogram": "kg",
+           "item": "item", "dimensionless": "1", "ampere": "A", "kelvin": "K", "candela": "cd"}
+_TIME = {3600.0: "h", 86400.0: "d", 60.0: "min", 604800.0: "wk"}
+
+
+def _unit_term(u: libsbml.Unit) -> str:
+    kind = str(libsbml.UnitKind_toString(u.getKind()))
+    symbol = _SYMBOL.get(kind, kind)
+    mult, scale = u.getMultiplier(), u.getScale()
+    if kind == "second" and scale == 0 and mult in _TIME:
+        text = _TIME[mult]
+    elif mult == 1 and scale in _PREFIX and kind not in ("dimensionless", "kilogram"):
+        text = _PREFIX[scale] + symbol
+    else:
+        factor = mult * 10.0 ** scale
+        text = symbol if factor == 1 else f"({factor:g} {symbol})"
+    exponent = abs(u.getExponentAsDouble())
+    return text if exponent == 1 else f"{text}^{exponent:g}"
+
+
 def unit_string(ud: libsbml.UnitDefinition | None) -> str:
-    """Readable text for a unit definition, e.g. ``mole^1 (10^-9)*litre^-1``."""
+    """Readable text for a unit definition, e.g. ``nmol/L``, ``L/h``, ``1`` (empty when None).
+
+    Examples
+    --------
+    >>> ud = libsbml.UnitDefinition(3, 2)
+    >>> for kind, exp, scale in ((libsbml.UNIT_KIND_MOLE, 1, -9), (libsbml.UNIT_KIND_LITRE, -1, 0)):
+    ...     u = ud.createUnit(); _ = (u.setKind(kind), u.setExponent(exp), u.setScale(scale), u.setMultiplier(1))
+    >>> unit_string(ud)
+    'nmol/L'
+    """
     if ud is None:
         return ""
-    return str(libsbml.UnitDefinition.printUnits(ud, True))
+    units = [ud.getUnit(i) for i in range(ud.getNumUnits())]
+    num = [_unit_term(u) for u in units if u.getExponentAsDouble() > 0]
+    den = [_unit_term(u) for u in units if u.getExponentAsDouble() < 0]
+    text = "*".join(num) or "1"
+    if den:
+        text += "/" + ("/".join(den) if len(den) == 1 else "(" + "*".join(den) + ")")
+    return text
 
 
 def _direction(port: libsbml.Port) -> str:
