@@ -418,3 +418,22 @@ def test_folder_rebuild_detects_stale_outputs(tmp_path, mods):
     (tmp_path / "pkpd.yaml").write_text(SPEC.replace("2.5", "3.5"))
     assert compose_main(["--check", str(tmp_path)]) == 1
     assert {p.name for p in build_folder(tmp_path, check=True)} == {"pkpd.xml", "pkpd_flat.xml"}
+
+
+def test_a_species_output_drives_a_parameter_input(tmp_path):
+    pd_path = emax_module(tmp_path / "pd.xml")
+    comp = assemble({"pk": MAB, "pd": pd_path}, ["pk.target_total -> pd.C_drug"],
+                    {"pk.target_total": 2.0})
+    doc = libsbml.readSBMLFromString(comp.comp_sbml)
+    doc.checkConsistency()
+    assert [doc.getError(i).getMessage() for i in range(doc.getNumErrors())
+            if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_WARNING] == []
+    model, _ = _load(comp.flat_sbml, tmp_path, "flat.xml")
+    out = model.simulate([0.0, 24.0], selections=["[pk__target_total]", "pk_target_total", "pd__E"])
+    r = out["[pk__target_total]"].to_numpy()
+    assert r[0] > 0
+    assert _relmax(out["pk_target_total"].to_numpy(), r) <= 1e-12
+    assert _relmax(out["pd__E"].to_numpy(), EMAX * r / (EC50_NM + r)) <= 1e-9
+    origin = comp.origins["pk_target_total"]
+    assert (origin.module, origin.original_id) == ("pk", "target_total")
+    assert "species target_total" in origin.note

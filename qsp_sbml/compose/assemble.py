@@ -7,7 +7,9 @@ input of B") is one top-level parameter, ``A_out``, that replaces both ``A.out``
 and ``B.in`` (and every other input ``A.out`` drives): the flat model keeps A's
 rule for it under the top-level id, and B's math reads it.  Linking through a
 top-level element, never submodel to submodel, is what libSBML and COPASI both
-flatten faithfully.
+flatten faithfully.  A species cannot be replaced by a parameter, so a species
+output is read through a rule ``<S>_signal := S`` added to the module's
+(copied) definition, and the top-level parameter replaces that.
 
 Units of the two ends are compared: the same units link directly; the same
 dimension at another scale (nM and uM, hour and day) links with a ``comp``
@@ -377,13 +379,13 @@ def assemble(
         if (tgt.module.sub, tgt.element) in groups:
             raise CompositionError(f"{link.describe()}: {tgt.label} is already the source of another link; "
                                    "an element cannot be both linked output and driven input", sbml_id=tgt.element)
-        for kind_end in (src, tgt):
+        for kind_end, allowed in ((src, ("parameter", "species")), (tgt, ("parameter",))):
             kind = element_kind(kind_end.module.model.getElementBySId(kind_end.element))
-            if kind != "parameter":
+            if kind not in allowed:
                 raise CompositionError(
-                    f"{link.describe()}: {kind_end.label} is a {kind}; links join parameters only (for now). "
-                    "Expose the quantity as a parameter port, e.g. an assignment rule C := S / V",
-                    sbml_id=kind_end.element)
+                    f"{link.describe()}: {kind_end.label} is a {kind}; a link reads a parameter or species and "
+                    "drives a parameter (for now). Expose the quantity as a parameter port, e.g. an assignment "
+                    "rule C := S / V", sbml_id=kind_end.element)
         driven[key_t] = link
         factor = _unit_factor(link, src, tgt)
         group = groups.setdefault((src.module.sub, src.element), (src, []))
@@ -428,21 +430,35 @@ def assemble(
                                        sbml_id=pid)
         builder.claim(pid, f"the link element of {src.label}")
         source_el = definitions[sub].getElementBySId(element)
+        src_units = element_units(src.module.model.getElementBySId(element))
         p = builder.top.createParameter()
         p.setId(pid)
-        if source_el.isSetName():
-            p.setName(source_el.getName())
-        if source_el.isSetValue():
-            p.setValue(source_el.getValue())
-        elif definitions[sub].getAssignmentRuleByVariable(element) is not None:
-            p.setValue(0.0)  # never used: the source's assignment rule sets it (avoids libSBML warning 80702)
-        p.setConstant(source_el.getConstant())
-        src_units = element_units(src.module.model.getElementBySId(element))
-        preferred = source_el.getUnits() if source_el.isSetUnits() else f"{pid}_units"
+        read_via = ""
+        if element_kind(source_el) == "species":
+            adapter = _species_adapter(definitions[sub], source_el, src_units)
+            what = "amount" if source_el.getHasOnlySubstanceUnits() else "concentration"
+            read_via = f"; reads the {what} of species {element} through rule {adapter} := {element}"
+            p.setName(f"{what} of {sub}.{element}")
+            p.setValue(0.0)  # never used: the adapter's assignment rule sets it
+            p.setConstant(False)
+            rep = p.getPlugin("comp").createReplacedElement()
+            rep.setSubmodelRef(sub)
+            rep.setIdRef(adapter)
+            replaced[sub, adapter] = pid
+            preferred = f"{pid}_units"
+        else:
+            if source_el.isSetName():
+                p.setName(source_el.getName())
+            if source_el.isSetValue():
+                p.setValue(source_el.getValue())
+            elif definitions[sub].getAssignmentRuleByVariable(element) is not None:
+                p.setValue(0.0)  # never used: the source's assignment rule sets it (avoids libSBML warning 80702)
+            p.setConstant(source_el.getConstant())
+            preferred = source_el.getUnits() if source_el.isSetUnits() else f"{pid}_units"
+            _replace(p, src)
+            replaced[sub, element] = pid
         if src_units is not None:
             p.setUnits(builder.unit(src_units, preferred))
-        _replace(p, src)
-        replaced[sub, element] = pid
         for link, tgt, factor in members:
             rep = _replace(p, tgt)
             replaced[tgt.module.sub, tgt.element] = pid
@@ -462,7 +478,7 @@ def assemble(
                 rep.setConversionFactor(cf_id)
                 top_origins[cf_id] = Origin("", cf_id, "parameter", "conversion",
                                             f"{link}: 1 {unit_string(tgt_units)} in {unit_string(src_units)}")
-        note = "; ".join(f"link {link}" for link, _t, _f in members)
+        note = "; ".join(f"link {link}" for link, _t, _f in members) + read_via
         top_origins[pid] = Origin(sub, element, "parameter", "link", note)
     for link in parsed:
         results.append((link, factors[link]))
@@ -472,6 +488,38 @@ def assemble(
     flat_model = libsbml.readSBMLFromString(flat_sbml).getModel()
     origins = provenance(builder.doc, flat_model, top_origins, replaced)
     return Composition(name, comp_sbml, flat_sbml, origins, results)
+
+
+def _species_adapter(definition: libsbml.ModelDefinition, species: libsbml.Species,
+                     units: libsbml.UnitDefinition | None) -> str:
+    """Add ``<S>_signal := S`` (a parameter) to the module's definition; return its id.
+
+    A species cannot be replaced by a parameter (libSBML would drop it), so a
+    link reads it through this rule: its concentration, or its amount when it
+    has only substance units.
+    """
+    base = f"{species.getId()}_signal"
+    adapter, k = base, 2
+    while definition.getElementBySId(adapter) is not None:
+        adapter, k = f"{base}_{k}", k + 1
+    param = definition.createParameter()
+    param.setId(adapter)
+    param.setConstant(False)
+    param.setValue(0.0)
+    if units is not None:
+        uid = next((str(ud.getId()) for ud in definition.getListOfUnitDefinitions()
+                    if libsbml.UnitDefinition.areIdentical(ud, units)), "")
+        if not uid:
+            uid = f"{adapter}_units"
+            new = definition.createUnitDefinition()
+            new.setId(uid)
+            for i in range(units.getNumUnits()):
+                new.addUnit(units.getUnit(i))
+        param.setUnits(uid)
+    rule = definition.createAssignmentRule()
+    rule.setVariable(adapter)
+    rule.setMath(libsbml.parseL3Formula(species.getId()))
+    return adapter
 
 
 def _replace(parameter: libsbml.Parameter, end: _End) -> libsbml.ReplacedElement:
