@@ -397,6 +397,8 @@ def test_spec_round_trip(tmp_path, mods):
     (SPEC.replace("pd.EC50: 2.5", "pd.EC50: high"), r"line 9: overrides.pd.EC50: expected a finite number"),
     (SPEC.replace("modules:", "modules: [").replace("links:", "]links:"), r"line \d+: not valid YAML"),
     (SPEC.replace("  - pk.C -> pd.C_drug", "  - pk.C -> pd.nothing"), r"line 7.*'nothing'"),
+    (SPEC + "exchange:\n  end: -1\n  selections: [pd__E]\n", r"line 11: exchange.end: expected a positive"),
+    (SPEC + "exchange:\n  end: 5\n", r"line 11: exchange: missing key 'selections'"),
 ])
 def test_spec_errors_name_the_line(tmp_path, mods, text, needle):
     (tmp_path / "s.yaml").write_text(text)
@@ -437,3 +439,27 @@ def test_a_species_output_drives_a_parameter_input(tmp_path):
     origin = comp.origins["pk_target_total"]
     assert (origin.module, origin.original_id) == ("pk", "target_total")
     assert "species target_total" in origin.note
+
+
+def test_one_output_drives_two_instances_of_one_module(tmp_path, mods):
+    mods = {**mods, "pd2": mods["pd"]}
+    comp = assemble(mods, ["pk.C -> pd.C_drug", "pk.C -> pd2.C_drug"], {"pd2.EC50": 50.0})
+    model, _ = _load(comp.flat_sbml, tmp_path, "f.xml")
+    out = model.simulate([0.0, 3.0], selections=["pk_C", "pd__E", "pd2__E"])
+    c = out["pk_C"].to_numpy()
+    assert _relmax(out["pd__E"].to_numpy(), EMAX * c / (EC50_NM + c)) <= 1e-9
+    assert _relmax(out["pd2__E"].to_numpy(), EMAX * c / (50.0 + c)) <= 1e-9
+    assert comp.origins["pk_C"].note == "link pk.C -> pd.C_drug; link pk.C -> pd2.C_drug"
+
+
+def test_nested_and_time_unit_mismatch_are_refused(tmp_path, mods):
+    nested = tmp_path / "nested.xml"
+    nested.write_text(assemble(mods, ["pk.C -> pd.C_drug"]).comp_sbml)
+    with pytest.raises(CompositionError, match="nested composition is not supported"):
+        assemble({"inner": nested, "pd": mods["pd"]})
+    b = ModuleBuilder("in_seconds", substance="nmol", time="second")
+    b.parameter("C_drug", 0.0, "nM")
+    b.port("C_drug", direction="input")
+    sec = _write(tmp_path / "sec.xml", b)
+    with pytest.raises(CompositionError, match=r"'pk' and 'pd'.*different time units.*'hour'.*'second'"):
+        assemble({"pk": mods["pk"], "pd": sec}, ["pk.C -> pd.C_drug"])

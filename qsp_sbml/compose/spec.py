@@ -12,6 +12,11 @@ A spec::
       - {from: pk.C_free, to: pd2.C_drug}      # the same, as a mapping
     overrides:                     # optional: submodel.parameter: value
       pk.CL: 0.01
+    exchange:                      # optional: COPASI-vs-RoadRunner check of this model
+      regimen: 200 nmol sc q168h x 4 to pk__mab_sc_depot   # optional, regimen text (flat ids)
+      end: 840                     # hours
+      selections: [pk_C_free, pd__E]
+      points: 35                   # optional (default 50): outputs at mid-intervals, off dose times
 
 It is read with YAML's safe loader and checked on load; every error names the
 file, the line and the key.
@@ -33,10 +38,25 @@ from qsp_sbml._io import atomic_write_text
 from qsp_sbml.compose.assemble import Composition, Link, assemble, parse_link
 from qsp_sbml.errors import CompositionError
 
-__all__ = ["ComposeSpec", "build_folder", "compose_spec", "load_spec", "outputs_for"]
+__all__ = ["ComposeSpec", "ExchangeCheck", "build_folder", "compose_spec", "load_spec", "outputs_for"]
 
-_KEYS = ("name", "notes", "modules", "links", "overrides")
+_KEYS = ("name", "notes", "modules", "links", "overrides", "exchange")
 _SID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ExchangeCheck:
+    """How to check a composed model in COPASI against RoadRunner (see ``exchange:``)."""
+
+    end: float
+    selections: list[str]
+    regimen: str | None = None
+    points: int = 50
+
+    def times(self) -> list[float]:
+        """0, then the midpoints of ``points`` equal intervals up to ``end`` (never a dose time on a grid)."""
+        step = self.end / self.points
+        return [0.0, *((k + 0.5) * step for k in range(self.points))]
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,7 @@ class ComposeSpec:
     links: list[Link]
     overrides: dict[str, float] = field(default_factory=dict)
     notes: str = ""
+    exchange: ExchangeCheck | None = None
 
 
 def _err(path: Path, node: yaml.Node | None, message: str) -> CompositionError:
@@ -153,7 +174,35 @@ def load_spec(path: str | os.PathLike[str]) -> ComposeSpec:
             if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
                 raise _err(spec_path, value_node, f"overrides.{key}: expected a finite number, got {number!r}")
             overrides[key] = float(number)
-    return ComposeSpec(spec_path, name, modules, links, overrides, notes)
+    exchange = _exchange(spec_path, entries["exchange"][1], loader) if "exchange" in entries else None
+    return ComposeSpec(spec_path, name, modules, links, overrides, notes, exchange)
+
+
+def _exchange(spec_path: Path, node: yaml.Node, loader: yaml.SafeLoader) -> ExchangeCheck:
+    if not isinstance(node, yaml.MappingNode):
+        raise _err(spec_path, node, "'exchange' must be a mapping with end, selections (and regimen, points)")
+    values: dict[str, tuple[yaml.Node, Any]] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key not in ("regimen", "end", "selections", "points"):
+            raise _err(spec_path, key_node, f"exchange: unknown key {key!r}; allowed: regimen, end, selections, points")
+        values[key] = (value_node, loader.construct_object(value_node, deep=True))
+    for required in ("end", "selections"):
+        if required not in values:
+            raise _err(spec_path, node, f"exchange: missing key {required!r}")
+    end_node, end = values["end"]
+    if isinstance(end, bool) or not isinstance(end, (int, float)) or not math.isfinite(end) or end <= 0:
+        raise _err(spec_path, end_node, f"exchange.end: expected a positive number (model time), got {end!r}")
+    sel_node, selections = values["selections"]
+    if not isinstance(selections, list) or not selections or not all(isinstance(x, str) for x in selections):
+        raise _err(spec_path, sel_node, "exchange.selections: expected a non-empty list of flat ids")
+    regimen = values.get("regimen", (None, None))[1]
+    if regimen is not None and not isinstance(regimen, str):
+        raise _err(spec_path, values["regimen"][0], "exchange.regimen: expected regimen text")
+    points = values.get("points", (None, 50))[1]
+    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
+        raise _err(spec_path, values["points"][0], f"exchange.points: expected a positive integer, got {points!r}")
+    return ExchangeCheck(float(end), list(selections), regimen, points)
 
 
 def compose_spec(path: str | os.PathLike[str] | ComposeSpec) -> Composition:
