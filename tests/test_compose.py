@@ -463,3 +463,27 @@ def test_nested_and_time_unit_mismatch_are_refused(tmp_path, mods):
     sec = _write(tmp_path / "sec.xml", b)
     with pytest.raises(CompositionError, match=r"'pk' and 'pd'.*different time units.*'hour'.*'second'"):
         assemble({"pk": mods["pk"], "pd": sec}, ["pk.C -> pd.C_drug"])
+
+
+def test_pbpk_in_mg_drives_a_pd_module_without_unit_warnings(tmp_path):
+    # the PD module declares nmol substance units but has no reactions: only the PBPK module's mg extent counts
+    b = ModuleBuilder("pd_mass", substance="nmol", time="hour")
+    b.parameter("C_drug", 0.0, "mg_per_litre")
+    b.parameter("EC50", 2.0, "mg_per_litre")
+    b.parameter("E", None, "dimensionless", constant=False)
+    b.assignment("E", "C_drug / (EC50 + C_drug)")
+    b.port("C_drug", direction="input")
+    pd = _write(tmp_path / "pd_mass.xml", b)
+    comp = assemble({"pbpk": project_models_dir() / "pbpk" / "wholebody_pbpk.xml", "pd": pd},
+                    ["pbpk.C_plasma -> pd.C_drug"])
+    for text in (comp.comp_sbml, comp.flat_sbml):
+        doc = libsbml.readSBMLFromString(text)
+        doc.checkConsistency()
+        assert [doc.getError(i).getErrorId() for i in range(doc.getNumErrors())
+                if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_WARNING] == []
+    model, _ = _load(comp.flat_sbml, tmp_path, "flat.xml")
+    out = model.simulate([0.0, 1.0, 6.0], selections=["pbpk_C_plasma", "pd__E"],
+                         regimen="10 mg iv to pbpk__drug_venous_blood")
+    c = out["pbpk_C_plasma"].to_numpy()
+    assert c[1] > 0
+    assert _relmax(out["pd__E"].to_numpy()[1:], c[1:] / (2.0 + c[1:])) <= 1e-9

@@ -548,12 +548,21 @@ def _check_time_units(loaded: Mapping[str, _Module]) -> None:
 
 
 def _copy_model_units(builder: _Builder, loaded: Mapping[str, _Module]) -> None:
-    """Give the top-level model the time, substance, extent and volume units its modules share."""
+    """Give the top-level model the time, substance, extent and volume units its modules share.
+
+    Only modules that use a default count: extent units for modules with
+    reactions, substance units for modules with species, volume units for
+    modules with compartments.  When those modules disagree (mg and nmol) the
+    attribute stays unset and the flat model has unit warnings: SBML has one
+    extent unit per model.
+    """
+    uses = {"TimeUnits": lambda m: True, "SubstanceUnits": lambda m: m.getNumSpecies() > 0,
+            "ExtentUnits": lambda m: m.getNumReactions() > 0, "VolumeUnits": lambda m: m.getNumCompartments() > 0}
     for attr in ("TimeUnits", "SubstanceUnits", "ExtentUnits", "VolumeUnits"):
         found = []
         for module in loaded.values():
             model = module.model
-            if getattr(model, f"isSet{attr}")():
+            if getattr(model, f"isSet{attr}")() and uses[attr](model):
                 unit = getattr(model, f"get{attr}")()
                 ud = model.getUnitDefinition(unit)
                 found.append((unit, libsbml.UnitDefinition(ud) if ud is not None else None))
