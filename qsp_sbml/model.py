@@ -73,7 +73,7 @@ class Model:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_runners"] = {}
-        for key in ("document", "_initial_assignments"):
+        for key in ("document", "_initial_assignments", "_rule_targets"):
             state.pop(key, None)
         return state
 
@@ -115,6 +115,14 @@ class Model:
         """Ids of all compartments."""
         m = self.sbml_model
         return [m.getCompartment(i).getId() for i in range(m.getNumCompartments())]
+
+    @cached_property
+    def _rule_targets(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(rate-rule variables, assignment-rule variables) of the flat model."""
+        rules = self.sbml_model.getListOfRules()
+        rate = frozenset(r.getVariable() for r in rules if r.isRate())
+        assigned = frozenset(r.getVariable() for r in rules if r.isAssignment())
+        return rate, assigned
 
     @cached_property
     def _initial_assignments(self) -> InitialAssignments:
@@ -232,7 +240,9 @@ class Model:
         rr.resetAll()
         if not parameters:
             return
+        rate_targets, assigned = self._rule_targets
         species = set(self.species_ids)
+        states = species | rate_targets
         known = set(self.parameter_ids) | set(self.compartment_ids) | species
         later: dict[str, float] = {}
         changed: set[str] = set()
@@ -244,7 +254,11 @@ class Model:
                 raise SbmlError(f"unknown parameter {key!r} for model {self.id!r}{hint}", sbml_id=key)
             if not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
                 raise SbmlError(f"parameter {key!r} must be a finite number, got {value!r}", sbml_id=key)
-            if name in species:
+            if name in assigned:
+                raise SbmlError(
+                    f"{key!r} is set by an assignment rule in model {self.id!r}; a value given for it would be "
+                    "overwritten at every step: set the parameters its rule reads instead", sbml_id=key)
+            if name in states:
                 later[key] = float(value)
             else:
                 rr.setValue(name, float(value))

@@ -99,3 +99,30 @@ def test_default_selections_are_species_amounts():
     model = qs.load_model(resources.ONE_COMPARTMENT_IV)
     out = model.simulate([0, 1], regimen="1 mg iv to A")
     assert list(out.columns) == ["time", "A", "A_eliminated"]
+
+
+RULES_MODEL = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+  <model id="rules">
+    <listOfParameters>
+      <parameter id="x" value="1" constant="false"/>
+      <parameter id="k" value="0.5" constant="true"/>
+      <parameter id="y" constant="false"/>
+    </listOfParameters>
+    <listOfRules>
+      <rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML">
+        <apply><times/><apply><minus/><ci>k</ci></apply><ci>x</ci></apply></math></rateRule>
+      <assignmentRule variable="y"><math xmlns="http://www.w3.org/1998/Math/MathML">
+        <apply><times/><cn>2</cn><ci>x</ci></apply></math></assignmentRule>
+    </listOfRules>
+  </model>
+</sbml>"""
+
+
+def test_rate_rule_state_values_survive_the_reset_and_assigned_values_are_refused():
+    with pytest.warns(qs.UnitWarning):
+        model = qs.load_model(RULES_MODEL, guard=False)
+    out = model.simulate([0, 2], selections=["x"], parameters={"x": 4.0, "k": 0.25})
+    assert out["x"].tolist() == pytest.approx([4.0, 4.0 * np.exp(-0.5)], rel=1e-6)
+    with pytest.raises(qs.SbmlError, match="'y' is set by an assignment rule"):
+        model.simulate([0, 1], parameters={"y": 3.0})
