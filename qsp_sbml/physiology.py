@@ -240,7 +240,7 @@ def _check_sex(sex: str) -> None:
 
 
 def egfr_ckd_epi_2021(serum_creatinine_mg_dl: float, age: float, sex: str) -> float:
-    """eGFR (mL/min/1.73 m2), race-free CKD-EPI 2021 creatinine equation (Inker et al. 2021, NEJM 385:1737).
+    """Estimated GFR (mL/min/1.73 m2), race-free CKD-EPI 2021 creatinine equation (Inker et al. 2021, NEJM 385:1737).
 
     eGFR = 142 min(Scr/k, 1)^a max(Scr/k, 1)^-1.200 0.9938^age [x 1.012 if female], k 0.7 (F) / 0.9 (M),
     a -0.241 (F) / -0.302 (M); standardised (IDMS-traceable) creatinine in mg/dL, adults (>= 18 y).
