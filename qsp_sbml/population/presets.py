@@ -69,7 +69,7 @@ class PopulationSpec:
         if self.child_pugh is not None and self.child_pugh not in ("A", "B", "C"):
             raise PopulationError(f"{self.name}: Child-Pugh class must be A, B or C, got {self.child_pugh!r}")
         if self.kdigo and self.child_pugh:
-            raise PopulationError(f"{self.name}: combine renal and hepatic impairment is not supported")
+            raise PopulationError(f"{self.name}: combining renal and hepatic impairment is not supported")
 
 
 def _presets() -> dict[str, PopulationSpec]:
