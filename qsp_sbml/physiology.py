@@ -230,7 +230,7 @@ def liver_volume_vauthey(bsa_m2: float) -> float:
 
 
 #: CKD-EPI 2021 creatinine equation constants by sex: kappa (mg/dL), alpha, sex factor (Inker LA et al. 2021,
-#: N Engl J Med 385:1737; the equation as restated by NIDDK's GFR-equation page for adults).
+#: N Engl J Med 385:1737).
 _CKD_EPI_2021 = {"female": (0.7, -0.241, 1.012), "male": (0.9, -0.302, 1.0)}
 
 
