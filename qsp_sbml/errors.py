@@ -19,6 +19,7 @@ __all__ = [
     "NativeCrashError",
     "PetabError",
     "PetabWarning",
+    "PopulationError",
     "QspError",
     "RegimenError",
     "SbmlError",
@@ -187,3 +188,31 @@ class SimulationWarning(UserWarning):
 
 class PetabWarning(UserWarning):
     """A PEtab problem is usable but suspicious (e.g. a nominal value outside its bounds)."""
+
+
+class PopulationError(QspError, ValueError):
+    """A covariate table or population specification is invalid.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what to do about it.
+    source
+        The file (or ``"sampled"``/``"table"``) the covariates came from.
+    row
+        1-based data row (the header is not counted).
+    column
+        The column name.
+    value
+        The offending value.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, row: int | None = None,
+                 column: str | None = None, value: object = None) -> None:
+        self.source = source
+        self.row = row
+        self.column = column
+        self.value = value
+        where = [w for w in (source, f"row {row}" if row is not None else None,
+                             f"column {column!r}" if column else None) if w]
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)

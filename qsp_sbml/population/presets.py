@@ -1,0 +1,213 @@
+"""Ready-made virtual populations and their mapping onto the whole-body PBPK module.
+
+Each preset is a :class:`PopulationSpec`; :func:`sample_population` draws covariates for it and
+:func:`subject_parameters` turns one subject (a row) into the PBPK module's parameter values via
+:func:`qsp_sbml.pbpk.parameterise`.
+
+What each preset scales (sources in ``resources/physiology/impairment.yaml``):
+
+- ``healthy_adults`` (20-50 y) and ``elderly`` (65-85 y): covariates only (NHANES anthropometry, creatinine
+  -> CKD-EPI 2021 eGFR); physiology by :func:`qsp_sbml.physiology.individual_physiology`.
+- ``renal_G1`` ... ``renal_G5`` (KDIGO 2012 GFR categories; ages 40-80): eGFR ~ Uniform within the category,
+  creatinine its CKD-EPI inverse; GFR = eGFR x BSA / 1.73.  Renal clearance of a drug record scales with GFR
+  (filtration and secretion together, the intact-nephron hypothesis as in :func:`parameterise`; FDA 2020
+  guidance "Pharmacokinetics in Patients with Impaired Renal Function" motivates studying exposure by
+  eGFR category); hematocrit by eGFR band and fraction unbound x stage factor (OSP CKD qualification,
+  Malik et al. 2020).  Not scaled: kidney volume and perfusion, gastrointestinal transit, hepatic enzymes.
+- ``hepatic_A``/``_B``/``_C`` (Child-Pugh classes; ages 40-80): enzyme multipliers ``m_CYP*`` (``other``
+  stays 1), hepatic-artery flow, renal flow, cardiac output (cardiac-index factor, BSA unchanged), GFR,
+  hematocrit and albumin (fu by the OSP binding model) by the OSP hepatic-impairment disease factors
+  (Edginton & Willmann 2008; Johnson et al. 2010).  The portal-vein factor is recorded but not applied: the
+  module has no porto-systemic shunt, and lowering gut, spleen and pancreas flows instead would starve those
+  tissues rather than bypass the liver.  Liver volume is not reduced (the factor is not tabulated).
+  The flows of the remaining tissues take up the change of cardiac output so that flows still close.
+
+The age range 40-80 y of the impairment presets is a choice (no cited age distribution of patients).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from qsp_sbml.errors import PopulationError
+from qsp_sbml.pbpk.drugs import DrugRecord
+from qsp_sbml.pbpk.parameters import Parameterisation, parameterise, total_clearance
+from qsp_sbml.pbpk.structure import ENZYMES, PORTAL_TISSUES
+from qsp_sbml.physiology import Physiology, individual_physiology
+from qsp_sbml.population.covariates import _impairment, _rng, sample_covariates
+
+__all__ = [
+    "POPULATIONS",
+    "PopulationSpec",
+    "fu_with_albumin",
+    "sample_population",
+    "subject_parameters",
+    "subject_physiology",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PopulationSpec:
+    """A virtual population: demographics plus an optional renal or hepatic condition."""
+
+    name: str
+    description: str
+    age_range: tuple[float, float] = (20.0, 50.0)
+    female_fraction: float = 0.5
+    #: KDIGO GFR category (eGFR sampled within it), or None for creatinine-based eGFR.
+    kdigo: str | None = None
+    #: Child-Pugh class ``A``, ``B`` or ``C``, or None.
+    child_pugh: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kdigo is not None and self.kdigo not in _impairment()["kdigo_gfr_categories"]:
+            raise PopulationError(f"{self.name}: unknown KDIGO category {self.kdigo!r}")
+        if self.child_pugh is not None and self.child_pugh not in ("A", "B", "C"):
+            raise PopulationError(f"{self.name}: Child-Pugh class must be A, B or C, got {self.child_pugh!r}")
+        if self.kdigo and self.child_pugh:
+            raise PopulationError(f"{self.name}: combining renal and hepatic impairment is not supported")
+
+
+def _presets() -> dict[str, PopulationSpec]:
+    out = {
+        "healthy_adults": PopulationSpec(name="healthy_adults", description="healthy adults 20-50 y"),
+        "elderly": PopulationSpec(name="elderly", description="adults 65-85 y", age_range=(65.0, 85.0)),
+    }
+    for g in ("G1", "G2", "G3a", "G3b", "G4", "G5"):
+        out[f"renal_{g}"] = PopulationSpec(name=f"renal_{g}", description=f"KDIGO GFR category {g}",
+                                           age_range=(40.0, 80.0), kdigo=g)
+    for c in ("A", "B", "C"):
+        out[f"hepatic_{c}"] = PopulationSpec(name=f"hepatic_{c}", description=f"Child-Pugh class {c}",
+                                             age_range=(40.0, 80.0), child_pugh=c)
+    return out
+
+
+#: The ready-made populations by name.
+POPULATIONS: dict[str, PopulationSpec] = _presets()
+
+
+def sample_population(population: str | PopulationSpec, n: int, *,
+                      seed: int | np.random.Generator | None = None) -> pd.DataFrame:
+    """Covariates of ``n`` subjects of a preset (by name) or a :class:`PopulationSpec`.
+
+    Adds ``population``, ``kdigo_target`` and ``child_pugh`` columns to :func:`sample_covariates`'s.
+
+    >>> df = sample_population("renal_G4", 20, seed=3)
+    >>> bool(df["egfr"].between(15, 30).all()), set(df["kdigo"])
+    (True, {'G4'})
+    """
+    if isinstance(population, str):
+        if population not in POPULATIONS:
+            raise PopulationError(f"unknown population {population!r}; choose from {sorted(POPULATIONS)}")
+        population = POPULATIONS[population]
+    rng = _rng(seed)
+    egfr_range = None
+    if population.kdigo is not None:
+        low, high = _impairment()["kdigo_gfr_categories"][population.kdigo]
+        egfr_range = (float(low), float(high))
+    frame = sample_covariates(n, seed=rng, age_range=population.age_range,
+                              female_fraction=population.female_fraction, egfr_range=egfr_range)
+    frame["population"] = population.name
+    frame["kdigo_target"] = population.kdigo
+    frame["child_pugh"] = population.child_pugh
+    if population.child_pugh is not None:
+        factor = _impairment()["child_pugh"][population.child_pugh]["gfr"]
+        frame = _scale_egfr(frame, factor)
+    return frame
+
+
+def _scale_egfr(frame: pd.DataFrame, factor: float) -> pd.DataFrame:
+    from qsp_sbml.physiology import creatinine_from_egfr, kdigo_category
+
+    out = frame.copy()
+    out["egfr"] = out["egfr"] * factor
+    out["serum_creatinine_mg_dl"] = [creatinine_from_egfr(e, a, s) for e, a, s in
+                                     zip(out["egfr"], out["age"], out["sex"], strict=True)]
+    out["gfr_ml_min"] = out["egfr"] * out["bsa_m2"] / 1.73
+    out["kdigo"] = [kdigo_category(e) for e in out["egfr"]]
+    return out
+
+
+def _ckd_hematocrit(egfr: float, sex: str) -> float:
+    for bound, men, women in _impairment()["ckd"]["hematocrit_percent"]["bands"]:
+        if egfr > bound:
+            return (men if sex == "male" else women) / 100
+    bands = _impairment()["ckd"]["hematocrit_percent"]["bands"]
+    return (bands[-1][1] if sex == "male" else bands[-1][2]) / 100
+
+
+def _row(subject: pd.Series | dict) -> dict:
+    return dict(subject)
+
+
+def _optional(row: dict, key: str) -> str | None:
+    v = row.get(key)
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def subject_physiology(subject: pd.Series | dict) -> Physiology:
+    """PBPK physiology of one subject (a row of :func:`sample_population` or :func:`read_covariates`)."""
+    row = _row(subject)
+    phys = individual_physiology(age=float(row["age"]), sex=str(row["sex"]), weight_kg=float(row["weight_kg"]),
+                                 height_cm=float(row["height_cm"]), egfr=float(row["egfr"]))
+    kdigo, cp = _optional(row, "kdigo_target"), _optional(row, "child_pugh")
+    if kdigo is not None:
+        phys = replace(phys, hematocrit=_ckd_hematocrit(float(row["egfr"]), phys.sex))
+    if cp is not None:
+        f = _impairment()["child_pugh"][cp]
+        flows = dict(phys.flows)
+        flows["liver"] *= f["hepatic_artery_flow"]
+        flows["kidney"] *= f["renal_flow"]
+        co = phys.cardiac_output * f["cardiac_index"]
+        fixed = {"liver", "kidney", *PORTAL_TISSUES}
+        others = sum(v for k, v in flows.items() if k not in fixed)
+        scale = (co - sum(flows[k] for k in fixed)) / others
+        if scale <= 0:
+            raise PopulationError(f"Child-Pugh {cp}: flows exceed the cardiac output")
+        flows = {k: v if k in fixed else v * scale for k, v in flows.items()}
+        phys = replace(phys, flows=flows, cardiac_output=co, hematocrit=phys.hematocrit * f["hematocrit"])
+        phys.check()
+    return phys
+
+
+def fu_with_albumin(fu: float, albumin_factor: float, *, albumin_volume_fraction: float | None = None) -> float:
+    """Fraction unbound when plasma albumin is ``albumin_factor`` x normal (OSP hepatic-impairment model).
+
+    fu = 1 / ((1 - f) + f K): K is fitted to the healthy ``fu`` at f = 0.022, then f is scaled.
+
+    >>> round(fu_with_albumin(0.03, 0.5), 4)
+    0.0583
+    """
+    f = albumin_volume_fraction or float(_impairment()["child_pugh"]["albumin_volume_fraction"])
+    k = (1 / fu - (1 - f)) / f
+    fd = f * albumin_factor
+    return 1 / ((1 - fd) + fd * k)
+
+
+def subject_parameters(drug: DrugRecord, subject: pd.Series | dict) -> Parameterisation:
+    """PBPK parameter values for ``drug`` in one subject, its condition's multipliers applied.
+
+    Clearances are parameterised in the subject's own physiology first (healthy protein binding), then the
+    disease's fraction unbound replaces ``fu`` so that filtration and hepatic extraction respond to it.
+    """
+    row = _row(subject)
+    phys = subject_physiology(row)
+    kdigo, cp = _optional(row, "kdigo_target"), _optional(row, "child_pugh")
+    multipliers: dict[str, float] = {}
+    fu = drug.fu
+    if cp is not None:
+        f = _impairment()["child_pugh"][cp]
+        multipliers = {e: float(v) for e, v in f["enzymes"].items() if e in ENZYMES}
+        fu = fu_with_albumin(drug.fu, float(f["albumin"]))
+    elif kdigo is not None:
+        fu = min(1.0, drug.fu * float(_impairment()["ckd"]["fu_factor"][kdigo]))
+    p = parameterise(drug, phys, multipliers=multipliers)
+    if fu != drug.fu:
+        values = {**p.values, "fu": fu}
+        cl_h, cl_r = total_clearance(values)
+        p = Parameterisation(values, cl_h, cl_r)
+    return p
