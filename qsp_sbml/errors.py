@@ -25,6 +25,7 @@ __all__ = [
     "SbmlError",
     "SimulationError",
     "SimulationWarning",
+    "TrialDesignError",
     "UnitError",
     "UnitWarning",
     "UnsupportedFeatureError",
@@ -216,3 +217,22 @@ class PopulationError(QspError, ValueError):
         where = [w for w in (source, f"row {row}" if row is not None else None,
                              f"column {column!r}" if column else None) if w]
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class TrialDesignError(QspError, ValueError):
+    """A trial design, its data or an analysis request is invalid.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what to do about it.
+    field
+        The offending field or column (``"arm"``, ``"event"``, ``"allocation"``...).
+    value
+        The offending value, when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, value: object = None) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"{field}: {message}" if field else message)
