@@ -11,16 +11,35 @@ from qsp_sbml.trial.adaptive import (
     spending,
 )
 from qsp_sbml.trial.analysis import AnalysisResult, ancova, logrank_test, responder_test, t_test
+from qsp_sbml.trial.bioequivalence import (
+    DESIGNS,
+    CrossoverDesign,
+    MetricSpec,
+    SampleSizeBE,
+    simulate_crossover,
+    simulated_tost_power,
+    tost,
+    tost_power,
+    tost_sample_size,
+)
 from qsp_sbml.trial.dose import DoseSelection, EmaxFit, fit_emax, select_dose, trend_test
 from qsp_sbml.trial.power import PowerResult, SampleSizeResult, assurance, sample_size_search, simulated_power
+from qsp_sbml.trial.rar import RarOperatingCharacteristics, prob_better, rar_allocation, simulate_rar
+from qsp_sbml.trial.twin import ProcovaResult, procova, procova_sample_size
 
 __all__ = [
+    "DESIGNS",
     "AnalysisResult",
+    "CrossoverDesign",
     "DoseSelection",
     "EmaxFit",
     "GroupSequentialDesign",
+    "MetricSpec",
     "OperatingCharacteristics",
     "PowerResult",
+    "ProcovaResult",
+    "RarOperatingCharacteristics",
+    "SampleSizeBE",
     "SampleSizeResult",
     "ancova",
     "assurance",
@@ -28,12 +47,22 @@ __all__ = [
     "fit_emax",
     "group_sequential_design",
     "logrank_test",
+    "prob_better",
+    "procova",
+    "procova_sample_size",
+    "rar_allocation",
     "responder_test",
     "sample_size_search",
     "select_dose",
+    "simulate_crossover",
     "simulate_group_sequential",
+    "simulate_rar",
     "simulated_power",
+    "simulated_tost_power",
     "spending",
     "t_test",
+    "tost",
+    "tost_power",
+    "tost_sample_size",
     "trend_test",
 ]

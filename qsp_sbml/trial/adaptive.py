@@ -131,6 +131,11 @@ class _Recursion:
         self.z: np.ndarray | None = None
         self.wh: np.ndarray | None = None  # weight * density at the previous look
 
+    def _state(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.z is None or self.wh is None:
+            raise RuntimeError("no density before the first look")
+        return self.z, self.wh
+
     def _moments(self) -> tuple[float, float, float]:
         tk = self.t[self.k]
         tp = self.t[self.k - 1] if self.k else 0.0
@@ -141,18 +146,18 @@ class _Recursion:
         tk, tp, dt = self._moments()
         if self.k == 0:
             return float(self.st.norm.sf(b - self.drift * math.sqrt(tk)))
-        assert self.z is not None and self.wh is not None
-        x = (b * math.sqrt(tk) - self.z * math.sqrt(tp) - self.drift * dt) / math.sqrt(dt)
-        return float(self.wh @ self.st.norm.sf(x))
+        z, wh = self._state()
+        x = (b * math.sqrt(tk) - z * math.sqrt(tp) - self.drift * dt) / math.sqrt(dt)
+        return float(wh @ self.st.norm.sf(x))
 
     def lower(self, a: float) -> float:
         """P(Z_k <= a and the trial continued to look k)."""
         tk, tp, dt = self._moments()
         if self.k == 0:
             return float(self.st.norm.cdf(a - self.drift * math.sqrt(tk)))
-        assert self.z is not None and self.wh is not None
-        x = (a * math.sqrt(tk) - self.z * math.sqrt(tp) - self.drift * dt) / math.sqrt(dt)
-        return float(self.wh @ self.st.norm.cdf(x))
+        z, wh = self._state()
+        x = (a * math.sqrt(tk) - z * math.sqrt(tp) - self.drift * dt) / math.sqrt(dt)
+        return float(wh @ self.st.norm.cdf(x))
 
     def advance(self, a: float, b: float) -> None:
         """Move to the next look, continuing on (a, b) at the current one."""
@@ -162,9 +167,9 @@ class _Recursion:
         if self.k == 0:
             dens = self.st.norm.pdf(z - mean)
         else:
-            assert self.z is not None and self.wh is not None
-            arg = (z[:, None] * math.sqrt(tk) - self.z[None, :] * math.sqrt(tp) - self.drift * dt) / math.sqrt(dt)
-            dens = (self.st.norm.pdf(arg) @ self.wh) * math.sqrt(tk / dt)
+            zp, wh = self._state()
+            arg = (z[:, None] * math.sqrt(tk) - zp[None, :] * math.sqrt(tp) - self.drift * dt) / math.sqrt(dt)
+            dens = (self.st.norm.pdf(arg) @ wh) * math.sqrt(tk / dt)
         self.z, self.wh = z, w * dens
         self.k += 1
 
@@ -285,8 +290,8 @@ def group_sequential_design(
     increments = np.diff(np.r_[0.0, cum])
     eff = _efficacy_bounds(t, increments, sides, r)
     if beta is None and beta_spending is None:
-        return GroupSequentialDesign(information=tuple(t), alpha=per_side, sides=sides, efficacy=tuple(eff),
-                                     alpha_spent=tuple(cum))
+        return GroupSequentialDesign(information=tuple(float(v) for v in t), alpha=per_side, sides=sides,
+                                     efficacy=tuple(float(v) for v in eff), alpha_spent=tuple(float(v) for v in cum))
     if beta is None or beta_spending is None:
         raise TrialDesignError("futility bounds need both beta and beta_spending", field="beta_spending")
     check_alpha(beta, "beta")
@@ -309,8 +314,10 @@ def group_sequential_design(
     start = float(st.norm.ppf(1 - per_side) + st.norm.ppf(1 - beta))
     drift = _solve(shortfall, 0.2 * start, 3.0 * start)
     fut = _futility_bounds(t, eff, binc, drift, r)
-    return GroupSequentialDesign(information=tuple(t), alpha=per_side, sides=sides, efficacy=tuple(eff),
-                                 alpha_spent=tuple(cum), futility=tuple(fut), beta=beta, beta_spent=tuple(bcum),
+    return GroupSequentialDesign(information=tuple(float(v) for v in t), alpha=per_side, sides=sides,
+                                 efficacy=tuple(float(v) for v in eff),
+                                 alpha_spent=tuple(float(v) for v in cum), futility=tuple(float(v) for v in fut),
+                                 beta=beta, beta_spent=tuple(float(v) for v in bcum),
                                  drift=drift)
 
 
@@ -333,7 +340,7 @@ def crossing_probabilities(design: GroupSequentialDesign, drift: float, *, futil
         if design.sides == 2 and not use_fut:
             rows.append({"look": k + 1, "efficacy": up + lo, "futility": 0.0})
         else:
-            rows.append({"look": k + 1, "efficacy": up, "futility": lo if k < t.size - 1 or not use_fut else lo})
+            rows.append({"look": k + 1, "efficacy": up, "futility": lo})
         if k < t.size - 1:
             rec.advance(lower[k], eff[k])
     return pd.DataFrame(rows)

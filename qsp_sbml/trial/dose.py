@@ -9,8 +9,8 @@ Examples
 >>> df = pd.DataFrame({"dose": doses, "y": y})
 >>> trend_test(df, dose="dose", outcome="y").p_value < 0.001
 True
->>> select_dose(df, dose="dose", outcome="y", target=1.0).dose
-30.0
+>>> select_dose(df, dose="dose", outcome="y", target=1.0).dose  # true effect at 10: 4*10/30 = 1.33
+10.0
 """
 
 from __future__ import annotations
