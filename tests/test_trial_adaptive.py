@@ -111,3 +111,16 @@ def test_bad_designs_name_the_field(kwargs: dict[str, object], field: str) -> No
     with pytest.raises(TrialDesignError) as err:
         group_sequential_design(info, **kwargs)  # type: ignore[arg-type]
     assert err.value.field == field
+
+
+@pytest.mark.slow
+def test_operating_characteristics_tight_monte_carlo() -> None:
+    # 40,000 trials: SE <= 0.0025; power and futility stopping within 3 SE of the recursion
+    design = group_sequential_design([0.25, 0.5, 0.75, 1.0], alpha=0.025, spending="obrien_fleming", beta=0.2,
+                                     beta_spending="hsd", beta_param=-2)
+    n = 120
+    effect = design.drift * math.sqrt(2 / n)  # type: ignore[operator]
+    exact = crossing_probabilities(design, design.drift)  # type: ignore[arg-type]
+    oc = simulate_group_sequential(design, effect=effect, sd=1.0, n_per_arm=n, n_sim=40_000, seed=3)
+    assert abs(oc.reject - 0.8) <= 3 * oc.reject_se
+    assert abs(oc.reject - exact["efficacy"].sum()) <= 3 * oc.reject_se
