@@ -140,7 +140,8 @@ def test_mab_crohns_equals_the_single_file_pf04236921_model():
 
 def test_pbpk_models_report_occupancy_of_the_unbound_molar_concentration():
     # E = C / (C + KD) with C = Cu_plasma / MW * 1e6 (nM), checked outside SBML
-    for name, mw, kd, e_id in (("pbpk_oncology", 325.78, 1.0, "pd_E"), ("pbpk_metoprolol_beta1", 267.36, 30.9, "pd__E")):
+    cases = (("pbpk_oncology", 325.78, 1.0, "pd_E"), ("pbpk_metoprolol_beta1", 267.36, 30.9, "pd__E"))
+    for name, mw, kd, e_id in cases:
         spec = load_spec(COMPOSED / f"{name}.yaml")
         out = load_model(COMPOSED / f"{name}_flat.xml").simulate(
             spec.exchange.times() if spec.exchange else [0.0], selections=["pbpk_Cu_plasma", e_id],

@@ -1,4 +1,4 @@
-"""Write this PEtab problem: composed metoprolol PBPK-PD model, oral q12h dosing events, three dose arms, SYNTHETIC data.
+"""Write this PEtab problem: composed metoprolol PBPK-PD model, q12h oral dosing events, 3 arms, SYNTHETIC data.
 
 Run from the repository root: ``PYTHONPATH=. python petab_problems/pbpk_pd_multidose/build_problem.py``.
 
@@ -138,9 +138,11 @@ def measurements(truth: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for arm in ARMS:
         frame = truth[arm].set_index("time")
         for t in TIMES_CONC:
-            rows.append(("C_plasma", arm, t, float(frame.loc[t, "C_plasma"] * np.exp(TRUE["sigma_C"] * rng.standard_normal()))))
+            c = frame.loc[t, "C_plasma"] * np.exp(TRUE["sigma_C"] * rng.standard_normal())
+            rows.append(("C_plasma", arm, t, float(c)))
         for t in TIMES_HR:
-            rows.append(("HR_exercise", arm, t, float(frame.loc[t, "HR_exercise"] + TRUE["sigma_HR"] * rng.standard_normal())))
+            hr = frame.loc[t, "HR_exercise"] + TRUE["sigma_HR"] * rng.standard_normal()
+            rows.append(("HR_exercise", arm, t, float(hr)))
     table = pd.DataFrame(rows, columns=["observableId", "simulationConditionId", "time", "measurement"])
     table["measurement"] = table["measurement"].map(lambda v: float(f"{v:.6g}"))
     return table.sort_values(["simulationConditionId", "observableId", "time"], kind="stable").reset_index(drop=True)
