@@ -9,6 +9,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import qsp_sbml as qs
+from qsp_sbml.compose import ports
 from qsp_sbml.library import oncology, pd
 from qsp_sbml.resources import project_models_dir
 
@@ -94,6 +95,18 @@ def test_emax_at_ec50_is_half_and_hill_shape() -> None:
     assert frame["E"].iloc[-1] == pytest.approx(2.0 + 6.0 * 8 / 9, rel=1e-12)
     frame = model.simulate([0, 1], selections=["E", "inhibition"], parameters=p | {"C_drug": 0.0})
     assert (frame["E"].iloc[-1], frame["inhibition"].iloc[-1]) == (2.0, 0.0)
+
+
+def test_molar_conversion_of_a_known_mass_concentration() -> None:
+    # 1 mg/L of midazolam (325.78 g/mol) is 1e-3 g/L / 325.78 g/mol = 3.0696e-6 mol/L = 3069.6 nM
+    model = _load("molar_conversion")
+    frame = model.simulate([0, 1], selections=["C_molar"], parameters={"C_mass": 1.0})
+    assert frame["C_molar"].iloc[-1] == pytest.approx(1e-3 / 325.78 * 1e9, rel=1e-12)
+    # 2.5 mg/L of a 149 kDa antibody: 2.5e-3 / 149000 mol/L = 16.78 nM
+    frame = model.simulate([0, 1], selections=["C_molar"], parameters={"C_mass": 2.5, "MW": 149_000.0})
+    assert frame["C_molar"].iloc[-1] == pytest.approx(2.5e-3 / 149_000.0 * 1e9, rel=1e-12)
+    assert {p.element: p.direction for p in ports(PD / "molar_conversion.xml")} == {
+        "C_mass": "input", "C_molar": "output"}
 
 
 # -- indirect response --------------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ be replaced per drug by the caller (``Model.simulate(parameters=...)``).
 - ``transit_delay``: a chain of n transit compartments with mean transit time
   MTT (Sun & Jusko 1998, J Pharm Sci 87:732; Savic et al. 2007,
   J Pharmacokinet Pharmacodyn 34:711).
+- ``molar_conversion``: mass concentration (mg/L, e.g. a PBPK module's
+  ``C_plasma``) to molar concentration (nM) with the molecular weight, to
+  link mass-based PK to the nM-based PD modules.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ __all__ = [
     "FILES",
     "build_emax_hill",
     "build_indirect_response",
+    "build_molar_conversion",
     "build_receptor_occupancy",
     "build_tmdd_qss",
     "build_transit_delay",
@@ -63,6 +67,9 @@ DEFAULTS: dict[str, dict[str, float]] = {
     # Generic defaults (see models/pd/transit_delay.md): 3 compartments as in the Simeoni 2004 damage chain and the
     # Friberg 2002 myelosuppression model; MTT 24 h is a round illustrative value.
     "transit_delay": {"signal_in": 0.0, "MTT": 24.0},
+    # Placeholder molecular weight (set per drug): midazolam 325.78 g/mol, the default drug of the whole-body PBPK
+    # file (DrugBank DB00683, as in models/pbpk/drugs/midazolam.yaml).
+    "molar_conversion": {"C_mass": 0.0, "MW": 325.78},
 }
 TRANSIT_COMPARTMENTS = 3
 
@@ -258,6 +265,27 @@ def build_transit_delay(values: Mapping[str, float] | None = None, *, n: int = T
     return b.to_string()
 
 
+def build_molar_conversion(values: Mapping[str, float] | None = None) -> str:
+    """Mass to molar concentration: ``C_molar = C_mass / MW * 1e6`` (mg/L, g/mol -> nM).
+
+    (mg/L) / (g/mol) = 1e-3 mol/L = 1e6 nM.  libSBML's unit check compares
+    unit kinds and exponents but not scales, so the factor 1e6 is verified
+    numerically in the tests, not by the unit check.  No states, no reactions:
+    it adds no extent unit to a composed model.
+    """
+    v = _values("molar_conversion", values)
+    b = ModuleBuilder("molar_conversion", name="Mass concentration (mg/L) to molar concentration (nM)",
+                      substance="nmol", time="hour")
+    b.parameter("C_mass", v["C_mass"], "mg_per_litre", name="mass concentration (input)")
+    b.parameter("MW", v["MW"], "g_per_mol", name="molecular weight of the drug")
+    b.parameter("C_molar", None, "nM", name="molar concentration (output)", constant=False)
+    b.assignment("C_molar", "C_mass / MW * 1000000 dimensionless")
+    b.port("C_mass", direction="input")
+    b.port("C_molar", direction="output")
+    b.check()
+    return b.to_string()
+
+
 def _idr(kind: int) -> Callable[[], str]:
     return lambda: build_indirect_response(kind)
 
@@ -268,4 +296,5 @@ FILES: dict[str, Callable[[], str]] = {
     "pd/emax_hill.xml": build_emax_hill,
     **{f"pd/idr{k}.xml": _idr(k) for k in IDR_TYPES},
     "pd/transit_delay.xml": build_transit_delay,
+    "pd/molar_conversion.xml": build_molar_conversion,
 }

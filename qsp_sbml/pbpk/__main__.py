@@ -1,7 +1,9 @@
 """Regenerate the shipped PBPK model files: ``python -m qsp_sbml.pbpk [--check]``.
 
 Writes ``models/pbpk/wholebody_pbpk.xml`` (reference male, default drug
-midazolam) and ``models/pbpk/mab_two_compartment_tmdd.xml`` (typical mAb).
+midazolam), ``models/pbpk/wholebody_pbpk_<drug>.xml`` for each drug of
+:data:`EXTRA_DRUGS` (the same structure with that drug's values, for composed
+PBPK-PD models) and ``models/pbpk/mab_two_compartment_tmdd.xml`` (typical mAb).
 With ``--check`` nothing is written; the exit code is 1 when a committed file
 differs from what the code generates.
 """
@@ -21,16 +23,21 @@ from qsp_sbml.resources import project_models_dir
 
 #: Drug whose values the shipped whole-body file carries as defaults.
 DEFAULT_DRUG = "midazolam"
+#: Drugs with their own whole-body file (reference male): metoprolol, a beta1-blocker with a direct
+#: concentration-effect story (models/composed/pbpk_metoprolol_beta1.yaml, petab_problems/pbpk_pd_multidose).
+EXTRA_DRUGS = ("metoprolol",)
 
 
 def generated() -> dict[Path, str]:
     """Shipped file path -> the SBML text the code generates for it."""
     root = project_models_dir() / "pbpk"
     drug = load_drug(root / "drugs" / f"{DEFAULT_DRUG}.yaml")
-    return {
-        root / "wholebody_pbpk.xml": build_wholebody(parameterise(drug, reference("male")).values),
-        root / "mab_two_compartment_tmdd.xml": build_antibody(),
-    }
+    files = {root / "wholebody_pbpk.xml": build_wholebody(parameterise(drug, reference("male")).values)}
+    for name in EXTRA_DRUGS:
+        extra = load_drug(root / "drugs" / f"{name}.yaml")
+        files[root / f"wholebody_pbpk_{name}.xml"] = build_wholebody(parameterise(extra, reference("male")).values)
+    files[root / "mab_two_compartment_tmdd.xml"] = build_antibody()
+    return files
 
 
 def main(argv: list[str]) -> int:
