@@ -51,24 +51,17 @@ def rules_variant(lean_sbml: str, ref_values: dict[str, float], ref_bw: float, b
 
     param("BW", bw, "kilogram")
     param("BW_ref", ref_bw, "kilogram")
-    for c in VOLUMES:
-        param(f"{c}_ref", ref_values[c], "litre")
-        m.getCompartment(c).setConstant(False)
+    derived = (
+        [(c, m.getCompartment(c), "litre", f"{c}_ref * BW / BW_ref") for c in VOLUMES]
+        + [(q, m.getParameter(q), "litre_per_hour", f"{q}_ref * (BW / BW_ref)^0.75") for q in FLOW_PARAMS]
+        + [(k, m.getParameter(k), "litre_per_hour", f"{k}_ref * liver / liver_ref") for k in ENZYME_CLINT]
+    )
+    for sid, element, units, formula in derived:
+        param(f"{sid}_ref", ref_values[sid], units)
+        element.setConstant(False)
         rule = m.createAssignmentRule()
-        rule.setVariable(c)
-        rule.setMath(libsbml.parseL3Formula(f"{c}_ref * BW / BW_ref"))
-    for q in FLOW_PARAMS:
-        param(f"{q}_ref", ref_values[q], "litre_per_hour")
-        m.getParameter(q).setConstant(False)
-        rule = m.createAssignmentRule()
-        rule.setVariable(q)
-        rule.setMath(libsbml.parseL3Formula(f"{q}_ref * (BW / BW_ref)^0.75"))
-    for k in ENZYME_CLINT:
-        param(f"{k}_ref", ref_values[k], "litre_per_hour")
-        m.getParameter(k).setConstant(False)
-        rule = m.createAssignmentRule()
-        rule.setVariable(k)
-        rule.setMath(libsbml.parseL3Formula(f"{k}_ref * liver / liver_ref"))
+        rule.setVariable(sid)
+        rule.setMath(libsbml.parseL3Formula(formula))
     return str(libsbml.writeSBMLToString(doc))
 
 

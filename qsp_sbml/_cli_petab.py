@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from qsp_sbml.cli import _emit_json, handle_errors
+from qsp_sbml._cli_common import _emit_json, handle_errors
 
 __all__ = ["petab"]
 
@@ -15,7 +15,7 @@ def _petab() -> None:
     """PEtab problems: evaluate the objective at nominal parameters."""
 
 
-#: Annotated explicitly: cli.py imports this module back (mypy cannot infer through the cycle).
+#: The group object, registered by :mod:`qsp_sbml.cli`.
 petab: click.Group = click.group(name="petab")(_petab)
 
 

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Sequence
 
 import libsbml
 
-__all__ = ["UNITS", "ModuleBuilder"]
+from qsp_sbml.errors import SbmlError
+
+__all__ = ["UNITS", "ModuleBuilder", "parse_formula"]
 
 #: Unit definitions available to every module: id -> ((kind, exponent, scale, multiplier), ...).
 UNITS: dict[str, tuple[tuple[int, float, int, float], ...]] = {
@@ -29,6 +31,20 @@ UNITS: dict[str, tuple[tuple[int, float, int, float], ...]] = {
     "litre_per_hour": ((libsbml.UNIT_KIND_LITRE, 1, 0, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
     "g_per_mol": ((libsbml.UNIT_KIND_GRAM, 1, 0, 1), (libsbml.UNIT_KIND_MOLE, -1, 0, 1)),
     "kg": ((libsbml.UNIT_KIND_KILOGRAM, 1, 0, 1),),
+    "per_nM_per_hour": ((libsbml.UNIT_KIND_MOLE, -1, -9, 1), (libsbml.UNIT_KIND_LITRE, 1, 0, 1),
+                        (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
+    "nM_per_hour": ((libsbml.UNIT_KIND_MOLE, 1, -9, 1), (libsbml.UNIT_KIND_LITRE, -1, 0, 1),
+                    (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
+    "pM": ((libsbml.UNIT_KIND_MOLE, 1, -12, 1), (libsbml.UNIT_KIND_LITRE, -1, 0, 1)),
+    "uM": ((libsbml.UNIT_KIND_MOLE, 1, -6, 1), (libsbml.UNIT_KIND_LITRE, -1, 0, 1)),
+    "umol": ((libsbml.UNIT_KIND_MOLE, 1, -6, 1),),
+    "cell": ((libsbml.UNIT_KIND_ITEM, 1, 0, 1),),
+    "per_litre": ((libsbml.UNIT_KIND_LITRE, -1, 0, 1),),
+    "per_hour_per_litre": ((libsbml.UNIT_KIND_LITRE, -1, 0, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
+    "mL": ((libsbml.UNIT_KIND_LITRE, 1, -3, 1),),
+    "mm3": ((libsbml.UNIT_KIND_METRE, 3, -3, 1),),
+    "mm3_per_hour": ((libsbml.UNIT_KIND_METRE, 3, -3, 1), (libsbml.UNIT_KIND_SECOND, -1, 0, 3600)),
+    # Append new units below this line (one line each keeps parallel edits mergeable).
 }
 
 INPUT_PORT_SBO = 600
@@ -129,7 +145,14 @@ class ModuleBuilder:
         """Add an assignment rule ``variable := formula``."""
         rule = self.model.createAssignmentRule()
         rule.setVariable(variable)
-        rule.setMath(_math(formula, self.model))
+        rule.setMath(parse_formula(self.model, formula))
+        return rule
+
+    def rate_rule(self, variable: str, formula: str) -> libsbml.RateRule:
+        """Add a rate rule ``d(variable)/dt = formula`` (the variable must be non-constant)."""
+        rule = self.model.createRateRule()
+        rule.setVariable(variable)
+        rule.setMath(parse_formula(self.model, formula))
         return rule
 
     def reaction(self, rid: str, formula: str, *, reactants: Sequence[str] = (), products: Sequence[str] = (),
@@ -150,7 +173,7 @@ class ModuleBuilder:
             ref.setStoichiometry(1.0)
             ref.setConstant(True)
         law = r.createKineticLaw()
-        ast = _math(formula, self.model)
+        ast = parse_formula(self.model, formula)
         law.setMath(ast)
         listed = set(reactants) | set(products)
         for name in sorted(_names(ast)):
@@ -203,11 +226,15 @@ def _names(ast: libsbml.ASTNode) -> set[str]:
     return names
 
 
-def _math(formula: str, model: libsbml.Model) -> libsbml.ASTNode:
+def parse_formula(model: libsbml.Model, formula: str) -> libsbml.ASTNode:
+    """Parse L3 infix ``formula`` in the context of ``model`` (ids resolved, ``1 dimensionless`` units).
+
+    Raises :class:`~qsp_sbml.errors.SbmlError` naming the formula when libSBML cannot parse it.
+    """
     settings = libsbml.L3ParserSettings()
     settings.setModel(model)
     settings.setParseUnits(True)
     ast = libsbml.parseL3FormulaWithSettings(formula, settings)
     if ast is None:
-        raise ValueError(f"cannot parse formula {formula!r}: {libsbml.getLastParseL3Error()}")
+        raise SbmlError(f"cannot parse formula {formula!r}: {libsbml.getLastParseL3Error()}")
     return ast

@@ -7,53 +7,17 @@ error object on stdout.  Output files are written atomically.
 
 from __future__ import annotations
 
-import functools
-import json
 import sys
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 import numpy as np
 
 from qsp_sbml import __version__
-from qsp_sbml.errors import QspError
 
 __all__ = ["main"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _emit_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
-
-
-def handle_errors(fn: F) -> F:
-    """Turn expected errors into a message and exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        debug = bool(ctx.find_root().params.get("debug"))
-        as_json = bool(kwargs.get("as_json"))
-        try:
-            return fn(*args, **kwargs)
-        except (QspError, ValueError, OSError) as err:
-            if debug:
-                traceback.print_exc()
-            if as_json:
-                payload: dict[str, Any] = {"ok": False, "error": {"type": type(err).__name__, "message": str(err)}}
-                report = getattr(err, "report", None)
-                if report is not None:
-                    payload["issues"] = report.to_dicts()
-                _emit_json(payload)
-            else:
-                click.echo(f"error: {err}", err=True)
-            ctx.exit(1)
-
-    return wrapper  # type: ignore[return-value]
+from qsp_sbml._cli_common import _emit_json, handle_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -222,3 +186,6 @@ def _register() -> None:
 
 
 _register()
+
+if __name__ == "__main__":
+    main()

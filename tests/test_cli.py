@@ -140,3 +140,10 @@ def test_petab_evaluate_bad_input_exits_1_without_traceback(tmp_path):
     assert result.exit_code == 1
     assert "format_version" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_module_runs_as_a_script_without_import_cycles():
+    result = subprocess.run([sys.executable, "-m", "qsp_sbml.cli", "pbpk", "--help"],
+                            capture_output=True, text=True, check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "validate" in result.stdout

@@ -4,8 +4,8 @@ The definitions follow the PEtab specification (and ``petab.v1.calculate``):
 for an observable transformed by ``h`` (``lin``, ``log``, ``log10``) with
 measurement ``m``, simulation ``y`` and noise parameter ``sigma``,
 
-* normal:  ``-log L = 0.5*log(2*pi*sigma**2) + 0.5*((h(y) - h(m))/sigma)**2 + log|h'(m)|``
-* Laplace: ``-log L = log(2*sigma) + |h(y) - h(m)|/sigma + log|h'(m)|``
+* normal:  ``-log L = 0.5*log(2*pi*sigma**2) + 0.5*((h(y) - h(m))/sigma)**2 - log|h'(m)|``
+* Laplace: ``-log L = log(2*sigma) + |h(y) - h(m)|/sigma - log|h'(m)|``
 
 where ``log|h'(m)|`` is the Jacobian of the transformation (0 for ``lin``,
 ``-log(m)`` for ``log`` and ``-log(m*ln 10)`` for ``log10``), so that the

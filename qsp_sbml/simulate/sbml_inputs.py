@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import libsbml
 
+from qsp_sbml._sbml_build import parse_formula
 from qsp_sbml.errors import SbmlError
 from qsp_sbml.simulate.plan import Action, dose_target, group_by_time
 
@@ -119,7 +120,7 @@ def add_dosing_events(doc: libsbml.SBMLDocument, actions: Sequence[Action]) -> l
         trigger = event.createTrigger()
         trigger.setInitialValue(False)
         trigger.setPersistent(True)
-        trigger.setMath(_formula(model, f"time >= {_num(time, time_units)}"))
+        trigger.setMath(parse_formula(model, f"time >= {_num(time, time_units)}"))
         bolus: dict[str, float] = {}
         rate: dict[str, float] = {}
         for action in group:
@@ -134,14 +135,14 @@ def add_dosing_events(doc: libsbml.SBMLDocument, actions: Sequence[Action]) -> l
                 increment = f"{increment} / {info.compartment}"
             assignment = event.createEventAssignment()
             assignment.setVariable(target)
-            assignment.setMath(_formula(model, f"{target} + {increment}"))
+            assignment.setMath(parse_formula(model, f"{target} + {increment}"))
         for target, delta in rate.items():
             pid = infusion_parameter(target)
             units = model.getParameter(pid).getUnits()
             sign = "+" if delta >= 0 else "-"
             assignment = event.createEventAssignment()
             assignment.setVariable(pid)
-            assignment.setMath(_formula(model, f"{pid} {sign} {_num(abs(delta), units)}"))
+            assignment.setMath(parse_formula(model, f"{pid} {sign} {_num(abs(delta), units)}"))
         ids.append(eid)
     return ids
 
@@ -158,12 +159,3 @@ def _amount_units(model: libsbml.Model, target: str) -> str:
     parameter = model.getParameter(target)
     return str(parameter.getUnits()) if parameter is not None else ""
 
-
-def _formula(model: libsbml.Model, text: str) -> libsbml.ASTNode:
-    settings = libsbml.L3ParserSettings()
-    settings.setModel(model)
-    settings.setParseUnits(True)
-    node = libsbml.parseL3FormulaWithSettings(text, settings)
-    if node is None:
-        raise SbmlError(f"cannot write the dosing formula {text!r}: {libsbml.getLastParseL3Error()}")
-    return node
