@@ -178,11 +178,14 @@ def demo(out_dir: Path, as_json: bool) -> None:
 
 
 def _register() -> None:
+    from qsp_sbml._cli_calibrate import benchmark, calibrate
     from qsp_sbml._cli_pbpk import pbpk
     from qsp_sbml._cli_petab import petab
 
     main.add_command(pbpk)
     main.add_command(petab)
+    main.add_command(calibrate)
+    main.add_command(benchmark)
 
 
 _register()
