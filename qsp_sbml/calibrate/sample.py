@@ -78,7 +78,8 @@ def sample(
         raise CalibrationError(f"{problem.source}: the posterior is not finite at the start point {list(x0)}")
     pproblem = pypesto_problem(posterior)
     sampler = pypesto_sample.AdaptiveParallelTemperingSampler(
-        internal_sampler=pypesto_sample.AdaptiveMetropolisSampler(), n_chains=n_chains)
+        internal_sampler=pypesto_sample.AdaptiveMetropolisSampler(), n_chains=n_chains,
+        options={"show_progress": False})
     state = np.random.get_state()
     try:
         np.random.seed(seed)
