@@ -161,6 +161,10 @@ def main() -> None:
         else:
             print(f"success fraction {other['arm']} {other['success'] / n:.2f} vs {ours['arm']} "
                   f"{ours['success'] / n:.2f} (no per-success ratio: an arm never reached the best value)")
+        print(f"totals {other['arm']} / {ours['arm']} over all starts: function evaluations "
+              f"{other['n_fval'] / max(ours['n_fval'], 1):.2f}x, optimisation time "
+              f"{other['seconds'] / max(ours['seconds'], 1e-9):.2f}x; failed starts "
+              f"{int(np.sum(~np.isfinite(other['fvals'])))} vs {int(np.sum(~np.isfinite(ours['fvals'])))}")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ def calibrate(problem: Path, starts: int, seed: int, out_dir: Path, optimizer: s
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the result folder is an ordinary folder
         save(result, tmp / "result.h5")
         atomic_write_text(tmp / "starts.tsv", result.starts.to_csv(sep="\t", index=False))
         plot_waterfall(result.starts, tmp / "waterfall.png")
