@@ -153,3 +153,10 @@ def test_plots_are_written(objective, fitted, tmp_path):
     for path in (qc.plot_waterfall(fitted.starts, tmp_path / "w.png"),
                  qc.plot_fit(objective, fitted.best_x_scaled, tmp_path / "f.png")):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_process_engine_gives_the_serial_results(objective):
+    serial = qc.multistart(objective, n_starts=2, seed=3, optimizer="L-BFGS-B")
+    parallel = qc.multistart(objective, n_starts=2, seed=3, optimizer="L-BFGS-B", engine=2)
+    np.testing.assert_allclose(parallel.starts["fval"], serial.starts["fval"], rtol=1e-10)
+    np.testing.assert_allclose(parallel.starts[["A0", "sigma"]], serial.starts[["A0", "sigma"]], rtol=1e-8)
