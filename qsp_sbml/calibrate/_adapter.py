@@ -47,6 +47,10 @@ class PetabPypestoObjective(_ObjectiveBase):
         super().__init__(x_names=objective.problem.x_free_ids)
         self.objective = objective
         self._nan_warned = False
+        #: Tell pyPESTO's scipy wrapper that one call gives value and gradient (it would
+        #: otherwise call the value and the gradient separately at each point).
+        self.grad = True
+        self.hess = False
         #: Objective calls by kind (value only / value and gradient), for benchmarks.
         self.n_calls = {"fval": 0, "grad": 0, "fd_fallback": 0}
 
