@@ -127,7 +127,7 @@ def test_hdf5_round_trip(fitted, tmp_path):
         qc.load(tmp_path / "missing.h5")
 
 
-def test_profile_brackets_the_optimum_and_matches_closed_form(fitted):
+def test_profile_brackets_the_optimum_and_matches_closed_form(fitted, tmp_path):
     table = qc.profile(fitted, ["A0"])
     a0 = table["value"].to_numpy(float)
     ratio = table["ratio"].to_numpy(float)
@@ -136,9 +136,11 @@ def test_profile_brackets_the_optimum_and_matches_closed_form(fitted):
     ci = qc.profile_intervals(table).set_index("parameter")
     assert ci.loc["A0", "lower"] < A0_HAT < ci.loc["A0", "upper"]
     assert ratio.min() < 0.1 and ratio.max() == pytest.approx(1.0, abs=1e-6)
+    pytest.importorskip("matplotlib")
+    assert qc.plot_profiles(table, tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_sampling_returns_reproducible_linear_draws(objective, fitted):
+def test_sampling_returns_reproducible_linear_draws(objective, fitted, tmp_path):
     a = qc.sample(objective, n_samples=150, seed=11, x0=fitted.best_x_scaled, n_chains=2, burn_in=0)
     b = qc.sample(objective, n_samples=150, seed=11, x0=fitted.best_x_scaled, n_chains=2, burn_in=0)
     assert list(a.draws.columns) == ["A0", "sigma", "neglogpost"]
@@ -146,6 +148,8 @@ def test_sampling_returns_reproducible_linear_draws(objective, fitted):
     np.testing.assert_array_equal(a.draws.to_numpy(), b.draws.to_numpy())
     assert (a.draws["sigma"] > 0).all()  # linear scale (log10 scale would be negative here)
     assert abs(float(a.draws["A0"].median()) - A0_HAT) < 0.1  # the posterior sits around the optimum
+    pytest.importorskip("matplotlib")
+    assert qc.plot_traces(a.draws, tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_plots_are_written(objective, fitted, tmp_path):
@@ -160,3 +164,24 @@ def test_process_engine_gives_the_serial_results(objective):
     parallel = qc.multistart(objective, n_starts=2, seed=3, optimizer="L-BFGS-B", engine=2)
     np.testing.assert_allclose(parallel.starts["fval"], serial.starts["fval"], rtol=1e-10)
     np.testing.assert_allclose(parallel.starts[["A0", "sigma"]], serial.starts[["A0", "sigma"]], rtol=1e-8)
+
+
+def test_nan_gradient_entries_fall_back_to_central_differences(objective):
+    from qsp_sbml.calibrate._adapter import PetabPypestoObjective
+
+    x = np.array([1.5, -1.0])
+    exact = objective(x, sensi=1)[1]
+
+    class NanGradient(qp.PetabObjective):
+        def value_and_gradient(self, x=None):
+            f, g = super().value_and_gradient(x)
+            g[0] = np.nan  # as a 0/0 in a symbolic derivative would give
+            return f, g
+
+    adapter = PetabPypestoObjective(NanGradient(objective.problem))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fval, grad = adapter(x, sensi_orders=(0, 1))
+    assert fval == pytest.approx(objective(x), rel=1e-12)
+    np.testing.assert_allclose(grad, exact, rtol=1e-5)
+    assert adapter.n_calls["fd_fallback"] == 1
