@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from qsp_sbml.validate import ValidationReport
 
 __all__ = [
+    "CalibrationError",
     "CompositionError",
     "ConvergenceWarning",
     "MissingDependencyError",
@@ -162,6 +163,10 @@ class SimulationError(QspError, RuntimeError):
         self.subject_id = subject_id
         self.time = time
         super().__init__(message)
+
+
+class CalibrationError(QspError, ValueError):
+    """A calibration cannot run as asked (e.g. unbounded parameters, a bad option)."""
 
 
 class MissingDependencyError(QspError, ImportError):

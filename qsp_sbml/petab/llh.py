@@ -18,7 +18,7 @@ from enum import StrEnum
 
 import numpy as np
 
-__all__ = ["NoiseDistribution", "Transformation", "chi2", "log_likelihood", "residuals"]
+__all__ = ["NoiseDistribution", "Transformation", "chi2", "log_likelihood", "log_likelihood_derivatives", "residuals"]
 
 
 class Transformation(StrEnum):
@@ -101,6 +101,43 @@ def log_likelihood(
     else:
         nllh = np.log(2.0 * s) + np.abs(r)
     return np.asarray(-(nllh - _log_jacobian(m, tr)))
+
+
+def log_likelihood_derivatives(
+    measurement: np.ndarray | float,
+    simulation: np.ndarray | float,
+    sigma: np.ndarray | float,
+    *,
+    distribution: NoiseDistribution | str = NoiseDistribution.NORMAL,
+    transformation: Transformation | str = Transformation.LIN,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Derivatives of :func:`log_likelihood` with respect to the simulation and to sigma (elementwise).
+
+    With ``r = (h(m) - h(y)) / sigma``: normal ``dllh/dy = r h'(y) / sigma``,
+    ``dllh/dsigma = (r**2 - 1) / sigma``; Laplace ``dllh/dy = sign(r) h'(y) / sigma``,
+    ``dllh/dsigma = (|r| - 1) / sigma``.
+
+    Examples
+    --------
+    >>> dy, ds = log_likelihood_derivatives(2.0, 1.0, 0.5)
+    >>> float(dy[()]), float(ds[()])
+    (4.0, 6.0)
+    """
+    dist = NoiseDistribution(distribution)
+    tr = Transformation(transformation)
+    y = np.asarray(simulation, dtype=float)
+    s = np.asarray(sigma, dtype=float)
+    r = residuals(measurement, y, s, transformation=tr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if tr is Transformation.LIN:
+            dh = np.ones_like(y)
+        elif tr is Transformation.LOG:
+            dh = 1.0 / y
+        else:
+            dh = 1.0 / (y * np.log(10.0))
+    if dist is NoiseDistribution.NORMAL:
+        return np.asarray(r * dh / s), np.asarray((r**2 - 1.0) / s)
+    return np.asarray(np.sign(r) * dh / s), np.asarray((np.abs(r) - 1.0) / s)
 
 
 def chi2(residual: np.ndarray) -> float:

@@ -5,8 +5,12 @@ negative log-prior with ``ObjectiveOptions(priors=True)``) at ``x``, the
 estimated parameters on their scales.  ``evaluate(x)`` also returns chi2,
 residuals and the simulation table.
 
-TODO (issue 5, later): gradients (forward sensitivities need a fresh
-RoadRunner state per evaluation, see ARCHITECTURE.md) and pyPESTO workflows.
+``objective(x, sensi=1)`` (or :meth:`PetabObjective.value_and_gradient`)
+also returns the gradient with respect to ``x`` (on the parameters' scales):
+exact chain rule through observable and noise formulas, placeholders, priors
+and scales (:mod:`._gradient`); the sensitivities of the simulated model
+values to parameters that enter the simulation are described in
+:meth:`PetabObjective.state_sensitivities`.
 """
 
 from __future__ import annotations
@@ -15,15 +19,16 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
 
 from qsp_sbml.errors import PetabError, SimulationError
 from qsp_sbml.petab._common import TIME_SYMBOLS
+from qsp_sbml.petab._gradient import ObservableDerivatives, prior_derivative, scale_derivative
 from qsp_sbml.petab._runner import ExperimentRunner
-from qsp_sbml.petab.llh import chi2, log_likelihood, residuals
+from qsp_sbml.petab.llh import chi2, log_likelihood, log_likelihood_derivatives, residuals
 from qsp_sbml.petab.options import ObjectiveOptions
 from qsp_sbml.petab.problem import PetabProblem
 
@@ -73,6 +78,7 @@ class _ObservableEval:
         for r, vals in enumerate(values):
             for k, expr in enumerate(vals):
                 self.index[r, k] = uniq.setdefault(expr, len(uniq))
+        self.uniq_exprs = list(uniq)
         self.uniq = [(_lambdify(e), sorted(str(s) for s in e.free_symbols)) for e in uniq]
         names = sorted({str(s) for s in obs.formula.free_symbols | obs.noise_formula.free_symbols})
         self.names = names
@@ -84,6 +90,15 @@ class _ObservableEval:
 
     def __call__(self, model_values: np.ndarray, times: np.ndarray, params: dict[str, float],
                  ) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.rows)
+        args = self.arguments(model_values, times, params)
+        with np.errstate(all="ignore"):
+            y = np.broadcast_to(np.asarray(self.f(*args), dtype=float), (n,))
+            sigma = np.broadcast_to(np.asarray(self.g(*args), dtype=float), (n,))
+        return y, sigma
+
+    def arguments(self, model_values: np.ndarray, times: np.ndarray, params: dict[str, float]) -> list[Any]:
+        """Values of ``self.names`` on the rows (arrays or scalars)."""
         n = len(self.rows)
         uvals = np.array([fn(*(params[a] for a in args)) for fn, args in self.uniq], dtype=float)
         args = []
@@ -98,10 +113,7 @@ class _ObservableEval:
                 args.append(times[self.rows])
             else:  # pragma: no cover - excluded by check_symbols
                 raise PetabError(f"no value for {name!r}", table="observable", row=self.obs.row)
-        with np.errstate(all="ignore"):
-            y = np.broadcast_to(np.asarray(self.f(*args), dtype=float), (n,))
-            sigma = np.broadcast_to(np.asarray(self.g(*args), dtype=float), (n,))
-        return y, sigma
+        return args
 
 
 def _lambdify(expr: Any) -> Callable[..., float]:
@@ -156,13 +168,38 @@ class PetabObjective:
             self._exp_rows[eid] = rows
             self._exp_times[eid] = times
             self._time_index[rows] = np.searchsorted(times, meas.time[rows])
+        sim_ids: set[str] = set()
+        exprs = list(spec.model_parameters.values())
+        for exp in spec.experiments.values():
+            for period in exp.periods:
+                exprs += [ch.value for ch in (*period.changes, *period.before_init)]
+        for expr in exprs:
+            sim_ids |= {str(s) for s in getattr(expr, "free_symbols", ())}
+        #: Estimated parameters that enter the simulation (others only enter observables, noise, priors).
+        self.simulation_parameters = [p for p in problem.x_free_ids if p in sim_ids]
+        self._derivs: list[ObservableDerivatives] | None = None
+        self._notice_logged = False
         self._obs_evals = [
             _ObservableEval(obs, np.flatnonzero(meas.observable_id == oid), problem, self._columns)
             for oid, obs in spec.observables.items() if np.any(meas.observable_id == oid)
         ]
 
-    def __call__(self, x: np.ndarray | None = None) -> float:
-        """Negative log-likelihood (or log-posterior with priors) at ``x``; ``inf`` if simulation fails."""
+    @overload
+    def __call__(self, x: np.ndarray | None = None, sensi: Literal[0] = 0) -> float: ...
+
+    @overload
+    def __call__(self, x: np.ndarray | None, sensi: Literal[1]) -> tuple[float, np.ndarray]: ...
+
+    def __call__(self, x: np.ndarray | None = None, sensi: int = 0) -> float | tuple[float, np.ndarray]:
+        """Negative log-likelihood (or log-posterior with priors) at ``x``; ``inf`` if simulation fails.
+
+        With ``sensi=1``: ``(value, gradient)``, the gradient with respect to ``x``
+        (NaN where the value is ``inf``).
+        """
+        if sensi == 1:
+            return self.value_and_gradient(x)
+        if sensi != 0:
+            raise ValueError(f"sensi must be 0 or 1, got {sensi!r}")
         try:
             result = self.evaluate(x)
         except SimulationError as err:
@@ -188,10 +225,12 @@ class PetabObjective:
 
     def evaluate(self, x: np.ndarray | None = None) -> EvaluationResult:
         """Simulate and compute llh, chi2, residuals and the simulation table at ``x`` (default: nominal)."""
+        params = self.problem.parameter_values(x)
+        return self._evaluate_at(params, self.simulate(x))
+
+    def _evaluate_at(self, params: dict[str, float], model_values: np.ndarray) -> EvaluationResult:
         spec = self.problem.spec
         meas = spec.measurements
-        params = self.problem.parameter_values(x)
-        model_values = self.simulate(x)
         n = len(meas)
         y = np.full(n, np.nan)
         sigma = np.full(n, np.nan)
@@ -220,3 +259,74 @@ class PetabObjective:
         return EvaluationResult(llh=llh, chi2=chi2(res) if np.all(np.isfinite(res)) else math.inf,
                                 n_measurements=n, simulations=sims, residuals=res,
                                 log_prior=float(sum(priors.values())), log_priors=priors)
+
+    # -- gradient ------------------------------------------------------------------------
+    def state_sensitivities(self, x: np.ndarray | None = None) -> dict[int, np.ndarray]:
+        """``d(model values)/d x_j`` (rows of :meth:`simulate`) for estimated parameters that enter the simulation.
+
+        Keys are indices into ``x``.  Route: central finite differences of the
+        simulation in ``x_j`` (step ``1e-4 * max(|x_j|, 1e-3)``), logged once per
+        objective at WARNING level because it is an approximation; see the
+        module docstring.
+        """
+        x = self.x_nominal if x is None else np.asarray(x, dtype=float).ravel()
+        ids = self.problem.x_free_ids
+        idx = [ids.index(p) for p in self.simulation_parameters]
+        if idx and not self._notice_logged:
+            logger.warning("gradient of %s: state sensitivities for %s by central finite differences of the "
+                           "simulation (observable, noise, placeholder, prior and scale derivatives are exact)",
+                           self.problem.source, self.simulation_parameters)
+            self._notice_logged = True
+        out = {}
+        for j in idx:
+            h = 1e-4 * max(abs(float(x[j])), 1e-3)
+            xp, xm = x.copy(), x.copy()
+            xp[j] += h
+            xm[j] -= h
+            out[j] = (self.simulate(xp) - self.simulate(xm)) / (2.0 * h)
+        return out
+
+    def gradient(self, x: np.ndarray | None = None) -> np.ndarray:
+        """Gradient of :meth:`__call__` with respect to ``x`` (estimated parameters on their scales)."""
+        return self.value_and_gradient(x)[1]
+
+    def value_and_gradient(self, x: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """``(objective(x), gradient(x))``; ``(inf, NaN...)`` where the simulation fails."""
+        x = self.x_nominal if x is None else np.asarray(x, dtype=float).ravel()
+        spec = self.problem.spec
+        meas = spec.measurements
+        free = [p for p in spec.parameters if p.estimate]
+        nan_grad = np.full(len(free), np.nan)
+        try:
+            params = self.problem.parameter_values(x)
+            model_values = self.simulate(x)
+            result = self._evaluate_at(params, model_values)
+            value = -(result.llh + (result.log_prior if self.options.priors else 0.0))
+            if not math.isfinite(value):
+                return math.inf, nan_grad
+            sens = self.state_sensitivities(x)
+        except SimulationError as err:
+            logger.warning("simulation failed at x=%s: %s", list(x), err)
+            return math.inf, nan_grad
+        if self._derivs is None:
+            self._derivs = [ObservableDerivatives(ev) for ev in self._obs_evals]
+        grad = np.zeros(len(free))
+        y = result.simulations["simulation"].to_numpy(float)
+        for ev, der in zip(self._obs_evals, self._derivs, strict=True):
+            rows = ev.rows
+            _, sigma = ev(model_values, meas.time, params)
+            a, b = log_likelihood_derivatives(meas.measurement[rows], y[rows], sigma,
+                                              distribution=ev.obs.distribution, transformation=ev.obs.transformation)
+            dy_dm, ds_dm, dy_dp, ds_dp = der(model_values, meas.time, params)
+            for j, dm in sens.items():
+                grad[j] += float(np.sum(a * np.sum(dy_dm * dm[rows], axis=1) + b * np.sum(ds_dm * dm[rows], axis=1)))
+            for j, p in enumerate(free):
+                direct = float(np.sum(a * dy_dp[p.id])) if p.id in dy_dp else 0.0
+                direct += float(np.sum(b * ds_dp[p.id])) if p.id in ds_dp else 0.0
+                grad[j] += direct * scale_derivative(p.scale, params[p.id])
+        if self.options.priors:
+            for j, p in enumerate(free):
+                if p.prior is not None:
+                    grad[j] += prior_derivative(p.prior.log_density, params[p.id]) * scale_derivative(
+                        p.scale, params[p.id])
+        return value, -grad
