@@ -119,16 +119,18 @@ def simulate_copasi(
         basico.remove_datamodel(dm)
 
 
-def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
-    """Max of ``|a - b| / |b|`` over the series; ``|b|`` below 1e-9 of its peak counts as that floor.
+def relative_difference(a: np.ndarray, b: np.ndarray, *, floor: float = 1e-9) -> float:
+    """Max of ``|a - b| / |b|`` over the series; ``|b|`` below ``floor`` times its peak counts as that floor.
 
     Examples
     --------
     >>> relative_difference(np.array([1.0, 2.0]), np.array([1.0, 2.002]))  # doctest: +ELLIPSIS
     0.000999...
+    >>> relative_difference(np.array([1.0, 1e-9]), np.array([1.0, 2e-9]), floor=1e-6)  # doctest: +ELLIPSIS
+    0.000999...
     """
     b = np.asarray(b, dtype=float)
-    floor = max(1e-9 * float(np.max(np.abs(b), initial=0.0)), 1e-300)
+    floor = max(floor * float(np.max(np.abs(b), initial=0.0)), 1e-300)
     return float(np.max(np.abs(np.asarray(a, dtype=float) - b) / np.maximum(np.abs(b), floor), initial=0.0))
 
 
