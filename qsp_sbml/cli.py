@@ -180,6 +180,7 @@ def demo(out_dir: Path, as_json: bool) -> None:
 def _register() -> None:
     from qsp_sbml._cli_calibrate import benchmark, calibrate
     from qsp_sbml._cli_compose import compose, ports_group
+    from qsp_sbml._cli_interop import antimony_group, crosscheck, omex
     from qsp_sbml._cli_pbpk import pbpk
     from qsp_sbml._cli_petab import petab
 
@@ -189,6 +190,8 @@ def _register() -> None:
     main.add_command(ports_group)
     main.add_command(calibrate)
     main.add_command(benchmark)
+    for command in (omex, antimony_group, crosscheck):
+        main.add_command(command)
 
 
 _register()
