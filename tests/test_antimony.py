@@ -78,3 +78,22 @@ def test_to_antimony_refuses_a_broken_file(tmp_path):
     bad.write_text("<sbml>")
     with pytest.raises(ValueError, match="not a readable SBML"):
         to_antimony(bad)
+
+
+def test_cli_antimony_round_trip(tmp_path):
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+
+    runner = CliRunner()
+    ant = tmp_path / "idr1.ant"
+    out = runner.invoke(main, ["antimony", "from-sbml", str(MODELS / "pd" / "idr1.xml"), "-o", str(ant)])
+    assert out.exit_code == 0, out.output
+    xml = tmp_path / "idr1.xml"
+    back = runner.invoke(main, ["antimony", "to-sbml", str(ant), "-o", str(xml)])
+    assert back.exit_code == 0, back.output
+    assert load_model(xml).species_ids == ["R"]
+    empty = tmp_path / "empty.ant"
+    empty.write_text("model x\nend\n")
+    bad = runner.invoke(main, ["antimony", "to-sbml", str(empty), "-o", str(tmp_path / "e.xml")])
+    assert bad.exit_code == 1 and "empty model" in bad.output and not (tmp_path / "e.xml").exists()
