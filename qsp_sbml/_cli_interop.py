@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 
 __all__ = ["antimony_group", "crosscheck", "omex"]
 
-_MODEL = click.Path(exists=True, dir_okay=False, path_type=Path)
+_MODEL = click.Path(dir_okay=False, path_type=Path)
+
+
+def _existing(path: Path) -> Path:
+    """``path`` if it is a file; a missing input is bad input (exit 1), not a usage error."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    return path
 
 
 def _plan(model_path: Path, regimen: str | None, end: float | None, selections: str | None,
@@ -59,7 +66,7 @@ def omex() -> None:
 @click.option("--end", type=float, help="End time (model time units).")
 @click.option("--selections", "-s", help="Comma-separated outputs (flat ids).")
 @click.option("--points", type=int, help="Number of output intervals.")
-@click.option("--petab", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--petab", type=_MODEL,
               help="A PEtab problem YAML to include.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The archive to write (.omex).")
@@ -79,6 +86,9 @@ def omex_export(model_path: Path, regimen: str | None, no_regimen: bool, end: fl
 
     from qsp_sbml.interop.omex import export_omex
 
+    _existing(model_path)
+    if petab is not None:
+        _existing(petab)
     if regimen and no_regimen:
         raise click.UsageError("give --regimen or --no-regimen, not both")
     plan = _plan(model_path, regimen, end, selections, no_regimen)
@@ -112,6 +122,7 @@ def omex_import(source: Path, out_dir: Path, as_json: bool) -> None:
 
     from qsp_sbml.interop.omex import ArchiveError, import_omex, import_sbml
 
+    _existing(source)
     if zipfile.is_zipfile(source):
         result = import_omex(source, out_dir)
         models = [str(p) for p in result.models]
@@ -150,7 +161,7 @@ def antimony_to_sbml(path: Path, output: Path, module: str | None) -> None:
     from qsp_sbml._io import atomic_write_text
     from qsp_sbml.interop.antimony import from_antimony
 
-    sbml = from_antimony(path.read_text(encoding="utf-8"), module=module)
+    sbml = from_antimony(_existing(path).read_text(encoding="utf-8"), module=module)
     atomic_write_text(output, sbml)
     click.echo(f"{path} -> {output}")
 
@@ -169,7 +180,7 @@ def antimony_from_sbml(path: Path, output: Path) -> None:
     from qsp_sbml._io import atomic_write_text
     from qsp_sbml.interop.antimony import to_antimony
 
-    atomic_write_text(output, to_antimony(path))
+    atomic_write_text(output, to_antimony(_existing(path)))
     click.echo(f"{path} -> {output}")
 
 
@@ -199,6 +210,7 @@ def crosscheck(model_path: Path, regimen: str | None, no_regimen: bool, end: flo
     """
     from qsp_sbml.interop.crosscheck import crosscheck as run
 
+    _existing(model_path)
     if regimen and no_regimen:
         raise click.UsageError("give --regimen or --no-regimen, not both")
     for name, value in (("--tolerance", tolerance), ("--rtol", rtol), ("--atol", atol), ("--floor", floor)):

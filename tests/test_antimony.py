@@ -53,6 +53,7 @@ def test_round_trip_of_a_module_simulates_the_same(tmp_path, module, regimen, se
         assert np.max(np.abs(b[sel].to_numpy() - ref) / np.maximum(np.abs(ref), floor)) <= 1e-9, sel
 
 
+@pytest.mark.filterwarnings("ignore::qsp_sbml.errors.UnitWarning")  # the Antimony text declares no units
 def test_hierarchical_antimony_is_flattened_with_libsbml_ids():
     sbml = from_antimony(TWO_LEVEL)
     model = load_model(sbml, guard=False)

@@ -87,3 +87,11 @@ def test_plan_checks_its_values():
         ExchangePlan(0.0, ["C"])
     with pytest.raises(ValueError, match="selection"):
         ExchangePlan(1.0, [])
+
+
+def test_cli_missing_file_is_bad_input(tmp_path):
+    runner = CliRunner()
+    for args in (["crosscheck", str(tmp_path / "nope.xml")], ["omex", "import", str(tmp_path / "n.omex"), "-o",
+                 str(tmp_path / "o")], ["antimony", "to-sbml", str(tmp_path / "n.ant"), "-o", str(tmp_path / "x")]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1 and "no such file" in result.output, args
