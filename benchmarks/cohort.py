@@ -1,0 +1,179 @@
+"""Cohort simulation benchmark: our engine vs a bare RoadRunner loop vs an assignment-rule formulation.
+
+Model: the whole-body PBPK module (models/pbpk/wholebody_pbpk.xml) with midazolam, plus the equations of
+the indirect-response PD module type I (models/pd/idr1.xml: dR/dt = kin (1 - Imax C^h / (IC50^h + C^h))
+- kout R) appended with libSBML and driven by the total plasma concentration through a molar conversion
+C [nM] = C_plasma [mg/L] / MW [g/mol] x 1e6 (midazolam MW 325.78 g/mol, DrugBank DB00683 as cited in models/pbpk/drugs/midazolam.yaml).  The IDR parameters are the module's generic defaults (kin
+= kout = 0.1 /h, Imax 1, hill 1, IC50 10 nM; models/pd/idr1.md): a cost benchmark, not a pharmacological
+claim.  Regimen: 7.5 mg midazolam po q12h for 14 days (28 doses); one output (the response R) sampled
+hourly, 0-336 h.
+
+Cohort: ``healthy_adults`` (NHANES-based covariates), PBPK parameters per subject by
+:func:`qsp_sbml.population.subject_parameters` (volumes, flows, GFR, CLint as parameter values).
+
+Measured side by side in one run (CPU seconds of this process, plus of the worker processes for the
+process engine):
+
+1. our engine, :func:`qsp_sbml.population.simulate_cohort` with the serial engine;
+2. a bare RoadRunner loop on the same model (regimen as SBML events, compiled once; per subject
+   ``resetAll``, ``setValues``, ``reset``, ``simulate``);
+3. our engine on the same model written with derived quantities as assignment rules of body weight
+   (``benchmarks/pbpk_formulation.py``'s ``rules_variant``; per subject only BW and the drug values);
+4. our engine with ``ProcessEngine(2)``: parallel efficiency = serial wall time / (2 x parallel wall).
+
+The work is split into blocks run in turn (1, 2, 3 per block) so that load from other processes hits all
+three alike.  Usage::
+
+    QSP_SBML_BENCH_N=10000 python benchmarks/cohort.py
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import libsbml
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pbpk_formulation import ENZYME_CLINT, FLOW_PARAMS, rules_variant
+
+import qsp_sbml as qs
+from qsp_sbml.engine import ProcessEngine, SerialEngine
+from qsp_sbml.pbpk import load_drug, parameterise
+from qsp_sbml.pbpk.build import VOLUMES
+from qsp_sbml.physiology import reference
+from qsp_sbml.population import Cohort, sample_population, simulate_cohort, subject_parameters
+from qsp_sbml.resources import project_models_dir
+from qsp_sbml.simulate.options import IntegratorOptions
+
+MW_MIDAZOLAM = 325.78  # g/mol, DrugBank DB00683 (models/pbpk/drugs/midazolam.yaml)
+REGIMEN = "7.5 mg po q12h x 28 to drug_gi_lumen"
+OUTPUT = "R"
+
+
+def add_idr1(sbml: str) -> str:
+    """Append the IDR type I equations (models/pd/idr1.xml) driven by C_plasma through a molar conversion."""
+    doc = libsbml.readSBMLFromString(sbml)
+    m = doc.getModel()
+    for pid, value in (("MW", MW_MIDAZOLAM), ("kin", 0.1), ("kout", 0.1), ("Imax", 1.0), ("hill", 1.0),
+                       ("IC50", 10.0)):
+        p = m.createParameter()
+        p.setId(pid)
+        p.setValue(value)
+        p.setConstant(True)
+    r = m.createParameter()
+    r.setId("R")
+    r.setValue(1.0)  # kin / kout: the drug-free steady state
+    r.setConstant(False)
+    rule = m.createRateRule()
+    rule.setVariable("R")
+    rule.setMath(libsbml.parseL3Formula(
+        "kin * (1 - Imax * (C_plasma * 1e6 / MW)^hill / (IC50^hill + (C_plasma * 1e6 / MW)^hill)) - kout * R"))
+    return str(libsbml.writeSBMLToString(doc))
+
+
+def bare_loop(sbml_events: str, names: list[str], values: np.ndarray, grid: np.ndarray,
+              options: IntegratorOptions) -> np.ndarray:
+    import roadrunner
+
+    rr = roadrunner.RoadRunner(sbml_events)
+    options.apply(rr)
+    rr.timeCourseSelections = ["time", OUTPUT]
+    out = np.empty((len(values), len(grid)))
+    for k, row in enumerate(values):
+        rr.resetAll()
+        rr.setValues(names, row.tolist())
+        rr.reset()
+        out[k] = np.asarray(rr.simulate(times=grid))[:, 1]
+    return out
+
+
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def main() -> int:
+    # the appended IDR parameters carry no units (a cost benchmark): silence the unit warnings they cause
+    warnings.filterwarnings("ignore", category=qs.errors.UnitWarning)
+    n = int(os.environ.get("QSP_SBML_BENCH_N", "10000"))
+    n_blocks = max(1, min(10, n // 100))
+    drug = load_drug(project_models_dir() / "pbpk" / "drugs" / "midazolam.yaml")
+    pbpk = (project_models_dir() / "pbpk" / "wholebody_pbpk.xml").read_text(encoding="utf-8")
+    lean = qs.load_model(add_idr1(pbpk), guard=False)
+    ref = reference("male")
+    rules = qs.load_model(add_idr1(rules_variant(pbpk, parameterise(drug, ref).values, ref.body_weight,
+                                                 ref.body_weight)), guard=False)
+
+    t0 = time.perf_counter()
+    cov = sample_population("healthy_adults", n, seed=2026)
+    params = pd.DataFrame([subject_parameters(drug, row).values for _, row in cov.iterrows()])
+    derived = set(VOLUMES) | set(FLOW_PARAMS) | set(ENZYME_CLINT)
+    rules_params = params[[c for c in params.columns if c not in derived]].copy()
+    rules_params["BW"] = cov["weight_kg"].to_numpy()
+    cohort = Cohort.from_parts(covariates=cov, parameters=params, seed=2026)
+    rules_cohort = Cohort.from_parts(parameters=rules_params, seed=2026)
+    print(f"cohort of {n} built in {time.perf_counter() - t0:.1f} s (not timed below)")
+
+    times = np.arange(0.0, 14 * 24 + 1e-9, 1.0)
+    names = list(params.columns)
+    sbml_events = lean.to_sbml(REGIMEN, end=float(times[-1]))
+    blocks = np.array_split(np.arange(n), n_blocks)
+    cpu = {"engine": 0.0, "bare": 0.0, "rules": 0.0}
+    ours = np.empty((n, times.size))
+    bare = np.empty((n, times.size))
+    failed = 0
+    for idx in blocks:
+        sub = cohort.select(np.isin(np.arange(n), idx))
+        c0 = time.process_time()
+        res = simulate_cohort(lean, sub, times, outputs=[OUTPUT], regimen=REGIMEN, engine=SerialEngine(),
+                              progress=False)
+        c1 = time.process_time()
+        bare[idx] = bare_loop(sbml_events, names, params.to_numpy()[idx], times, lean.options)
+        c2 = time.process_time()
+        res_r = simulate_cohort(rules, rules_cohort.select(np.isin(np.arange(n), idx)), times, outputs=[OUTPUT],
+                                regimen=REGIMEN, engine=SerialEngine(), progress=False)
+        c3 = time.process_time()
+        cpu["engine"] += c1 - c0
+        cpu["bare"] += c2 - c1
+        cpu["rules"] += c3 - c2
+        ours[idx] = res.values[:, :, 0]
+        failed += len(res.failed) + len(res_r.failed)
+    max_diff = float(np.max(np.abs(ours - bare)))
+
+    w0, k0, s0 = time.perf_counter(), children_cpu(), time.process_time()
+    par = simulate_cohort(lean, cohort, times, outputs=[OUTPUT], regimen=REGIMEN, engine=ProcessEngine(2),
+                          progress=False)
+    wall_par = time.perf_counter() - w0
+    cpu_par = children_cpu() - k0 + time.process_time() - s0
+    w1 = time.perf_counter()
+    ser = simulate_cohort(lean, cohort, times, outputs=[OUTPUT], regimen=REGIMEN, engine=SerialEngine(),
+                          progress=False)
+    wall_ser = time.perf_counter() - w1
+    identical = np.array_equal(par.values, ser.values, equal_nan=True)
+
+    rate = {k: n / v for k, v in cpu.items()}
+    print(f"model: wholebody_pbpk (midazolam) + IDR type I response, {len(lean.species_ids)} species; "
+          f"{REGIMEN}; output {OUTPUT} hourly 0-336 h; {n} subjects in {n_blocks} interleaved blocks")
+    print(f"our engine (serial):          {rate['engine']:8.1f} subjects per CPU-second")
+    print(f"bare RoadRunner loop:         {rate['bare']:8.1f} subjects per CPU-second")
+    print(f"rules formulation (engine):   {rate['rules']:8.1f} subjects per CPU-second")
+    print(f"engine overhead over bare loop: {100 * (cpu['engine'] / cpu['bare'] - 1):+.1f} %   (target <= 10 %)")
+    print(f"lean / rules formulation:       {cpu['rules'] / cpu['engine']:.2f}x   (target >= 1.5x)")
+    print(f"max |engine - bare| of {OUTPUT}: {max_diff:.1e}; failed subjects: {failed}")
+    print(f"process engine, 2 workers: wall {wall_par:.1f} s vs serial wall {wall_ser:.1f} s; parallel efficiency "
+          f"{wall_ser / (2 * wall_par):.2f} (target >= 0.85); CPU of the parallel run / serial engine CPU "
+          f"{cpu_par / cpu['engine']:.2f}; results identical to serial: {identical}")
+    print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    return 0 if max_diff < 1e-9 and identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
