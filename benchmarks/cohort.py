@@ -1,12 +1,13 @@
 """Cohort simulation benchmark: our engine vs a bare RoadRunner loop vs an assignment-rule formulation.
 
-Model: the whole-body PBPK module (models/pbpk/wholebody_pbpk.xml) with midazolam, plus the equations of
-the indirect-response PD module type I (models/pd/idr1.xml: dR/dt = kin (1 - Imax C^h / (IC50^h + C^h))
-- kout R) appended with libSBML and driven by the total plasma concentration through a molar conversion
-C [nM] = C_plasma [mg/L] / MW [g/mol] x 1e6 (midazolam MW 325.78 g/mol, DrugBank DB00683 as cited in
-models/pbpk/drugs/midazolam.yaml).  The IDR parameters are the module's generic defaults (kin = kout = 0.1 /h, Imax 1, hill 1, IC50 10 nM; models/pd/idr1.md): a cost benchmark, not a pharmacological
-claim.  Regimen: 7.5 mg midazolam po q12h for 14 days (28 doses); one output (the response R) sampled
-hourly, 0-336 h.
+Model: the whole-body PBPK module (models/pbpk/wholebody_pbpk.xml) with midazolam, plus the
+equations of the indirect-response PD module type I (models/pd/idr1.xml:
+dR/dt = kin (1 - Imax C^h / (IC50^h + C^h)) - kout R) appended with libSBML and driven by the total
+plasma concentration through a molar conversion C [nM] = C_plasma [mg/L] / MW [g/mol] x 1e6
+(midazolam MW 325.78 g/mol, DrugBank DB00683 as cited in models/pbpk/drugs/midazolam.yaml).  The IDR
+parameters are the module's generic defaults (kin = kout = 0.1 /h, Imax 1, hill 1, IC50 10 nM;
+models/pd/idr1.md): a cost benchmark, not a pharmacological claim.  Regimen: 7.5 mg midazolam po q12h
+for 14 days (28 doses); one output (the response R) sampled hourly, 0-336 h.
 
 Cohort: ``healthy_adults`` (NHANES-based covariates), PBPK parameters per subject by
 :func:`qsp_sbml.population.subject_parameters` (volumes, flows, GFR, CLint as parameter values).
