@@ -183,6 +183,7 @@ def _register() -> None:
     from qsp_sbml._cli_interop import antimony_group, crosscheck, omex
     from qsp_sbml._cli_pbpk import pbpk
     from qsp_sbml._cli_petab import petab
+    from qsp_sbml._cli_population import simulate_cohort_cmd, vpop
 
     main.add_command(pbpk)
     main.add_command(petab)
@@ -192,6 +193,8 @@ def _register() -> None:
     main.add_command(benchmark)
     for command in (omex, antimony_group, crosscheck):
         main.add_command(command)
+    main.add_command(vpop)
+    main.add_command(simulate_cohort_cmd)
 
 
 _register()

@@ -55,7 +55,7 @@ class Cohort:
             raise PopulationError("a cohort table needs a subject_id column", column="subject_id")
         if self.table["subject_id"].duplicated().any():
             dup = self.table["subject_id"][self.table["subject_id"].duplicated()].iloc[0]
-            raise PopulationError(f"duplicate subject_id {dup!r}", column="subject_id")
+            raise PopulationError(f"duplicate subject_id {dup}", column="subject_id")
         unknown = set(self.columns) - set(_KINDS)
         if unknown:
             raise PopulationError(f"unknown column kind(s) {sorted(unknown)}; use {list(_KINDS)}")
