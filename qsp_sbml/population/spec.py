@@ -16,7 +16,7 @@ spec's folder::
     covariate_effects:
       - {parameter: CL, covariate: weight_kg, reference: 70, exponent: 0.75}
     iiv: {cv: {CL: 0.3, Vc: 0.2}, correlation: [[1, 0.5], [0.5, 1]]}   # or omega: [[...]]
-    genotypes: {genes: [CYP2D6, CYP3A5], group: European}
+    genotypes: {genes: [CYP2D6, CYP2C9], group: European}   # drug: ID for drug-specific scaling
     selection:                          # Allen-Rieger-Musante plausible-patient selection
       regimen: "320 mg po to A_gut"     # optional
       biomarker: C                      # a model output
@@ -53,7 +53,7 @@ SPEC_KEYS = ("population", "covariates", "drug", "model", "parameters", "posteri
 _SUBKEYS = {
     "posterior": {"file", "parameters", "rename"},
     "iiv": {"cv", "correlation", "omega"},
-    "genotypes": {"genes", "group"},
+    "genotypes": {"genes", "group", "drug"},
     "selection": {"regimen", "biomarker", "time", "plausible", "target", "method", "beta"},
     "covariates": {"file", "age_range", "female_fraction", "egfr_range"},
 }
@@ -242,12 +242,15 @@ def _genotypes(spec: _Spec, model: Any, params: pd.DataFrame,
     n = len(params)
     table = pd.DataFrame({g: sample_genotypes(str(g), group, n, seed=rng) for g in genes})
     out = params.copy()
-    values = {p: float(model.roadrunner().getValue(p)) for p in model.parameter_ids}
+    m = model.sbml_model  # values from the SBML: no compilation needed
+    values = {m.getParameter(i).getId(): float(m.getParameter(i).getValue()) for i in range(m.getNumParameters())}
     cache: dict[tuple[str, ...], dict[str, float]] = {}
     factors: dict[str, np.ndarray] = {}
     for i, combo in enumerate(table.itertuples(index=False, name=None)):
         if combo not in cache:
-            cache[combo] = genotype_parameters(model.sbml, dict(zip(genes, combo, strict=True)))
+            # the file, not the flat model: flattening drops the comp ports that tag m_<GENE> parameters
+            cache[combo] = genotype_parameters(spec.file("model", str(spec.data["model"])),
+                                               dict(zip(genes, combo, strict=True)), sec.get("drug"))
         for pid, mult in cache[combo].items():
             factors.setdefault(pid, np.ones(n))[i] = mult
     for pid, f in factors.items():
