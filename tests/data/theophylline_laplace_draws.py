@@ -3,8 +3,9 @@
 qsp_sbml.calibrate (pyPESTO sampling) is not on main yet, so the draws come from a Laplace approximation:
 
 1. maximum-likelihood estimate x_hat of the free parameters on their PEtab scales (log10), by
-   L-BFGS-B on our objective ``qsp_sbml.petab.PetabObjective`` (negative log-likelihood; the problem
-   has no priors, so the posterior under flat priors on the log10 scale has its mode at x_hat);
+   Nelder-Mead (restarted once at its result) on our objective ``qsp_sbml.petab.PetabObjective``
+   (negative log-likelihood; the problem has no priors, so the posterior under flat priors on the
+   log10 scale has its mode at x_hat);
 2. Hessian H of the negative log-likelihood at x_hat by central finite differences (step 1e-3);
 3. x ~ N(x_hat, H^-1), 1000 draws (seed 20261122), written on the linear scale (10^x), one column per
    parameter id of the PEtab problem.
@@ -31,7 +32,7 @@ def hessian(f, x: np.ndarray, h: float = 1e-3) -> np.ndarray:
     out = np.empty((k, k))
     for i in range(k):
         for j in range(i, k):
-            def at(di: float, dj: float) -> float:
+            def at(di: float, dj: float, i: int = i, j: int = j) -> float:
                 y = x.copy()
                 y[i] += di
                 y[j] += dj
@@ -43,8 +44,8 @@ def hessian(f, x: np.ndarray, h: float = 1e-3) -> np.ndarray:
 def main() -> None:
     problem = qp.PetabProblem.from_yaml(PROBLEM, guard=False)
     objective = qp.PetabObjective(problem)
-    fit = minimize(objective, problem.x_nominal, method="L-BFGS-B", options={"ftol": 1e-12, "gtol": 1e-8})
-    fit = minimize(objective, fit.x, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 4000})
+    fit = minimize(objective, problem.x_nominal, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9})
+    fit = minimize(objective, fit.x, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-10})  # restart
     h = hessian(objective, fit.x)
     cov = np.linalg.inv(h)
     if np.min(np.linalg.eigvalsh(cov)) <= 0:
