@@ -78,6 +78,9 @@ def test_bad_spec_names_line_and_key_and_writes_nothing(tmp_path: Path) -> None:
     spec.write_text(SPEC.replace("cv: {CL: 0.3", "cv: {CL: -0.3"))
     code, _, stderr = _run("vpop", str(spec), "-n", "10", "--seed", "1", "-o", str(out))
     assert code == 1 and "key 'iiv'" in stderr and "cv of 'CL'" in stderr
+    spec.write_text(SPEC.replace("cv: {CL: 0.3, Vc: 0.25, ka: 0.4}", "omega: [[0.09]]"))
+    code, _, stderr = _run("vpop", str(spec), "-n", "10", "--seed", "1", "-o", str(out))
+    assert code == 1 and "line 3, key 'iiv'" in stderr and "parameters" in stderr
     assert not out.exists()
 
 

@@ -15,7 +15,7 @@ spec's folder::
       rename: {V: Vc}                   # optional PEtab id -> model id
     covariate_effects:
       - {parameter: CL, covariate: weight_kg, reference: 70, exponent: 0.75}
-    iiv: {cv: {CL: 0.3, Vc: 0.2}, correlation: [[1, 0.5], [0.5, 1]]}   # or omega: [[...]]
+    iiv: {cv: {CL: 0.3, Vc: 0.2}, correlation: [[1, 0.5], [0.5, 1]]}   # or {parameters: [..], omega: [[..]]}
     genotypes: {genes: [CYP2D6, CYP2C9], group: European}   # drug: ID for drug-specific scaling
     selection:                          # Allen-Rieger-Musante plausible-patient selection
       regimen: "320 mg po to A_gut"     # optional
@@ -52,7 +52,7 @@ SPEC_KEYS = ("population", "covariates", "drug", "model", "parameters", "posteri
              "genotypes", "selection")
 _SUBKEYS = {
     "posterior": {"file", "parameters", "rename"},
-    "iiv": {"cv", "correlation", "omega"},
+    "iiv": {"cv", "correlation", "omega", "parameters"},
     "genotypes": {"genes", "group", "drug"},
     "selection": {"regimen", "biomarker", "time", "plausible", "target", "method", "beta"},
     "covariates": {"file", "age_range", "female_fraction", "egfr_range"},
@@ -187,9 +187,15 @@ def build_vpop(spec_path: str | Path, n: int, *, seed: int) -> tuple[Cohort, dic
         params = apply_covariates(params, cov, effects)
     if "iiv" in d:
         sec = spec.section("iiv")
-        names = list(sec.get("cv") or {}) if "cv" in sec else None
-        if names is None:
-            raise spec.error("iiv", "needs cv: {parameter: CV} (omega then gives the covariance in that order)")
+        if "omega" in sec:
+            names = sec.get("parameters")
+            if not isinstance(names, list) or not names:
+                raise spec.error("iiv", "with omega, give parameters: [ids in the order of omega's rows]")
+        elif isinstance(sec.get("cv"), dict) and sec["cv"]:
+            names = list(sec["cv"])
+        else:
+            raise spec.error("iiv", "needs cv: {parameter: CV} (with an optional correlation), or omega and "
+                             "parameters")
         try:
             params = lognormal_iiv(params, seed=rngs[2], names=names,
                                    cv=None if "omega" in sec else sec["cv"],
