@@ -74,7 +74,7 @@ def test_read_draws_errors_name_row_and_column(tmp_path: Path) -> None:
     bad.write_text("CL\tV\n2.0\t30\n-1\t31\n")
     with pytest.raises(PopulationError, match=r"draws.tsv, row 2, column 'CL'"):
         read_draws(bad)
-    out = sample_draws(pd.DataFrame({"CL": [1.0, 2.0, 3.0], "lp": [0, 0, 0]}), 5, seed=1)
+    out = sample_draws(pd.DataFrame({"CL": [1.0, 2.0, 3.0], "neglogpost": [-1.0, 0.0, 2.0]}), 5, seed=1)
     assert list(out.columns) == ["draw", "CL"]
     assert out["CL"].tolist() == [float(v + 1) for v in out["draw"]]
 

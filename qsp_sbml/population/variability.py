@@ -169,7 +169,7 @@ def read_draws(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     """Posterior draws (one row per draw, one column per parameter id, linear scale) from a table or file.
 
     Files: ``.parquet``, ``.tsv`` or ``.csv``.  Non-parameter bookkeeping columns ``draw``, ``chain``,
-    ``lp``/``log_posterior`` are dropped.  Every value must be finite and positive (linear scale);
+    ``lp``, ``log_posterior`` and ``neglogpost`` (as in ``qsp_sbml.calibrate.sample``'s draws) are dropped.  Every value must be finite and positive (linear scale);
     errors name the 1-based row and the column.
     """
     name = "posterior draws"
@@ -187,7 +187,8 @@ def read_draws(source: str | Path | pd.DataFrame) -> pd.DataFrame:
             frame = pd.read_csv(path, sep="," if suffix == ".csv" else "\t")
         else:
             raise PopulationError(f"unknown format {suffix!r}: use .parquet, .tsv or .csv", source=name)
-    frame = frame.drop(columns=[c for c in ("draw", "chain", "lp", "log_posterior") if c in frame.columns])
+    frame = frame.drop(columns=[c for c in ("draw", "chain", "lp", "log_posterior", "neglogpost")
+                                if c in frame.columns])
     if frame.empty or not len(frame.columns):
         raise PopulationError("no draws (an empty table)", source=name)
     for col in frame.columns:
