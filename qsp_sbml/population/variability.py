@@ -169,7 +169,8 @@ def read_draws(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     """Posterior draws (one row per draw, one column per parameter id, linear scale) from a table or file.
 
     Files: ``.parquet``, ``.tsv`` or ``.csv``.  Non-parameter bookkeeping columns ``draw``, ``chain``,
-    ``lp``, ``log_posterior`` and ``neglogpost`` (as in ``qsp_sbml.calibrate.sample``'s draws) are dropped.  Every value must be finite and positive (linear scale);
+    ``lp``, ``log_posterior`` and ``neglogpost`` (as in ``qsp_sbml.calibrate.sample``'s draws) are dropped.
+    Every value must be finite and positive (linear scale);
     errors name the 1-based row and the column.
     """
     name = "posterior draws"
