@@ -190,6 +190,7 @@ class ExperimentRunner:
             return
         lookup = self._lookup(values)
         new = {ch.target: self._compile(ch.value)(lookup) for ch in changes}
+        pending = self._before_changes(changes, new, lookup)
         before = self._triggers(lookup) if self.events else []
         comps = [t for t in new if t in self.entities.compartments]
         keep = {}
@@ -204,8 +205,17 @@ class ExperimentRunner:
         for t, v in new.items():
             if t not in self.entities.compartments:
                 self._set(t, v)
+        self._after_changes(pending)
         if self.events:
             self._fire_switched_on(before, lookup)
+
+    def _before_changes(self, changes: Sequence[Change], new: Mapping[str, float],
+                        lookup: Callable[[str], float]) -> Any:
+        """Hook called with the new values before they are set (the sensitivity runner's jumps)."""
+        return None
+
+    def _after_changes(self, pending: Any) -> None:
+        """Hook called after the changes are set, before events fire."""
 
     def _fire_switched_on(self, before: list[bool], lookup: Callable[[str], float]) -> None:
         after = self._triggers(lookup)
