@@ -584,7 +584,64 @@ class SensitivityRunner(ExperimentRunner):
             np.max(np.abs(s)))
 
     def _newton(self) -> bool:
-        return False if self._with_sensitivities else super()._newton()
+        """Newton's method on the state alone (RoadRunner's solver would iterate on the augmented system).
+
+        Steps solve ``[J; L] dx = [-F; 0]`` in the least-squares sense, ``L``
+        the conservation laws (the totals stay), halved until ``|F|`` decreases;
+        accepted under the base runner's convergence, non-negativity and
+        conservation checks, one more step taken after convergence.
+        """
+        if self._with_sensitivities or not self._x_ids:
+            return False
+        rr = self.rr
+        species = list(rr.model.getFloatingSpeciesIds())
+        pos = {s: k for k, s in enumerate(species)}
+        laws_sp = self._conservation()
+        laws = np.zeros((laws_sp.shape[0], len(self._x_ids)))
+        for i, sid in enumerate(self._x_ids):
+            if sid in pos:
+                laws[:, i] = laws_sp[:, pos[sid]]
+        x0, _ = self._state()
+        lookup = self._lookup({})
+
+        def put(x: np.ndarray) -> None:
+            for sid, v in zip(self._x_ids, x, strict=True):
+                rr.setValue(sid, float(v))
+
+        x = x0.copy()
+        extra = 1
+        for _ in range(100):
+            _, f = self._state()
+            if not np.all(np.isfinite(f)):
+                break
+            if self._converged():
+                if extra == 0:
+                    break
+                extra -= 1
+            jac, _ = self.sm.jacobians(lookup)
+            system = np.vstack([jac, laws]) if laws.size else jac
+            rhs = np.concatenate([-f, np.zeros(laws.shape[0])])
+            try:
+                step = np.linalg.lstsq(system, rhs, rcond=None)[0]
+            except np.linalg.LinAlgError:
+                break
+            norm = float(np.max(np.abs(f)))
+            for _half in range(30):
+                put(x + step)
+                _, f_new = self._state()
+                if np.all(np.isfinite(f_new)) and float(np.max(np.abs(f_new))) < norm or not norm:
+                    break
+                step = step / 2.0
+            else:
+                break
+            x = x + step
+        xs, _ = self._state()
+        ok = (self._converged() and bool(np.all(xs >= -self.steady.atol))
+              and (not laws.size or bool(np.all(np.abs(laws @ (xs - x0)) <= 1e-6 * (np.abs(laws) @ np.abs(x0))
+                                                + self.steady.atol))))
+        if not ok:
+            put(x0)
+        return ok
 
     def steady_state(self) -> None:
         """Steady state of the state, then of the sensitivities (linear solve, else long simulation)."""

@@ -54,7 +54,9 @@ def ast_to_sympy(node: libsbml.ASTNode, resolve: Callable[[str], Any]) -> Any:
     if t == libsbml.AST_RATIONAL:
         return sp.Rational(node.getNumerator(), node.getDenominator())
     if t in (libsbml.AST_REAL, libsbml.AST_REAL_E):
-        return sp.Float(node.getReal())
+        value = node.getReal()
+        # integral reals as integers: x**2.0 differentiates to 0/0 forms at x = 0
+        return sp.Integer(int(value)) if value.is_integer() and abs(value) < 2**53 else sp.Float(value)
     if t == libsbml.AST_NAME:
         return resolve(node.getName())
     if t == libsbml.AST_NAME_TIME:
