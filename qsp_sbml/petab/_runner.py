@@ -109,6 +109,7 @@ class ExperimentRunner:
         self._rate_rules = [sbml_model.getRule(i).getVariable() for i in range(sbml_model.getNumRules())
                             if sbml_model.getRule(i).isRate()]
         self._conserved: np.ndarray | None = None
+        self._breakpoints = self._read_breakpoints(sbml_model)
 
     # -- setup -----------------------------------------------------------
     @staticmethod
@@ -235,8 +236,87 @@ class ExperimentRunner:
     def _current(self) -> np.ndarray:
         return np.array([self.rr.getValue(s) for s in self.selections], dtype=float)
 
+    @staticmethod
+    def _read_breakpoints(model: libsbml.Model) -> list[_Compiled]:
+        """Times where a piecewise condition of time and constants switches (rules and kinetic laws).
+
+        Only conditions linear in time are used (``time - T < 0`` and the like);
+        the switching time is a formula of parameters and compartments without
+        rules, evaluated at the start of each integration.
+        """
+        import sympy as sp
+
+        from qsp_sbml.petab._sympy_sbml import TIME, ast_to_sympy
+
+        ruled = {model.getRule(i).getVariable() for i in range(model.getNumRules())}
+        constant = ({model.getParameter(i).getId() for i in range(model.getNumParameters())}
+                    | {model.getCompartment(i).getId() for i in range(model.getNumCompartments())}) - ruled
+        maths = [model.getRule(i).getMath() for i in range(model.getNumRules()) if model.getRule(i).isSetMath()]
+        maths += [model.getReaction(i).getKineticLaw().getMath() for i in range(model.getNumReactions())
+                  if model.getReaction(i).getKineticLaw() is not None
+                  and model.getReaction(i).getKineticLaw().isSetMath()]
+        relational = {libsbml.AST_RELATIONAL_LT, libsbml.AST_RELATIONAL_LEQ, libsbml.AST_RELATIONAL_GT,
+                      libsbml.AST_RELATIONAL_GEQ, libsbml.AST_RELATIONAL_EQ, libsbml.AST_RELATIONAL_NEQ}
+        nodes: list[libsbml.ASTNode] = []
+
+        def walk(node: libsbml.ASTNode) -> None:
+            if node.getType() in relational and node.getNumChildren() == 2:
+                nodes.append(node)
+            for i in range(node.getNumChildren()):
+                walk(node.getChild(i))
+
+        for m in maths:
+            walk(m)
+        out: dict[Any, _Compiled] = {}
+        for node in nodes:
+            try:
+                expr = ast_to_sympy(node.getChild(0), sp.Symbol) - ast_to_sympy(node.getChild(1), sp.Symbol)
+            except UnsupportedFeatureError:
+                continue
+            names = {str(x) for x in expr.free_symbols - {TIME}}
+            if TIME not in expr.free_symbols or not names <= constant:
+                continue
+            slope = sp.diff(expr, TIME)
+            if slope == 0 or slope.free_symbols & {TIME}:
+                continue
+            root = -expr.subs(TIME, 0) / slope
+            out.setdefault(root, _Compiled(root))
+        return list(out.values())
+
     def _integrate(self, t0: float, t1: float, out_times: np.ndarray) -> np.ndarray:
-        """Integrate from ``t0`` to ``t1``; values (rows) at ``out_times`` (within [t0, t1])."""
+        """Integrate from ``t0`` to ``t1``; values (rows) at ``out_times`` (within [t0, t1]).
+
+        The integrator restarts at every time where a piecewise condition of time
+        switches: it stops ``1e-10 * max(1, |b|)`` before the switching time ``b``
+        and the clock is moved to ``b``.  Without this CVODE (with RoadRunner's
+        root functions for piecewise conditions) can stall at the switch:
+        CV_TOO_MUCH_WORK at t=60 on 21 of 123 conditions of Isensee_JCB2018
+        after preequilibration.
+        """
+        breaks: list[float] = []
+        if self._breakpoints and t1 > t0:
+            get = self.rr.getValue
+            with np.errstate(all="ignore"):
+                found = {c(lambda n: float(get(n))) for c in self._breakpoints}
+            breaks = sorted(b for b in found if math.isfinite(b) and t0 < b <= t1)
+        if not breaks:
+            return self._integrate_piece(t0, t1, out_times)
+        out = np.full((len(out_times), len(self.selections)), np.nan)
+        edges = [t0, *breaks] + ([t1] if breaks[-1] < t1 else [])
+        done = np.zeros(len(out_times), dtype=bool)
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            is_break = b in breaks
+            sel = ~done & (out_times >= a) & ((out_times < b) if is_break else (out_times <= b))
+            end = max(a, b - 1e-10 * max(1.0, abs(b))) if is_break else b
+            out[sel] = self._integrate_piece(a, end, np.minimum(out_times[sel], end))
+            done |= sel
+            if is_break:
+                self.rr.model.setTime(b)
+        if np.any(~done):  # at t1, itself a switching time
+            out[~done] = self._current()
+        return out
+
+    def _integrate_piece(self, t0: float, t1: float, out_times: np.ndarray) -> np.ndarray:
         grid = np.unique(np.concatenate(([t0], out_times, [t1])))
         if len(grid) == 1:
             self.rr.model.setTime(t0)
