@@ -545,7 +545,7 @@ class SensitivityRunner(ExperimentRunner):
         s_new, q_new = s.copy(), q.copy()
         zero = np.zeros(self.n_theta)
         for sid, i in sm.state_index.items():
-            comp = sm.compartment_of.get(sid)
+            comp = sm.compartment_of.get(sid, "")
             if sm.kind[sid] == "conc" and comp in new and sid not in new:
                 conc = lookup(sid)
                 s_new[i] = dy(sid) * new[comp] + conc * dnew.get(comp, zero)
@@ -629,7 +629,7 @@ class SensitivityRunner(ExperimentRunner):
             for _half in range(30):
                 put(x + step)
                 _, f_new = self._state()
-                if np.all(np.isfinite(f_new)) and float(np.max(np.abs(f_new))) < norm or not norm:
+                if (np.all(np.isfinite(f_new)) and float(np.max(np.abs(f_new))) < norm) or not norm:
                     break
                 step = step / 2.0
             else:
