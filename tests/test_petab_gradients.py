@@ -278,3 +278,33 @@ def test_state_dependent_event_trigger_is_refused_for_gradients_only(tmp_path):
     assert math.isfinite(objective(objective.x_nominal))
     with pytest.raises(UnsupportedFeatureError, match="trigger-time sensitivities are not implemented yet"):
         objective(objective.x_nominal, sensi=1)
+
+
+# --- the PEtab test suite: gradients vs finite differences on every SBML case ---------------------------------------
+SUITE = conformance_dir() / "petab_test_suite" / "cases"
+#: Cases whose gradient is refused, with the message (the value still evaluates).
+SUITE_UNSUPPORTED = {("v2.0.0", "0023"): "trigger-time sensitivities are not implemented yet"}
+
+
+def _suite_cases():
+    out = []
+    for version in ("v1.0.0", "v2.0.0"):
+        folder = SUITE / version / "sbml"
+        cases = sorted(p.name for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+        out += [pytest.param(version, c, marks=pytest.mark.conformance, id=f"{version}-{c}") for c in cases]
+    return out
+
+
+@pytest.mark.parametrize(("version", "case"), _suite_cases())
+def test_suite_case_gradient_matches_finite_differences(version, case):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the suite's nominal values outside bounds, unit warnings
+        problem = qp.PetabProblem.from_yaml(SUITE / version / "sbml" / case / f"_{case}.yaml", guard=False)
+        objective = qp.PetabObjective(problem)
+        x = np.clip(objective.x_nominal + 0.05, problem.lb, problem.ub)
+        if (version, case) in SUITE_UNSUPPORTED:
+            assert math.isfinite(objective(x))
+            with pytest.raises(UnsupportedFeatureError, match=SUITE_UNSUPPORTED[version, case]):
+                objective(x, sensi=1)
+            return
+        assert_matches_fd(objective, x)

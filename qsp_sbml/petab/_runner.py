@@ -372,6 +372,9 @@ class ExperimentRunner:
         """Conservation laws (rows) of the floating species amounts: the left null space of the stoichiometry."""
         if self._conserved is None:
             ids = list(self.rr.model.getFloatingSpeciesIds())
+            if not ids or not self.rr.model.getNumReactions():
+                self._conserved = np.zeros((0, len(ids)))
+                return self._conserved
             n = np.array(self.rr.getFullStoichiometryMatrix(), dtype=float).reshape(len(ids), -1)
             n[[k for k, i in enumerate(ids) if i in self._rate_rules]] = np.nan  # rate rules: not conserved
             rows = [k for k in range(len(ids)) if np.all(np.isfinite(n[k]))]

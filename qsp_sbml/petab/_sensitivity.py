@@ -587,7 +587,9 @@ class SensitivityRunner(ExperimentRunner):
         """Newton's method on the state alone (RoadRunner's solver would iterate on the augmented system).
 
         Steps solve ``[J; L] dx = [-F; 0]`` in the least-squares sense, ``L``
-        the conservation laws (the totals stay), halved until ``|F|`` decreases;
+        the stoichiometric conservation laws (the totals stay; refused when
+        ``[J; L]`` is rank deficient, e.g. conservation through rate rules),
+        halved until ``|F|`` decreases;
         accepted under the base runner's convergence, non-negativity and
         conservation checks, one more step taken after convergence.
         """
@@ -620,6 +622,8 @@ class SensitivityRunner(ExperimentRunner):
                 extra -= 1
             jac, _ = self.sm.jacobians(lookup)
             system = np.vstack([jac, laws]) if laws.size else jac
+            if not np.all(np.isfinite(system)) or np.linalg.matrix_rank(system) < len(x):
+                break  # singular beyond the stoichiometric conservation laws: leave it to the simulation
             rhs = np.concatenate([-f, np.zeros(laws.shape[0])])
             try:
                 step = np.linalg.lstsq(system, rhs, rcond=None)[0]
