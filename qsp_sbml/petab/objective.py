@@ -8,9 +8,13 @@ residuals and the simulation table.
 ``objective(x, sensi=1)`` (or :meth:`PetabObjective.value_and_gradient`)
 also returns the gradient with respect to ``x`` (on the parameters' scales):
 exact chain rule through observable and noise formulas, placeholders, priors
-and scales (:mod:`._gradient`); the sensitivities of the simulated model
-values to parameters that enter the simulation are described in
-:meth:`PetabObjective.state_sensitivities`.
+and scales (:mod:`._gradient`), and forward sensitivities of the simulated
+model values to the parameters that enter the simulation, generated
+symbolically into an augmented SBML model (:mod:`._sensitivity`,
+:meth:`PetabObjective.state_sensitivities`).  The value returned with the
+gradient is the one ``objective(x)`` gives (the original model is simulated
+too).  Not yet: events whose trigger depends on states or on parameters with
+a sensitivity (``UnsupportedFeatureError``).
 """
 
 from __future__ import annotations
