@@ -308,3 +308,21 @@ def test_suite_case_gradient_matches_finite_differences(version, case):
                 objective(x, sensi=1)
             return
         assert_matches_fd(objective, x)
+
+
+@pytest.mark.parametrize("formula", [
+    "k * pow(A, 2) / (Km + A)", "piecewise(1, and(time > 2, A < 3), 0.5)", "exp(-k * time) + ln(A) - log10(Km)",
+    "sqrt(A) + root(3, Km) + abs(A - 3) + floor(A)", "piecewise(A, A >= Km, Km) * sin(A) / cos(k)",
+])
+def test_sbml_math_round_trip_through_sympy(formula):
+    import libsbml
+    import sympy as sp
+
+    from qsp_sbml.petab._sympy_sbml import ast_to_sympy, to_l3
+    from qsp_sbml.simulate._initial import evaluate
+
+    values = {"k": 0.7, "A": 2.5, "Km": 1.3}
+    ast = libsbml.parseL3Formula(formula)
+    back = libsbml.parseL3Formula(to_l3(ast_to_sympy(ast, sp.Symbol)))
+    assert back is not None
+    assert evaluate(back, values) == pytest.approx(evaluate(ast, values), rel=1e-14)
