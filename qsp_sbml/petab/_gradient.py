@@ -16,7 +16,28 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ObservableDerivatives", "prior_derivative", "scale_derivative"]
+__all__ = ["ObservableDerivatives", "integral_floats", "prior_derivative", "scale_derivative"]
+
+
+def integral_floats(expr: Any) -> Any:
+    """``expr`` with integral floats as integers.
+
+    PEtab's parser writes ``x^2`` as ``x**2.0``; sympy then differentiates
+    ``sqrt(a**2 + (b*x)**2.0)`` by ``x`` to ``(b*x)**2.0 / (x * sqrt(...))``,
+    which is 0/0 at ``x = 0`` (NaN gradients of a combined error model at a
+    zero concentration).
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x")
+    >>> sp.diff(integral_floats(sp.sqrt(1 + x**2.0)), x)
+    x/sqrt(x**2 + 1)
+    """
+    import sympy as sp
+
+    subs = {f: sp.Integer(int(f)) for f in expr.atoms(sp.Float) if float(f).is_integer() and abs(float(f)) < 2**53}
+    return expr.xreplace(subs) if subs else expr
 
 
 def scale_derivative(scale: str, value: float) -> float:
@@ -51,12 +72,13 @@ class ObservableDerivatives:
         obs = ev.obs
         by_name = {str(s): s for s in obs.formula.free_symbols | obs.noise_formula.free_symbols}
         symbols = [by_name[n] for n in ev.names]
+        formula, noise = integral_floats(obs.formula), integral_floats(obs.noise_formula)
 
         def lam(expr: Any) -> Callable[..., Any] | None:
             return None if expr == 0 else sp.lambdify(symbols, expr, modules="numpy")
 
-        self.df = {n: lam(sp.diff(obs.formula, by_name[n])) for n in ev.names}
-        self.dg = {n: lam(sp.diff(obs.noise_formula, by_name[n])) for n in ev.names}
+        self.df = {n: lam(sp.diff(formula, by_name[n])) for n in ev.names}
+        self.dg = {n: lam(sp.diff(noise, by_name[n])) for n in ev.names}
         # placeholder values: expressions of parameter ids; their partial derivatives
         self.duniq: list[dict[str, Callable[..., float]]] = []
         for expr in ev.uniq_exprs:

@@ -8,9 +8,13 @@ residuals and the simulation table.
 ``objective(x, sensi=1)`` (or :meth:`PetabObjective.value_and_gradient`)
 also returns the gradient with respect to ``x`` (on the parameters' scales):
 exact chain rule through observable and noise formulas, placeholders, priors
-and scales (:mod:`._gradient`); the sensitivities of the simulated model
-values to parameters that enter the simulation are described in
-:meth:`PetabObjective.state_sensitivities`.
+and scales (:mod:`._gradient`), and forward sensitivities of the simulated
+model values to the parameters that enter the simulation, generated
+symbolically into an augmented SBML model (:mod:`._sensitivity`,
+:meth:`PetabObjective.state_sensitivities`).  The value returned with the
+gradient is the one ``objective(x)`` gives (the original model is simulated
+too).  Not yet: events whose trigger depends on states or on parameters with
+a sensitivity (``UnsupportedFeatureError``).
 """
 
 from __future__ import annotations
@@ -178,7 +182,7 @@ class PetabObjective:
         #: Estimated parameters that enter the simulation (others only enter observables, noise, priors).
         self.simulation_parameters = [p for p in problem.x_free_ids if p in sim_ids]
         self._derivs: list[ObservableDerivatives] | None = None
-        self._notice_logged = False
+        self._sens_runner: Any = None
         self._obs_evals = [
             _ObservableEval(obs, np.flatnonzero(meas.observable_id == oid), problem, self._columns)
             for oid, obs in spec.observables.items() if np.any(meas.observable_id == oid)
@@ -261,30 +265,71 @@ class PetabObjective:
                                 log_prior=float(sum(priors.values())), log_priors=priors)
 
     # -- gradient ------------------------------------------------------------------------
+    def _sensitivity_runner(self) -> Any:
+        """The runner on the augmented model (built and compiled on first use)."""
+        if self._sens_runner is not None:
+            return self._sens_runner
+        import roadrunner
+
+        from qsp_sbml.petab._sensitivity import SensitivityModel, SensitivityRunner
+
+        problem = self.problem
+        spec = problem.spec
+        thetas = set(self.simulation_parameters)
+        model_ids = problem.entities.all
+        settable = {k for k, e in spec.model_parameters.items()
+                    if {str(s) for s in getattr(e, "free_symbols", ())} & thetas}
+        for exp in spec.experiments.values():
+            for period in exp.periods:
+                for ch in (*period.changes, *period.before_init):
+                    if {str(s) for s in getattr(ch.value, "free_symbols", ())} & (thetas | model_ids):
+                        settable.add(ch.target)
+        sm = SensitivityModel(problem.model.sbml_model, self.simulation_parameters, settable, list(self._columns))
+        try:
+            rr = roadrunner.RoadRunner(sm.sbml())
+        except RuntimeError as err:
+            raise SimulationError(f"RoadRunner could not compile the sensitivity model of {problem.source}: {err}",
+                                  ) from err
+        logger.info("%s: sensitivity model with %d states x %d parameters compiled", problem.source,
+                    len(sm.states), len(sm.thetas))
+        self._sens_runner = SensitivityRunner(
+            sm, rr, problem.entities, spec.model_parameters, [problem.entities.selection(n) for n in self._columns],
+            integrator=self.options.integrator, steady_state=self.options.steady_state)
+        return self._sens_runner
+
     def state_sensitivities(self, x: np.ndarray | None = None) -> dict[int, np.ndarray]:
         """``d(model values)/d x_j`` (rows of :meth:`simulate`) for estimated parameters that enter the simulation.
 
-        Keys are indices into ``x``.  Route: central finite differences of the
-        simulation in ``x_j`` (step ``1e-4 * max(|x_j|, 1e-3)``), logged once per
-        objective at WARNING level because it is an approximation; see the
-        module docstring.
+        Keys are indices into ``x``.  Route (``ObjectiveOptions.gradient``):
+        ``sensitivities`` integrates the forward sensitivity equations, generated
+        symbolically into an augmented SBML model compiled once per objective
+        (see :mod:`._sensitivity`); ``finite_differences`` takes central
+        differences of the simulation (step ``1e-4 * max(|x_j|, 1e-3)``).
         """
         x = self.x_nominal if x is None else np.asarray(x, dtype=float).ravel()
         ids = self.problem.x_free_ids
         idx = [ids.index(p) for p in self.simulation_parameters]
-        if idx and not self._notice_logged:
-            logger.warning("gradient of %s: state sensitivities for %s by central finite differences of the "
-                           "simulation (observable, noise, placeholder, prior and scale derivatives are exact)",
-                           self.problem.source, self.simulation_parameters)
-            self._notice_logged = True
-        out = {}
-        for j in idx:
-            h = 1e-4 * max(abs(float(x[j])), 1e-3)
-            xp, xm = x.copy(), x.copy()
-            xp[j] += h
-            xm[j] -= h
-            out[j] = (self.simulate(xp) - self.simulate(xm)) / (2.0 * h)
-        return out
+        if not idx:
+            return {}
+        if self.options.gradient == "finite_differences":
+            out = {}
+            for j in idx:
+                h = 1e-4 * max(abs(float(x[j])), 1e-3)
+                xp, xm = x.copy(), x.copy()
+                xp[j] += h
+                xm[j] -= h
+                out[j] = (self.simulate(xp) - self.simulate(xm)) / (2.0 * h)
+            return out
+        runner = self._sensitivity_runner()
+        params = self.problem.parameter_values(x)
+        meas = self.problem.spec.measurements
+        ncol, nth = len(self._columns), len(idx)
+        sens = np.full((len(meas), ncol, nth), np.nan)
+        for eid, rows in self._exp_rows.items():
+            values = runner.run(self.problem.spec.experiments[eid], params, self._exp_times[eid])
+            sens[rows] = values[self._time_index[rows], ncol:].reshape(len(rows), ncol, nth)
+        free = {p.id: p for p in self.problem.spec.parameters if p.estimate}
+        return {j: sens[:, :, k] * scale_derivative(free[ids[j]].scale, params[ids[j]]) for k, j in enumerate(idx)}
 
     def gradient(self, x: np.ndarray | None = None) -> np.ndarray:
         """Gradient of :meth:`__call__` with respect to ``x`` (estimated parameters on their scales)."""

@@ -70,3 +70,13 @@ class ObjectiveOptions:
     #: Add the log-prior of the parameter table (v1 ``objectivePrior*``, v2 priors)
     #: to the objective (then ``objective(x)`` is the negative log-posterior).
     priors: bool = False
+    #: State sensitivities of the gradient: ``sensitivities`` (forward sensitivity
+    #: equations generated into an augmented model, exact up to the integrator's
+    #: tolerances) or ``finite_differences`` (central differences of the
+    #: simulation, for comparison only).
+    gradient: Literal["sensitivities", "finite_differences"] = "sensitivities"
+
+    def __post_init__(self) -> None:
+        """Check the gradient route."""
+        if self.gradient not in ("sensitivities", "finite_differences"):
+            raise ValueError(f"gradient must be 'sensitivities' or 'finite_differences', got {self.gradient!r}")

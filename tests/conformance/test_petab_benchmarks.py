@@ -7,7 +7,9 @@ simulations are compared with ``simulatedData_*.tsv`` (rows aligned on
 observable, conditions and time; rows of that file without a measurement are
 ignored).  Measured times (this machine, one evaluation incl. loading):
 Armistead 1.5 s, Blasi 0.5 s, Boehm 0.3 s, Brannmark 1.2 s, Bruno 0.3 s,
-Perelson 0.2 s, Schwen 0.6 s, Isensee ~40 s (fails, see below).
+Perelson 0.2 s, Schwen 0.6 s, Isensee ~70 s (RoadRunner's steady-state solver in 123
+preequilibrations; it failed with CV_TOO_MUCH_WORK at the t=60 piecewise switch until the runner
+restarted the integrator at switching times).
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ PROBLEMS = sorted(p.name for p in ROOT.iterdir() if (p / f"{p.name}.yaml").is_fi
 SLOW = {"Isensee_JCB2018"}
 #: Known failures, with the reason (strict xfail: they must keep failing until fixed).
 KNOWN_FAILURES = {
-    "Isensee_JCB2018": "CVODE CV_TOO_MUCH_WORK at the t=60 piecewise switch in 21 of 123 conditions after "
-                       "preequilibration (the same condition without preequilibration integrates); not solved yet",
     "Perelson_Science1996": "simulatedData_*.tsv does not match the nominal parameters: our trajectory agrees "
                             "with an independent scipy solve (test_perelson_matches_independent_ode_solution)",
 }
