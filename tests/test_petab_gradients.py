@@ -25,6 +25,8 @@ from tests.test_petab import PARS, _write
 
 ROOT = conformance_dir() / "benchmark_models"
 PROJECT_PROBLEMS = Path(__file__).resolve().parents[1] / "petab_problems"
+#: The PEtab problems the project ships (issue 5: gradients checked on each).
+PROJECT = ("theophylline", "psoriasis_ultimma", "pbpk_pd_multidose")
 BENCHMARKS = sorted(p.name for p in ROOT.iterdir() if (p / f"{p.name}.yaml").is_file()) if ROOT.is_dir() else []
 SLOW = {"Isensee_JCB2018", "Armistead_CellDeathDis2024", "Brannmark_JBC2010"}
 #: Steady states by long simulation at tight tolerances for the finite differences: with the default
@@ -146,7 +148,7 @@ def test_shipped_example_gradient():
 
 def _bench_params():
     out = []
-    for name in [*BENCHMARKS, "theophylline"]:
+    for name in [*BENCHMARKS, *PROJECT]:
         marks = [pytest.mark.conformance]
         if name in SLOW:
             marks.append(pytest.mark.slow)
@@ -158,7 +160,7 @@ def _bench_params():
 def test_benchmark_gradient_matches_finite_differences(name):
     from qsp_sbml.simulate.options import IntegratorOptions
 
-    path = PROJECT_PROBLEMS / name / f"{name}.yaml" if name == "theophylline" else ROOT / name / f"{name}.yaml"
+    path = PROJECT_PROBLEMS / name / f"{name}.yaml" if name in PROJECT else ROOT / name / f"{name}.yaml"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unit warnings of the published models
         problem = qp.PetabProblem.from_yaml(path, guard=False)
