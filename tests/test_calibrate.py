@@ -69,7 +69,7 @@ def test_start_points_are_reproducible_and_within_bounds(objective):
     np.testing.assert_allclose(lb, [0.0, -3.0])
 
 
-@pytest.mark.parametrize("optimizer", ["fides", "L-BFGS-B"])
+@pytest.mark.parametrize("optimizer", ["fides", "fides-sr1", "L-BFGS-B"])
 def test_multistart_finds_the_closed_form_optimum(objective, optimizer):
     result = qc.multistart(objective, n_starts=3, seed=7, optimizer=optimizer)
     assert result.best_fval == pytest.approx(FVAL_HAT, abs=1e-4)  # CVODE rtol 1e-8

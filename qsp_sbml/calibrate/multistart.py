@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 Optimizer = Literal["fides", "L-BFGS-B"]
 #: Optimisers :func:`multistart` accepts.
-OPTIMIZERS: tuple[str, ...] = ("fides", "L-BFGS-B")
+OPTIMIZERS: tuple[str, ...] = ("fides", "fides-sr1", "L-BFGS-B")
 
 
 def start_points(problem: PetabProblem, n_starts: int, seed: int | np.random.Generator | None) -> np.ndarray:
@@ -56,12 +56,17 @@ def start_points(problem: PetabProblem, n_starts: int, seed: int | np.random.Gen
 
 
 def make_optimizer(optimizer: str, *, max_iter: int = 1000) -> Any:
-    """The pyPESTO optimiser for ``"fides"`` (BFGS Hessian approximation) or ``"L-BFGS-B"`` (scipy)."""
+    """The pyPESTO optimiser for ``optimizer``.
+
+    ``"fides"``: trust region with a BFGS Hessian approximation; ``"fides-sr1"``: the same with SR1 (on
+    Boehm_JProteomeRes2014 8 of 50 seeded starts reach the optimum vs 2-3 with BFGS, README "Calibrate");
+    ``"L-BFGS-B"``: scipy.
+    """
     po = require("pypesto.optimize", extra="calibrate")
-    if optimizer == "fides":
+    if optimizer in ("fides", "fides-sr1"):
         fides = require("fides", extra="calibrate")
-        return po.FidesOptimizer(hessian_update=fides.BFGS(), options={"maxiter": max_iter},
-                                 verbose=logging.WARNING)
+        update = fides.SR1() if optimizer == "fides-sr1" else fides.BFGS()
+        return po.FidesOptimizer(hessian_update=update, options={"maxiter": max_iter}, verbose=logging.WARNING)
     if optimizer == "L-BFGS-B":
         return po.ScipyOptimizer(method="L-BFGS-B", options={"maxiter": max_iter})
     raise CalibrationError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
