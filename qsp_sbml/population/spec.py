@@ -205,9 +205,8 @@ def build_vpop(spec_path: str | Path, n: int, *, seed: int) -> tuple[Cohort, dic
     genotypes = None
     if "genotypes" in d:
         genotypes, params = _genotypes(spec, model, params, rngs[3])
-    if params.shape[1] == 0:
-        params = None  # type: ignore[assignment]
-    cohort = Cohort.from_parts(covariates=cov, genotypes=genotypes, parameters=params, seed=seed,
+    parameters: pd.DataFrame | None = params if params.shape[1] else None
+    cohort = Cohort.from_parts(covariates=cov, genotypes=genotypes, parameters=parameters, seed=seed,
                                provenance={"spec": Path(spec_path).read_text(encoding="utf-8"),
                                            "spec_file": str(spec_path), "n_candidates": n})
     summary: dict[str, Any] = {"n_candidates": n, "n": cohort.n}
