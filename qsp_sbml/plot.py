@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,26 @@ import pandas as pd
 from qsp_sbml._io import atomic_write_bytes
 from qsp_sbml._optional import require
 
-__all__ = ["predicted_vs_observed"]
+__all__ = ["predicted_vs_observed", "pyplot", "save_figure"]
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive Agg backend (``plot`` extra; imported only here)."""
+    require("matplotlib", extra="plot")
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
+    """Write ``fig`` atomically (format from the suffix: ``.png``, ``.pdf``, ``.svg``) and close it."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=dpi)
+    pyplot().close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def predicted_vs_observed(table: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
@@ -21,12 +41,7 @@ def predicted_vs_observed(table: pd.DataFrame, path: str | Path, *, title: str =
     (as :meth:`qsp_sbml.pbpk.validation.ValidationResult.table` gives).  The
     figure is written atomically (format from the suffix: ``.png``, ``.pdf``, ``.svg``).
     """
-    require("matplotlib", extra="plot")
-    import matplotlib as mpl
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     metrics = list(dict.fromkeys(table["metric"]))
     drugs = list(dict.fromkeys(table["drug"]))
     colours = {d: f"C{i % 10}" for i, d in enumerate(drugs)}
@@ -48,7 +63,4 @@ def predicted_vs_observed(table: pd.DataFrame, path: str | Path, *, title: str =
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 0.88, 1))
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return save_figure(fig, path, dpi=120)

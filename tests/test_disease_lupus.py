@@ -11,6 +11,7 @@ import pytest
 from qsp_sbml import load_model
 from qsp_sbml.errors import QspError
 from qsp_sbml.library import lupus_nephritis as ln
+from qsp_sbml.library._common import read_observed
 from qsp_sbml.model import Model
 from qsp_sbml.resources import project_models_dir
 
@@ -96,4 +97,4 @@ def test_observed_table_without_a_column_is_refused_naming_the_file(tmp_path: Pa
     bad = tmp_path / "observed.tsv"
     bad.write_text("quantity\tyear\tlower\tupper\tunit\n" "anti_dsDNA_percent_decrease\t2\t40\t60\tpercent\n")
     with pytest.raises(QspError, match=r"observed\.tsv.*\['source', 'tolerance'\]"):
-        ln._observed(bad)
+        read_observed(bad, ln.OBSERVED_COLUMNS)

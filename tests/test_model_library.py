@@ -44,3 +44,18 @@ def test_model_file_loads_and_simulates(path: Path) -> None:
 def test_generated_library_file_is_current(path: Path) -> None:
     assert path.is_file(), f"{path} missing; run python -m qsp_sbml.library"
     assert path.read_text(encoding="utf-8") == generated()[path], f"{path} is stale; run python -m qsp_sbml.library"
+
+
+def test_sync_generated_writes_then_reports_only_stale_files(tmp_path: Path, capsys) -> None:
+    from qsp_sbml._io import sync_generated
+
+    files = {tmp_path / "a.xml": "A", tmp_path / "b.xml": "B"}
+    assert sync_generated(files, check=True, command="make it") == 1  # both missing
+    assert sync_generated(files, check=False, command="make it") == 0
+    assert (tmp_path / "a.xml").read_text() == "A"
+    assert sync_generated(files, check=True, command="make it") == 0
+    (tmp_path / "b.xml").write_text("changed")
+    capsys.readouterr()
+    assert sync_generated(files, check=True, command="make it") == 1
+    err = capsys.readouterr().err
+    assert "b.xml differs" in err and "a.xml" not in err and "make it" in err

@@ -102,28 +102,7 @@ from qsp_sbml.cli import main
 pytestmark = pytest.mark.filterwarnings("ignore::qsp_sbml.errors.UnitWarning")
 
 #: dA/dt = -k*A + s, A(0) = A0; Atot = 2*A is an assignment-rule target.
-MODEL = """<?xml version="1.0" encoding="UTF-8"?>
-<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
- <model id="decay">
-  <listOfCompartments><compartment id="c" size="1" constant="true"/></listOfCompartments>
-  <listOfSpecies><species id="A" compartment="c" initialConcentration="0" hasOnlySubstanceUnits="false"
-     boundaryCondition="false" constant="false"/></listOfSpecies>
-  <listOfParameters>
-   <parameter id="k" value="1" constant="true"/><parameter id="A0" value="1" constant="true"/>
-   <parameter id="s" value="0" constant="true"/><parameter id="Atot" value="0" constant="false"/>
-  </listOfParameters>
-  <listOfInitialAssignments><initialAssignment symbol="A"><math xmlns="http://www.w3.org/1998/Math/MathML">
-   <ci>A0</ci></math></initialAssignment></listOfInitialAssignments>
-  <listOfRules><assignmentRule variable="Atot"><math xmlns="http://www.w3.org/1998/Math/MathML">
-   <apply><times/><cn type="integer">2</cn><ci>A</ci></apply></math></assignmentRule></listOfRules>
-  <listOfReactions>
-   <reaction id="deg" reversible="false"><listOfReactants><speciesReference species="A" stoichiometry="1"
-     constant="true"/></listOfReactants><kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
-     <apply><minus/><apply><times/><ci>k</ci><ci>A</ci></apply><ci>s</ci></apply></math></kineticLaw></reaction>
-  </listOfReactions>
- </model>
-</sbml>
-"""
+MODEL = (Path(__file__).parent / "fixtures" / "petab_decay.xml").read_text(encoding="utf-8")
 
 Table = list[list[str]]
 

@@ -92,14 +92,6 @@ def test_theophylline_objective_matches_closed_form():
         assert objective(x) == pytest.approx(_closed_form_nll(x), rel=1e-6)
 
 
-def test_theophylline_cli_json():
-    result = CliRunner().invoke(main, ["petab", "evaluate", str(THEOPH_YAML), "--json"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
-    assert out["n_measurements"] == 132
-    assert out["llh"] == pytest.approx(THEOPH_LLH_NOMINAL, rel=1e-6)
-
-
 def test_theophylline_lbfgsb_improves_nll():
     from scipy.optimize import minimize
 
@@ -141,14 +133,6 @@ def test_psoriasis_measurements_are_the_observed_table():
     np.testing.assert_allclose(meas["time"], obs["week"] * 168.0)
     np.testing.assert_allclose(meas["noiseParameters"], np.sqrt(obs["PASI90"] * (1 - obs["PASI90"]) / obs["n"]),
                                rtol=0, atol=1e-6)
-
-
-def test_psoriasis_cli_json():
-    result = CliRunner().invoke(main, ["petab", "evaluate", str(PSO_YAML), "--json"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
-    assert out["n_measurements"] == 3
-    assert out["llh"] == pytest.approx(PSO_LLH_NOMINAL, rel=1e-6)
 
 
 def test_psoriasis_fit_improves_and_lands_on_the_module_values():
@@ -227,14 +211,6 @@ def test_multidose_events_equal_the_regimen_on_the_composed_model():
         assert c[108.5] > 20 * c[107.5]
 
 
-def test_multidose_cli_json():
-    result = CliRunner().invoke(main, ["petab", "evaluate", str(MULTI_YAML), "--json"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
-    assert out["n_measurements"] == 96
-    assert out["llh"] == pytest.approx(MULTI_LLH_NOMINAL, rel=1e-6)
-
-
 @pytest.mark.slow
 def test_multidose_fit_recovers_the_true_parameters():
     # synthetic data: L-BFGS-B (finite differences) from two starts a factor ~2 off in every parameter lands
@@ -253,3 +229,18 @@ def test_multidose_fit_recovers_the_true_parameters():
     fitted = dict(zip(problem.x_free_ids, 10.0 ** best.x, strict=True))
     for pid, value in zip(problem.x_free_ids, 10.0 ** truth, strict=True):
         assert fitted[pid] == pytest.approx(value, rel=0.15), (pid, fitted)
+
+
+# --- every shipped problem through the CLI ---------------------------------------------------------
+
+@pytest.mark.parametrize(("yaml_path", "n_measurements", "llh"), [
+    pytest.param(THEOPH_YAML, 132, THEOPH_LLH_NOMINAL, id="theophylline"),
+    pytest.param(PSO_YAML, 3, PSO_LLH_NOMINAL, id="psoriasis_ultimma"),
+    pytest.param(MULTI_YAML, 96, MULTI_LLH_NOMINAL, id="pbpk_pd_multidose"),
+])
+def test_cli_json_evaluates_each_shipped_problem_at_nominal(yaml_path, n_measurements, llh):
+    result = CliRunner().invoke(main, ["petab", "evaluate", str(yaml_path), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["n_measurements"] == n_measurements
+    assert out["llh"] == pytest.approx(llh, rel=1e-6)

@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from qsp_sbml._io import atomic_write_text
+from qsp_sbml._io import atomic_write_text, differing
 from qsp_sbml.compose.assemble import Composition, Link, assemble, parse_link
 from qsp_sbml.errors import CompositionError
 
@@ -237,11 +237,10 @@ def build_folder(folder: str | os.PathLike[str], *, check: bool = False) -> list
         comp_path, flat_path, prov_path = outputs_for(spec_path)
         texts = {comp_path: composition.comp_sbml, flat_path: composition.flat_sbml,
                  prov_path: composition.provenance_tsv()}
+        if check:
+            out.extend(differing(texts))
+            continue
         for target, text in texts.items():
-            if check:
-                if not target.is_file() or target.read_text(encoding="utf-8") != text:
-                    out.append(target)
-            else:
-                atomic_write_text(target, text)
-                out.append(target)
+            atomic_write_text(target, text)
+            out.append(target)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qsp_sbml._io import atomic_write_text
+from qsp_sbml._io import sync_generated
 from qsp_sbml.library import generated, validators
 
 
@@ -30,17 +30,7 @@ def main(argv: list[str]) -> int:
     """Write, compare (``--check``) or validate the library's modules."""
     if argv and argv[0] == "validate":
         return _validate(argv[1:])
-    stale = []
-    for path, text in generated().items():
-        if "--check" in argv:
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                stale.append(path)
-        else:
-            atomic_write_text(path, text)
-            sys.stdout.write(f"wrote {path}\n")
-    for path in stale:
-        sys.stderr.write(f"{path} differs from the generated model; run python -m qsp_sbml.library\n")
-    return 1 if stale else 0
+    return sync_generated(generated(), check="--check" in argv, command="python -m qsp_sbml.library")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ drug's PK (Table 3A), IC50 and Imax in Crohn's disease used by :func:`validate`.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pandas as pd
 
 from qsp_sbml._sbml_build import ModuleBuilder, parse_formula
 from qsp_sbml.library import ValidationOutcome
-from qsp_sbml.resources import project_models_dir
+from qsp_sbml.library._common import read_observed
 
 __all__ = ["DISEASE_VALUES", "FILES", "PF04236921", "build_crohns", "build_crohns_pf04236921", "calibrate",
            "observed", "simulate_arm", "validate"]
@@ -162,8 +161,8 @@ FILES = {"disease/crohns.xml": build_crohns}
 
 def observed() -> pd.DataFrame:
     """The observed ANDANTE rates (``models/disease/validation/crohns_observed.tsv``)."""
-    return pd.read_csv(project_models_dir() / "disease" / "validation" / "crohns_observed.tsv", sep="\t",
-                       comment="#")
+    return read_observed("disease/validation/crohns_observed.tsv",
+                         ("endpoint", "dose_mg", "week", "rate", "used_for"))
 
 
 def simulate_arm(dose_mg: float, weeks: np.ndarray | list[float],
@@ -224,13 +223,9 @@ def validate(plot: Path | None = None) -> ValidationOutcome:
 
 
 def _plot(sims: dict[float, pd.DataFrame], table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
+    from qsp_sbml.plot import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from qsp_sbml._io import atomic_write_bytes
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for dose, sim in sims.items():
         label = f"PF-04236921 {dose:g} mg" if dose > 0 else "placebo"
@@ -247,7 +242,4 @@ def _plot(sims: dict[float, pd.DataFrame], table: pd.DataFrame, path: Path) -> N
     for ax in axes:
         ax.legend(fontsize=6)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)

@@ -15,12 +15,9 @@ card.  :func:`validate` reproduces the rapid-response observation of Pape et al.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,26 +25,18 @@ import pandas as pd
 from qsp_sbml._sbml_build import ModuleBuilder
 from qsp_sbml.errors import QspError
 from qsp_sbml.library import ValidationOutcome
+from qsp_sbml.library._common import Value, read_observed, shipped_model
 from qsp_sbml.resources import project_models_dir
-
-if TYPE_CHECKING:
-    from qsp_sbml.model import Model
 
 __all__ = ["BASELINE", "FILES", "PARAMETERS", "ast_decrease", "build_liver_autoimmune", "derived",
            "normalising_effect", "validate"]
 
 MODEL_FILE = "disease/liver_autoimmune.xml"
+#: Columns the observed table must have.
+OBSERVED_COLUMNS = frozenset({"quantity", "week", "value", "unit", "tolerance", "source"})
 OBSERVED_FILE = "disease/validation/liver_autoimmune_observed.tsv"
 HOURS_PER_DAY = 24.0
 
-
-@dataclass(frozen=True)
-class Value:
-    """A number with its unit and source."""
-
-    value: float
-    unit: str
-    source: str
 
 
 #: Published and assumed inputs (before conversion to the SBML's hourly rates).
@@ -192,28 +181,10 @@ SOURCE = ("Pape S et al. 2020 Clin Gastroenterol Hepatol 18:1609 (abstract): AST
 WEEK = 7 * HOURS_PER_DAY
 
 
-def _observed(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, sep="\t", comment="#")
-    except (OSError, pd.errors.ParserError) as exc:
-        raise QspError(f"{path}: cannot read the observed table ({exc}); regenerate it from the model card") from exc
-    need = {"quantity", "week", "value", "unit", "tolerance", "source"}
-    missing = need - set(frame.columns)
-    if missing:
-        raise QspError(f"{path}: columns {sorted(missing)} missing; expected {sorted(need)}")
-    return frame
-
-
-@functools.lru_cache(maxsize=1)
-def _model() -> Model:
-    from qsp_sbml import load_model
-
-    return load_model(project_models_dir() / MODEL_FILE)
-
-
 def _simulate(e_drug: float, times_h: np.ndarray, overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
-    return _model().simulate(times_h, selections=["ALT", "AST", "Teff", "Treg", "hepatocyte_mass", "collagen"],
-                             parameters={**(overrides or {}), "E_drug": e_drug})
+    return shipped_model(MODEL_FILE).simulate(
+        times_h, selections=["ALT", "AST", "Teff", "Treg", "hepatocyte_mass", "collagen"],
+        parameters={**(overrides or {}), "E_drug": e_drug})
 
 
 def normalising_effect(week: float = 26.0, uln: float | None = None,
@@ -248,7 +219,7 @@ def ast_decrease(week: float, e_drug: float, overrides: Mapping[str, float] | No
 def validate(plot: Path | None = None) -> ValidationOutcome:
     """Week-8 AST fall of the patient whose ALT and AST just normalise by week 26 vs Pape et al. 2020 (80 %)."""
     path = project_models_dir() / OBSERVED_FILE
-    obs = _observed(path)
+    obs = read_observed(path, OBSERVED_COLUMNS)
     rows = obs[obs["quantity"] == "AST_percent_decrease"]
     if rows.empty:
         raise QspError(f"{path}: no row with quantity 'AST_percent_decrease'; the validation needs one")
@@ -274,17 +245,9 @@ def validate(plot: Path | None = None) -> ValidationOutcome:
 
 def _plot(sim: pd.DataFrame, weeks: np.ndarray, obs: tuple[float, float, float], e_crit: float, path: Path) -> None:
     observed, week, tol = obs
-    import io
+    from qsp_sbml.plot import pyplot, save_figure
 
-    from qsp_sbml._io import atomic_write_bytes
-    from qsp_sbml._optional import require
-
-    require("matplotlib", extra="plot")
-    import matplotlib as mpl
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
     ax = axes[0]
     ax.plot(weeks, sim["ALT"], label="ALT (t1/2 47 h)")
@@ -301,7 +264,4 @@ def _plot(sim: pd.DataFrame, weeks: np.ndarray, obs: tuple[float, float, float],
     ax.set(xlabel="week of treatment", ylabel="% decrease from baseline", ylim=(0, 100))
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)

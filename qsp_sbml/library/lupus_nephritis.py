@@ -16,11 +16,8 @@ with the 40-60 % decline over years 2-7 reported by Ginzler et al. 2014.
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,26 +25,18 @@ import pandas as pd
 from qsp_sbml._sbml_build import ModuleBuilder
 from qsp_sbml.errors import QspError
 from qsp_sbml.library import ValidationOutcome
+from qsp_sbml.library._common import Value, read_observed, shipped_model
 from qsp_sbml.resources import project_models_dir
-
-if TYPE_CHECKING:
-    from qsp_sbml.model import Model
 
 __all__ = ["BASELINE", "BELIMUMAB_E_DRUG", "FILES", "PARAMETERS", "build_lupus_nephritis", "derived", "validate"]
 
 MODEL_FILE = "disease/lupus_nephritis.xml"
+#: Columns the observed table must have.
+OBSERVED_COLUMNS = frozenset({"quantity", "year", "lower", "upper", "unit", "tolerance", "source"})
 OBSERVED_FILE = "disease/validation/lupus_nephritis_observed.tsv"
 HOURS_PER_DAY = 24.0
 HOURS_PER_YEAR = 365.25 * HOURS_PER_DAY
 
-
-@dataclass(frozen=True)
-class Value:
-    """A number with its unit and source."""
-
-    value: float
-    unit: str
-    source: str
 
 
 #: Published and assumed inputs (before conversion to the SBML's hourly rates).
@@ -175,35 +164,17 @@ FILES = {MODEL_FILE: build_lupus_nephritis}
 
 
 # -- validation -------------------------------------------------------------
-def _observed(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, sep="\t", comment="#")
-    except (OSError, pd.errors.ParserError) as exc:
-        raise QspError(f"{path}: cannot read the observed table ({exc}); regenerate it from the model card") from exc
-    need = {"quantity", "year", "lower", "upper", "unit", "tolerance", "source"}
-    missing = need - set(frame.columns)
-    if missing:
-        raise QspError(f"{path}: columns {sorted(missing)} missing; expected {sorted(need)}")
-    return frame
-
-
-@functools.lru_cache(maxsize=1)
-def _model() -> Model:
-    from qsp_sbml import load_model
-
-    return load_model(project_models_dir() / MODEL_FILE)
-
-
 def simulate(e_drug: float, times_h: np.ndarray) -> pd.DataFrame:
     """Biomarkers of the shipped module at ``times_h`` (hours) under constant ``E_drug``."""
-    return _model().simulate(times_h, selections=["anti_dsDNA", "C3", "C4", "UPCR", "eGFR", "B_auto", "LLPC"],
-                             parameters={"E_drug": e_drug})
+    return shipped_model(MODEL_FILE).simulate(
+        times_h, selections=["anti_dsDNA", "C3", "C4", "UPCR", "eGFR", "B_auto", "LLPC"],
+        parameters={"E_drug": e_drug})
 
 
 def validate(plot: Path | None = None) -> ValidationOutcome:
     """Anti-dsDNA % decrease on continuous belimumab (E_drug 0.5) vs the 40-60 % range of Ginzler 2014, years 2-7."""
     path = project_models_dir() / OBSERVED_FILE
-    obs = _observed(path)
+    obs = read_observed(path, OBSERVED_COLUMNS)
     rows = obs[obs["quantity"] == "anti_dsDNA_percent_decrease"]
     if rows.empty:
         raise QspError(f"{path}: no row with quantity 'anti_dsDNA_percent_decrease'; the validation needs them")
@@ -228,17 +199,9 @@ def validate(plot: Path | None = None) -> ValidationOutcome:
 
 
 def _plot(rows: pd.DataFrame, path: Path) -> None:
-    import io
+    from qsp_sbml.plot import pyplot, save_figure
 
-    from qsp_sbml._io import atomic_write_bytes
-    from qsp_sbml._optional import require
-
-    require("matplotlib", extra="plot")
-    import matplotlib as mpl
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     years = np.linspace(0.0, 7.0, 365)
     sim = simulate(BELIMUMAB_E_DRUG.value, years * HOURS_PER_YEAR)
     fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.6))
@@ -262,7 +225,4 @@ def _plot(rows: pd.DataFrame, path: Path) -> None:
     twin.set(ylabel="eGFR (mL/min/1.73 m2)")
     ax.set_title("renal outputs (no standard therapy in the model)", fontsize=9)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)

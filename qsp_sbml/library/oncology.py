@@ -34,6 +34,7 @@ import pandas as pd
 
 from qsp_sbml._sbml_build import ModuleBuilder
 from qsp_sbml.library import ValidationOutcome
+from qsp_sbml.library._common import read_observed
 from qsp_sbml.resources import project_models_dir
 
 __all__ = ["FILES", "PACLITAXEL_MW", "SIMEONI_PACLITAXEL", "build_oncology_tgi", "validate"]
@@ -113,12 +114,7 @@ FILES: dict[str, Callable[[], str]] = {"disease/oncology_tgi.xml": build_oncolog
 
 def observed_growth() -> pd.DataFrame:
     """The control-arm tumour volumes shipped for validation (columns animal, day, volume_mm3, source)."""
-    path = project_models_dir() / _OBSERVED
-    frame = pd.read_csv(path, sep="\t", comment="#")
-    missing = {"animal", "day", "volume_mm3"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
-    return frame
+    return read_observed(_OBSERVED, ("animal", "day", "volume_mm3"))
 
 
 def _fit_animal(model: Any, rows: pd.DataFrame) -> tuple[float, float]:
@@ -183,17 +179,9 @@ def validate(plot: Path | None = None) -> ValidationOutcome:
 
 
 def _plot(obs: pd.DataFrame, curves: Mapping[int, tuple[np.ndarray, np.ndarray]], path: Path, gmfe: float) -> None:
-    import io
+    from qsp_sbml.plot import pyplot, save_figure
 
-    from qsp_sbml._io import atomic_write_bytes
-    from qsp_sbml._optional import require
-
-    require("matplotlib", extra="plot")
-    import matplotlib as mpl
-
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     animals = sorted(curves)
     fig, axes = plt.subplots(2, 4, figsize=(12, 5.5), sharex=True, sharey=True)
     for ax, animal in zip(axes.ravel(), animals, strict=False):
@@ -214,7 +202,4 @@ def _plot(obs: pd.DataFrame, curves: Mapping[int, tuple[np.ndarray, np.ndarray]]
     fig.suptitle(f"oncology_tgi: untreated LXF A677 growth, fit to day {TRAIN_LAST_DAY:g}, "
                  f"forecast GMFE {gmfe:.2f}")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(fig, path)

@@ -28,8 +28,8 @@ import pandas as pd
 
 from qsp_sbml._sbml_build import ModuleBuilder, parse_formula
 from qsp_sbml.library import ValidationOutcome
+from qsp_sbml.library._common import read_observed
 from qsp_sbml.pbpk.antibody import RISANKIZUMAB
-from qsp_sbml.resources import project_models_dir
 
 __all__ = ["DISEASE_VALUES", "FILES", "HOURS_PER_WEEK", "UltimmaArm", "build_psoriasis",
            "build_psoriasis_risankizumab", "dose_nmol", "observed", "simulate_arm", "validate"]
@@ -205,8 +205,7 @@ class UltimmaArm:
 
 def observed() -> pd.DataFrame:
     """The observed PASI responder rates (``models/disease/validation/psoriasis_observed.tsv``)."""
-    path = project_models_dir() / "disease" / "validation" / "psoriasis_observed.tsv"
-    return pd.read_csv(path, sep="\t", comment="#")
+    return read_observed("disease/validation/psoriasis_observed.tsv", ("trial", "arm", "dose_mg", "week", "PASI90"))
 
 
 def simulate_arm(dose_mg: float, weeks: np.ndarray | list[float],
@@ -252,13 +251,9 @@ def validate(plot: Path | None = None) -> ValidationOutcome:
 
 
 def _plot(sims: dict[float, pd.DataFrame], table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
+    from qsp_sbml.plot import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from qsp_sbml._io import atomic_write_bytes
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for dose, sim in sims.items():
         label = "risankizumab 150 mg" if dose > 0 else "placebo"
@@ -272,9 +267,4 @@ def _plot(sims: dict[float, pd.DataFrame], table: pd.DataFrame, path: Path) -> N
     for ax in axes:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)

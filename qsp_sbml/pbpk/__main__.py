@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qsp_sbml._io import atomic_write_text
+from qsp_sbml._io import sync_generated
 from qsp_sbml.pbpk.antibody import build_antibody
 from qsp_sbml.pbpk.build import build_wholebody
 from qsp_sbml.pbpk.drugs import load_drug
@@ -42,17 +42,7 @@ def generated() -> dict[Path, str]:
 
 def main(argv: list[str]) -> int:
     """Write (or with ``--check`` compare) the generated files."""
-    stale = []
-    for path, text in generated().items():
-        if "--check" in argv:
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                stale.append(path)
-        else:
-            atomic_write_text(path, text)
-            sys.stdout.write(f"wrote {path}\n")
-    for path in stale:
-        sys.stderr.write(f"{path} differs from the generated model; run python -m qsp_sbml.pbpk\n")
-    return 1 if stale else 0
+    return sync_generated(generated(), check="--check" in argv, command="python -m qsp_sbml.pbpk")
 
 
 if __name__ == "__main__":
