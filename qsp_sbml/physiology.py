@@ -29,6 +29,8 @@ __all__ = [
     "bsa_dubois",
     "bsa_mosteller",
     "creatinine_from_egfr",
+    "gfr_maturation",
+    "gfr_rhodin_2009",
     "egfr_ckd_epi_2021",
     "individual_physiology",
     "kdigo_category",
@@ -269,6 +271,37 @@ def creatinine_from_egfr(egfr: float, age: float, sex: str) -> float:
     a = egfr / (142 * 0.9938**age * factor)
     x = a ** (1 / alpha) if a >= 1 else a ** (-1 / 1.200)
     return float(kappa * x)
+
+
+#: Rhodin et al. 2009 (Pediatr Nephrol 24:67-76, abstract; 923 measured GFRs, 22 weeks PMA to 31 years): adult GFR
+#: 121.2 mL/min per 70 kg with allometric exponent 3/4, half of it at 47.7 weeks postmenstrual age, Hill 3.40.
+_RHODIN = {"gfr_adult_ml_min": 121.2, "tm50_weeks": 47.7, "hill": 3.40, "exponent": 0.75}
+
+
+def gfr_maturation(pma_weeks: float) -> float:
+    """Fraction of the size-standardised adult GFR reached at postmenstrual age ``pma_weeks`` (Rhodin et al. 2009).
+
+    ``PMA^3.40 / (47.7^3.40 + PMA^3.40)``: a documented paediatric extension (not used by the adult presets).
+    The paper's abstract reports 90 % of the adult value at 1 year postnatal age (PMA = 40 + 52.2 weeks):
+
+    >>> round(gfr_maturation(40 + 365.25 / 7), 3)
+    0.904
+    """
+    if not (math.isfinite(pma_weeks) and pma_weeks > 0):
+        raise PhysiologyError(f"postmenstrual age must be > 0 weeks, got {pma_weeks!r}")
+    h, tm50 = _RHODIN["hill"], _RHODIN["tm50_weeks"]
+    return float(pma_weeks**h / (tm50**h + pma_weeks**h))
+
+
+def gfr_rhodin_2009(weight_kg: float, pma_weeks: float) -> float:
+    """GFR (mL/min) from body weight and postmenstrual age: ``121.2 (W/70)^0.75 x gfr_maturation(PMA)``.
+
+    >>> round(gfr_rhodin_2009(70.0, 52 * 30), 1)  # a 30-year-old adult of 70 kg
+    121.2
+    """
+    if not (math.isfinite(weight_kg) and weight_kg > 0):
+        raise PhysiologyError(f"body weight must be > 0 kg, got {weight_kg!r}")
+    return float(_RHODIN["gfr_adult_ml_min"] * (weight_kg / 70.0) ** _RHODIN["exponent"] * gfr_maturation(pma_weeks))
 
 
 #: KDIGO 2012 GFR categories (Kidney Int Suppl 3:1, Table 5), lower bounds in mL/min/1.73 m2.

@@ -107,15 +107,20 @@ def test_simulate_cohort_bad_cohort_and_usage(tmp_path: Path) -> None:
 def test_vpop_pbpk_population_with_genotypes(tmp_path: Path) -> None:
     spec = tmp_path / "pbpk.yaml"
     spec.write_text(f"model: {REPO / 'models' / 'pbpk' / 'wholebody_pbpk.xml'}\npopulation: healthy_adults\n"
-                    "drug: midazolam\ngenotypes: {genes: [CYP2C9, CYP2D6], group: European}\n")
+                    "drug: midazolam\ngenotypes: {genes: [CYP2C9, CYP2D6, CYP2C19], group: European}\n")
     out = tmp_path / "c.parquet"
     code, stdout, stderr = _run("vpop", str(spec), "-n", "30", "--seed", "2", "-o", str(out))
     assert code == 0, stdout + stderr
     cohort = Cohort.read_parquet(out)
-    assert cohort.columns["genotypes"] == ("CYP2C9", "CYP2D6")
-    assert {"m_CYP2C9", "m_CYP2D6", "fu"} <= set(cohort.parameter_columns)
+    assert cohort.columns["genotypes"] == ("CYP2C9", "CYP2D6", "CYP2C19")
+    assert {"m_CYP2C9", "m_CYP2D6", "m_CYP2C19", "fu"} <= set(cohort.parameter_columns)
     poor = cohort.table["CYP2D6"] == "*4/*4"
     assert (cohort.table.loc[poor, "m_CYP2D6"] == 0).all()
+    # CYP2C19 *17 carriers (a third of Europeans) get their phenotype's multiplier instead of an error
+    from qsp_sbml.pharmacogenomics import clearance_multiplier
+    expected = [clearance_multiplier("CYP2C19", d) for d in cohort.table["CYP2C19"]]
+    np.testing.assert_allclose(cohort.table["m_CYP2C19"], expected)
+    assert cohort.table["CYP2C19"].str.contains(r"\*17").any()
     res = tmp_path / "res"
     code, stdout, stderr = _run("simulate-cohort", str(REPO / "models" / "pbpk" / "wholebody_pbpk.xml"), str(out),
                                 "-r", "7.5 mg po to drug_gi_lumen", "--times", "0:24:1", "--output", "C_plasma",

@@ -271,3 +271,17 @@ def test_bad_tables_and_arguments(tmp_path: Path) -> None:
         sample_covariates(10, age_range=(5, 30))
     with pytest.raises(PopulationError, match="positive integer"):
         sample_covariates(0)
+
+
+def test_gfr_maturation_rhodin_2009() -> None:
+    """Paediatric extension: Rhodin et al. 2009 GFR maturation (their abstract's statements as checks)."""
+    from qsp_sbml.physiology import PhysiologyError, gfr_maturation, gfr_rhodin_2009
+
+    assert gfr_maturation(47.7) == pytest.approx(0.5)  # half the adult value at 47.7 weeks PMA
+    assert gfr_maturation(40 + 365.25 / 7) == pytest.approx(0.90, abs=0.01)  # "90 % of adult GFR at 1 year"
+    assert gfr_rhodin_2009(70.0, 40 + 30 * 365.25 / 7) == pytest.approx(121.2, rel=1e-3)
+    assert gfr_rhodin_2009(3.5, 40.0) < gfr_rhodin_2009(10.0, 92.0) < gfr_rhodin_2009(70.0, 1000.0)
+    with pytest.raises(PhysiologyError, match="postmenstrual age"):
+        gfr_maturation(0.0)
+    with pytest.raises(PhysiologyError, match="body weight"):
+        gfr_rhodin_2009(-1.0, 40.0)

@@ -18,6 +18,7 @@ from qsp_sbml.metrics import auc as metric_auc
 from qsp_sbml.pbpk import load_drug, parameterise
 from qsp_sbml.pharmacogenomics import (
     GenotypeError,
+    _tables,
     activity_score,
     allele_frequencies,
     clearance_multiplier,
@@ -32,7 +33,7 @@ from qsp_sbml.pharmacogenomics import (
     sample_genotypes,
     saturating_multiplier,
 )
-from qsp_sbml.pharmacogenomics._tables import clearance_records, frequency_tables, gene_tables
+from qsp_sbml.pharmacogenomics._tables import clearance_records, frequency_tables, gene_tables, phenotype_multipliers
 from qsp_sbml.pharmacogenomics.diplotype import allele_activity
 from qsp_sbml.pharmacogenomics.sbml import ANNOTATION_NS
 from qsp_sbml.physiology import reference
@@ -262,10 +263,69 @@ def test_clearance_multiplier_rules_and_errors() -> None:
     assert clearance_multiplier("CYP3A5", "*3/*3") == 0.0
     with pytest.raises(GenotypeError, match="Indeterminate"):
         clearance_multiplier("CYP2D6", "*1/*22")
-    with pytest.raises(GenotypeError, match=r"CYP2C19 '\*1/\*17' \(Rapid Metabolizer"):
-        clearance_multiplier("CYP2C19", "*1/*17")
+    with pytest.raises(GenotypeError, match=r"CYP3A5 '\*1/\*8' \(Possible Intermediate Metabolizer; allele "
+                                            r"functions normal/unknown\): no clearance multiplier"):
+        clearance_multiplier("CYP3A5", "*1/*8")
+    with pytest.raises(GenotypeError, match=r"SLCO1B1 '\*14/\*14' \(Increased Function"):
+        clearance_multiplier("SLCO1B1", "*14/*14")  # Increased Function: no numeric basis, raises
     with pytest.raises(GenotypeError, match="no clinical PK record for CYP2D6 with drug 'aspirin'"):
         clearance_multiplier("CYP2D6", "*1/*1", drug="aspirin")
+
+
+def test_cyp2c19_phenotype_multipliers_cover_every_function_combination() -> None:
+    """Every CPIC CYP2C19 phenotype reachable without an uncertain allele has a multiplier (the *17 gap)."""
+    table = gene_tables()["CYP2C19"]
+    by_function = {}
+    for allele in table.alleles:
+        by_function.setdefault(table.function(allele), allele)
+    reached = set()
+    for a in by_function.values():
+        for b in by_function.values():
+            term = phenotype("CYP2C19", f"{a}/{b}")
+            if term != "Indeterminate":
+                reached.add(term)
+                assert math.isfinite(clearance_multiplier("CYP2C19", f"{a}/{b}"))
+    assert reached == set(phenotype_multipliers()["CYP2C19"])
+    m = {d: clearance_multiplier("CYP2C19", d) for d in ("*2/*2", "*1/*2", "*1/*1", "*1/*17", "*17/*17")}
+    assert m["*2/*2"] < m["*1/*2"] < m["*1/*1"] < m["*1/*17"] < m["*17/*17"]
+    # escitalopram (Jukic et al. 2018): the IM ratios were not fitted; the phenotype-level model predicts them
+    assert clearance_ratio("CYP2C19", "*1/*2", "escitalopram") == pytest.approx(1 / 1.6, abs=0.03)
+
+
+@pytest.mark.parametrize(("gene", "group"), sorted(frequency_tables()))
+def test_every_sampled_genotype_has_a_clearance_multiplier(gene: str, group: str) -> None:
+    """10,000 subjects of every shipped gene and group (incl. European, East Asian): no genotype without m."""
+    sample = sample_genotypes(gene, group, 10_000, seed=7)
+    multipliers = {d: clearance_multiplier(gene, d) for d in set(sample)}
+    assert all(math.isfinite(m) and m >= 0 for m in multipliers.values())
+    if gene == "CYP2C19" and group in ("European", "East Asian"):
+        freq = allele_frequencies(gene, group)
+        carriers = sum(d.count("*17") > 0 for d in sample) / len(sample)
+        assert carriers == pytest.approx(1 - (1 - freq["*17"]) ** 2, abs=0.015)  # the *17 carriers are covered
+
+
+def test_phenotype_multiplier_table_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = _tables._read
+
+    def fake(extra: dict[str, object]) -> object:
+        def read(name: str) -> dict[str, object]:
+            data = real(name)
+            if name == "clearance.yaml":
+                data = dict(data)
+                data["CYP3A5"] = {"phenotype_multipliers": extra, "drugs": {}}
+            return data
+        return read
+
+    for extra, needle in (({"Fast Metabolizer": {"m": 1.0, "basis": "x"}}, "not a CPIC phenotype term"),
+                          ({"Normal Metabolizer": {"m": -1, "basis": "x"}}, "m must be a number >= 0"),
+                          ({"Normal Metabolizer": {"m": 1.0}}, "needs a basis")):
+        monkeypatch.setattr(_tables, "_read", fake(extra))
+        phenotype_multipliers.cache_clear()
+        with pytest.raises(GenotypeError, match=needle):
+            phenotype_multipliers()
+    monkeypatch.setattr(_tables, "_read", real)
+    phenotype_multipliers.cache_clear()
+    assert phenotype_multipliers()["CYP3A5"]["Intermediate Metabolizer"] == 0.5
 
 
 # ---- SBML tagging ----------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "frequency_tables",
     "gene_table",
     "gene_tables",
+    "phenotype_multipliers",
 ]
 
 #: Folder of the allele, frequency and clearance tables.
@@ -246,6 +247,47 @@ def clearance_records() -> dict[tuple[str, str], ClearanceRecord]:
                 observed=tuple(spec.get("observed") or ()),
                 source=" ".join(str(spec.get("source", "")).split()),
             )
+    return out
+
+
+#: CPIC standard phenotype terms a ``phenotype_multipliers`` entry may use.
+PHENOTYPE_TERMS: frozenset[str] = frozenset({
+    "Poor Metabolizer", "Likely Poor Metabolizer", "Intermediate Metabolizer", "Likely Intermediate Metabolizer",
+    "Possible Intermediate Metabolizer", "Normal Metabolizer", "Rapid Metabolizer", "Ultrarapid Metabolizer",
+    "Poor Function", "Decreased Function", "Possible Decreased Function", "Normal Function", "Increased Function",
+})
+
+
+@functools.cache
+def phenotype_multipliers() -> dict[str, dict[str, float]]:
+    """Gene -> {CPIC phenotype: multiplier on the enzyme's CLint} for function-scored genes.
+
+    From the ``phenotype_multipliers`` of ``clearance.yaml``; every entry needs ``m`` (a number >= 0)
+    and a ``basis`` (its source or derivation).
+    """
+    out: dict[str, dict[str, float]] = {}
+    for gene, entry in _read("clearance.yaml").items():
+        table = gene_table(gene)
+        spec = (entry or {}).get("phenotype_multipliers")
+        if spec is None:
+            continue
+        where = f"clearance.yaml: {gene} / phenotype_multipliers"
+        if table.scoring != "function":
+            raise GenotypeError(f"{gene} is scored by activity score; phenotype multipliers are for "
+                                "function-scored genes only", where=where, gene=gene)
+        values: dict[str, float] = {}
+        for term, item in spec.items():
+            if term not in PHENOTYPE_TERMS:
+                raise GenotypeError(f"{term!r} is not a CPIC phenotype term ({sorted(PHENOTYPE_TERMS)})",
+                                    where=where, gene=gene)
+            m = item.get("m") if isinstance(item, dict) else None
+            if not (isinstance(m, int | float) and math.isfinite(m) and m >= 0):
+                raise GenotypeError(f"{term}: m must be a number >= 0, got {m!r}", where=where, gene=gene)
+            if not (isinstance(item, dict) and str(item.get("basis", "")).strip()):
+                raise GenotypeError(f"{term}: every multiplier needs a basis (source or derivation)",
+                                    where=where, gene=gene)
+            values[str(term)] = float(m)
+        out[gene] = values
     return out
 
 

@@ -11,6 +11,9 @@ so that :math:`m(AS_{ref}) = 1` and :math:`K_{max}` cancels (the plateau of ``m`
 :math:`(AS_{ref} + K_{50})/AS_{ref}`).  ``K50=None`` is the limit :math:`K_{50}\\to\\infty`,
 :math:`m = AS/AS_{ref}`.  Gene/drug parameters (``fm``, ``K50``) and their sources are in
 ``qsp_sbml/resources/pharmacogenomics/clearance.yaml``.
+
+Function-scored genes (CYP2C19, CYP3A5, SLCO1B1) have no activity score, so the saturating form does
+not apply: ``m`` is a cited value per CPIC phenotype (``phenotype_multipliers`` in the same file).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from qsp_sbml.pharmacogenomics._tables import (
     GenotypeError,
     clearance_records,
     gene_table,
+    phenotype_multipliers,
     reference_activity,
 )
 from qsp_sbml.pharmacogenomics.diplotype import activity_score, parse_diplotype, phenotype
@@ -85,23 +89,20 @@ def clearance_record(gene: str, drug: str) -> ClearanceRecord:
     return records[(gene, drug)]
 
 
-_GENE_DOSE = {"normal": 1.0, "no": 0.0}
-
-
 def clearance_multiplier(gene: str, diplotype: str, drug: str | None = None) -> float:
     """Multiplier on the enzyme's intrinsic clearance for ``diplotype`` (1 for the reference genotype).
 
     Activity-score genes (CYP2D6, CYP2C9): the normalised saturating form of the CPIC activity
     score with the drug's ``K50`` (linear in the activity score when ``drug`` is ``None`` or its
-    record gives no ``K50``).  Function-scored genes (CYP2C19, CYP3A5, SLCO1B1): the gene dose
-    (normal-function alleles / 2) for normal/no-function combinations; other combinations raise,
-    because CPIC gives no numeric activity for decreased or increased function there.
+    record gives no ``K50``).  Function-scored genes (CYP2C19, CYP3A5, SLCO1B1): the cited multiplier
+    of the diplotype's CPIC phenotype (``phenotype_multipliers`` in ``clearance.yaml``: the gene dose
+    for normal/no-function combinations, clinical PK for CYP2C19 rapid/ultrarapid metabolizers).
 
     Raises
     ------
     GenotypeError
-        Bad gene/diplotype, an Indeterminate phenotype, a gene-function combination without a
-        numeric value, or a ``drug`` without a record for the gene.
+        Bad gene/diplotype, an Indeterminate phenotype, a phenotype without a multiplier, or a
+        ``drug`` without a record for the gene.
 
     Examples
     --------
@@ -111,6 +112,8 @@ def clearance_multiplier(gene: str, diplotype: str, drug: str | None = None) -> 
     0.0
     >>> clearance_multiplier("CYP3A5", "*1/*3")
     0.5
+    >>> clearance_multiplier("CYP2C19", "*17/*17")
+    1.359
     """
     table = gene_table(gene)
     record = clearance_record(gene, drug) if drug is not None else None
@@ -122,16 +125,17 @@ def clearance_multiplier(gene: str, diplotype: str, drug: str | None = None) -> 
                 "no clearance multiplier", gene=gene, diplotype=diplotype,
             )
         return saturating_multiplier(score, reference_activity(gene), record.k50 if record else None)
-    a, b = parse_diplotype(gene, diplotype)
-    functions = (table.function(a.base), table.function(b.base))
-    if not all(f in _GENE_DOSE for f in functions):
+    term = phenotype(gene, diplotype)
+    values = phenotype_multipliers().get(gene, {})
+    if term not in values:
+        a, b = parse_diplotype(gene, diplotype)
         raise GenotypeError(
-            f"{gene} {diplotype!r} ({phenotype(gene, diplotype)}; allele functions {functions[0]}/{functions[1]}): "
-            "CPIC gives no numeric activity for decreased, increased or uncertain function of this gene, "
-            "so no clearance multiplier is defined",
+            f"{gene} {diplotype!r} ({term}; allele functions {table.function(a.base)}/{table.function(b.base)}): "
+            f"no clearance multiplier is defined for this phenotype (clearance.yaml gives {gene}: "
+            f"{', '.join(values) or 'none'})",
             gene=gene, diplotype=diplotype,
         )
-    return (_GENE_DOSE[functions[0]] + _GENE_DOSE[functions[1]]) / 2.0
+    return values[term]
 
 
 def clearance_ratio(gene: str, diplotype: str, drug: str) -> float:

@@ -20,9 +20,10 @@ spec's folder::
     selection:                          # Allen-Rieger-Musante plausible-patient selection
       regimen: "320 mg po to A_gut"     # optional
       biomarker: C                      # a model output
-      time: 12                          # model time of the biomarker
+      time: 12                          # model time of the biomarker (0: a baseline, before any dose)
       plausible: [0.5, 30]              # bounds of a plausible biomarker value
-      target: {distribution: lognormal, median: 5, cv: 0.3}   # or normal: mean, sd
+      target: {distribution: lognormal, median: 5, cv: 0.3}   # or meanlog/sdlog, or a published mean/sd;
+                                                               # normal: mean, sd
       method: select                    # or weights (prevalence weighting)
 
 Order: covariates, drug parameters, fixed parameters, posterior draws (each later source overrides a
@@ -280,9 +281,10 @@ def _select(spec: _Spec, model: Any, cohort: Cohort, rng: np.random.Generator) -
         target = _as_target(_mapping(spec, "selection.target", sec["target"]), [biomarker])
     except PopulationError as err:
         raise spec.error("selection.target", str(err)) from None
-    res = simulate_cohort(model, cohort, [0.0, t] if t > 0 else [0.0], outputs=[biomarker],
+    # RoadRunner needs two output times: a biomarker at time 0 (a baseline) is the first of [0, 1]
+    res = simulate_cohort(model, cohort, [0.0, t] if t > 0 else [0.0, 1.0], outputs=[biomarker],
                           regimen=sec.get("regimen"), progress=False)
-    values = pd.DataFrame({biomarker: res.values[:, -1, 0]})
+    values = pd.DataFrame({biomarker: res.values[:, -1 if t > 0 else 0, 0]})
     bounds = sec.get("plausible")
     if bounds is not None and (not isinstance(bounds, list) or len(bounds) != 2):
         raise spec.error("selection.plausible", "must be [low, high]")

@@ -225,7 +225,16 @@ def select_vpop(biomarkers: pd.DataFrame | np.ndarray, target: TargetDistributio
 
 
 def _as_target(spec: Mapping[str, object], biomarkers: Sequence[str]) -> TargetDistribution:
-    """A target from a YAML mapping: ``distribution: normal|lognormal``, ``mean``/``median``, ``sd``/``cv``."""
+    """A target from a YAML mapping: ``distribution: normal|lognormal``, ``mean``/``median``, ``sd``/``cv``.
+
+    A log-normal target takes ``median`` and ``cv``, ``meanlog`` and ``sdlog``, or the arithmetic ``mean`` and
+    ``sd`` a publication reports (moment matching: ``sdlog^2 = ln(1 + (sd/mean)^2)``,
+    ``meanlog = ln(mean) - sdlog^2 / 2``).
+
+    >>> t = _as_target({"distribution": "lognormal", "mean": 10.9, "sd": 10.1}, ["PASI"])
+    >>> round(float(np.exp(t.mean[0] + t.sd[0] ** 2 / 2)), 6), round(float(np.exp(t.mean[0])), 3)
+    (10.9, 7.995)
+    """
     dist = str(spec.get("distribution", "normal"))
     if dist not in ("normal", "lognormal"):
         raise PopulationError(f"target distribution must be 'normal' or 'lognormal', got {dist!r}")
@@ -239,8 +248,14 @@ def _as_target(spec: Mapping[str, object], biomarkers: Sequence[str]) -> TargetD
             mu = math.log(float(spec["median"]))  # type: ignore[arg-type]
         elif "meanlog" in spec and "sdlog" in spec:
             mu, sd = float(spec["meanlog"]), float(spec["sdlog"])  # type: ignore[arg-type]
+        elif "mean" in spec and "sd" in spec:
+            mean, s_d = float(spec["mean"]), float(spec["sd"])  # type: ignore[arg-type]
+            if not (mean > 0 and s_d > 0):
+                raise PopulationError(f"a lognormal target needs mean > 0 and sd > 0, got {mean!r} and {s_d!r}")
+            sd = math.sqrt(math.log1p((s_d / mean) ** 2))
+            mu = math.log(mean) - sd * sd / 2
         else:
-            raise PopulationError("a lognormal target needs median and cv, or meanlog and sdlog")
+            raise PopulationError("a lognormal target needs median and cv, meanlog and sdlog, or mean and sd")
     else:
         if "mean" not in spec or "sd" not in spec:
             raise PopulationError("a normal target needs mean and sd")
