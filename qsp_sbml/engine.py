@@ -325,9 +325,9 @@ class ProcessEngine(Engine):
                     else f"the worker process died (exit code {code}"
                          + (f", signal {signal.Signals(-code).name}" if code is not None and code < 0
                             and -code in signal.valid_signals() else "") + ")")
-            lost = Lost(reason, f"{what} on item {i}", None if reason == "timeout" else code)
+            lost = Lost(reason, what, None if reason == "timeout" else code)
             if stop_on_lost:
-                raise WorkerLostError(lost.message)
+                raise WorkerLostError(f"{what} on item {i}")
             finish(i, lost)
 
         done = 0
