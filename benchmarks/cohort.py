@@ -18,8 +18,11 @@ process engine):
 1. our engine, :func:`qsp_sbml.population.simulate_cohort` with the serial engine;
 2. a bare RoadRunner loop on the same model (regimen as SBML events, compiled once; per subject
    ``resetAll``, ``setValues``, ``reset``, ``simulate``);
-3. our engine on the same model written with derived quantities as assignment rules of body weight
-   (``benchmarks/pbpk_formulation.py``'s ``rules_variant``; per subject only BW and the drug values);
+3. our engine on the same model written the way PK-Sim / MoBi write it, with every derived quantity as an
+   assignment rule (``benchmarks/pbpk_formulation.py``'s ``pksim_rules_variant``: Rodgers & Rowland partition
+   coefficients as formulas of fu, B:P, logP, pKa and tissue composition, intrinsic clearance as specific
+   clearance x liver volume, renal terms from GFR and fu); per subject the same anatomy and drug values as the
+   lean module minus the derived ones.  Both formulations give the same trajectories (checked below);
 4. our engine with ``ProcessEngine(2)``: parallel efficiency = serial wall time / (2 x parallel wall).
 
 The work is split into blocks run in turn (1, 2, 3 per block) so that load from other processes hits all
@@ -43,12 +46,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pbpk_formulation import ENZYME_CLINT, FLOW_PARAMS, rules_variant
+from pbpk_formulation import pksim_rules_variant, rules_inputs
 
 import qsp_sbml as qs
 from qsp_sbml.engine import ProcessEngine, SerialEngine
-from qsp_sbml.pbpk import load_drug, parameterise
-from qsp_sbml.pbpk.build import VOLUMES
+from qsp_sbml.pbpk import load_drug
 from qsp_sbml.physiology import reference
 from qsp_sbml.population import Cohort, sample_population, simulate_cohort, subject_parameters
 from qsp_sbml.resources import project_models_dir
@@ -110,15 +112,12 @@ def main() -> int:
     pbpk = (project_models_dir() / "pbpk" / "wholebody_pbpk.xml").read_text(encoding="utf-8")
     lean = qs.load_model(add_idr1(pbpk), guard=False)
     ref = reference("male")
-    rules = qs.load_model(add_idr1(rules_variant(pbpk, parameterise(drug, ref).values, ref.body_weight,
-                                                 ref.body_weight)), guard=False)
+    rules = qs.load_model(add_idr1(pksim_rules_variant(pbpk, drug, ref)), guard=False)
 
     t0 = time.perf_counter()
     cov = sample_population("healthy_adults", n, seed=2026)
     params = pd.DataFrame([subject_parameters(drug, row).values for _, row in cov.iterrows()])
-    derived = set(VOLUMES) | set(FLOW_PARAMS) | set(ENZYME_CLINT)
-    rules_params = params[[c for c in params.columns if c not in derived]].copy()
-    rules_params["BW"] = cov["weight_kg"].to_numpy()
+    rules_params = pd.DataFrame([rules_inputs(drug, row) for row in params.to_dict("records")])
     cohort = Cohort.from_parts(covariates=cov, parameters=params, seed=2026)
     rules_cohort = Cohort.from_parts(parameters=rules_params, seed=2026)
     print(f"cohort of {n} built in {time.perf_counter() - t0:.1f} s (not timed below)")
@@ -130,6 +129,7 @@ def main() -> int:
     cpu = {"engine": 0.0, "bare": 0.0, "rules": 0.0}
     ours = np.empty((n, times.size))
     bare = np.empty((n, times.size))
+    by_rules = np.empty((n, times.size))
     failed = 0
     for idx in blocks:
         sub = cohort.select(np.isin(np.arange(n), idx))
@@ -146,8 +146,10 @@ def main() -> int:
         cpu["bare"] += c2 - c1
         cpu["rules"] += c3 - c2
         ours[idx] = res.values[:, :, 0]
+        by_rules[idx] = res_r.values[:, :, 0]
         failed += len(res.failed) + len(res_r.failed)
     max_diff = float(np.max(np.abs(ours - bare)))
+    rules_rel = float(np.max(np.abs(by_rules - ours)) / np.max(np.abs(ours)))
 
     w0, k0, s0 = time.perf_counter(), children_cpu(), time.process_time()
     par = simulate_cohort(lean, cohort, times, outputs=[OUTPUT], regimen=REGIMEN, engine=ProcessEngine(2),
@@ -168,12 +170,13 @@ def main() -> int:
     print(f"rules formulation (engine):   {rate['rules']:8.1f} subjects per CPU-second")
     print(f"engine overhead over bare loop: {100 * (cpu['engine'] / cpu['bare'] - 1):+.1f} %   (target <= 10 %)")
     print(f"lean / rules formulation:       {cpu['rules'] / cpu['engine']:.2f}x   (target >= 1.5x)")
-    print(f"max |engine - bare| of {OUTPUT}: {max_diff:.1e}; failed subjects: {failed}")
+    print(f"max |engine - bare| of {OUTPUT}: {max_diff:.1e}; max relative |rules - lean|: {rules_rel:.1e}; "
+          f"failed subjects: {failed}")
     print(f"process engine, 2 workers: wall {wall_par:.1f} s vs serial wall {wall_ser:.1f} s; parallel efficiency "
           f"{wall_ser / (2 * wall_par):.2f} (target >= 0.85); CPU of the parallel run / serial engine CPU "
           f"{cpu_par / cpu['engine']:.2f}; results identical to serial: {identical}")
     print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    return 0 if max_diff < 1e-9 and identical else 1
+    return 0 if max_diff < 1e-9 and rules_rel < 1e-6 and identical else 1
 
 
 if __name__ == "__main__":
