@@ -1,13 +1,13 @@
 """Cohort simulation benchmark: our engine vs a bare RoadRunner loop vs an assignment-rule formulation.
 
-Model: the whole-body PBPK module (models/pbpk/wholebody_pbpk.xml) with midazolam, plus the
-equations of the indirect-response PD module type I (models/pd/idr1.xml:
-dR/dt = kin (1 - Imax C^h / (IC50^h + C^h)) - kout R) appended with libSBML and driven by the total
-plasma concentration through a molar conversion C [nM] = C_plasma [mg/L] / MW [g/mol] x 1e6
-(midazolam MW 325.78 g/mol, DrugBank DB00683 as cited in models/pbpk/drugs/midazolam.yaml).  The IDR
-parameters are the module's generic defaults (kin = kout = 0.1 /h, Imax 1, hill 1, IC50 10 nM;
-models/pd/idr1.md): a cost benchmark, not a pharmacological claim.  Regimen: 7.5 mg midazolam po q12h
-for 14 days (28 doses); one output (the response R) sampled hourly, 0-336 h.
+Model: the whole-body PBPK module (models/pbpk/wholebody_pbpk.xml) with midazolam, composed with
+:func:`qsp_sbml.compose.assemble` (SBML comp, flattened by libSBML) with the molar conversion module
+(models/pd/molar_conversion.xml, C [nM] = C_plasma [mg/L] / MW x 1e6, midazolam MW 325.78 g/mol, DrugBank
+DB00683 as cited in models/pbpk/drugs/midazolam.yaml) and the indirect-response PD module type I
+(models/pd/idr1.xml: dR/dt = kin (1 - Imax C^h / (IC50^h + C^h)) - kout R) with its generic defaults
+(kin = kout = 0.1 /h, Imax 1, hill 1, IC50 10 nM; models/pd/idr1.md): a cost benchmark, not a
+pharmacological claim.  Regimen: 7.5 mg midazolam po q12h for 14 days (28 doses); one output (the
+response R) sampled hourly, 0-336 h.
 
 Cohort: ``healthy_adults`` (NHANES-based covariates), PBPK parameters per subject by
 :func:`qsp_sbml.population.subject_parameters` (volumes, flows, GFR, CLint as parameter values).
@@ -36,11 +36,11 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import libsbml
 import numpy as np
 import pandas as pd
 
@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pbpk_formulation import pksim_rules_variant, rules_inputs
 
 import qsp_sbml as qs
+from qsp_sbml.compose.assemble import assemble
 from qsp_sbml.engine import ProcessEngine, SerialEngine
 from qsp_sbml.pbpk import load_drug
 from qsp_sbml.physiology import reference
@@ -57,29 +58,42 @@ from qsp_sbml.resources import project_models_dir
 from qsp_sbml.simulate.options import IntegratorOptions
 
 MW_MIDAZOLAM = 325.78  # g/mol, DrugBank DB00683 (models/pbpk/drugs/midazolam.yaml)
-REGIMEN = "7.5 mg po q12h x 28 to drug_gi_lumen"
-OUTPUT = "R"
+LINKS = ["pbpk.C_plasma -> conv.C_mass", "conv.C_molar -> pd.C_drug"]
+PREFIX = "pbpk__"  # libSBML's flat ids of the PBPK submodel
+REGIMEN = f"7.5 mg po q12h x 28 to {PREFIX}drug_gi_lumen"
+OUTPUT = "pd__R"
 
 
-def add_idr1(sbml: str) -> str:
-    """Append the IDR type I equations (models/pd/idr1.xml) driven by C_plasma through a molar conversion."""
-    doc = libsbml.readSBMLFromString(sbml)
-    m = doc.getModel()
-    for pid, value in (("MW", MW_MIDAZOLAM), ("kin", 0.1), ("kout", 0.1), ("Imax", 1.0), ("hill", 1.0),
-                       ("IC50", 10.0)):
-        p = m.createParameter()
-        p.setId(pid)
-        p.setValue(value)
-        p.setConstant(True)
-    r = m.createParameter()
-    r.setId("R")
-    r.setValue(1.0)  # kin / kout: the drug-free steady state
-    r.setConstant(False)
-    rule = m.createRateRule()
-    rule.setVariable("R")
-    rule.setMath(libsbml.parseL3Formula(
-        "kin * (1 - Imax * (C_plasma * 1e6 / MW)^hill / (IC50^hill + (C_plasma * 1e6 / MW)^hill)) - kout * R"))
-    return str(libsbml.writeSBMLToString(doc))
+def compose_pd(pbpk_sbml: str) -> str:
+    """The flat SBML of ``pbpk_sbml`` -> molar conversion -> IDR type I, composed with ``qsp_sbml.compose``."""
+    models = project_models_dir()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "pbpk.xml"
+        path.write_text(pbpk_sbml, encoding="utf-8")
+        composition = assemble({"pbpk": path, "conv": models / "pd" / "molar_conversion.xml",
+                                "pd": models / "pd" / "idr1.xml"}, LINKS, {"conv.MW": MW_MIDAZOLAM},
+                               name="pbpk_idr1")
+    return composition.flat_sbml
+
+
+def build_models() -> tuple[qs.Model, qs.Model]:
+    """The lean and the rules formulation of the composed PBPK + IDR model (flat, loaded)."""
+    drug = load_drug(project_models_dir() / "pbpk" / "drugs" / "midazolam.yaml")
+    pbpk = (project_models_dir() / "pbpk" / "wholebody_pbpk.xml").read_text(encoding="utf-8")
+    lean = qs.load_model(compose_pd(pbpk), guard=False)
+    rules = qs.load_model(compose_pd(pksim_rules_variant(pbpk, drug, reference("male"))), guard=False)
+    return lean, rules
+
+
+def build_cohorts(n: int, seed: int = 2026) -> tuple[Cohort, Cohort]:
+    """``n`` healthy adults: their parameters for the lean and for the rules formulation (flat ids)."""
+    drug = load_drug(project_models_dir() / "pbpk" / "drugs" / "midazolam.yaml")
+    cov = sample_population("healthy_adults", n, seed=seed)
+    lean_values = [subject_parameters(drug, row).values for _, row in cov.iterrows()]
+    params = pd.DataFrame(lean_values).add_prefix(PREFIX)
+    rules_params = pd.DataFrame([rules_inputs(drug, v) for v in lean_values]).add_prefix(PREFIX)
+    return (Cohort.from_parts(covariates=cov, parameters=params, seed=seed),
+            Cohort.from_parts(parameters=rules_params, seed=seed))
 
 
 def bare_loop(sbml_events: str, names: list[str], values: np.ndarray, grid: np.ndarray,
@@ -108,18 +122,10 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=qs.errors.UnitWarning)
     n = int(os.environ.get("QSP_SBML_BENCH_N", "10000"))
     n_blocks = max(1, min(10, n // 100))
-    drug = load_drug(project_models_dir() / "pbpk" / "drugs" / "midazolam.yaml")
-    pbpk = (project_models_dir() / "pbpk" / "wholebody_pbpk.xml").read_text(encoding="utf-8")
-    lean = qs.load_model(add_idr1(pbpk), guard=False)
-    ref = reference("male")
-    rules = qs.load_model(add_idr1(pksim_rules_variant(pbpk, drug, ref)), guard=False)
-
+    lean, rules = build_models()
     t0 = time.perf_counter()
-    cov = sample_population("healthy_adults", n, seed=2026)
-    params = pd.DataFrame([subject_parameters(drug, row).values for _, row in cov.iterrows()])
-    rules_params = pd.DataFrame([rules_inputs(drug, row) for row in params.to_dict("records")])
-    cohort = Cohort.from_parts(covariates=cov, parameters=params, seed=2026)
-    rules_cohort = Cohort.from_parts(parameters=rules_params, seed=2026)
+    cohort, rules_cohort = build_cohorts(n)
+    params = cohort.parameters()
     print(f"cohort of {n} built in {time.perf_counter() - t0:.1f} s (not timed below)")
 
     times = np.arange(0.0, 14 * 24 + 1e-9, 1.0)
