@@ -73,7 +73,8 @@ def _times(text: str) -> list[float]:
               help="Folder for the results.")
 @click.option("--engine", type=click.Choice(["serial", "process"]), default="serial", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (process engine).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Subjects per task (default: 64, fewer for small cohorts on several workers).")
 @click.option("--nca-interval", help="NCA over one dosing interval START,END (both output times).")
 @click.option("--require", "required", multiple=True, help="A parameter every subject must give. Repeatable.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1, no output) if any subject fails.")
@@ -87,7 +88,8 @@ def _times(text: str) -> list[float]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @handle_errors
 def simulate_cohort_cmd(model_path: Path, cohort_path: Path, regimen_text: str | None, times_text: str,
-                        outputs: tuple[str, ...], out_dir: Path, engine: str, workers: int | None, batch_size: int,
+                        outputs: tuple[str, ...], out_dir: Path, engine: str, workers: int | None,
+                        batch_size: int | None,
                         nca_interval: str | None, required: tuple[str, ...], strict: bool, timeout: float | None,
                         chunk_size: int, resume: bool, progress: bool | None, as_json: bool) -> None:
     """Simulate every subject of a cohort under a regimen; write tidy Parquet, arrays and NCA.
