@@ -170,9 +170,13 @@ def _worker_main(conn: Connection, fn: Callable[[Any], Any], initializer: Callab
         try:
             result = fn(item)
         except BaseException as err:
-            _send(conn, ("error", index, err, traceback.format_exc()))
+            reply = ("error", index, err, traceback.format_exc())
         else:
-            _send(conn, ("ok", index, result, ""))
+            reply = ("ok", index, result, "")
+        try:
+            _send(conn, reply)
+        except OSError:  # the parent is gone (killed): nobody to answer
+            return
 
 
 def _send(conn: Connection, msg: tuple[str, int, Any, str]) -> None:
