@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
@@ -24,6 +25,8 @@ def _square(x: int) -> int:
 def _crash_on_three(x: int) -> int:
     if x == 3:
         os._exit(17)  # a worker dying without answering, as a native crash does
+    if x == 5:
+        os.kill(os.getpid(), signal.SIGSEGV)  # a segmentation fault
     return x * x
 
 
@@ -59,9 +62,10 @@ def test_crashed_worker_is_replaced_and_its_item_reported() -> None:
                               on_result=lambda i, r: seen.__setitem__(i, r))
     assert isinstance(out[3], Lost) and out[3].reason == "crashed" and out[3].exitcode == 17
     assert "exit code 17" in out[3].message
-    assert [r for i, r in enumerate(out) if i != 3] == [x * x for x in range(8) if x != 3]
+    assert isinstance(out[5], Lost) and out[5].exitcode == -signal.SIGSEGV and "signal SIGSEGV" in out[5].message
+    assert [r for i, r in enumerate(out) if i not in (3, 5)] == [x * x for x in range(8) if x not in (3, 5)]
     assert seen == dict(enumerate(out))  # every result reported once, as it arrived
-    assert engine.last_spawned == 3  # two workers plus one replacement
+    assert engine.last_spawned == 4  # two workers plus two replacements
     with pytest.raises(WorkerLostError, match="exit code 17"):
         engine.map(_crash_on_three, list(range(8)), progress=False)
 
