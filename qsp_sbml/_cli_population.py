@@ -73,22 +73,34 @@ def _times(text: str) -> list[float]:
               help="Folder for the results.")
 @click.option("--engine", type=click.Choice(["serial", "process"]), default="serial", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (process engine).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Subjects per task (default: 64, fewer for small cohorts on several workers).")
 @click.option("--nca-interval", help="NCA over one dosing interval START,END (both output times).")
 @click.option("--require", "required", multiple=True, help="A parameter every subject must give. Repeatable.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1, no output) if any subject fails.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Wall-clock limit per subject in seconds (process engine): a subject past it is cut off and "
+                   "marked 'timeout'.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Subjects per checkpoint chunk (OUT/chunks/, removed when the run completes).")
+@click.option("--resume", is_flag=True, help="Continue a run killed before it completed (same inputs and OUT).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @handle_errors
 def simulate_cohort_cmd(model_path: Path, cohort_path: Path, regimen_text: str | None, times_text: str,
-                        outputs: tuple[str, ...], out_dir: Path, engine: str, workers: int | None, batch_size: int,
-                        nca_interval: str | None, required: tuple[str, ...], strict: bool, progress: bool | None,
-                        as_json: bool) -> None:
+                        outputs: tuple[str, ...], out_dir: Path, engine: str, workers: int | None,
+                        batch_size: int | None,
+                        nca_interval: str | None, required: tuple[str, ...], strict: bool, timeout: float | None,
+                        chunk_size: int, resume: bool, progress: bool | None, as_json: bool) -> None:
     """Simulate every subject of a cohort under a regimen; write tidy Parquet, arrays and NCA.
 
     Writes OUT/timecourses.parquet (subject_id, time, output, value), OUT/subjects.parquet (status, fail_time,
     message), OUT/nca.parquet, OUT/trajectories.npz (values[subject, time, output] + coords) and
-    OUT/provenance.json; all or nothing.  Failed subjects are listed, not fatal (unless --strict).
+    OUT/provenance.json; all or nothing.  Failed subjects are listed, not fatal (unless --strict): "failed"
+    (the integrator failed), "crashed" (the subject killed its worker process), "timeout" (past --timeout).
+
+    While it runs, finished chunks of subjects are kept in OUT/chunks/ with a manifest; after a kill, the same
+    command with --resume simulates only the missing chunks and gives the same result as an uninterrupted run.
 
     \b
     Example:
@@ -100,7 +112,7 @@ def simulate_cohort_cmd(model_path: Path, cohort_path: Path, regimen_text: str |
     import numpy as np
 
     from qsp_sbml.engine import as_engine
-    from qsp_sbml.errors import SimulationWarning
+    from qsp_sbml.errors import SimulationError, SimulationWarning
     from qsp_sbml.loading import load_model
     from qsp_sbml.population.cohort import Cohort
     from qsp_sbml.population.simulation import simulate_cohort
@@ -115,11 +127,19 @@ def simulate_cohort_cmd(model_path: Path, cohort_path: Path, regimen_text: str |
         interval = (a, b)
     cohort = Cohort.read_parquet(cohort_path)
     model = load_model(model_path)
+    existed = out_dir.exists()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SimulationWarning)  # failures are reported below
-        result = simulate_cohort(model, cohort, times, outputs=list(outputs), regimen=regimen_text,
-                                 engine=as_engine(engine, workers), batch_size=batch_size, required=required,
-                                 strict=strict, progress=progress)
+        try:
+            result = simulate_cohort(model, cohort, times, outputs=list(outputs), regimen=regimen_text,
+                                     engine=as_engine(engine, workers), batch_size=batch_size, required=required,
+                                     strict=strict, progress=progress, timeout=timeout, out=out_dir / "chunks",
+                                     chunk_size=chunk_size, resume=resume)
+        except SimulationError:  # --strict: a failed command leaves the output folder as it was
+            shutil.rmtree(out_dir / "chunks", ignore_errors=True)
+            if not existed and out_dir.is_dir() and not any(out_dir.iterdir()):
+                out_dir.rmdir()
+            raise
     nca = result.metrics(interval=interval)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -138,12 +158,19 @@ def simulate_cohort_cmd(model_path: Path, cohort_path: Path, regimen_text: str |
             os.replace(f, out_dir / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    failed = [{"subject_id": str(s), "message": m} for s, st, m in
+    shutil.rmtree(out_dir / "chunks", ignore_errors=True)  # the results are whole: the checkpoint has served
+    failed = [{"subject_id": str(s), "status": st, "message": m} for s, st, m in
               zip(result.subject_ids, result.status, result.messages, strict=True) if st != "ok"]
-    summary = {"ok": True, "out": str(out_dir), "n": cohort.n, "n_failed": len(failed), "failed": failed}
+    summary = {"ok": True, "out": str(out_dir), "n": cohort.n, "n_failed": len(failed),
+               "failures": result.attrs["failures"], "failed": failed}
     if as_json:
         _emit_json(summary)
     else:
         click.echo(f"{out_dir}: {cohort.n - len(result.failed)} of {cohort.n} subjects simulated")
+        if failed:
+            kinds = ", ".join(f"{v} {k}" for k, v in result.attrs["failures"].items())
+            click.echo(f"{len(failed)} subject(s) not simulated ({kinds}):", err=True)
         for item in failed[:10]:
-            click.echo(f"  subject {item['subject_id']} failed: {item['message']}", err=True)
+            click.echo(f"  subject {item['subject_id']} {item['status']}: {item['message']}", err=True)
+        if len(failed) > 10:
+            click.echo(f"  ... and {len(failed) - 10} more (OUT/subjects.parquet)", err=True)

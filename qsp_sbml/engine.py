@@ -7,6 +7,14 @@ processes.  Results come back in the order of ``items`` whatever the engine or
 the number of workers, so a computation that is deterministic per item gives
 identical results on every engine.
 
+Fault isolation (:meth:`Engine.map_isolated`): the process engine survives a
+worker that dies on an item (a crash in native code, ``os._exit``, a signal)
+or that exceeds a per-item time limit (the watchdog kills it): the worker is
+replaced, the item is reported as :class:`Lost`, the other items go on.  Its
+workers are also recycled after ``max_tasks_per_child`` items, so memory that
+native libraries leak stays bounded over long runs.  The serial engine runs in
+this process and cannot isolate a crash or enforce a time limit.
+
 Nothing parallel starts at import; a pool lives only inside one :meth:`Engine.map` call.
 
 Examples
@@ -19,17 +27,41 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import signal
+import time
+import traceback
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from qsp_sbml import log
+from qsp_sbml.errors import QspError
 
-__all__ = ["Engine", "ProcessEngine", "SerialEngine", "as_engine"]
+__all__ = ["Engine", "Lost", "ProcessEngine", "SerialEngine", "WorkerLostError", "as_engine"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Lost:
+    """In place of a result: the worker running this item died or was killed.
+
+    ``reason`` is ``"crashed"`` (the process ended without answering: native crash, ``os._exit``, a signal)
+    or ``"timeout"`` (the watchdog killed it after the per-item time limit).
+    """
+
+    reason: str
+    message: str
+    exitcode: int | None = None
+
+
+class WorkerLostError(QspError, RuntimeError):
+    """A worker died on an item during :meth:`Engine.map` (use :meth:`Engine.map_isolated` to go on)."""
 
 
 class Engine(ABC):
@@ -37,6 +69,8 @@ class Engine(ABC):
 
     #: Number of workers (1 for the serial engine).
     n_workers: int = 1
+    #: True when :meth:`map_isolated` survives a worker crash and enforces ``timeout``.
+    isolates_faults: bool = False
 
     @abstractmethod
     def map(self, fn: Callable[[T], R], items: Sequence[T], *, initializer: Callable[..., None] | None = None,
@@ -57,6 +91,31 @@ class Engine(ABC):
             Length shown by the bar when items are batches of a larger count (default ``len(items)``).
         """
 
+    def map_isolated(self, fn: Callable[[T], R], items: Sequence[T], *,
+                     initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+                     progress: bool | None = None, total: int | None = None, timeout: float | None = None,
+                     on_result: Callable[[int, R | Lost], None] | None = None) -> list[R | Lost]:
+        """Like :meth:`map`, but an item whose worker dies yields a :class:`Lost` instead of ending the run.
+
+        Parameters
+        ----------
+        fn, items, initializer, initargs, progress, total
+            As in :meth:`map`.
+        timeout
+            Wall-clock limit per item in seconds (engines with :attr:`isolates_faults` only; ignored otherwise).
+        on_result
+            Called in this process with ``(index, result)`` as each result arrives (in completion order), for
+            example to write finished work to disk before the run ends.
+
+        This default (engines that cannot isolate faults) runs :meth:`map` and then reports every result.
+        """
+        results: list[Any] = self.map(fn, items, initializer=initializer, initargs=initargs, progress=progress,
+                                      total=total)
+        if on_result is not None:
+            for i, r in enumerate(results):
+                on_result(i, r)
+        return results
+
 
 class SerialEngine(Engine):
     """Run everything in this process, one item after the other."""
@@ -71,9 +130,98 @@ class SerialEngine(Engine):
             initializer(*initargs)
         return [fn(x) for x in log.progress(items, enable=progress, total=len(items))]
 
+    def map_isolated(self, fn: Callable[[T], R], items: Sequence[T], *,
+                     initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+                     progress: bool | None = None, total: int | None = None, timeout: float | None = None,
+                     on_result: Callable[[int, R | Lost], None] | None = None) -> list[R | Lost]:
+        """See :meth:`Engine.map_isolated`; results are reported as they are computed (no crash isolation)."""
+        if initializer is not None:
+            initializer(*initargs)
+        out: list[R | Lost] = []
+        for i, x in enumerate(log.progress(items, enable=progress, total=len(items))):
+            out.append(fn(x))
+            if on_result is not None:
+                on_result(i, out[-1])
+        return out
+
+
+# -- the process pool ------------------------------------------------------------------------------------------
+
+
+def _worker_main(conn: Connection, fn: Callable[[Any], Any], initializer: Callable[..., None] | None,
+                 initargs: tuple[Any, ...]) -> None:
+    """Worker loop: initialise once, then answer ``(index, item)`` messages until ``None`` or EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    try:
+        if initializer is not None:
+            initializer(*initargs)
+    except BaseException as err:
+        _send(conn, ("init_error", -1, err, traceback.format_exc()))
+        return
+    conn.send(("ready", -1, None, ""))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if msg is None:
+            return
+        index, item = msg
+        try:
+            result = fn(item)
+        except BaseException as err:
+            reply = ("error", index, err, traceback.format_exc())
+        else:
+            reply = ("ok", index, result, "")
+        try:
+            _send(conn, reply)
+        except OSError:  # the parent is gone (killed): nobody to answer
+            return
+
+
+def _send(conn: Connection, msg: tuple[str, int, Any, str]) -> None:
+    """Send ``msg``; an exception that does not pickle travels as a RuntimeError with its text."""
+    try:
+        conn.send(msg)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        kind, index, payload, tb = msg
+        conn.send((kind, index, RuntimeError(f"{type(payload).__name__}: {payload}"), tb))
+
+
+@dataclass
+class _Worker:
+    proc: Any                 # multiprocessing.Process (context-specific class)
+    conn: Connection
+    ready: bool = False
+    task: int | None = None   # index of the item in flight
+    started: float = 0.0      # when the item in flight was sent (time.monotonic)
+    done: int = 0             # items answered by this process
+
+
+class _Bar:
+    """A tqdm bar updated by hand, or nothing."""
+
+    def __init__(self, enable: bool | None, total: int) -> None:
+        self.bar: Any = None
+        if enable is False:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return
+        self.bar = tqdm(total=total, disable=None if enable is None else not enable)
+
+    def update(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
 
 class ProcessEngine(Engine):
-    """A pool of worker processes (``concurrent.futures``), one ``initializer`` call per worker.
+    """A pool of worker processes, one ``initializer`` call per worker, fault-isolating.
 
     Parameters
     ----------
@@ -82,9 +230,15 @@ class ProcessEngine(Engine):
     start_method
         ``"spawn"`` (default: safe with native libraries that hold threads or locks), ``"forkserver"``
         or ``"fork"``.
+    max_tasks_per_child
+        Items a worker process runs before it is replaced by a fresh one (bounds the memory native libraries
+        leak over long runs); ``None`` keeps workers for the whole run.
     """
 
-    def __init__(self, n_workers: int | None = None, *, start_method: str = "spawn") -> None:
+    isolates_faults = True
+
+    def __init__(self, n_workers: int | None = None, *, start_method: str = "spawn",
+                 max_tasks_per_child: int | None = 200) -> None:
         if n_workers is None:
             n_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
@@ -92,25 +246,174 @@ class ProcessEngine(Engine):
         if start_method not in multiprocessing.get_all_start_methods():
             raise ValueError(f"start_method must be one of {multiprocessing.get_all_start_methods()}, "
                              f"got {start_method!r}")
+        if max_tasks_per_child is not None and (isinstance(max_tasks_per_child, bool)
+                                                or not isinstance(max_tasks_per_child, int)
+                                                or max_tasks_per_child < 1):
+            raise ValueError(f"max_tasks_per_child must be a positive integer or None, got {max_tasks_per_child!r}")
         self.n_workers = n_workers
         self.start_method = start_method
+        self.max_tasks_per_child = max_tasks_per_child
+        #: Worker processes started by the last run (initial ones, replacements and recycled ones).
+        self.last_spawned = 0
 
     def __repr__(self) -> str:
         return f"ProcessEngine(n_workers={self.n_workers}, start_method={self.start_method!r})"
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], *, initializer: Callable[..., None] | None = None,
             initargs: tuple[Any, ...] = (), progress: bool | None = None, total: int | None = None) -> list[R]:
-        """See :meth:`Engine.map`."""
-        if not items:
-            return []
-        ctx = multiprocessing.get_context(self.start_method)
-        out: list[Any] = [None] * len(items)
-        with ProcessPoolExecutor(min(self.n_workers, len(items)), mp_context=ctx, initializer=initializer,
-                                 initargs=initargs) as pool:
-            futures = {pool.submit(fn, x): i for i, x in enumerate(items)}
-            for fut in log.progress(as_completed(futures), enable=progress, total=len(items)):
-                out[futures[fut]] = fut.result()
+        """See :meth:`Engine.map`; a worker that dies raises :class:`WorkerLostError`."""
+        out = self.map_isolated(fn, items, initializer=initializer, initargs=initargs, progress=progress,
+                                total=total, stop_on_lost=True)
+        return out  # type: ignore[return-value]  # stop_on_lost: no Lost in the list
+
+    def map_isolated(self, fn: Callable[[T], R], items: Sequence[T], *,
+                     initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+                     progress: bool | None = None, total: int | None = None, timeout: float | None = None,
+                     on_result: Callable[[int, R | Lost], None] | None = None,
+                     stop_on_lost: bool = False) -> list[R | Lost]:
+        """See :meth:`Engine.map_isolated`.
+
+        A worker that dies (or is killed by the watchdog after ``timeout`` seconds on one item) is replaced
+        and its item reported as :class:`Lost`; ``stop_on_lost`` raises :class:`WorkerLostError` instead.
+        An exception raised by ``fn`` or by ``initializer`` stops the run and is raised here.
+        """
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        n = len(items)
+        out: list[Any] = [None] * n
+        if n == 0:
+            return out
+        ctx: Any = multiprocessing.get_context(self.start_method)
+        pending: deque[int] = deque(range(n))
+        workers: list[_Worker] = []
+        self.last_spawned = 0
+        bar = _Bar(progress, n)
+
+        def spawn() -> None:
+            parent, child = ctx.Pipe(duplex=True)
+            proc = ctx.Process(target=_worker_main, args=(child, fn, initializer, initargs), daemon=True)
+            proc.start()
+            child.close()
+            workers.append(_Worker(proc, parent))
+            self.last_spawned += 1
+
+        def finish(i: int, result: Any) -> None:
+            out[i] = result
+            bar.update()
+            if on_result is not None:
+                on_result(i, result)
+
+        def retire(w: _Worker, *, kill: bool = False) -> None:
+            if kill:
+                w.proc.kill()
+            else:
+                try:
+                    w.conn.send(None)
+                except OSError:
+                    pass
+            w.proc.join(timeout=None if kill else 5)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join()
+            w.conn.close()
+            workers.remove(w)
+
+        def lose(w: _Worker, reason: str) -> None:
+            i = w.task
+            if reason != "timeout":
+                w.proc.join(timeout=2)  # it is dying: collect its exit code
+            code = w.proc.exitcode
+            retire(w, kill=True)
+            assert i is not None  # noqa: S101 -- only called for busy workers
+            what = (f"the worker was killed after the time limit of {timeout:g} s" if reason == "timeout"
+                    else f"the worker process died (exit code {code}"
+                         + (f", signal {signal.Signals(-code).name}" if code is not None and code < 0
+                            and -code in signal.valid_signals() else "") + ")")
+            lost = Lost(reason, what, None if reason == "timeout" else code)
+            if stop_on_lost:
+                raise WorkerLostError(f"{what} on item {i}")
+            finish(i, lost)
+
+        done = 0
+        try:
+            for _ in range(min(self.n_workers, n)):
+                spawn()
+            while done < n:
+                # hand out work to idle, ready workers; recycle those that reached their quota
+                for w in list(workers):
+                    if w.ready and w.task is None and self.max_tasks_per_child is not None \
+                            and w.done >= self.max_tasks_per_child:
+                        retire(w)
+                        if pending:
+                            spawn()
+                for w in workers:
+                    if w.ready and w.task is None and pending:
+                        i = pending.popleft()
+                        w.conn.send((i, items[i]))
+                        w.task, w.started = i, time.monotonic()
+                now = time.monotonic()
+                wait_for: float | None = None
+                if timeout is not None:
+                    busy = [w.started + timeout - now for w in workers if w.task is not None]
+                    wait_for = max(0.0, min(busy)) if busy else None
+                handles: list[Any] = [w.conn for w in workers] + [w.proc.sentinel for w in workers]
+                ready = set(wait(handles, timeout=wait_for))
+                for w in list(workers):
+                    if w.conn in ready or w.conn.poll():
+                        try:
+                            kind, i, payload, tb = w.conn.recv()
+                        except (EOFError, OSError):
+                            if not w.ready:
+                                retire(w, kill=True)
+                                raise WorkerLostError(f"a worker process died while running the initializer "
+                                                      f"(exit code {w.proc.exitcode})") from None
+                            if w.task is None:  # died between items: just replace it
+                                retire(w, kill=True)
+                            else:
+                                lose(w, "crashed")
+                                done += 1
+                            if pending or done < n:
+                                spawn()
+                            continue
+                        if kind == "ready":
+                            w.ready = True
+                        elif kind == "ok":
+                            w.task = None
+                            w.done += 1
+                            finish(i, payload)
+                            done += 1
+                        else:  # error or init_error: the run stops with that exception
+                            where = "initializer" if kind == "init_error" else f"item {i}"
+                            raise _with_note(payload, f"raised in a worker process ({where}):\n{tb}")
+                    elif w.proc.sentinel in ready:
+                        if w.task is None:
+                            retire(w, kill=True)
+                            raise WorkerLostError(f"a worker process died before taking work (exit code "
+                                                  f"{w.proc.exitcode})")
+                        lose(w, "crashed")
+                        done += 1
+                        if done < n:
+                            spawn()
+                if timeout is not None:
+                    now = time.monotonic()
+                    for w in list(workers):
+                        if w.task is not None and now - w.started > timeout:
+                            lose(w, "timeout")
+                            done += 1
+                            if done < n:
+                                spawn()
+        finally:
+            bar.close()
+            for w in list(workers):
+                retire(w, kill=w.task is not None)
         return out
+
+
+def _with_note(err: BaseException, note: str) -> BaseException:
+    if isinstance(err, BaseException):
+        err.add_note(note)
+        return err
+    return RuntimeError(f"{err!r}\n{note}")
 
 
 def as_engine(engine: Engine | str | None, workers: int | None = None) -> Engine:

@@ -14,19 +14,24 @@ engine and number of workers.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import logging
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from qsp_sbml.engine import Engine, SerialEngine
+from qsp_sbml.engine import Engine, Lost, SerialEngine
 from qsp_sbml.errors import PopulationError, SimulationError, SimulationWarning
 from qsp_sbml.model import Model, RegimenLike
+from qsp_sbml.population.checkpoint import ChunkData
 from qsp_sbml.population.cohort import Cohort
 from qsp_sbml.simulate.options import IntegratorOptions
 
@@ -59,11 +64,13 @@ class _Batch:
 
 
 @dataclass(frozen=True)
-class _Run:
-    status: str
-    values: np.ndarray | None
-    message: str = ""
-    time: float = math.nan
+class _BatchResult:
+    """The results of one batch as compact arrays (one pickle per batch, not per subject)."""
+
+    values: np.ndarray        # (n_subjects, n_times, n_outputs), NaN for failed subjects
+    status: list[str]         # "ok" or "failed"
+    messages: list[str]
+    fail_time: np.ndarray
 
 
 _WORKER: dict[str, Any] = {}
@@ -80,36 +87,43 @@ def _init_worker(setup: _Setup) -> None:
     setup.options.apply(rr)
     rr.timeCourseSelections = ["time", *setup.selections]
     model = Model(setup.sbml, options=setup.options)
+    changed = set(setup.before)
+    ia = model._initial_assignments
     _WORKER.clear()
-    _WORKER.update(rr=rr, setup=setup, ia=model._initial_assignments)
+    _WORKER.update(rr=rr, setup=setup, ia=ia if changed and ia.affected(changed) else None, changed=changed)
 
 
-def _run_batch(batch: _Batch) -> list[_Run]:
-    rr, setup, ia = _WORKER["rr"], _WORKER["setup"], _WORKER["ia"]
+def _run_batch(batch: _Batch) -> _BatchResult:
+    """Simulate the subjects of one batch in this worker's compiled model."""
+    rr, setup, ia, changed = _WORKER["rr"], _WORKER["setup"], _WORKER["ia"], _WORKER["changed"]
     nb = len(setup.before)
     before = list(setup.before)
-    changed = set(setup.before)
-    has_ia = bool(ia.affected(changed)) if changed else False
-    out = []
-    for row in batch.values:
+    after = list(setup.after)
+    k = len(batch.values)
+    values = np.full((k, len(setup.rows), len(setup.selections)), np.nan)
+    status = ["ok"] * k
+    messages = [""] * k
+    fail_time = np.full(k, np.nan)
+    for j, row in enumerate(batch.values):
         try:
             rr.resetAll()
             if nb:
                 rr.setValues(before, row[:nb].tolist())
                 rr.reset()
-                if has_ia:
+                if ia is not None:
                     ia.reapply(rr, changed)
-            for k, name in enumerate(setup.after):
-                rr.setValue(name, float(row[nb + k]))
-            values = np.asarray(rr.simulate(times=setup.grid))
-            out.append(_Run("ok", values[setup.rows, 1:].copy()))
+            if after:
+                rr.setValues(after, row[nb:].tolist())
+            values[j] = rr.simulate(times=setup.grid)[setup.rows, 1:]
         except RuntimeError as err:  # roadrunner raises RuntimeError on CVODE or setValue failure
             try:
                 when = float(rr.model.getTime())
             except Exception:
                 when = math.nan
-            out.append(_Run("failed", None, f"integration failed at t={when:g}: {err}", when))
-    return out
+            status[j] = "failed"
+            messages[j] = f"integration failed at t={when:g}: {err}"
+            fail_time[j] = when
+    return _BatchResult(values, status, messages, fail_time)
 
 
 def check_cohort_parameters(model: Model, cohort: Cohort, *, required: Sequence[str] = ()) -> tuple[list[str],
@@ -223,8 +237,11 @@ class CohortResult:
 
 def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.ndarray, *,
                     outputs: Sequence[str], regimen: RegimenLike = None, engine: Engine | None = None,
-                    batch_size: int = 64, required: Sequence[str] = (), options: IntegratorOptions | None = None,
-                    strict: bool = False, progress: bool | None = None) -> CohortResult:
+                    batch_size: int | None = None, required: Sequence[str] = (),
+                    options: IntegratorOptions | None = None,
+                    strict: bool = False, progress: bool | None = None, timeout: float | None = None,
+                    out: str | Path | None = None, chunk_size: int = 1000, resume: bool = False,
+                    task: Callable[[Any], Any] | None = None) -> CohortResult:
     """Simulate every subject of ``cohort`` under ``regimen`` and report ``outputs`` at ``times``.
 
     Parameters
@@ -240,9 +257,12 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
     regimen
         Dosing (a :class:`~qsp_sbml.dosing.Regimen` or regimen text), the same for every subject.
     engine
-        Default :class:`~qsp_sbml.engine.SerialEngine`.
+        Default :class:`~qsp_sbml.engine.SerialEngine`.  With an engine that isolates faults
+        (:class:`~qsp_sbml.engine.ProcessEngine`) a worker that dies is replaced and the subjects of its batch
+        are simulated again one by one, so only the subject that kills its worker is marked ``"crashed"``.
     batch_size
-        Subjects per task.
+        Subjects per task (default: 64, fewer when that would leave under 4 tasks per worker, so that the
+        workers finish together; 50-100 amortise the inter-process traffic, ARCHITECTURE.md).
     required
         Parameters every subject must give (in addition to those without a value in the model).
     options
@@ -251,50 +271,129 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         Raise :class:`~qsp_sbml.errors.SimulationError` if any subject fails (default: record and warn).
     progress
         Progress bar (tqdm) over batches; ``None``: on a terminal only.
+    timeout
+        Wall-clock limit per subject in seconds (fault-isolating engines): a batch gets ``timeout`` x its size,
+        then the subjects of a batch cut off are run one by one with ``timeout`` each; a subject still running
+        at its limit is killed with its worker and marked ``"timeout"``.
+    out
+        Folder for a resumable run: results are written in chunks with a manifest
+        (:mod:`qsp_sbml.population.checkpoint`) as they finish.
+    chunk_size
+        Subjects per chunk (with ``out``).
+    resume
+        Continue the run in ``out``: only the chunks it lacks are simulated (its inputs must match).
+    task
+        The function run on each batch in the workers (default: integrate with RoadRunner); for
+        instrumentation and fault-injection tests.
     """
     from qsp_sbml.model import _check_times
 
-    if not (isinstance(batch_size, int) and batch_size > 0):
+    eng = engine or SerialEngine()
+    if batch_size is None:
+        batch_size = max(1, min(64, -(-cohort.n // (4 * eng.n_workers)))) if eng.n_workers > 1 else 64
+    if isinstance(batch_size, bool) or not (isinstance(batch_size, int) and batch_size > 0):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
     t = _check_times(times)
     if not outputs:
         raise ValueError("give at least one output")
     before, after = check_cohort_parameters(model, cohort, required=required)
     import roadrunner
 
-    event_sbml = model.to_sbml(regimen, end=float(t[-1]))  # one compilation: the regimen is the same for all
-    roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
-    rr = roadrunner.RoadRunner(event_sbml)
-    model._set_selections(rr, list(outputs))
     opts = options or model.options
-    grid = np.unique(np.concatenate(([0.0], t)))
-    setup = _Setup(sbml=event_sbml, state=bytes(rr.saveStateS()), grid=grid, rows=np.searchsorted(grid, t),
-                   selections=tuple(outputs), before=tuple(before), after=tuple(after), options=opts)
     params = cohort.parameters()
     matrix = params[[*before, *after]].to_numpy(dtype=float) if before or after else np.empty((cohort.n, 0))
-    batches = [_Batch(np.arange(s, min(s + batch_size, cohort.n)), matrix[s:s + batch_size])
-               for s in range(0, cohort.n, batch_size)]
-    eng = engine or SerialEngine()
-    runs = [r for chunk in eng.map(_run_batch, batches, initializer=_init_worker, initargs=(setup,),
-                                   progress=progress) for r in chunk]
-    values = np.full((cohort.n, len(t), len(outputs)), np.nan)
-    status = np.array([r.status for r in runs], dtype=object)
-    for k, r in enumerate(runs):
-        if r.values is not None:
-            values[k] = r.values
     ids = cohort.subject_ids
-    failed = [ids[k] for k, r in enumerate(runs) if r.status != "ok"]
+    n, n_t, n_o = cohort.n, len(t), len(outputs)
+    values = np.full((n, n_t, n_o), np.nan)
+    status = np.array(["ok"] * n, dtype=object)
+    messages = [""] * n
+    fail_time = np.full(n, np.nan)
+
+    checkpoint = None
+    chunk_ranges = [(0, n)]
+    todo = [0]
+    if out is not None:
+        from qsp_sbml.population.checkpoint import Checkpoint, cohort_sha256
+
+        inputs = {"model_sha256": model.sha256, "regimen": str(regimen),
+                  "times_sha256": hashlib.sha256(np.ascontiguousarray(t, dtype="<f8").tobytes()).hexdigest(),
+                  "outputs": list(outputs), "options": dataclasses.asdict(opts),
+                  "cohort_sha256": cohort_sha256(ids, [*before, *after], matrix), "cohort_seed": cohort.seed}
+        checkpoint = Checkpoint(out, inputs, n, chunk_size, resume=resume)
+        chunk_ranges, todo = checkpoint.ranges, checkpoint.todo
+        for index in sorted(checkpoint.chunks):
+            data = checkpoint.read(index, n_t, n_o)
+            sl = slice(data.start, data.stop)
+            values[sl], status[sl], fail_time[sl] = data.values, data.status, data.fail_time
+            messages[sl] = data.messages
+        if checkpoint.chunks:
+            logger.info("resuming %s: %d of %d chunks done", out, len(checkpoint.chunks), len(chunk_ranges))
+
+    batches = [_Batch(np.arange(s, min(s + batch_size, b)), matrix[s:min(s + batch_size, b)])
+               for c in todo for a, b in [chunk_ranges[c]] for s in range(a, b, batch_size)]
+    remaining = {c: chunk_ranges[c][1] - chunk_ranges[c][0] for c in todo}
+    chunk_of = np.zeros(n, dtype=int)
+    for c, (a, b) in enumerate(chunk_ranges):
+        chunk_of[a:b] = c
+
+    def store(rows: np.ndarray, res: _BatchResult) -> None:
+        values[rows], status[rows], fail_time[rows] = res.values, res.status, res.fail_time
+        for j, r in enumerate(rows):
+            messages[r] = res.messages[j]
+        c = int(chunk_of[rows[0]])
+        remaining[c] -= len(rows)
+        if remaining[c] == 0 and checkpoint is not None:
+            a, b = chunk_ranges[c]
+            checkpoint.write(c, ChunkData(a, b, values[a:b], list(status[a:b]), fail_time[a:b], messages[a:b]), ids)
+
+    lost: list[_Batch] = []
+
+    def on_result(i: int, res: _BatchResult | Lost, *, pool: list[_Batch]) -> None:
+        if isinstance(res, Lost):
+            if len(pool[i].rows) > 1:
+                lost.append(pool[i])
+                return
+            failed = _BatchResult(np.full((1, n_t, n_o), np.nan), [_LOST_STATUS[res.reason]],
+                                  [f"subject lost: {res.message}"], np.array([np.nan]))
+            store(pool[i].rows, failed)
+            return
+        store(pool[i].rows, res)
+
+    if batches:
+        event_sbml = model.to_sbml(regimen, end=float(t[-1]))  # one compilation: the regimen is the same for all
+        roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
+        rr = roadrunner.RoadRunner(event_sbml)
+        model._set_selections(rr, list(outputs))
+        grid = np.unique(np.concatenate(([0.0], t)))
+        setup = _Setup(sbml=event_sbml, state=bytes(rr.saveStateS()), grid=grid, rows=np.searchsorted(grid, t),
+                       selections=tuple(outputs), before=tuple(before), after=tuple(after), options=opts)
+        fn = task or _run_batch
+        eng.map_isolated(fn, batches, initializer=_init_worker, initargs=(setup,), progress=progress,
+                         total=len(batches), timeout=None if timeout is None else timeout * batch_size,
+                         on_result=functools.partial(on_result, pool=batches))
+        if lost:  # a worker died on these batches: run their subjects one by one to find the culprit(s)
+            singles = [_Batch(b.rows[k:k + 1], b.values[k:k + 1]) for b in lost for k in range(len(b.rows))]
+            logger.warning("%d batch(es) lost with their worker; simulating their %d subjects one by one",
+                           len(lost), len(singles))
+            eng.map_isolated(fn, singles, initializer=_init_worker, initargs=(setup,), progress=progress,
+                             timeout=timeout, on_result=functools.partial(on_result, pool=singles))
+    failed = [ids[k] for k in range(n) if status[k] != "ok"]
+    counts = {s: int(np.sum(status == s)) for s in ("failed", "crashed", "timeout") if np.any(status == s)}
     if failed:
-        first = next(r for r in runs if r.status != "ok")
+        first = next(k for k in range(n) if status[k] != "ok")
+        kinds = ", ".join(f"{v} {k}" for k, v in counts.items())
+        text = (f"{len(failed)} of {n} subjects failed ({kinds}; first: subject {failed[0]!r}: {messages[first]})")
         if strict:
-            raise SimulationError(f"{len(failed)} of {cohort.n} subjects failed (first: subject {failed[0]!r}: "
-                                  f"{first.message})", subject_id=str(failed[0]),
-                                  time=None if math.isnan(first.time) else first.time)
-        warnings.warn(f"{len(failed)} of {cohort.n} subjects failed (first: subject {failed[0]!r}: {first.message}); "
-                      "see result.failed", SimulationWarning, stacklevel=2)
+            raise SimulationError(text, subject_id=str(failed[0]),
+                                  time=None if math.isnan(fail_time[first]) else float(fail_time[first]))
+        warnings.warn(f"{text}; see result.failed", SimulationWarning, stacklevel=2)
     attrs = {"model_id": model.id, "model_sha256": model.sha256, "regimen": str(regimen),
              "cohort_seed": cohort.seed, "engine": repr(eng), "batch_size": batch_size,
-             "rtol": opts.rtol, "atol": opts.atol}
-    return CohortResult(values, ids, t, list(outputs), status, [r.message for r in runs],
-                        np.array([r.time for r in runs], dtype=float), attrs)
+             "rtol": opts.rtol, "atol": opts.atol, "failures": counts}
+    return CohortResult(values, ids, t, list(outputs), status, messages, fail_time, attrs)
 
+
+#: Status of a subject whose worker was lost, by :attr:`qsp_sbml.engine.Lost.reason`.
+_LOST_STATUS = {"crashed": "crashed", "timeout": "timeout"}
