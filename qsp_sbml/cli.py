@@ -25,7 +25,14 @@ from qsp_sbml._cli_common import _emit_json, handle_errors
 @click.version_option(__version__, prog_name="qsp-sbml")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 def main(debug: bool) -> None:
-    """QSP and PBPK modelling on SBML: validate, simulate, compose, calibrate, trial."""
+    """QSP and PBPK modelling on SBML: validate, simulate, compose, calibrate, trial.
+
+    \b
+    Examples:
+      qsp-sbml demo --out demo-report
+      qsp-sbml validate models/pbpk/wholebody_pbpk.xml
+      qsp-sbml COMMAND --help
+    """
     from qsp_sbml import log
 
     log.configure("DEBUG" if debug else None)
@@ -41,7 +48,7 @@ def validate(path: Path, strict_units: bool, as_json: bool) -> None:
 
     \b
     Example:
-      qsp-sbml validate models/pk/theophylline.xml --strict-units
+      qsp-sbml validate models/pbpk/wholebody_pbpk.xml --strict-units
     """
     from qsp_sbml.loading import validate_sbml
 
