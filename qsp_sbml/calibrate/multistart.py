@@ -191,7 +191,7 @@ def multistart(
     engine: str | int | Any | None = "serial",
     x_starts: np.ndarray | None = None,
     max_iter: int = 1000,
-    progress: bool | None = False,
+    progress: bool | None = None,
 ) -> MultistartResult:
     """Minimise ``objective`` from ``n_starts`` start points.
 
