@@ -281,7 +281,7 @@ def _select(spec: _Spec, model: Any, cohort: Cohort, rng: np.random.Generator) -
     except PopulationError as err:
         raise spec.error("selection.target", str(err)) from None
     res = simulate_cohort(model, cohort, [0.0, t] if t > 0 else [0.0], outputs=[biomarker],
-                          regimen=sec.get("regimen"), progress=False)
+                          regimen=sec.get("regimen"), progress=None)  # a bar on a terminal
     values = pd.DataFrame({biomarker: res.values[:, -1, 0]})
     bounds = sec.get("plausible")
     if bounds is not None and (not isinstance(bounds, list) or len(bounds) != 2):
