@@ -49,7 +49,13 @@ def compose(spec: Path, output: Path, flat: Path | None, as_json: bool) -> None:
 
 
 def _ports() -> None:
-    """List or declare the input/output ports of an SBML model."""
+    """List or declare the input/output ports of an SBML model.
+
+    \b
+    Examples:
+      qsp-sbml ports list models/pbpk/mab_two_compartment_tmdd.xml
+      qsp-sbml ports add model.xml --input C_drug --output effect -o model_ports.xml
+    """
 
 
 #: The ``ports`` group, registered by :mod:`qsp_sbml.cli`.

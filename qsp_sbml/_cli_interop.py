@@ -56,7 +56,13 @@ def _plan(model_path: Path, regimen: str | None, end: float | None, selections: 
 
 @click.group("omex")
 def omex() -> None:
-    """COMBINE archives (OMEX) with SED-ML: export a model, import an archive or an SBML file."""
+    """COMBINE archives (OMEX) with SED-ML: export a model, import an archive or an SBML file.
+
+    \b
+    Examples:
+      qsp-sbml omex export models/composed/mab_psoriasis.xml -o mab_psoriasis.omex
+      qsp-sbml omex import mab_psoriasis.omex -o imported/
+    """
 
 
 @omex.command("export")
@@ -143,7 +149,13 @@ def omex_import(source: Path, out_dir: Path, as_json: bool) -> None:
 
 @click.group("antimony")
 def antimony_group() -> None:
-    """Antimony text in and out."""
+    """Antimony text in and out.
+
+    \b
+    Examples:
+      qsp-sbml antimony to-sbml model.ant -o model.xml
+      qsp-sbml antimony from-sbml models/pd/emax_hill.xml -o emax_hill.ant
+    """
 
 
 @antimony_group.command("to-sbml")

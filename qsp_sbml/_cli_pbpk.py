@@ -20,7 +20,13 @@ def _defaults() -> tuple[Path, Path, Path]:
 
 @click.group()
 def pbpk() -> None:
-    """Whole-body PBPK module: validation against clinical PK, partition coefficients."""
+    """Whole-body PBPK module: validation against clinical PK, partition coefficients.
+
+    \b
+    Examples:
+      qsp-sbml pbpk validate --plot pbpk_validation.png
+      qsp-sbml pbpk kp models/pbpk/drugs/midazolam.yaml
+    """
 
 
 @pbpk.command("validate")
@@ -89,7 +95,12 @@ def validate_cmd(drugs_dir: Path | None, observed: Path | None, model_path: Path
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @handle_errors
 def kp_cmd(drug_file: Path, as_json: bool) -> None:
-    """Print the tissue:plasma partition coefficients and clearances of a drug record (reference male)."""
+    """Print the tissue:plasma partition coefficients and clearances of a drug record (reference male).
+
+    \b
+    Example:
+      qsp-sbml pbpk kp models/pbpk/drugs/midazolam.yaml --json
+    """
     from qsp_sbml.pbpk.drugs import load_drug
     from qsp_sbml.pbpk.parameters import parameterise
     from qsp_sbml.physiology import reference

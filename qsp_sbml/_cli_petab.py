@@ -12,7 +12,12 @@ __all__ = ["petab"]
 
 
 def _petab() -> None:
-    """PEtab problems: evaluate the objective at nominal parameters."""
+    """PEtab problems: evaluate the objective at nominal parameters.
+
+    \b
+    Example:
+      qsp-sbml petab evaluate petab_problems/theophylline/theophylline.yaml --json
+    """
 
 
 #: The group object, registered by :mod:`qsp_sbml.cli`.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -24,7 +25,14 @@ from qsp_sbml._cli_common import _emit_json, handle_errors
 @click.version_option(__version__, prog_name="qsp-sbml")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
 def main(debug: bool) -> None:
-    """QSP and PBPK modelling on SBML: validate, simulate, compose, calibrate, trial."""
+    """QSP and PBPK modelling on SBML: validate, simulate, compose, calibrate, trial.
+
+    \b
+    Examples:
+      qsp-sbml demo --out demo-report
+      qsp-sbml validate models/pbpk/wholebody_pbpk.xml
+      qsp-sbml COMMAND --help
+    """
     from qsp_sbml import log
 
     log.configure("DEBUG" if debug else None)
@@ -40,7 +48,7 @@ def validate(path: Path, strict_units: bool, as_json: bool) -> None:
 
     \b
     Example:
-      qsp-sbml validate models/pk/theophylline.xml --strict-units
+      qsp-sbml validate models/pbpk/wholebody_pbpk.xml --strict-units
     """
     from qsp_sbml.loading import validate_sbml
 
@@ -149,32 +157,85 @@ def simulate(
 
 @main.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("qsp-sbml-demo"), show_default=True, help="Report folder.")
+              default=Path("qsp-sbml-demo"), show_default=True, help="Report folder (replaced whole).")
+@click.option("--subjects", "n_subjects", type=click.IntRange(min=2), envvar="QSP_SBML_DEMO_SUBJECTS",
+              default=1000, show_default=True, help="Virtual patients per arm ($QSP_SBML_DEMO_SUBJECTS).")
+@click.option("--starts", "n_starts", type=click.IntRange(min=1), envvar="QSP_SBML_DEMO_STARTS", default=5,
+              show_default=True, help="Calibration starts ($QSP_SBML_DEMO_STARTS).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of every random draw.")
+@click.option("--foundation", is_flag=True,
+              help="Run the foundation's closed-form checks (theophylline) instead of the flagship pipeline.")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
-def demo(out_dir: Path, as_json: bool) -> None:
-    """Run the end-to-end demo on shipped defaults and write a report.
+def demo(out_dir: Path, n_subjects: int, n_starts: int, seed: int, foundation: bool, progress: bool | None,
+         as_json: bool) -> None:
+    """Run the end-to-end demo on shipped defaults and write a report folder.
+
+    Compose risankizumab PK + Emax + psoriasis modules and simulate the label regimen, calibrate the
+    psoriasis module on UltIMMa-1 (PEtab), simulate a virtual population with 90 % prediction bands;
+    OUT/report.md, OUT/summary.json and PNG plots. Exit 1 if a check fails.
 
     \b
-    Example:
+    Examples:
       qsp-sbml demo --out demo-report
+      qsp-sbml demo --subjects 200 --starts 2 --out quick-report
+      qsp-sbml demo --foundation --out foundation-report
     """
-    from qsp_sbml.demo import run_demo
+    if foundation:
+        from qsp_sbml.demo import run_foundation
 
-    summary = run_demo(out_dir)
+        summary = run_foundation(out_dir)
+        if as_json:
+            _emit_json(summary)
+        else:
+            click.echo(f"qsp-sbml demo --foundation: {summary['model']} under '{summary['regimen']}'")
+            for key, exp in summary["expected"].items():
+                obs = summary["observed"][key]
+                click.echo(f"  {key:<22} simulated {obs:12.6g}   closed form {exp:12.6g}")
+            for key, value in summary["checks"].items():
+                click.echo(f"  {key:<38} {value:.2e}")
+            verdict = "all checks passed" if summary["passed"] else "SOME CHECKS FAILED"
+            click.echo(f"{verdict} in {summary['wall_time_s']:.1f} s; report: {out_dir.resolve()}/README.md")
+        if not summary["passed"]:
+            sys.exit(1)
+        return
+    from qsp_sbml.demo import DemoSettings, run_demo
+
+    settings = DemoSettings(n_subjects=n_subjects, n_starts=n_starts, seed=seed, progress=progress)
+    if not as_json:
+        click.echo(f"qsp-sbml demo: {n_subjects} virtual patients per arm, {n_starts} calibration starts, "
+                   f"seed {seed}")
+    summary = run_demo(out_dir, settings, echo=None if as_json else click.echo)
     if as_json:
         _emit_json(summary)
     else:
-        click.echo(f"qsp-sbml demo: {summary['model']} under '{summary['regimen']}'")
-        for key, exp in summary["expected"].items():
-            obs = summary["observed"][key]
-            click.echo(f"  {key:<22} simulated {obs:12.6g}   closed form {exp:12.6g}")
-        for key, value in summary["checks"].items():
-            click.echo(f"  {key:<38} {value:.2e}")
-        verdict = "all checks passed" if summary["passed"] else "SOME CHECKS FAILED"
-        click.echo(f"{verdict} in {summary['wall_time_s']:.1f} s; report: {out_dir.resolve()}/README.md")
+        _demo_screen(summary)
     if not summary["passed"]:
         sys.exit(1)
+
+
+def _demo_screen(summary: dict[str, Any]) -> None:
+    """The one-screen summary of a flagship demo run."""
+    steps = summary["steps"]
+    if "compose" in steps:
+        typ = steps["compose"]["typical"]
+        click.echo(f"  typical patient: PASI {typ['week16']['PASI']:.3g} at week 16, {typ['week52']['PASI']:.3g} "
+                   "at week 52 (baseline 20)")
+    if "calibrate" in steps:
+        cal = steps["calibrate"]
+        fitted = ", ".join(f"{k} {v:.4g}" for k, v in cal["best_x"].items())
+        click.echo(f"  calibration: llh {cal['llh']:.4f} ({cal['n_converged']} of {cal['n_starts']} starts "
+                   f"converged): {fitted}")
+    if "population" in steps:
+        for key, rate in steps["population"]["PASI90"].items():
+            obs = f", UltIMMa-1 {100 * rate['observed']:.1f} %" if rate["observed"] is not None else ""
+            click.echo(f"  PASI90 {key:<18} virtual {100 * rate['PASI90']:5.1f} % "
+                       f"(95 % CI {100 * rate['ci95'][0]:.1f}-{100 * rate['ci95'][1]:.1f}), typical patient "
+                       f"{100 * rate['typical_formula']:.1f} %{obs}")
+    failed = [k for k, ok in summary["checks"].items() if not ok]
+    verdict = "all checks passed" if not failed else f"CHECKS FAILED: {', '.join(failed)}"
+    click.echo(f"{verdict} in {summary['wall_time_s']:.1f} s; report: {summary['report']}")
 
 
 def _register() -> None:

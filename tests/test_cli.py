@@ -98,15 +98,50 @@ def test_json_error_object(run, tmp_path):
 
 
 def test_console_script_and_demo(tmp_path):
+    """The flagship demo with small caps (environment variables): report folder, plots, checks."""
+    import os
+
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "qsp_sbml", "demo", "--out", str(out)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr
-    assert "all checks passed" in proc.stdout
+    env = {**os.environ, "QSP_SBML_DEMO_SUBJECTS": "20", "QSP_SBML_DEMO_STARTS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "qsp_sbml", "demo", "--out", str(out), "--no-progress"],
+                          capture_output=True, text=True, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "all checks passed" in proc.stdout and str((out / "report.md").resolve()) in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["passed"] is True and summary["settings"] == {"n_subjects": 20, "n_starts": 1, "seed": 1}
+    assert list(summary["steps"]) == ["compose", "calibrate", "population"]
+    compose = summary["steps"]["compose"]
+    assert compose["flat_equals_shipped"] is True
+    assert max(compose["max_rel_diff_vs_single_file_model"].values()) <= 1e-6
+    assert abs(summary["steps"]["calibrate"]["llh"] - 8.585) <= 0.01
+    population = summary["steps"]["population"]
+    assert population["n_subjects"] == 20 and population["failed"] == {"risankizumab": 0, "placebo": 0}
+    for step in summary["steps"].values():
+        for name in step["files"]:
+            assert (out / name).stat().st_size > 0, name
+    assert (out / "report.md").read_text().count("## ") == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_demo_foundation_closed_form_checks(tmp_path):
+    out = tmp_path / "foundation"
+    result = CliRunner().invoke(main, ["demo", "--foundation", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "all checks passed" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["passed"] is True
     assert summary["checks"]["events_vs_timeline_max_rel_diff"] <= 1e-6
     assert (out / "profile.tsv").exists() and (out / "model_with_dosing.xml").exists()
+
+
+def test_demo_refuses_a_folder_that_is_not_a_report(tmp_path):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--subjects", "2", "--starts", "1"])
+    assert result.exit_code == 1 and "not a demo report folder" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
+    assert "Traceback" not in result.output
 
 
 def test_petab_evaluate_json_and_simulations(tmp_path):

@@ -129,7 +129,7 @@ def compare_simulations(ours: pd.DataFrame, reference: pd.DataFrame) -> tuple[fl
 
 
 def benchmark_problem(yaml_path: Path, *, starts: int = 0, seed: int = 0, optimizer: str = "fides",
-                      ) -> dict[str, Any]:
+                      progress: bool | None = False) -> dict[str, Any]:
     """One row of the benchmark table (errors become ``status == "error"`` with the message)."""
     import qsp_sbml.petab as qp
 
@@ -157,7 +157,7 @@ def benchmark_problem(yaml_path: Path, *, starts: int = 0, seed: int = 0, optimi
         if starts > 0:
             from qsp_sbml.calibrate.multistart import multistart
 
-            ms = multistart(objective, n_starts=starts, seed=seed, optimizer=optimizer)
+            ms = multistart(objective, n_starts=starts, seed=seed, optimizer=optimizer, progress=progress)
             row["best_fval"] = ms.best_fval
             row["n_converged"] = ms.n_converged()
     except Exception as err:
@@ -169,7 +169,14 @@ def benchmark_problem(yaml_path: Path, *, starts: int = 0, seed: int = 0, optimi
 
 
 def run_benchmark(paths: list[str | os.PathLike[str]], *, starts: int = 0, seed: int = 0,
-                  optimizer: str = "fides") -> pd.DataFrame:
-    """The benchmark table of every problem under ``paths`` (see :func:`find_problems`)."""
-    rows = [benchmark_problem(p, starts=starts, seed=seed, optimizer=optimizer) for p in find_problems(paths)]
+                  optimizer: str = "fides", progress: bool | None = None) -> pd.DataFrame:
+    """The benchmark table of every problem under ``paths`` (see :func:`find_problems`).
+
+    ``progress``: a tqdm bar over the problems (``None``: on a terminal only).
+    """
+    from qsp_sbml.log import progress as bar
+
+    problems = find_problems(paths)
+    rows = [benchmark_problem(p, starts=starts, seed=seed, optimizer=optimizer, progress=False)
+            for p in bar(problems, enable=progress, total=len(problems), desc="problems")]
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -176,6 +176,12 @@ def starts_table(pypesto_result: Any, problem: PetabProblem, optimizer: str) -> 
     return pd.DataFrame(rows).sort_values("start").reset_index(drop=True)
 
 
+def _show_progress(progress: bool | None) -> bool:
+    import sys
+
+    return sys.stderr.isatty() if progress is None else bool(progress)
+
+
 def multistart(
     objective: PetabObjective,
     *,
@@ -185,6 +191,7 @@ def multistart(
     engine: str | int | Any | None = "serial",
     x_starts: np.ndarray | None = None,
     max_iter: int = 1000,
+    progress: bool | None = None,
 ) -> MultistartResult:
     """Minimise ``objective`` from ``n_starts`` start points.
 
@@ -205,6 +212,8 @@ def multistart(
         points fill up to ``n_starts``.
     max_iter
         Iteration limit of each local optimisation.
+    progress
+        pyPESTO's progress bar over the starts (tqdm); ``None``: on a terminal only.
 
     Returns
     -------
@@ -235,7 +244,8 @@ def multistart(
     pproblem = pypesto_problem(objective, x_guesses=starts)
     t0 = time.perf_counter()
     result = po.minimize(pproblem, optimizer=make_optimizer(optimizer, max_iter=max_iter), n_starts=n_starts,
-                         ids=[str(i) for i in range(n_starts)], engine=make_engine(engine), progress_bar=False,
+                         ids=[str(i) for i in range(n_starts)], engine=make_engine(engine),
+                         progress_bar=_show_progress(progress),
                          options=po.OptimizeOptions(allow_failed_starts=True))
     wall = time.perf_counter() - t0
     table = starts_table(result, problem, optimizer)

@@ -283,7 +283,7 @@ def _select(spec: _Spec, model: Any, cohort: Cohort, rng: np.random.Generator) -
         raise spec.error("selection.target", str(err)) from None
     # RoadRunner needs two output times: a biomarker at time 0 (a baseline) is the first of [0, 1]
     res = simulate_cohort(model, cohort, [0.0, t] if t > 0 else [0.0, 1.0], outputs=[biomarker],
-                          regimen=sec.get("regimen"), progress=False)
+                          regimen=sec.get("regimen"), progress=None)  # a bar on a terminal
     values = pd.DataFrame({biomarker: res.values[:, -1 if t > 0 else 0, 0]})
     bounds = sec.get("plausible")
     if bounds is not None and (not isinstance(bounds, list) or len(bounds) != 2):

@@ -1,8 +1,7 @@
-"""The end-to-end demo on shipped defaults (foundation version).
+"""The foundation checks (``qsp-sbml demo --foundation``): simulation against closed-form PK.
 
-Until the composition, population and trial layers land, the demo runs the
-foundation end to end on the shipped theophylline model and checks itself
-against closed-form pharmacokinetics:
+The foundation end to end on the shipped theophylline model, checked against
+closed-form pharmacokinetics:
 
 1. load ``pk_one_compartment_oral`` through the guarded loader;
 2. simulate 320 mg oral theophylline q12h for 5 days (the text regimen form);
@@ -39,7 +38,7 @@ from qsp_sbml.loading import load_model
 from qsp_sbml.metrics import nca
 from qsp_sbml.simulate.options import IntegratorOptions
 
-__all__ = ["closed_form_oral", "run_demo"]
+__all__ = ["closed_form_oral", "run_foundation"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +67,8 @@ def closed_form_oral(
     return out
 
 
-def run_demo(out_dir: str | Path) -> dict[str, Any]:
-    """Run the demo and write its report into ``out_dir``; return the summary."""
+def run_foundation(out_dir: str | Path) -> dict[str, Any]:
+    """Run the foundation checks and write their report into ``out_dir``; return the summary."""
     t0 = time.perf_counter()
     out = Path(out_dir)
     model = load_model(resources.ONE_COMPARTMENT_ORAL, strict_units=True)
