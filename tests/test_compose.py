@@ -195,6 +195,21 @@ def test_mab_module_drives_an_emax_module(tmp_path):
     assert _relmax(out["pd__E"].to_numpy()[1:], EMAX * c[1:] / (EC50_NM + c[1:])) <= 1e-9
 
 
+def test_model_units_compare_by_meaning_not_spelling(tmp_path):
+    # Antimony writes ``hour`` as 3.6 x 10^3 s (scale 3, multiplier 3.6); ours as 3600 s: the same unit
+    pd_path = emax_module(tmp_path / "pd.xml")
+    doc = libsbml.readSBMLFromFile(str(pd_path))
+    hour = doc.getModel().getUnitDefinition(doc.getModel().getTimeUnits()).getUnit(0)
+    hour.setScale(3)
+    hour.setMultiplier(3.6)
+    libsbml.writeSBMLToFile(doc, str(pd_path))
+    comp = assemble({"pk": MAB, "pd": pd_path}, ["pk.C_free -> pd.C_drug"])
+    flat = libsbml.readSBMLFromString(comp.flat_sbml).getModel()
+    assert flat.getTimeUnits()
+    ud = flat.getUnitDefinition(flat.getTimeUnits())
+    assert abs(libsbml.UnitDefinition.convertToSI(ud).getUnit(0).getMultiplier() - 3600.0) < 1e-9
+
+
 def test_unit_converted_link_nM_to_uM(tmp_path):
     pd_um = emax_module(tmp_path / "pd_um.xml", units="uM", ec50=EC50_NM / 1000.0)
     comp = assemble({"pk": MAB, "pd": pd_um}, ["pk.C_free -> pd.C_drug"])

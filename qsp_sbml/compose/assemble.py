@@ -547,6 +547,20 @@ def _check_time_units(loaded: Mapping[str, _Module]) -> None:
                 "module in the same time unit", sbml_id=sub)
 
 
+def _same_unit(id_a: str, ud_a: libsbml.UnitDefinition | None, id_b: str,
+               ud_b: libsbml.UnitDefinition | None) -> bool:
+    """Whether two model unit attributes mean the same unit, whatever their ids or spelling.
+
+    ``hour`` written as 3600 second by one tool and as 3.6e3 second (or with a
+    scale) by another is the same unit; base-unit ids compare by name.
+    """
+    if ud_a is None or ud_b is None:
+        return ud_a is None and ud_b is None and id_a == id_b
+    if libsbml.UnitDefinition.areIdentical(ud_a, ud_b):
+        return True
+    return bool(same_dimension(ud_a, ud_b)) and abs(scale_factor(ud_a, ud_b) - 1.0) <= _SAME_SCALE
+
+
 def _copy_model_units(builder: _Builder, loaded: Mapping[str, _Module]) -> None:
     """Give the top-level model the time, substance, extent and volume units its modules share.
 
@@ -569,8 +583,7 @@ def _copy_model_units(builder: _Builder, loaded: Mapping[str, _Module]) -> None:
         if not found:
             continue
         unit, ud = found[0]
-        if any(u != unit or (d is None) != (ud is None) or (d is not None and not
-               libsbml.UnitDefinition.areIdentical(d, ud)) for u, d in found[1:]):
+        if any(not _same_unit(unit, ud, u, d) for u, d in found[1:]):
             continue
         uid = builder.unit(ud, unit) if ud is not None else unit
         getattr(builder.top, f"set{attr}")(uid)
