@@ -252,9 +252,14 @@ class _Observations:
                                        field="patient", value=out)
 
     def one(self, theta: np.ndarray) -> np.ndarray:
+        from qsp_sbml.errors import SimulationError
+
         values = {**self.design.fixed, **dict(zip(self.design.prior.names, map(float, theta), strict=True))}
-        sim = self.model.simulate(self.times, selections=self.outputs, parameters=values,
-                                  regimen=self.design.history)
+        try:
+            sim = self.model.simulate(self.times, selections=self.outputs, parameters=values,
+                                      regimen=self.design.history)
+        except SimulationError:  # an extreme trial point of the optimiser: infinite objective, it backs off
+            return np.full(self.t_idx.size, np.nan)
         arr = sim[self.outputs].to_numpy()
         return np.asarray(arr[self.t_idx, self.o_idx], dtype=float)
 
@@ -280,6 +285,7 @@ def make_patient(design: NOf1Design, *, times: Mapping[str, list[float]]) -> str
     """CSV text of a synthetic patient: the truth simulated under the history regimen plus residual error.
 
     ``times`` maps each output to its observation times (h); the noise comes from ``synthetic_patient.seed``.
+    A noisy value below zero is recorded as 0 (a score or concentration cannot be negative).
     """
     import qsp_sbml
 
@@ -384,6 +390,7 @@ def _plots(out: Path, design: NOf1Design, post: TwinPosterior, obs: pd.DataFrame
         ax.set_title(out_id, fontsize=9)
         ax.set_xlabel("time (weeks)")
     axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
     files.append(save_figure(fig, out / "n_of_1_fit.png").name)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for label, vals in trajectories.items():
@@ -395,6 +402,7 @@ def _plots(out: Path, design: NOf1Design, post: TwinPosterior, obs: pd.DataFrame
     ax.set_xlabel("time (weeks)")
     ax.set_ylabel(f"{design.target.output} (median, 90% band)")
     ax.legend(fontsize=7)
+    fig.tight_layout()
     files.append(save_figure(fig, out / "n_of_1_regimens.png").name)
     return files
 

@@ -348,21 +348,25 @@ def _plots(out: Path, times: np.ndarray, values: dict[str, np.ndarray], gen: pd.
         ax.set_xlabel("time (h)")
     axes[0][0].set_ylabel(f"{design.output} (median, 90% band)")
     axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
     files.append(save_figure(fig, out / "vbe_profiles.png").name)
     est = [r for r in results if r["estimable"]]
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(est) + 1.2))
+    short = {"all": "all", "Poor Metabolizer": "PM", "Intermediate Metabolizer": "IM", "Normal Metabolizer": "NM",
+             "Rapid Metabolizer": "RM", "Ultrarapid Metabolizer": "UM"}
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(est) + 1.2))
     for k, r in enumerate(est):
         y = len(est) - k
         colour = "tab:green" if r["bioequivalent"] else "tab:red"
         ax.plot([r["ci_low"], r["ci_high"]], [y, y], color=colour, lw=3)
         ax.plot(r["gmr"], y, "o", color="black", ms=4)
     ax.set_yticks([len(est) - k for k in range(len(est))],
-                  [f"{r['metric']} {r['group']} (n={r['n']})" for r in est], fontsize=8)
+                  [f"{r['metric']} {short.get(r['group'], r['group'])} (n={r['n']})" for r in est], fontsize=8)
     for x in design.limits:
         ax.axvline(x, color="grey", ls="--", lw=1)
     ax.axvline(1.0, color="grey", lw=0.5)
     ax.set_xscale("log")
     ax.set_xlabel(f"GMR test/reference, {100 * (1 - 2 * design.alpha):.0f}% CI")
+    fig.tight_layout()
     files.append(save_figure(fig, out / "vbe_forest.png").name)
     return files
 
