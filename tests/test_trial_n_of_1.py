@@ -55,6 +55,8 @@ def test_shipped_patient_file_is_reproducible() -> None:
     (lambda s: s.update(model="nowhere.xml"), "model"),
     (lambda s: s.update(type="parallel"), "type"),
     (lambda s: s.update(dose="lots"), "dose"),
+    (lambda s: s.update(correlations={"pk__CL,nope": 0.3}), "correlations.pk__CL,nope"),
+    (lambda s: s.update(correlations={"pk__CL,pk__central": 1.5}), "correlations.pk__CL,pk__central"),
 ])
 def test_bad_input_names_the_field(mutate: Any, field: str) -> None:
     spec = copy.deepcopy(_spec())
@@ -62,6 +64,15 @@ def test_bad_input_names_the_field(mutate: Any, field: str) -> None:
     with pytest.raises(TrialDesignError) as err:
         n_of_1.validate(spec, source=SOURCE)
     assert err.value.field == field and str(err.value).startswith(f"{field}: ")
+
+
+def test_correlated_prior_from_the_design() -> None:
+    design = n_of_1.validate(_spec(), source=SOURCE)
+    names = list(design.prior.names)
+    i, j = names.index("pk__CL"), names.index("pk__central")
+    om = design.prior.omega
+    assert om[i, j] / np.sqrt(om[i, i] * om[j, j]) == pytest.approx(0.39)  # Suleiman et al. 2019 Table 3
+    assert om[i, i] == pytest.approx(np.log1p(0.24**2))
 
 
 def test_unknown_model_ids_are_refused_at_run(small: n_of_1.NOf1Design, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from qsp_sbml.trial.twin import ResidualError, TwinPosterior, TwinPrior, fit_twi
 
 __all__ = ["NOf1Design", "make_patient", "read_patient", "run", "validate"]
 
-_KEYS = {"type", "name", "description", "model", "patient", "history", "fixed", "parameters", "error",
+_KEYS = {"type", "name", "description", "model", "patient", "history", "fixed", "parameters", "correlations", "error",
          "regimens", "target", "posterior", "synthetic_patient", "grid_step_h", "sources"}
 
 
@@ -147,8 +147,27 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
             raise TrialDesignError("needs cv (log-normal CV) or sd_log (SD of the log parameter)", field=f"{field}.cv")
         if name in fixed:
             raise TrialDesignError("is both estimated and fixed", field=f"fixed.{name}")
-    prior = TwinPrior(names=tuple(typical), typical=np.array(list(typical.values())),
-                      omega=np.diag([s * s for s in sd_log.values()]))
+    names = list(typical)
+    sds = np.array(list(sd_log.values()))
+    corr = np.eye(len(names))
+    corr_spec = spec.get("correlations", {}) or {}
+    if not isinstance(corr_spec, Mapping):
+        raise TrialDesignError("must be a mapping 'a,b': correlation", field="correlations")
+    for pair in corr_spec:
+        field = f"correlations.{pair}"
+        ids = [x.strip() for x in str(pair).split(",")]
+        if len(ids) != 2 or ids[0] == ids[1] or not all(i in names for i in ids):
+            raise TrialDesignError(f"must name two different estimated parameters as 'a,b' ({', '.join(names)})",
+                                   field=field, value=pair)
+        rv = _num(corr_spec, pair, field, positive=False)
+        if not -1 < rv < 1:
+            raise TrialDesignError(f"must be in (-1, 1), got {rv}", field=field, value=rv)
+        i, j = names.index(ids[0]), names.index(ids[1])
+        corr[i, j] = corr[j, i] = rv
+    if np.any(np.linalg.eigvalsh(corr) <= 0):
+        raise TrialDesignError("the correlations do not form a positive-definite matrix", field="correlations")
+    prior = TwinPrior(names=tuple(names), typical=np.array(list(typical.values())),
+                      omega=corr * np.outer(sds, sds))
     err_spec = _mapping(spec, "error", "error")
     errors = {}
     for out, e in err_spec.items():
@@ -413,11 +432,13 @@ def _report(s: dict[str, Any], design: NOf1Design) -> str:
              f"{s['observations']} observations; MAP by L-BFGS-B ({s['optimizer_evaluations']} model evaluations), "
              f"posterior by importance resampling of the Laplace approximation "
              f"(ESS {imp['ess']:.0f} of {imp['proposals']}); seed {s['seed']}.",
-             "", "| parameter | typical | MAP | posterior median | 90% CrI | truth |", "|---|---|---|---|---|---|"]
+             "", "| parameter | typical | MAP | posterior median | 90% CrI | Laplace 90% | truth |",
+             "|---|---|---|---|---|---|---|"]
     for name, p in s["parameters"].items():
         truth = s["truth"].get(name) if s["truth"] else None
         lines.append(f"| {name} | {p['typical']:.4g} | {p['map']:.4g} | {p['median']:.4g} | {p['ci_low']:.4g}-"
-                     f"{p['ci_high']:.4g} | {'' if truth is None else f'{truth:.4g}'} |")
+                     f"{p['ci_high']:.4g} | {p['laplace_ci_low']:.4g}-{p['laplace_ci_high']:.4g} | "
+                     f"{'' if truth is None else f'{truth:.4g}'} |")
     word = "max" if t["direction"] == "below" else "min"
     lines += ["", f"Target: {word} of `{t['output']}` over {t['window_h'][0] / 168:g}-{t['window_h'][1] / 168:g} "
               f"weeks {'<=' if t['direction'] == 'below' else '>='} {t['threshold']:g}.", "",

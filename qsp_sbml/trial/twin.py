@@ -218,11 +218,19 @@ class TwinPosterior:
         return {n: (float(a), float(b)) for n, a, b in zip(self.names, lo, hi, strict=True)}
 
     def summary(self, level: float = 0.9) -> dict[str, dict[str, float]]:
-        """Per parameter: typical, MAP, posterior median and credible interval (JSON-able)."""
+        """Per parameter: typical, MAP, posterior median and credible interval, and the Laplace interval (JSON-able).
+
+        The Laplace interval (MAP x exp(+/- z sd_log)) next to the importance-resampled one shows how far the
+        Gaussian approximation is from the posterior.
+        """
         med = np.median(self.theta_sample, axis=0)
         ci = self.interval(level)
+        z = float(require("scipy.stats", extra="trial").norm.ppf(0.5 + level / 2))
+        sd = np.sqrt(np.diag(self.cov))
         return {n: {"typical": float(t), "map": float(m), "median": float(md), "ci_low": ci[n][0],
-                    "ci_high": ci[n][1], "laplace_sd_log": float(math.sqrt(self.cov[k, k]))}
+                    "ci_high": ci[n][1], "laplace_sd_log": float(sd[k]),
+                    "laplace_ci_low": float(m * math.exp(-z * sd[k])),
+                    "laplace_ci_high": float(m * math.exp(z * sd[k]))}
                 for k, (n, t, m, md) in enumerate(zip(self.names, self.prior.typical, self.theta_map, med,
                                                       strict=True))}
 
