@@ -374,7 +374,8 @@ def run(design: NOf1Design, *, seed: int, engine: Engine, out: Path) -> tuple[di
         "type": "n_of_1", "name": design.name, "seed": int(seed),
         "observations": int(len(obs)), "parameters": post.summary(0.9),
         "map_objective": post.objective, "optimizer_evaluations": post.n_evaluations,
-        "importance_sampling": {"proposals": post.n_proposals, "ess": post.ess, "sample": int(post.sample.shape[0])},
+        "importance_sampling": {"proposals": post.n_proposals, "ess": post.ess, "sample": int(post.sample.shape[0]),
+                                "laplace_hessian_positive_definite": post.laplace_ok},
         "target": {"output": design.target.output, "threshold": design.target.threshold,
                    "direction": design.target.direction, "window_h": [design.target.from_h, design.target.to_h]},
         "regimens": [{"rank": r.rank, "regimen": r.regimen, "text": design.regimens[r.regimen],
@@ -431,7 +432,9 @@ def _report(s: dict[str, Any], design: NOf1Design) -> str:
     lines = [f"# N-of-1 twin: {design.name}", "",
              f"{s['observations']} observations; MAP by L-BFGS-B ({s['optimizer_evaluations']} model evaluations), "
              f"posterior by importance resampling of the Laplace approximation "
-             f"(ESS {imp['ess']:.0f} of {imp['proposals']}); seed {s['seed']}.",
+             f"(ESS {imp['ess']:.0f} of {imp['proposals']}); seed {s['seed']}."
+             + ("" if imp["laplace_hessian_positive_definite"] else
+                " **The Hessian at the MAP was not positive definite: the prior covariance was the proposal.**"),
              "", "| parameter | typical | MAP | posterior median | 90% CrI | Laplace 90% | truth |",
              "|---|---|---|---|---|---|---|"]
     for name, p in s["parameters"].items():

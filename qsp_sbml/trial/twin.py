@@ -195,6 +195,9 @@ class TwinPosterior:
     #: Objective (negative log posterior up to a constant) at the MAP, and its evaluations by the optimiser.
     objective: float
     n_evaluations: int
+    #: False when the Hessian at the MAP was not positive definite and the prior covariance was used instead
+    #: (``cov`` is then the prior's; the importance weights still target the exact posterior).
+    laplace_ok: bool = True
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -339,12 +342,13 @@ def fit_twin(
     best = min(fits, key=lambda r: float(r.fun))
     eta_map = np.asarray(best.x, dtype=float)
     hess = _hessian(obj, eta_map)
+    laplace_ok = True
     try:
         cov = np.linalg.inv(hess)
         np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
-        # not positive definite at the optimum found: fall back to the prior covariance as the proposal
-        cov = prior.omega.copy()
+        # not positive definite at the optimum found: the prior covariance becomes the proposal (flagged)
+        cov, laplace_ok = prior.omega.copy(), False
     # importance sampling from a multivariate t proposal centred at the MAP
     df = 5.0
     scale = cov * proposal_scale ** 2
@@ -364,7 +368,7 @@ def fit_twin(
     m = int(n_sample or n_proposals // 2)
     idx = rng.choice(n_proposals, size=m, replace=True, p=w)
     return TwinPosterior(prior=prior, eta_map=eta_map, cov=cov, sample=draws[idx], ess=ess, n_proposals=n_proposals,
-                         objective=float(best.fun), n_evaluations=evals)
+                         objective=float(best.fun), n_evaluations=evals, laplace_ok=laplace_ok)
 
 
 @dataclass(frozen=True, kw_only=True)
