@@ -25,7 +25,17 @@ from qsp_sbml.trial.bioequivalence import (
 from qsp_sbml.trial.dose import DoseSelection, EmaxFit, fit_emax, select_dose, trend_test
 from qsp_sbml.trial.power import PowerResult, SampleSizeResult, assurance, sample_size_search, simulated_power
 from qsp_sbml.trial.rar import RarOperatingCharacteristics, prob_better, rar_allocation, simulate_rar
-from qsp_sbml.trial.twin import ProcovaResult, procova, procova_sample_size
+from qsp_sbml.trial.twin import (
+    ProcovaResult,
+    RegimenRank,
+    ResidualError,
+    TwinPosterior,
+    TwinPrior,
+    fit_twin,
+    procova,
+    procova_sample_size,
+    rank_regimens,
+)
 
 __all__ = [
     "DESIGNS",
@@ -39,17 +49,23 @@ __all__ = [
     "PowerResult",
     "ProcovaResult",
     "RarOperatingCharacteristics",
+    "RegimenRank",
+    "ResidualError",
     "SampleSizeBE",
     "SampleSizeResult",
+    "TwinPosterior",
+    "TwinPrior",
     "ancova",
     "assurance",
     "crossing_probabilities",
     "fit_emax",
+    "fit_twin",
     "group_sequential_design",
     "logrank_test",
     "prob_better",
     "procova",
     "procova_sample_size",
+    "rank_regimens",
     "rar_allocation",
     "responder_test",
     "sample_size_search",

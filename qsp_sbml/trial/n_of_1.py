@@ -1,0 +1,463 @@
+"""N-of-1 digital twin (``type: n_of_1``): one patient's sparse data -> individual posterior -> regimens ranked.
+
+The design names a model, the patient's observations (a CSV: ``time_h, output, value``), the regimen the
+patient received while they were observed (``history``), the individual parameters with their population
+prior (typical value and log-normal IIV), the residual error per observed output, candidate regimens and
+a target. :func:`qsp_sbml.trial.twin.fit_twin` gives the MAP estimate, the Laplace approximation and an
+importance-resampled posterior sample; every posterior draw is simulated under every candidate regimen
+(:func:`qsp_sbml.population.simulate_cohort`, any engine) and the regimens are ranked by the posterior
+probability that the target is met (:func:`qsp_sbml.trial.twin.rank_regimens`), with Monte Carlo and
+credible intervals.
+
+Target: the ``output`` over the window ``[from_h, to_h]`` must stay ``below`` (its maximum) or ``above``
+(its minimum) ``threshold`` — e.g. residual PASI / baseline <= 0.10 (PASI90) at every weekly visit of
+weeks 40-52.
+
+A ``synthetic_patient`` block (truth and seed) documents how a shipped synthetic patient file was made;
+:func:`make_patient` regenerates it, and the report then compares the posterior with the truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qsp_sbml.engine import Engine, SerialEngine
+from qsp_sbml.errors import QspError, TrialDesignError
+from qsp_sbml.trial.twin import ResidualError, TwinPosterior, TwinPrior, fit_twin, rank_regimens
+
+__all__ = ["NOf1Design", "make_patient", "read_patient", "run", "validate"]
+
+_KEYS = {"type", "name", "description", "model", "patient", "history", "fixed", "parameters", "correlations", "error",
+         "regimens", "target", "posterior", "synthetic_patient", "grid_step_h", "sources"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Target attainment: ``output`` stays ``direction`` ``threshold`` over ``[from_h, to_h]``."""
+
+    output: str
+    threshold: float
+    direction: str
+    from_h: float
+    to_h: float
+
+
+@dataclass(frozen=True)
+class NOf1Design:
+    """A validated N-of-1 twin design."""
+
+    name: str
+    source: Path
+    model: Path
+    patient: Path
+    history: str
+    fixed: dict[str, float]
+    prior: TwinPrior
+    errors: dict[str, tuple[float, float]]
+    regimens: dict[str, str]
+    target: Target
+    n_proposals: int
+    n_sample: int
+    starts: int
+    grid_step_h: float
+    truth: dict[str, float] | None
+    truth_seed: int | None
+
+
+def _num(spec: Mapping[str, Any], key: str, field: str, *, positive: bool = True, default: float | None = None
+         ) -> float:
+    if key not in spec:
+        if default is not None:
+            return default
+        raise TrialDesignError("is required", field=field)
+    v = spec[key]
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or (positive and v <= 0):
+        raise TrialDesignError(f"must be a {'positive ' if positive else ''}number, got {v!r}", field=field, value=v)
+    return float(v)
+
+
+def _mapping(spec: Mapping[str, Any], key: str, field: str) -> Mapping[str, Any]:
+    v = spec.get(key)
+    if not isinstance(v, Mapping) or not v:
+        raise TrialDesignError("must be a non-empty mapping", field=field, value=v)
+    return v
+
+
+def _path(spec: Mapping[str, Any], key: str, base: Path) -> Path:
+    v = spec.get(key)
+    if not isinstance(v, str) or not v:
+        raise TrialDesignError("must be a file path (relative to the design file)", field=key, value=v)
+    return (base / v).resolve()
+
+
+def _regimen(text: Any, field: str) -> str:
+    from qsp_sbml._regimen_text import parse_regimen_text
+
+    if not isinstance(text, str) or not text.strip():
+        raise TrialDesignError("must be a regimen text (e.g. '150 mg sc at 0,4 wk to X then q12wk')", field=field,
+                               value=text)
+    try:
+        parse_regimen_text(text)
+    except QspError as err:
+        raise TrialDesignError(str(err), field=field, value=text) from None
+    return text
+
+
+def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
+    """Check a ``type: n_of_1`` design; errors name the field (e.g. ``parameters.pk__CL.cv``)."""
+    if not isinstance(spec, Mapping):
+        raise TrialDesignError("the design must be a mapping", field="type")
+    unknown = sorted(set(spec) - _KEYS)
+    if unknown:
+        raise TrialDesignError(f"unknown key; known keys: {', '.join(sorted(_KEYS))}", field=unknown[0])
+    if spec.get("type") != "n_of_1":
+        raise TrialDesignError(f"must be 'n_of_1' for this kind, got {spec.get('type')!r}", field="type")
+    base = Path(source).resolve().parent
+    model = _path(spec, "model", base)
+    if not model.is_file():
+        raise TrialDesignError(f"no such file: {model}", field="model", value=spec.get("model"))
+    patient = _path(spec, "patient", base)
+    history = _regimen(spec.get("history"), "history")
+    fixed_spec = spec.get("fixed", {}) or {}
+    if not isinstance(fixed_spec, Mapping):
+        raise TrialDesignError("must be a mapping of parameter id to value", field="fixed")
+    fixed = {str(k): _num(fixed_spec, k, f"fixed.{k}", positive=False) for k in fixed_spec}
+    params = _mapping(spec, "parameters", "parameters")
+    typical: dict[str, float] = {}
+    sd_log: dict[str, float] = {}
+    for name, p in params.items():
+        field = f"parameters.{name}"
+        if not isinstance(p, Mapping):
+            raise TrialDesignError("must be a mapping with typical and cv (or sd_log)", field=field)
+        typical[str(name)] = _num(p, "typical", f"{field}.typical")
+        if "cv" in p:
+            sd_log[str(name)] = math.sqrt(math.log1p(_num(p, "cv", f"{field}.cv") ** 2))
+        elif "sd_log" in p:
+            sd_log[str(name)] = _num(p, "sd_log", f"{field}.sd_log")
+        else:
+            raise TrialDesignError("needs cv (log-normal CV) or sd_log (SD of the log parameter)", field=f"{field}.cv")
+        if name in fixed:
+            raise TrialDesignError("is both estimated and fixed", field=f"fixed.{name}")
+    names = list(typical)
+    sds = np.array(list(sd_log.values()))
+    corr = np.eye(len(names))
+    corr_spec = spec.get("correlations", {}) or {}
+    if not isinstance(corr_spec, Mapping):
+        raise TrialDesignError("must be a mapping 'a,b': correlation", field="correlations")
+    for pair in corr_spec:
+        field = f"correlations.{pair}"
+        ids = [x.strip() for x in str(pair).split(",")]
+        if len(ids) != 2 or ids[0] == ids[1] or not all(i in names for i in ids):
+            raise TrialDesignError(f"must name two different estimated parameters as 'a,b' ({', '.join(names)})",
+                                   field=field, value=pair)
+        rv = _num(corr_spec, pair, field, positive=False)
+        if not -1 < rv < 1:
+            raise TrialDesignError(f"must be in (-1, 1), got {rv}", field=field, value=rv)
+        i, j = names.index(ids[0]), names.index(ids[1])
+        corr[i, j] = corr[j, i] = rv
+    if np.any(np.linalg.eigvalsh(corr) <= 0):
+        raise TrialDesignError("the correlations do not form a positive-definite matrix", field="correlations")
+    prior = TwinPrior(names=tuple(names), typical=np.array(list(typical.values())),
+                      omega=corr * np.outer(sds, sds))
+    err_spec = _mapping(spec, "error", "error")
+    errors = {}
+    for out, e in err_spec.items():
+        field = f"error.{out}"
+        if not isinstance(e, Mapping):
+            raise TrialDesignError("must be a mapping with additive and/or proportional", field=field)
+        a = _num(e, "additive", f"{field}.additive", positive=False, default=0.0)
+        b = _num(e, "proportional", f"{field}.proportional", positive=False, default=0.0)
+        if a < 0 or b < 0 or a == b == 0:
+            raise TrialDesignError("needs additive and/or proportional > 0 (and none negative)", field=field)
+        errors[str(out)] = (a, b)
+    regs = _mapping(spec, "regimens", "regimens")
+    regimens = {str(k): _regimen(v, f"regimens.{k}") for k, v in regs.items()}
+    t = _mapping(spec, "target", "target")
+    direction = t.get("direction", "below")
+    if direction not in ("below", "above"):
+        raise TrialDesignError(f"must be 'below' or 'above', got {direction!r}", field="target.direction",
+                               value=direction)
+    output = t.get("output")
+    if not isinstance(output, str) or not output:
+        raise TrialDesignError("must name a model output", field="target.output", value=output)
+    window = t.get("window_h")
+    if (not isinstance(window, list | tuple) or len(window) != 2
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in window)
+            or not 0 <= window[0] <= window[1]):
+        raise TrialDesignError(f"must be [from, to] hours with 0 <= from <= to, got {window!r}",
+                               field="target.window_h", value=window)
+    target = Target(output, _num(t, "threshold", "target.threshold", positive=False), str(direction),
+                    float(window[0]), float(window[1]))
+    post = spec.get("posterior", {}) or {}
+    if not isinstance(post, Mapping):
+        raise TrialDesignError("must be a mapping", field="posterior")
+    n_prop = int(_num(post, "n_proposals", "posterior.n_proposals", default=1000))
+    n_samp = int(_num(post, "n_sample", "posterior.n_sample", default=n_prop // 2))
+    starts = int(_num(post, "starts", "posterior.starts", default=3))
+    if n_prop < 10:
+        raise TrialDesignError(f"must be >= 10, got {n_prop}", field="posterior.n_proposals", value=n_prop)
+    synth = spec.get("synthetic_patient")
+    truth, truth_seed = None, None
+    if synth is not None:
+        if not isinstance(synth, Mapping):
+            raise TrialDesignError("must be a mapping with truth and seed", field="synthetic_patient")
+        tr = _mapping(synth, "truth", "synthetic_patient.truth")
+        truth = {str(k): _num(tr, k, f"synthetic_patient.truth.{k}") for k in tr}
+        for k in typical:
+            if k not in truth:
+                raise TrialDesignError(f"no true value for estimated parameter {k!r}",
+                                       field=f"synthetic_patient.truth.{k}")
+        truth_seed = int(_num(synth, "seed", "synthetic_patient.seed", positive=False))
+    design = NOf1Design(
+        name=str(spec.get("name", Path(source).stem)), source=Path(source), model=model, patient=patient,
+        history=history, fixed=fixed, prior=prior, errors=errors, regimens=regimens, target=target,
+        n_proposals=n_prop, n_sample=n_samp, starts=starts,
+        grid_step_h=_num(spec, "grid_step_h", "grid_step_h", default=24.0), truth=truth, truth_seed=truth_seed,
+    )
+    if patient.is_file():
+        obs = read_patient(patient)
+        missing = sorted(set(obs["output"]) - set(errors))
+        if missing:
+            raise TrialDesignError(f"the patient file observes {missing[0]!r} but no error model is given for it",
+                                   field=f"error.{missing[0]}")
+    elif truth is None:
+        raise TrialDesignError(f"no such file: {patient}", field="patient", value=spec.get("patient"))
+    return design
+
+
+def read_patient(path: Path) -> pd.DataFrame:
+    """The patient's observations: CSV with ``time_h, output, value`` (errors name the row)."""
+    try:
+        frame = pd.read_csv(path, comment="#")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise TrialDesignError(f"{path}: cannot read: {err}", field="patient") from None
+    for col in ("time_h", "output", "value"):
+        if col not in frame.columns:
+            raise TrialDesignError(f"{path}: no column {col!r} (columns: {', '.join(map(str, frame.columns))})",
+                                   field="patient")
+    for col in ("time_h", "value"):
+        num = pd.to_numeric(frame[col], errors="coerce")
+        bad = np.flatnonzero(~np.isfinite(num.to_numpy(dtype=float)) | (num.to_numpy(dtype=float) < 0))
+        if bad.size:
+            raise TrialDesignError(f"{path}: row {int(bad[0]) + 1}: {col} must be a number >= 0, got "
+                                   f"{frame[col].iloc[int(bad[0])]!r}", field="patient")
+        frame[col] = num.astype(float)
+    if frame.empty:
+        raise TrialDesignError(f"{path}: no observations", field="patient")
+    return frame[["time_h", "output", "value"]].reset_index(drop=True)
+
+
+class _Observations:
+    """Predictions of the observed outputs at the observed times for parameter vectors."""
+
+    def __init__(self, design: NOf1Design, model: Any, obs: pd.DataFrame, engine: Engine) -> None:
+        self.design, self.model, self.engine = design, model, engine
+        self.outputs = sorted(set(obs["output"]))
+        self.times = np.unique(obs["time_h"].to_numpy())
+        self.t_idx = np.searchsorted(self.times, obs["time_h"].to_numpy())
+        self.o_idx = np.array([self.outputs.index(o) for o in obs["output"]])
+        for out in self.outputs:
+            if out not in model.species_ids and out not in model.parameter_ids:
+                raise TrialDesignError(f"the patient file observes {out!r}, which is not in the model",
+                                       field="patient", value=out)
+
+    def one(self, theta: np.ndarray) -> np.ndarray:
+        from qsp_sbml.errors import SimulationError
+
+        values = {**self.design.fixed, **dict(zip(self.design.prior.names, map(float, theta), strict=True))}
+        try:
+            sim = self.model.simulate(self.times, selections=self.outputs, parameters=values,
+                                      regimen=self.design.history)
+        except SimulationError:  # an extreme trial point of the optimiser: infinite objective, it backs off
+            return np.full(self.t_idx.size, np.nan)
+        arr = sim[self.outputs].to_numpy()
+        return np.asarray(arr[self.t_idx, self.o_idx], dtype=float)
+
+    def many(self, thetas: np.ndarray) -> np.ndarray:
+        vals = _simulate_draws(self.design, self.model, thetas, self.times, self.outputs, self.design.history,
+                               self.engine)
+        return vals[:, self.t_idx, self.o_idx]
+
+
+def _simulate_draws(design: NOf1Design, model: Any, thetas: np.ndarray, times: np.ndarray, outputs: list[str],
+                    regimen: str, engine: Engine) -> np.ndarray:
+    from qsp_sbml.population import Cohort, simulate_cohort
+
+    table = pd.DataFrame(np.atleast_2d(thetas), columns=list(design.prior.names))
+    for k, v in design.fixed.items():
+        table[k] = v
+    res = simulate_cohort(model, Cohort.from_parts(parameters=table), times, outputs=outputs, regimen=regimen,
+                          engine=engine, progress=False)
+    return np.asarray(res.values, dtype=float)  # failed draws are NaN: their weight is 0 in fit_twin
+
+
+def make_patient(design: NOf1Design, *, times: Mapping[str, list[float]]) -> str:
+    """CSV text of a synthetic patient: the truth simulated under the history regimen plus residual error.
+
+    ``times`` maps each output to its observation times (h); the noise comes from ``synthetic_patient.seed``.
+    A noisy value below zero is recorded as 0 (a score or concentration cannot be negative).
+    """
+    import qsp_sbml
+
+    if design.truth is None or design.truth_seed is None:
+        raise TrialDesignError("needs a synthetic_patient block with truth and seed", field="synthetic_patient")
+    model = qsp_sbml.load_model(design.model)
+    rng = np.random.default_rng(design.truth_seed)
+    rows = []
+    for out, ts in times.items():
+        if out not in design.errors:
+            raise TrialDesignError(f"no error model for {out!r}", field=f"error.{out}")
+        sim = model.simulate(np.asarray(ts, dtype=float), selections=[out],
+                             parameters={**design.fixed, **design.truth}, regimen=design.history)[out].to_numpy()
+        a, b = design.errors[out]
+        noisy = sim + rng.standard_normal(sim.size) * np.sqrt(a * a + (b * sim) ** 2)
+        rows += [(t, out, max(float(v), 0.0)) for t, v in zip(ts, noisy, strict=True)]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["time_h", "output", "value"])
+    for t, out, v in rows:
+        w.writerow([f"{t:g}", out, f"{v:.4g}"])
+    return buf.getvalue()
+
+
+def _target_metric(values: np.ndarray, times: np.ndarray, target: Target) -> np.ndarray:
+    window = (times >= target.from_h) & (times <= target.to_h)
+    sub = values[:, window]
+    return np.max(sub, axis=1) if target.direction == "below" else np.min(sub, axis=1)
+
+
+def run(design: NOf1Design, *, seed: int, engine: Engine, out: Path) -> tuple[dict[str, Any], str]:
+    """Fit the twin, rank the candidate regimens; returns (summary, Markdown report) and writes PNGs to ``out``."""
+    import qsp_sbml
+
+    model = qsp_sbml.load_model(design.model)
+    if design.target.output not in model.species_ids and design.target.output not in model.parameter_ids:
+        raise TrialDesignError(f"{design.target.output!r} is not in the model", field="target.output",
+                               value=design.target.output)
+    for name in (*design.prior.names, *design.fixed):
+        if name not in model.parameter_ids and name not in model.compartment_ids:
+            raise TrialDesignError(f"{name!r} is not a parameter of the model", field=f"parameters.{name}")
+    obs = read_patient(design.patient)
+    y = obs["value"].to_numpy()
+    a = np.array([design.errors[o][0] for o in obs["output"]])
+    b = np.array([design.errors[o][1] for o in obs["output"]])
+    pred = _Observations(design, model, obs, engine)
+    ss = np.random.SeedSequence(int(seed))
+    post = fit_twin(pred.one, y, design.prior, ResidualError(additive=a, proportional=b), predict_many=pred.many,
+                    n_proposals=design.n_proposals, n_sample=design.n_sample, seed=np.random.default_rng(ss),
+                    starts=design.starts)
+    end = max(design.target.to_h, float(obs["time_h"].max()))
+    grid = np.unique(np.concatenate([np.arange(0.0, end + 1e-9, design.grid_step_h), [design.target.from_h,
+                                                                                    design.target.to_h]]))
+    thetas = post.theta_sample
+    trajectories, metrics = {}, {}
+    for label, reg in design.regimens.items():
+        vals = _simulate_draws(design, model, thetas, grid, [design.target.output], reg, engine)[:, :, 0]
+        trajectories[label] = vals
+        metrics[label] = _target_metric(vals, grid, design.target)
+    ranks = rank_regimens(metrics, threshold=design.target.threshold, direction=design.target.direction)
+    typical_metric = {label: float(_target_metric(
+        _simulate_draws(design, model, design.prior.typical[None, :], grid, [design.target.output], reg,
+                        SerialEngine())[:, :, 0], grid, design.target)[0]) for label, reg in design.regimens.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(out, design, post, obs, pred, grid, trajectories)
+    summary: dict[str, Any] = {
+        "type": "n_of_1", "name": design.name, "seed": int(seed),
+        "observations": int(len(obs)), "parameters": post.summary(0.9),
+        "map_objective": post.objective, "optimizer_evaluations": post.n_evaluations,
+        "importance_sampling": {"proposals": post.n_proposals, "ess": post.ess, "sample": int(post.sample.shape[0]),
+                                "laplace_hessian_positive_definite": post.laplace_ok},
+        "target": {"output": design.target.output, "threshold": design.target.threshold,
+                   "direction": design.target.direction, "window_h": [design.target.from_h, design.target.to_h]},
+        "regimens": [{"rank": r.rank, "regimen": r.regimen, "text": design.regimens[r.regimen],
+                      "probability": r.probability, "probability_ci95": [r.prob_low, r.prob_high],
+                      "metric_median": r.metric_median, "metric_ci90": [r.metric_low, r.metric_high],
+                      "typical_patient_metric": typical_metric[r.regimen]} for r in ranks],
+        "truth": design.truth, "plots": plots,
+    }
+    return summary, _report(summary, design)
+
+
+def _plots(out: Path, design: NOf1Design, post: TwinPosterior, obs: pd.DataFrame, pred: _Observations,
+           grid: np.ndarray, trajectories: Mapping[str, np.ndarray]) -> list[str]:
+    from qsp_sbml.plot import pyplot, save_figure
+
+    plt = pyplot()
+    files = []
+    fig, axes = plt.subplots(1, len(pred.outputs), figsize=(4.5 * len(pred.outputs), 3.4), squeeze=False)
+    draws = pred.many(post.theta_sample[: min(200, post.sample.shape[0])])
+    fine = obs.assign(k=np.arange(len(obs)))
+    prior_typ = pred.one(post.prior.typical)
+    map_pred = pred.one(post.theta_map)
+    for ax, out_id in zip(axes[0], pred.outputs, strict=True):
+        rows = fine[fine["output"] == out_id].sort_values("time_h")
+        k = rows["k"].to_numpy()
+        t = rows["time_h"].to_numpy() / 168
+        ax.fill_between(t, np.nanquantile(draws[:, k], 0.05, axis=0), np.nanquantile(draws[:, k], 0.95, axis=0),
+                        color="tab:orange", alpha=0.3, lw=0, label="posterior 90%")
+        ax.plot(t, map_pred[k], "-", color="tab:orange", label="MAP twin")
+        ax.plot(t, prior_typ[k], "--", color="grey", label="typical patient")
+        ax.plot(t, rows["value"], "ko", ms=4, label="observed")
+        ax.set_title(out_id, fontsize=9)
+        ax.set_xlabel("time (weeks)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    files.append(save_figure(fig, out / "n_of_1_fit.png").name)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for label, vals in trajectories.items():
+        line = ax.plot(grid / 168, np.median(vals, axis=0), label=label)
+        ax.fill_between(grid / 168, np.quantile(vals, 0.05, axis=0), np.quantile(vals, 0.95, axis=0),
+                        color=line[0].get_color(), alpha=0.15, lw=0)
+    ax.axhline(design.target.threshold, color="black", ls="--", lw=1)
+    ax.axvspan(design.target.from_h / 168, design.target.to_h / 168, color="grey", alpha=0.1)
+    ax.set_xlabel("time (weeks)")
+    ax.set_ylabel(f"{design.target.output} (median, 90% band)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    files.append(save_figure(fig, out / "n_of_1_regimens.png").name)
+    return files
+
+
+def _report(s: dict[str, Any], design: NOf1Design) -> str:
+    t, imp = s["target"], s["importance_sampling"]
+    lines = [f"# N-of-1 twin: {design.name}", "",
+             f"{s['observations']} observations; MAP by L-BFGS-B ({s['optimizer_evaluations']} model evaluations), "
+             f"posterior by importance resampling of the Laplace approximation "
+             f"(ESS {imp['ess']:.0f} of {imp['proposals']}); seed {s['seed']}."
+             + ("" if imp["laplace_hessian_positive_definite"] else
+                " **The Hessian at the MAP was not positive definite: the prior covariance was the proposal.**"),
+             "", "| parameter | typical | MAP | posterior median | 90% CrI | Laplace 90% | truth |",
+             "|---|---|---|---|---|---|---|"]
+    for name, p in s["parameters"].items():
+        truth = s["truth"].get(name) if s["truth"] else None
+        lines.append(f"| {name} | {p['typical']:.4g} | {p['map']:.4g} | {p['median']:.4g} | {p['ci_low']:.4g}-"
+                     f"{p['ci_high']:.4g} | {p['laplace_ci_low']:.4g}-{p['laplace_ci_high']:.4g} | "
+                     f"{'' if truth is None else f'{truth:.4g}'} |")
+    word = "max" if t["direction"] == "below" else "min"
+    lines += ["", f"Target: {word} of `{t['output']}` over {t['window_h'][0] / 168:g}-{t['window_h'][1] / 168:g} "
+              f"weeks {'<=' if t['direction'] == 'below' else '>='} {t['threshold']:g}.", "",
+              "| rank | regimen | P(target) | 95% MC interval | metric median (90% CrI) | typical patient |",
+              "|---|---|---|---|---|---|"]
+    for r in s["regimens"]:
+        lines.append(f"| {r['rank']} | {r['regimen']} | {r['probability']:.2f} | {r['probability_ci95'][0]:.2f}-"
+                     f"{r['probability_ci95'][1]:.2f} | {r['metric_median']:.3g} ({r['metric_ci90'][0]:.3g}-"
+                     f"{r['metric_ci90'][1]:.3g}) | {r['typical_patient_metric']:.3g} |")
+    lines += ["", *[f"![{p}]({p})" for p in s["plots"]], ""]
+    return "\n".join(lines)
+
+
+#: Observation times (h) of the shipped synthetic patient (trials/n_of_1_patient.csv): drug concentrations and
+#: PASI one hour before the week-4 dose and at weeks 8, 12 and 16 (before the week-16 dose).
+PATIENT_TIMES: dict[str, list[float]] = {
+    "pk_C_free": [671.0, 1344.0, 2016.0, 2687.0],
+    "disease__PASI": [671.0, 1344.0, 2016.0, 2687.0],
+}
