@@ -22,7 +22,7 @@ import pandas as pd
 
 from qsp_sbml.dosing import Dose, Regimen, as_regimen
 from qsp_sbml.errors import SbmlError
-from qsp_sbml.simulate._initial import InitialAssignments
+from qsp_sbml.simulate._initial import InitialAssignments, event_parameters, reset_keeping_values
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.plan import Action, plan_regimen
 from qsp_sbml.simulate.sbml_inputs import add_dosing_events, add_infusion_inputs, infusion_parameter
@@ -73,7 +73,7 @@ class Model:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_runners"] = {}
-        for key in ("document", "_initial_assignments", "_rule_targets"):
+        for key in ("document", "_initial_assignments", "_rule_targets", "_event_parameters"):
             state.pop(key, None)
         return state
 
@@ -123,6 +123,11 @@ class Model:
         rate = frozenset(r.getVariable() for r in rules if r.isRate())
         assigned = frozenset(r.getVariable() for r in rules if r.isAssignment())
         return rate, assigned
+
+    @cached_property
+    def _event_parameters(self) -> tuple[str, ...]:
+        """Global parameters and compartments that SBML events assign (e.g. an infusion rate)."""
+        return event_parameters(self.sbml_model)
 
     @cached_property
     def _initial_assignments(self) -> InitialAssignments:
@@ -264,7 +269,7 @@ class Model:
                 rr.setValue(name, float(value))
                 changed.add(name)
         if changed:
-            rr.reset()
+            reset_keeping_values(rr, self._event_parameters)
             self._initial_assignments.reapply(rr, changed)
         for key, value in later.items():
             rr.setValue(key, value)

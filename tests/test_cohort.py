@@ -13,6 +13,7 @@ import qsp_sbml as qs
 from qsp_sbml.engine import ProcessEngine, SerialEngine, as_engine
 from qsp_sbml.errors import PopulationError, SimulationError, SimulationWarning
 from qsp_sbml.population import Cohort, lognormal_iiv, sample_population, simulate_cohort
+from qsp_sbml.resources import project_models_dir
 
 REPO = Path(__file__).resolve().parents[1]
 THEO = REPO / "petab_problems" / "theophylline" / "model.xml"
@@ -125,3 +126,17 @@ def test_as_engine() -> None:
         as_engine("dask")
     with pytest.raises(ValueError, match="n_workers"):
         ProcessEngine(0)
+
+
+def test_infusion_starting_at_t0_is_given_once_with_cohort_parameters() -> None:
+    # an infusion event at t=0 adds its rate on reset; resetAll + setValues + reset used to add it twice
+    mab = qs.load_model(project_models_dir() / "pbpk" / "mab_two_compartment_tmdd.xml")
+    t = np.linspace(0.0, 48.0, 49)
+    regimen = "100 nmol iv over 20 h to mab_central"
+    cohort = Cohort.from_parts(parameters=pd.DataFrame({"CL": [0.01, 0.02]}), seed=1)
+    res = simulate_cohort(mab, cohort, t, outputs=["mab_central"], regimen=regimen)
+    for i, cl in enumerate([0.01, 0.02]):
+        ref = mab.simulate(t, selections=["mab_central"], regimen=regimen, parameters={"CL": cl})
+        assert np.allclose(res.values[i, :, 0], ref["mab_central"].to_numpy(), rtol=1e-6, atol=1e-9)
+    # mass balance during the infusion: 5 nmol/h in, nothing can exceed the dose given so far
+    assert res.values[0, 10, 0] <= 50.0 + 1e-9

@@ -32,7 +32,7 @@ from qsp_sbml.errors import SimulationError, UnsupportedFeatureError
 from qsp_sbml.petab._common import TIME_SYMBOLS, ModelEntities
 from qsp_sbml.petab._spec import Change, ExperimentSpec, Period
 from qsp_sbml.petab.options import SteadyStateOptions
-from qsp_sbml.simulate._initial import InitialAssignments, evaluate
+from qsp_sbml.simulate._initial import InitialAssignments, evaluate, event_parameters, reset_keeping_values
 from qsp_sbml.simulate.options import IntegratorOptions
 
 __all__ = ["ExperimentRunner"]
@@ -97,6 +97,7 @@ class ExperimentRunner:
         self.integrator = integrator
         self.steady = steady_state
         self.ia = InitialAssignments.from_model(sbml_model)
+        self._event_parameters = event_parameters(sbml_model)
         self._ia_math = {sym: m for sym, m, _ in self.ia.order}
         self._model_parameters = {k: _Compiled(v) for k, v in model_parameters.items()}
         self._compiled: dict[Any, _Compiled] = {}
@@ -165,7 +166,7 @@ class ExperimentRunner:
             return
         for key, value in pre.items():
             self._set(key, value)
-        rr.reset()
+        reset_keeping_values(rr, self._event_parameters)
         for key, value in pre.items():  # reset() restores rate-rule variables: set again
             self._set(key, value)
         changed = set(pre)

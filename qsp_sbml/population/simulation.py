@@ -33,6 +33,7 @@ from qsp_sbml.errors import PopulationError, SimulationError, SimulationWarning
 from qsp_sbml.model import Model, RegimenLike
 from qsp_sbml.population.checkpoint import ChunkData
 from qsp_sbml.population.cohort import Cohort
+from qsp_sbml.simulate._initial import reset_keeping_values
 from qsp_sbml.simulate.options import IntegratorOptions
 
 __all__ = ["CohortResult", "check_cohort_parameters", "simulate_cohort"]
@@ -90,12 +91,14 @@ def _init_worker(setup: _Setup) -> None:
     changed = set(setup.before)
     ia = model._initial_assignments
     _WORKER.clear()
-    _WORKER.update(rr=rr, setup=setup, ia=ia if changed and ia.affected(changed) else None, changed=changed)
+    _WORKER.update(rr=rr, setup=setup, ia=ia if changed and ia.affected(changed) else None, changed=changed,
+                   event_targets=model._event_parameters)
 
 
 def _run_batch(batch: _Batch) -> _BatchResult:
     """Simulate the subjects of one batch in this worker's compiled model."""
     rr, setup, ia, changed = _WORKER["rr"], _WORKER["setup"], _WORKER["ia"], _WORKER["changed"]
+    event_targets = _WORKER["event_targets"]
     nb = len(setup.before)
     before = list(setup.before)
     after = list(setup.after)
@@ -109,7 +112,7 @@ def _run_batch(batch: _Batch) -> _BatchResult:
             rr.resetAll()
             if nb:
                 rr.setValues(before, row[:nb].tolist())
-                rr.reset()
+                reset_keeping_values(rr, event_targets)
                 if ia is not None:
                     ia.reapply(rr, changed)
             if after:

@@ -38,7 +38,6 @@ _KEYS = {"type", "name", "description", "model", "drug", "input", "output", "pop
 
 
 #: Dosing time (h) of both formulations; see :meth:`Formulation.regimen`.
-_T0 = 1e-6
 
 
 @dataclass(frozen=True)
@@ -53,16 +52,10 @@ class Formulation:
     duration_h: float | None = None
 
     def regimen(self, target: str) -> str:
-        """The regimen text: a bolus, or a constant-rate input over the release duration, into ``target``.
-
-        The dose is given at ``_T0`` = 1e-6 h rather than 0: :func:`~qsp_sbml.population.simulate_cohort`
-        resets RoadRunner twice per subject (``resetAll`` then ``reset`` after setting the parameters), and an
-        infusion event triggered at t = 0 then adds its rate twice while its stop event subtracts it once
-        (measured: 4.5-fold AUC for a 20 h release). A start after t = 0 is not re-triggered by a reset.
-        """
+        """The regimen text: a bolus, or a constant-rate input over the release duration, into ``target``."""
         if self.release == "immediate":
-            return f"{self.dose_mg:.10g} mg po at {_T0:g} h to {target}"
-        return f"{self.dose_mg:.10g} mg po over {self.duration_h:.10g} h at {_T0:g} h to {target}"
+            return f"{self.dose_mg:.10g} mg po to {target}"
+        return f"{self.dose_mg:.10g} mg po over {self.duration_h:.10g} h to {target}"
 
 
 @dataclass(frozen=True)
