@@ -42,6 +42,10 @@ def _screen(summary: dict[str, Any], out: Path) -> list[str]:
             for trt, n in by.items():
                 if len({r["n"] for r in entry.get("power_curve", [])}) > 1:
                     lines.append(f"    required n ({ep} {trt}, power >= {fmt(entry.get('target_power'))}): {fmt(n)}")
+        ds = entry.get("dose_selection")
+        if ds:
+            picked = ", ".join(f"{k}: {fmt(v)}" for k, v in ds["probability_selected"].items())
+            lines.append(f"    probability each dose is selected: {picked}")
         a = entry.get("adaptive")
         if a:
             c = a["conditional"]

@@ -145,6 +145,15 @@ def parallel_report(design: ParallelDesign, trials: SimulatedTrials, tables: dic
                       "", "| endpoint | treatment | n | power | MC SE |", "|---|---|---|---|---|"]
             lines += [f"| {r['endpoint']} | {r['treatment']} | {r['n']} | {fmt(r['power'])} | {fmt(r['power_se'], 2)} |"
                       for r in entry["power_curve"]]
+        if "dose_selection" in entry:
+            ds = entry["dose_selection"]
+            what = "has its one-sided lower bound" if ds["rule"] == "lower_bound" else "is"
+            lines += ["", f"Dose selection on `{ds['endpoint']}` (smallest dose whose difference from control "
+                      f"dose {fmt(ds['control_dose'])} {what} >= {fmt(ds['target'])}, significant at one-sided "
+                      f"{fmt(ds['alpha'])}; "
+                      "qsp_sbml.trial.dose.select_dose); linear trend test power "
+                      f"{fmt(ds['trend_test_power'])}.", "", "| dose | probability selected |", "|---|---|"]
+            lines += [f"| {k} | {fmt(v)} |" for k, v in ds["probability_selected"].items()]
         if "adaptive" in entry:
             a = entry["adaptive"]
             c = a["conditional"]

@@ -30,7 +30,7 @@ the file and the line.  Paths are relative to the design file.  A parallel desig
       - {covariate: age, min: 18, max: 75}
     stratification: [{baseline: disease__PASI, cuts: [20]}]
     enrichment: {baseline: ALT, min: 200}     # also run the enriched population
-    measurement_error: {disease__PASI: {additive: 0.5, proportional: 0.1}}
+    measurement_error: {disease__PASI: {additive: 0.5, proportional: 0.1, min: 0, max: 72}}  # clipped to 0-72
     response_variability:            # a subject's multiplicative deviation after baseline
       disease__PASI: {distribution: logistic, scale: 0.7723}
     dropout: {hazard: 0.005}         # per time_unit (exponential)
@@ -47,6 +47,7 @@ the file and the line.  Paths are relative to the design file.  A parallel desig
     replicates: 200                  # simulated trials (power); with a posterior: probability of success
     sample_size: {n: [60, 90, 150], target: 0.8}   # power curve over total n
     adaptive: {looks: [0.5, 1.0], spending: obrien_fleming, futility: pocock, beta: 0.2, better: higher}
+    dose_selection: {endpoint: pasi75, target: 0.3, rule: estimate}   # smallest dose beating control by 0.3
 
 Tests fitting each endpoint type: ``t_test``/``ancova`` for value, change, percent_change, auc, cmax;
 ``chi2``/``logistic`` for responder; ``logrank`` for time_to_event.
@@ -85,7 +86,7 @@ ENDPOINT_TESTS = {**dict.fromkeys(CONTINUOUS, ("t_test", "ancova")), "responder"
                   "time_to_event": ("logrank",)}
 _TOP = ("type", "name", "description", "model", "time_unit", "duration", "visits", "n", "allocation", "arms",
         "population", "inclusion", "stratification", "enrichment", "measurement_error", "response_variability",
-        "dropout", "endpoints", "primary", "replicates", "sample_size", "adaptive", "references")
+        "dropout", "endpoints", "primary", "replicates", "sample_size", "adaptive", "dose_selection", "references")
 _POP = ("preset", "covariates", "parameters", "derived", "iiv", "posterior", "cohort", "vpop")
 
 
@@ -164,7 +165,8 @@ class ParallelDesign:
     inclusion: tuple[Criterion, ...]
     stratification: tuple[tuple[Criterion, tuple[float, ...]], ...]
     enrichment: tuple[Criterion, ...]
-    measurement_error: Mapping[str, tuple[float, float]]
+    #: Per output: additive SD, proportional SD, and the range observations are clipped to (a score's scale).
+    measurement_error: Mapping[str, tuple[float, float, float, float]]
     response_variability: Mapping[str, tuple[str, float]]
     dropout_hazard: float
     endpoints: tuple[Endpoint, ...]
@@ -174,6 +176,8 @@ class ParallelDesign:
     target_power: float
     adaptive: Mapping[str, Any] | None
     references: tuple[str, ...] = ()
+    #: ``{endpoint, target, rule, alpha}``: minimum-effective-dose selection across the arms' ``dose``.
+    dose_selection: Mapping[str, Any] | None = None
 
     @property
     def outputs(self) -> list[str]:
@@ -483,14 +487,18 @@ def validate_parallel(spec: Mapping[str, Any], *, source: Path) -> ParallelDesig
     for crit in (*inclusion, *enrichment, *(c for c, _ in strat)):
         if crit.kind == "baseline" and crit.column not in outputs:
             raise r.error(f"{crit.field}.baseline", f"the model has no output {crit.column!r}", crit.column)
-    err: dict[str, tuple[float, float]] = {}
+    err: dict[str, tuple[float, float, float, float]] = {}
     for out, e in r.mapping(spec.get("measurement_error", {}), "measurement_error").items():
         fld = f"measurement_error.{out}"
         if out not in outputs:
             raise r.error(fld, f"the model has no output {out!r}", out)
-        e = r.mapping(e, fld, ("additive", "proportional"))
+        e = r.mapping(e, fld, ("additive", "proportional", "min", "max"))
+        lo = r.number(e["min"], f"{fld}.min") if "min" in e else -math.inf
+        hi = r.number(e["max"], f"{fld}.max") if "max" in e else math.inf
+        if lo >= hi:
+            raise r.error(f"{fld}.min", f"min {lo:g} must be below max {hi:g}")
         err[out] = (r.number(e.get("additive", 0.0), f"{fld}.additive", minimum=0),
-                    r.number(e.get("proportional", 0.0), f"{fld}.proportional", minimum=0))
+                    r.number(e.get("proportional", 0.0), f"{fld}.proportional", minimum=0), lo, hi)
     rv: dict[str, tuple[str, float]] = {}
     for out, e in r.mapping(spec.get("response_variability", {}), "response_variability").items():
         fld = f"response_variability.{out}"
@@ -525,6 +533,7 @@ def validate_parallel(spec: Mapping[str, Any], *, source: Path) -> ParallelDesig
     if target >= 1:
         raise r.error("sample_size.target", f"must be in (0, 1), got {target}", target)
     adaptive = _adaptive(r, spec.get("adaptive"), endpoints, primary)
+    dose_sel = _dose_selection(r, spec.get("dose_selection"), endpoints, arms)
     refs = spec.get("references", [])
     return ParallelDesign(
         source=source, name=str(spec.get("name", source.stem)), model_path=model_path, time_unit=unit,
@@ -532,7 +541,8 @@ def validate_parallel(spec: Mapping[str, Any], *, source: Path) -> ParallelDesig
         population=pop, inclusion=inclusion, stratification=tuple(strat), enrichment=enrichment,
         measurement_error=err, response_variability=rv, dropout_hazard=hazard, endpoints=endpoints,
         primary=primary, replicates=reps, sample_size=tuple(sorted(set(grid))), target_power=target,
-        adaptive=adaptive, references=tuple(str(x) for x in refs) if isinstance(refs, list) else (str(refs),))
+        adaptive=adaptive, dose_selection=dose_sel,
+        references=tuple(str(x) for x in refs) if isinstance(refs, list) else (str(refs),))
 
 
 def _check_population(r: DesignReader, pop: Mapping[str, Any], known: set[str]) -> None:
@@ -604,3 +614,26 @@ def _adaptive(r: DesignReader, raw: object, endpoints: Sequence[Endpoint], prima
                       f"(got {better!r})", better)
     return {"looks": looks, "spending": spend, "futility": fut, "beta": beta, "better": better,
             "alpha": r.number(d.get("alpha", ep.analysis.alpha / 2), "adaptive.alpha", positive=True)}
+
+
+def _dose_selection(r: DesignReader, raw: object, endpoints: Sequence[Endpoint],
+                    arms: Sequence[Arm]) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    d = r.mapping(raw, "dose_selection", ("endpoint", "target", "rule", "alpha"))
+    ids = [e.id for e in endpoints]
+    eid = d.get("endpoint", ids[0])
+    if eid not in ids:
+        raise r.error("dose_selection.endpoint", f"no endpoint {eid!r} (endpoints: {ids})", eid)
+    ep = next(e for e in endpoints if e.id == eid)
+    if ep.type == "time_to_event":
+        raise r.error("dose_selection.endpoint", "dose selection needs a continuous or responder endpoint", eid)
+    for i, a in enumerate(arms):
+        if a.dose is None:
+            raise r.error(f"arms[{i}].dose", f"dose selection needs a dose on every arm; arm {a.id!r} has none")
+    rule = d.get("rule", "estimate")
+    if rule not in ("estimate", "lower_bound"):
+        raise r.error("dose_selection.rule", f"must be estimate or lower_bound, got {rule!r}", rule)
+    alpha = r.number(d.get("alpha", 0.05), "dose_selection.alpha", positive=True)
+    return {"endpoint": eid, "target": r.number(d.get("target"), "dose_selection.target"), "rule": rule,
+            "alpha": alpha}

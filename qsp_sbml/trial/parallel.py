@@ -169,6 +169,37 @@ def _adaptive(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], pop: str
     return out
 
 
+def _dose_selection(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], pop: str) -> dict[str, Any]:
+    from qsp_sbml.trial.dose import select_dose, trend_test
+
+    d = trials.design
+    spec = dict(d.dose_selection or {})
+    ep = next(e for e in d.endpoints if e.id == spec["endpoint"])
+    doses = {a.id: float(a.dose if a.dose is not None else math.nan) for a in d.arms}
+    control = doses[ep.analysis.control]
+    tab = tables[ep.id]
+    tab = tab[(tab["mode"] == "conditional") & (tab["population"] == pop) & (tab["order"] < d.n)]
+    if ep.type == "responder" and ep.analysis.missing == "nonresponder":
+        tab = tab.assign(y=tab["y"].fillna(0.0))
+    tab = tab.dropna(subset=["y"]).assign(dose=lambda f: f["arm"].map(doses))
+    chosen, trend = [], []
+    for _rep, grp in tab.groupby("replicate", sort=True):
+        try:
+            sel = select_dose(grp, dose="dose", outcome="y", target=spec["target"], control_dose=control,
+                              alpha=spec["alpha"], rule=spec["rule"])
+            chosen.append(sel.dose)
+            trend.append(trend_test(grp, dose="dose", outcome="y", alpha=spec["alpha"]).significant())
+        except TrialDesignError:
+            chosen.append(None)
+            trend.append(False)
+    levels = sorted({v for v in doses.values() if v != control})
+    freq = {f"{lv:g}": sum(c == lv for c in chosen) / len(chosen) for lv in levels}
+    freq["none"] = sum(c is None for c in chosen) / len(chosen)
+    return {"endpoint": ep.id, "target": spec["target"], "rule": spec["rule"], "alpha": spec["alpha"],
+            "control_dose": control, "probability_selected": freq, "trend_test_power": float(np.mean(trend)),
+            "replicates": len(chosen)}
+
+
 def _summarise(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], res: pd.DataFrame,
                ns: list[int]) -> dict[str, Any]:
     d = trials.design
@@ -243,6 +274,8 @@ def _summarise(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], res: pd
             entry_pop["criteria"] = [c.label() for c in (*d.inclusion, *d.enrichment)]
         else:
             entry_pop["criteria"] = [c.label() for c in d.inclusion]
+        if d.dose_selection:
+            entry_pop["dose_selection"] = _dose_selection(trials, tables, pop)
         if d.adaptive:
             entry_pop["adaptive"] = _adaptive(trials, tables, pop)
             cond = entry_pop["adaptive"]["conditional"]

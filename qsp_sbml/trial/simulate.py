@@ -290,10 +290,10 @@ def _observe(design: ParallelDesign, subjects: pd.DataFrame, true: np.ndarray, o
                 u = rng.logistic(0.0, scale, m) if dist == "logistic" else rng.normal(0.0, scale, m)
                 obs[idx, 1:, j] *= np.exp(u)[:, None]
             if out in design.measurement_error:
-                add, prop = design.measurement_error[out]
+                add, prop, lo, hi = design.measurement_error[out]
                 e1 = rng.standard_normal((m, len(visits)))
                 e2 = rng.standard_normal((m, len(visits)))
-                obs[idx, :, j] = obs[idx, :, j] * (1.0 + prop * e1) + add * e2
+                obs[idx, :, j] = np.clip(obs[idx, :, j] * (1.0 + prop * e1) + add * e2, lo, hi)
         if design.dropout_hazard > 0:
             drop[idx] = rng.exponential(1.0 / design.dropout_hazard, m)
     gone = visits[None, :] > drop[:, None]
