@@ -238,3 +238,64 @@ def test_shipped_scenario_runs(tmp_path: Path, scenario: Path) -> None:
     for entry in summary["populations"].values():
         assert all(c["power"] is not None for c in entry["comparisons"])
     assert summary == json.loads(res.output)["summary"]
+
+
+def test_posterior_stratification_exposure_and_time_to_event(tmp_path: Path) -> None:
+    """Probability of success from posterior draws, stratified randomisation, Cmax and time-to-event endpoints."""
+    draws = tmp_path / "draws.tsv"
+    draws.write_text("pk__CL\n0.008\n0.010\n0.012\n0.02\n", encoding="utf-8")
+    spec = {
+        "model": str(PSORIASIS), "time_unit": "week", "duration": 12, "visits": [0, 1, 2, 4, 8, 12], "n": 40,
+        "arms": [{"id": "low", "regimen": "60 nmol sc at 0 wk to pk__mab_sc_depot"},
+                 {"id": "high", "regimen": "600 nmol sc at 0 wk to pk__mab_sc_depot"}],
+        "population": {"parameters": {"disease__PASI0": 20}, "iiv": {"cv": {"disease__PASI0": 0.3, "pk__CL": 0.3}},
+                       "posterior": {"file": "draws.tsv"}},
+        "stratification": [{"baseline": "disease__PASI", "cuts": [20]}],
+        "response_variability": {"disease__PASI": {"distribution": "logistic", "scale": 0.7723}},
+        "endpoints": [
+            {"id": "cmax", "output": "pk_C_free", "type": "cmax", "time": 12, "analysis": {"test": "t_test"}},
+            {"id": "tt_pasi50", "output": "disease__PASI", "type": "time_to_event", "threshold": -50, "time": 12,
+             "analysis": {"test": "logrank"}}],
+        "replicates": 3,
+    }
+    path = _write(tmp_path, spec)
+    design = _validate(path)
+    trials = simulate_trials(design, seed=2)
+    assert trials.modes == ["conditional", "posterior"]
+    # stratified permuted blocks of 2: within each stratum, arms differ by at most one
+    for (_mode, _rep), grp in trials.subjects.groupby(["mode", "replicate"]):
+        for _s, g in grp.groupby("stratum"):
+            counts = g["arm"].value_counts()
+            assert abs(counts.get("low", 0) - counts.get("high", 0)) <= 1
+    cmax = endpoint_table(trials, design.endpoints[0])
+    # log Cmax of the observed profile: 10 x the dose gives 10 x the concentrations (linear PK, same subjects' law)
+    diff = cmax.groupby("arm")["y"].mean()
+    assert diff["high"] - diff["low"] == pytest.approx(math.log(10), abs=0.3)
+    tte = endpoint_table(trials, design.endpoints[1])
+    assert set(tte["event"]) <= {0, 1} and (tte["time"] > 0).all()
+    summary = run_trial(path, seed=2, out=tmp_path / "out")
+    comps = summary["populations"]["broad"]["comparisons"]
+    assert comps[0]["estimand"] == "difference in means" and comps[1]["estimand"] == "hazard ratio"
+    assert all(c["probability_of_success"] is not None for c in comps)
+
+
+def test_population_from_cohort_file_and_preset_with_covariate_criteria(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from qsp_sbml.population import Cohort
+
+    Cohort.from_parts(parameters=pd.DataFrame({"q_ALT": [100.0, 300.0, 900.0, 2000.0]}), seed=1).to_parquet(
+        tmp_path / "subjects.parquet")
+    spec = {**BASE, "population": {"cohort": "subjects.parquet", "derived": {"ALT": "ALT_0 + q_ALT"}},
+            "inclusion": [{"baseline": "ALT", "min": 200}], "replicates": 2, "sample_size": {}}
+    design = _validate(_write(tmp_path, spec))
+    trials = simulate_trials(design, seed=1)
+    assert set(np.round(trials.true[:, 0, 0])) <= {316.0, 916.0, 2016.0}  # 100 + 16 excluded by ALT >= 200
+    spec = {**BASE, "population": {"preset": "healthy_adults", "parameters": {"q_ALT": 741}},
+            "inclusion": [{"covariate": "age", "min": 40, "max": 60}], "replicates": 1, "sample_size": {}}
+    trials = simulate_trials(_validate(_write(tmp_path, spec, "preset.yaml")), seed=1)
+    assert trials.subjects["age"].between(40, 60).all() and len(trials.subjects) == 20
+    bad = {**spec, "population": {"preset": "martians"}}
+    with pytest.raises(TrialDesignError, match="unknown preset") as info:
+        _validate(_write(tmp_path, bad, "bad.yaml"))
+    assert info.value.field == "population.preset"

@@ -38,7 +38,7 @@ the file and the line.  Paths are relative to the design file.  A parallel desig
       - id: pasi75
         output: disease__PASI
         type: responder              # value, change, percent_change, responder, auc, cmax, time_to_event
-        of: percent_change           # responder/time_to_event: value, change or percent_change
+        of: percent_change           # responder/time_to_event: value, change or percent_change (default)
         threshold: -75
         direction: below             # response when of <= threshold (above: >=)
         time: 12
@@ -383,7 +383,7 @@ def _endpoint(r: DesignReader, raw: object, i: int, outputs: set[str], arm_ids: 
         raise r.error(f"{fld}.time", f"time {t:g} is after the end of the trial (duration {duration:g})", t)
     if etype not in ("time_to_event", "auc", "cmax") and t not in visits:
         raise r.error(f"{fld}.time", f"time {t:g} is not a visit (visits: {list(visits)})", t)
-    of = d.get("of", "percent_change" if etype == "responder" else "value")
+    of = d.get("of", "percent_change" if etype in ("responder", "time_to_event") else "value")
     if of not in ("value", "change", "percent_change"):
         raise r.error(f"{fld}.of", f"must be value, change or percent_change, got {of!r}", of)
     threshold = None

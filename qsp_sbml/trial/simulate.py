@@ -32,6 +32,8 @@ from qsp_sbml.trial.design import Criterion, Endpoint, ParallelDesign
 __all__ = ["SimulatedTrials", "endpoint_table", "simulate_trials"]
 
 _MAX_ROUNDS = 12
+_RESERVED = ("mode", "population", "replicate", "order", "uid", "arm", "stratum", "dropout", "baseline", "y", "time",
+             "event")
 
 
 def _stream(seed: int, *key: int) -> np.random.Generator:
@@ -130,6 +132,8 @@ def _draw(design: ParallelDesign, n: int, rng: np.random.Generator, typical: dic
                 raise TrialDesignError(f"cannot evaluate {expr!r}: {err}", field=f"population.derived.{k}") from None
             params[str(k)] = np.asarray(values, dtype=float)
             env[str(k)] = params[str(k)]
+    # covariate columns named like the trial's bookkeeping columns get a suffix (sample_population's "population")
+    cov = cov.rename(columns={c: f"{c}_covariate" for c in cov.columns if c in _RESERVED})
     return cov.reset_index(drop=True), params.reset_index(drop=True)
 
 
