@@ -149,7 +149,7 @@ def test_same_seed_same_summary_any_engine(tmp_path: Path) -> None:
     assert comp["endpoint"] == "alt_change" and comp["ci_low"] < comp["estimate"] < comp["ci_high"]
     assert 0.0 <= comp["power"] <= 1.0
     assert [r["n"] for r in summary["populations"]["broad"]["power_curve"]][:2] == [10, 20]
-    report = (tmp_path / "serial" / "report.md").read_text()
+    report = (tmp_path / "serial" / "report.md").read_text(encoding="utf-8")
     for png in ("power_curve.png", "forest.png", "vpc.png", "spaghetti.png"):
         assert f"]({png})" in report and (tmp_path / "serial" / png).stat().st_size > 1000
 
@@ -232,9 +232,9 @@ def test_shipped_scenario_runs(tmp_path: Path, scenario: Path) -> None:
     res = CliRunner().invoke(main, ["trial", str(scenario), "--seed", "1", "--out", str(out),
                                     "--max-replicates", "2", "--json"])
     assert res.exit_code == 0, res.output
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["design"]["replicates"] == 2
-    assert (out / "report.md").read_text().startswith("# Virtual trial")
+    assert (out / "report.md").read_text(encoding="utf-8").startswith("# Virtual trial")
     for entry in summary["populations"].values():
         assert all(c["power"] is not None for c in entry["comparisons"])
     assert summary == json.loads(res.output)["summary"]

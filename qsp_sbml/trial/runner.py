@@ -99,6 +99,7 @@ def run_trial(design_path: str | Path, *, seed: int, out: str | Path, engine: En
         raise TrialDesignError(f"output folder {out} exists; use --force to replace it", field="out")
     if out.exists() and not out.is_dir():
         raise TrialDesignError(f"{out} exists and is not a folder", field="out")
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -120,5 +121,10 @@ def run_trial(design_path: str | Path, *, seed: int, out: str | Path, engine: En
             tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for p in created:  # folders made for the output, deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                break
         raise
     return summary

@@ -64,16 +64,26 @@ def _model_defaults(model: Any) -> dict[str, float]:
     return {m.getParameter(i).getId(): float(m.getParameter(i).getValue()) for i in range(m.getNumParameters())}
 
 
-def _typical(design: ParallelDesign, mode: str, rng: np.random.Generator) -> dict[str, float]:
+def _draws(design: ParallelDesign) -> pd.DataFrame | None:
+    post = design.population.get("posterior")
+    if not post:
+        return None
+    from qsp_sbml.population.variability import read_draws
+
+    draws = read_draws(design.source.parent / post["file"])
+    keep = list(post.get("parameters") or draws.columns)
+    missing = [c for c in keep if c not in draws.columns]
+    if missing:
+        raise TrialDesignError(f"column(s) {missing} are not in the draws file {post['file']}",
+                               field="population.posterior.parameters")
+    return draws[keep].rename(columns=dict(post.get("rename") or {}))
+
+
+def _typical(design: ParallelDesign, mode: str, rng: np.random.Generator,
+             draws: pd.DataFrame | None) -> dict[str, float]:
     pop = design.population
     typ = {str(k): float(v) for k, v in (pop.get("parameters") or {}).items()}
-    post = pop.get("posterior")
-    if post:
-        from qsp_sbml.population.variability import read_draws
-
-        draws = read_draws(design.source.parent / post["file"])
-        keep = list(post.get("parameters") or draws.columns)
-        draws = draws[keep].rename(columns=dict(post.get("rename") or {}))
+    if draws is not None:
         if mode == "posterior":
             row = draws.iloc[int(rng.integers(0, len(draws)))]
         else:
@@ -197,7 +207,8 @@ def simulate_trials(design: ParallelDesign, *, seed: int, engine: Engine | None 
         c.kind == "baseline" for c, _ in design.stratification)
     # -- screening: each trial's candidate stream, in rounds; one baseline simulation per round
     keys = [(mi, r) for mi in range(len(modes)) for r in range(reps)]
-    typical = {k: _typical(design, modes[k[0]], _stream(seed, *k, 0)) for k in keys}
+    draws = _draws(design)
+    typical = {k: _typical(design, modes[k[0]], _stream(seed, *k, 0), draws) for k in keys}
     pop_rng = {k: _stream(seed, *k, 1) for k in keys}
     cands: dict[tuple[int, int], list[pd.DataFrame]] = {k: [] for k in keys}
     passing = {k: [0] * len(pops) for k in keys}
