@@ -299,3 +299,39 @@ def test_population_from_cohort_file_and_preset_with_covariate_criteria(tmp_path
     with pytest.raises(TrialDesignError, match="unknown preset") as info:
         _validate(_write(tmp_path, bad, "bad.yaml"))
     assert info.value.field == "population.preset"
+
+
+def test_runner_dispatches_on_type_through_the_kind_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kind module only needs validate(spec, source=) and run(design, seed=, engine=, out=)."""
+    import sys
+    import types
+
+    from qsp_sbml.trial import runner
+
+    calls: dict[str, Any] = {}
+    fake = types.ModuleType("fake_trial_kind")
+
+    def validate(spec: Any, *, source: Path) -> Any:
+        if "subjects" not in spec:
+            raise TrialDesignError("is required", field="subjects")
+        return dict(spec)
+
+    def run(design: Any, *, seed: int, engine: Any, out: Path) -> tuple[dict[str, Any], str]:
+        calls["out"] = out
+        (out / "plot.png").write_bytes(b"\x89PNG")
+        return {"design": {"type": "fake", "seed": seed}, "value": float("nan")}, "# fake report\n"
+
+    fake.validate, fake.run = validate, run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_trial_kind", fake)
+    monkeypatch.setitem(runner.KINDS, "fake", "fake_trial_kind")
+    bad = _write(tmp_path, {"type": "fake"}, "bad.yaml")
+    with pytest.raises(TrialDesignError, match="subjects"):
+        run_trial(bad, seed=1, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    good = _write(tmp_path, {"type": "fake", "subjects": 3}, "good.yaml")
+    summary = run_trial(good, seed=4, out=tmp_path / "out")
+    assert calls["out"].parent == tmp_path and calls["out"] != tmp_path / "out"  # built next to out, then renamed
+    assert summary["files"] == ["plot.png", "report.md", "summary.json"]
+    saved = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert saved["value"] is None and saved["design"]["seed"] == 4
+    assert (tmp_path / "out" / "report.md").read_text(encoding="utf-8") == "# fake report\n"
