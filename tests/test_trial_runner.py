@@ -335,3 +335,15 @@ def test_runner_dispatches_on_type_through_the_kind_contract(tmp_path: Path, mon
     saved = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert saved["value"] is None and saved["design"]["seed"] == 4
     assert (tmp_path / "out" / "report.md").read_text(encoding="utf-8") == "# fake report\n"
+
+
+def test_ancova_covariates_must_exist(tmp_path: Path) -> None:
+    spec = _bad(endpoints__0__analysis__covariates=["weight_kg"])
+    with pytest.raises(TrialDesignError, match="not covariates of the population") as info:
+        run_trial(_write(tmp_path, {**spec, "replicates": 1, "sample_size": {}}), seed=1, out=tmp_path / "o")
+    assert info.value.field == "endpoints[0].analysis.covariates" and not (tmp_path / "o").exists()
+    spec = {**BASE, "population": {**BASE["population"], "preset": "healthy_adults"}, "replicates": 2,
+            "sample_size": {}, "endpoints": [{**BASE["endpoints"][0], "analysis": {
+                "test": "ancova", "control": "placebo", "covariates": ["weight_kg"]}}]}
+    summary = run_trial(_write(tmp_path, spec, "cov.yaml"), seed=1, out=tmp_path / "o2")
+    assert summary["populations"]["broad"]["comparisons"][0]["undefined_analyses"] == 0

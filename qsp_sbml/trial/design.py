@@ -415,6 +415,9 @@ def _endpoint(r: DesignReader, raw: object, i: int, outputs: set[str], arm_ids: 
     covs = an.get("covariates", [])
     if not isinstance(covs, list) or not all(isinstance(c, str) for c in covs):
         raise r.error(f"{fld}.analysis.covariates", "must be a list of covariate names", covs)
+    if test == "ancova" and etype in ("auc", "cmax") and not covs:
+        raise r.error(f"{fld}.analysis.test", f"an ANCOVA of a {etype} endpoint has no baseline to adjust for; give "
+                      "analysis.covariates or use t_test", test)
     missing = an.get("missing", "exclude")
     if missing not in ("exclude", "nonresponder") or (missing == "nonresponder" and etype != "responder"):
         raise r.error(f"{fld}.analysis.missing", "must be exclude, or nonresponder for a responder endpoint",

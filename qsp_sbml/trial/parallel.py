@@ -38,6 +38,8 @@ from qsp_sbml.trial.simulate import SimulatedTrials, endpoint_table, simulate_tr
 
 __all__ = ["analyse_endpoint", "run", "validate"]
 
+_TABLE_COLUMNS = ("mode", "population", "replicate", "order", "arm", "baseline", "y", "time", "event")
+
 
 def validate(spec: Mapping[str, Any], *, source: Path) -> ParallelDesign:
     """Validate a parallel design (see :mod:`qsp_sbml.trial.design`)."""
@@ -78,7 +80,12 @@ def _z(res: AnalysisResult, better: str) -> float:
 
 def _analyses(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], ns: list[int]) -> pd.DataFrame:
     rows = []
-    for ep in trials.design.endpoints:
+    for i, ep in enumerate(trials.design.endpoints):
+        missing = [c for c in ep.analysis.covariates if c not in tables[ep.id].columns]
+        if missing:
+            raise TrialDesignError(f"covariate(s) {missing} are not covariates of the population (covariates: "
+                                   f"{[c for c in tables[ep.id].columns if c not in _TABLE_COLUMNS]})",
+                                   field=f"endpoints[{i}].analysis.covariates")
         for (mode, pop, rep), grp in tables[ep.id].groupby(["mode", "population", "replicate"], sort=False):
             for n in ns:
                 first = grp[grp["order"] < n]
