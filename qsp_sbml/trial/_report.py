@@ -40,6 +40,7 @@ def _power_curve(summary: dict[str, Any], path: Path, target: float) -> None:
     ax.set_ylabel("power (95% Monte Carlo interval)")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=7)
+    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -49,17 +50,21 @@ def _forest(summary: dict[str, Any], path: Path) -> None:
     plt = pyplot()
     rows = [(pop, c) for pop, e in summary["populations"].items() for c in e["comparisons"]
             if c["estimate"] is not None]
-    fig, ax = plt.subplots(figsize=(6, 0.5 * len(rows) + 1.2))
-    for i, (_pop, c) in enumerate(rows):
-        ax.plot([c["ci_low"], c["ci_high"]], [i, i], color="C0")
-        ax.plot(c["estimate"], i, "o", color="C0")
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{pop}: {c['endpoint']} {c['treatment']} vs {c['control']}" for pop, c in rows], fontsize=8)
-    null = [1.0 if c["estimand"] in ("hazard ratio",) else 0.0 for _, c in rows]
-    for v in set(null):
-        ax.axvline(v, color="grey", ls=":", lw=1)
-    ax.invert_yaxis()
-    ax.set_xlabel("effect estimate with mean confidence interval (n of the design)")
+    endpoints = list(dict.fromkeys(c["endpoint"] for _, c in rows)) or ["-"]
+    height = 1.0 + 0.45 * max(1, len(rows))
+    fig, axes = plt.subplots(len(endpoints), 1, figsize=(7.5, height), squeeze=False)
+    for ax, ep in zip(axes[:, 0], endpoints, strict=True):
+        mine = [(pop, c) for pop, c in rows if c["endpoint"] == ep]
+        for i, (_pop, c) in enumerate(mine):
+            ax.plot([c["ci_low"], c["ci_high"]], [i, i], color="C0")
+            ax.plot(c["estimate"], i, "o", color="C0")
+        ax.set_yticks(range(len(mine)))
+        ax.set_yticklabels([f"{pop}: {c['treatment']} vs {c['control']}" for pop, c in mine], fontsize=8)
+        ax.set_ylim(len(mine) - 0.5, -0.5)
+        if mine:
+            ax.axvline(1.0 if mine[0][1]["estimand"] == "hazard ratio" else 0.0, color="grey", ls=":", lw=1)
+            ax.set_title(f"{ep}: {mine[0][1]['estimand']}, mean estimate and CI", fontsize=9)
+    fig.tight_layout()
     save_figure(fig, path)
 
 
@@ -94,6 +99,8 @@ def _vpc(design: ParallelDesign, trials: SimulatedTrials, path: Path, spaghetti:
             a.legend(fontsize=7)
         ax.set_title("observed (with error and dropout)", fontsize=9)
         ax2.set_title("model trajectories, replicate 1 (15 per arm)", fontsize=9)
+    fig.tight_layout()
+    fig2.tight_layout()
     save_figure(fig, path)
     save_figure(fig2, spaghetti)
 
