@@ -245,6 +245,7 @@ def _register() -> None:
     from qsp_sbml._cli_pbpk import pbpk
     from qsp_sbml._cli_petab import petab
     from qsp_sbml._cli_population import simulate_cohort_cmd, vpop
+    from qsp_sbml._cli_trial import trial
 
     main.add_command(pbpk)
     main.add_command(petab)
@@ -256,6 +257,7 @@ def _register() -> None:
         main.add_command(command)
     main.add_command(vpop)
     main.add_command(simulate_cohort_cmd)
+    main.add_command(trial)
 
 
 _register()

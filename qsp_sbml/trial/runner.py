@@ -1,0 +1,132 @@
+"""Run a trial design file: validate, simulate, analyse, write ``summary.json`` and ``report.md``.
+
+The design's ``type:`` picks the kind module (imported lazily): ``parallel`` -> :mod:`qsp_sbml.trial.parallel`,
+``bioequivalence`` -> ``qsp_sbml.trial.vbe``, ``n_of_1`` -> ``qsp_sbml.trial.n_of_1``.  Each kind module
+provides ``validate(spec, *, source) -> design`` (raising :class:`~qsp_sbml.errors.TrialDesignError` naming
+the field) and ``run(design, *, seed, engine, out) -> (summary, markdown)``; ``run`` may write PNG files into
+``out``.  The output folder is built whole in a temporary folder next to ``out`` and renamed into place, so a
+failed run leaves nothing behind; an existing ``out`` is refused unless ``force=True``: then the old folder is
+renamed aside, the new one renamed into place and the old one deleted (two renames: a reader never sees a
+partial folder, but for an instant there is none).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qsp_sbml.engine import Engine, SerialEngine
+from qsp_sbml.errors import TrialDesignError
+
+__all__ = ["KINDS", "MAX_REPLICATES_ENV", "load_design", "run_trial", "to_json"]
+
+#: Trial kinds and the modules implementing them.
+KINDS = {"parallel": "qsp_sbml.trial.parallel", "bioequivalence": "qsp_sbml.trial.vbe",
+         "n_of_1": "qsp_sbml.trial.n_of_1"}
+#: Environment variable capping the replicate trials of a run (quick runs, tests).
+MAX_REPLICATES_ENV = "QSP_SBML_TRIAL_MAX_REPLICATES"
+
+
+def _kind_module(kind: object, path: Path) -> Any:
+    if kind not in KINDS:
+        raise TrialDesignError(f"unknown trial type {kind!r} in {path}; use one of {', '.join(KINDS)}", field="type",
+                               value=kind)
+    try:
+        return importlib.import_module(KINDS[str(kind)])
+    except ModuleNotFoundError as err:
+        if err.name == KINDS[str(kind)]:
+            raise TrialDesignError(f"trial type {kind!r} ({path}) is not available in this installation "
+                                   f"(module {KINDS[str(kind)]} missing)", field="type", value=kind) from None
+        raise
+
+
+def load_design(path: str | Path) -> tuple[Any, Any]:
+    """Read and validate a design file; return (kind module, validated design)."""
+    from qsp_sbml.trial.design import read_design
+
+    path = Path(path)
+    data, _ = read_design(path)
+    module = _kind_module(data.get("type", "parallel"), path)
+    return module, module.validate(data, source=path)
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        v = float(obj)
+        return float(f"{v:.12g}") if math.isfinite(v) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def to_json(summary: dict[str, Any]) -> str:
+    """Canonical JSON of a summary (NaN -> null, floats to 12 significant digits)."""
+    return json.dumps(_clean(summary), indent=2, allow_nan=False) + "\n"
+
+
+def run_trial(design_path: str | Path, *, seed: int, out: str | Path, engine: Engine | None = None,
+              force: bool = False, max_replicates: int | None = None) -> dict[str, Any]:
+    """Validate and run a design; write ``out/summary.json`` and ``out/report.md`` (with PNGs).
+
+    ``max_replicates`` (default: the ``QSP_SBML_TRIAL_MAX_REPLICATES`` environment variable) caps the
+    replicate trials for quick runs; it is passed to kind modules whose ``run`` accepts it.  Returns the
+    summary.
+    """
+    design_path, out = Path(design_path), Path(out)
+    if max_replicates is None and os.environ.get(MAX_REPLICATES_ENV):
+        try:
+            max_replicates = int(os.environ[MAX_REPLICATES_ENV])
+        except ValueError:
+            raise TrialDesignError(f"{MAX_REPLICATES_ENV} must be an integer, got {os.environ[MAX_REPLICATES_ENV]!r}",
+                                   field=MAX_REPLICATES_ENV) from None
+    module, design = load_design(design_path)
+    if out.exists() and not force:
+        raise TrialDesignError(f"output folder {out} exists; use --force to replace it", field="out")
+    if out.exists() and not out.is_dir():
+        raise TrialDesignError(f"{out} exists and is not a folder", field="out")
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        kwargs: dict[str, Any] = {}
+        if max_replicates is not None and "max_replicates" in inspect.signature(module.run).parameters:
+            kwargs["max_replicates"] = max_replicates
+        summary, body = module.run(design, seed=seed, engine=engine or SerialEngine(), out=tmp, **kwargs)
+        summary = dict(summary)
+        summary.setdefault("files", sorted(["summary.json", "report.md", *(p.name for p in tmp.glob("*.png"))]))
+        (tmp / "summary.json").write_text(to_json(summary), encoding="utf-8")
+        (tmp / "report.md").write_text(body, encoding="utf-8")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            old.rmdir()
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for p in created:  # folders made for the output, deepest first
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
+    return summary
