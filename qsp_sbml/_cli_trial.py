@@ -27,6 +27,14 @@ def _engine(value: str) -> Any:
 def _screen(summary: dict[str, Any], out: Path) -> list[str]:
     from qsp_sbml.trial._report import fmt
 
+    kind = summary.get("type")
+    if kind is not None and kind != "parallel":  # the other kinds say what matters in their results
+        import importlib
+
+        from qsp_sbml.trial.runner import KINDS
+
+        screen = importlib.import_module(KINDS[kind]).screen
+        return [*screen(summary), f"wrote {out / 'summary.json'} and {out / 'report.md'}"]
     lines = []
     d = summary.get("design", {})
     lines.append(f"{d.get('name', 'trial')} ({d.get('type', '?')}): seed {d.get('seed')}, "

@@ -94,3 +94,6 @@ def test_same_seed_same_summary_serial_and_two_processes(small: n_of_1.NOf1Desig
     truth = small.truth["pk__CL"] if small.truth else np.nan
     assert abs(np.log(cl["map"] / truth)) < abs(np.log(cl["typical"] / truth)) / 2
     assert [r["rank"] for r in a["regimens"]] == [1] and 0 <= a["regimens"][0]["probability"] <= 1
+    lines = n_of_1.screen(a)
+    assert lines[0].startswith(f"{a['name']} (n_of_1)") and any("MAP" in line for line in lines)
+    assert lines[-1].strip().startswith("1. ")

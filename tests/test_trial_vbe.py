@@ -107,3 +107,11 @@ def test_cohort_profiles_equal_single_subject_simulation(small: vbe.VbeDesign) -
     res = simulate_cohort(model, Cohort.from_parts(parameters=pd.DataFrame({"m_CYP2D6": [1.0]})), times,
                           outputs=["C_plasma"], regimen=reg, progress=False)
     np.testing.assert_allclose(res.values[0, :, 0], one, rtol=1e-5, atol=1e-9)
+
+
+def test_screen_lists_every_group_and_metric(serial_run: Any) -> None:
+    summary = serial_run[0]
+    lines = vbe.screen(summary)
+    assert lines[0].startswith(f"{summary['name']} (bioequivalence)")
+    assert len(lines) == 1 + len(summary["results"])
+    assert any("GMR" in line for line in lines[1:])

@@ -461,3 +461,18 @@ PATIENT_TIMES: dict[str, list[float]] = {
     "pk_C_free": [671.0, 1344.0, 2016.0, 2687.0],
     "disease__PASI": [671.0, 1344.0, 2016.0, 2687.0],
 }
+
+
+def screen(summary: Mapping[str, Any]) -> list[str]:
+    """One-screen summary of a :func:`run` result for the CLI: posterior of each parameter, regimen ranking."""
+    t = summary["target"]
+    lines = [f"{summary['name']} (n_of_1): seed {summary['seed']}, {summary['observations']} observations; "
+             f"ESS {summary['importance_sampling']['ess']:.0f} of {summary['importance_sampling']['proposals']}"]
+    for pid, p in summary["parameters"].items():
+        lines.append(f"  {pid}: MAP {p['map']:.4g} (90% CrI {p['ci_low']:.4g}-{p['ci_high']:.4g}; "
+                     f"typical {p['typical']:.4g})")
+    lines.append(f"  P({t['output']} {t['direction']} {t['threshold']:g}):")
+    for r in summary["regimens"]:
+        lo, hi = r["probability_ci95"]
+        lines.append(f"    {r['rank']}. {r['regimen']}: {r['probability']:.3f} [{lo:.3f}, {hi:.3f}]")
+    return lines

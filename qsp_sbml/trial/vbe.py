@@ -436,3 +436,17 @@ def _report(s: dict[str, Any], design: VbeDesign) -> str:
     lines += ["", f"Limits {design.limits[0]:.2f}-{design.limits[1]:.2f}. AUC is AUC(0-{design.end_h:g} h).", "",
               *[f"![{p}]({p})" for p in s["plots"]], ""]
     return "\n".join(lines)
+
+
+def screen(summary: Mapping[str, Any]) -> list[str]:
+    """One-screen summary of a :func:`run` result for the CLI (one line per group and metric)."""
+    lines = [f"{summary['name']} (bioequivalence): seed {summary['seed']}, n = {summary['n']}, {summary['design']}; "
+             "phenotypes " + ", ".join(f"{k} {v}" for k, v in summary["phenotypes"].items())]
+    for r in summary["results"]:
+        if not r["estimable"]:
+            lines.append(f"  {r['group']}: n {r['n']}, not estimable ({r['reason']})")
+            continue
+        verdict = "BE" if r["bioequivalent"] else "not BE"
+        lines.append(f"  {r['group']} {r['metric']}: n {r['n']}, GMR {_fmt(r['gmr'])} "
+                     f"[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] -> {verdict}")
+    return lines
