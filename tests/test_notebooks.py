@@ -18,6 +18,8 @@ NOTEBOOKS: dict[str, dict[str, str]] = {
     "01_compose_and_simulate.ipynb": {"QSP_SBML_NB_STEP_H": "168"},
     "02_calibrate_petab.ipynb": {"QSP_SBML_NB_STARTS": "2"},
     "03_virtual_population_and_pgx.ipynb": {"QSP_SBML_NB_SUBJECTS": "24"},
+    "04_trial_design_and_power.ipynb": {"QSP_SBML_NB_REPLICATES": "3", "QSP_SBML_NB_SIMS": "400"},
+    "05_n_of_1_twin.ipynb": {"QSP_SBML_NB_PROPOSALS": "60"},
 }
 
 
