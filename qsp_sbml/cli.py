@@ -162,19 +162,22 @@ def simulate(
               default=1000, show_default=True, help="Virtual patients per arm ($QSP_SBML_DEMO_SUBJECTS).")
 @click.option("--starts", "n_starts", type=click.IntRange(min=1), envvar="QSP_SBML_DEMO_STARTS", default=5,
               show_default=True, help="Calibration starts ($QSP_SBML_DEMO_STARTS).")
+@click.option("--replicates", "n_replicates", type=click.IntRange(min=1), envvar="QSP_SBML_DEMO_REPLICATES",
+              default=40, show_default=True, help="Replicate trials of the trial step ($QSP_SBML_DEMO_REPLICATES).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of every random draw.")
 @click.option("--foundation", is_flag=True,
               help="Run the foundation's closed-form checks (theophylline) instead of the flagship pipeline.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
-def demo(out_dir: Path, n_subjects: int, n_starts: int, seed: int, foundation: bool, progress: bool | None,
-         as_json: bool) -> None:
+def demo(out_dir: Path, n_subjects: int, n_starts: int, n_replicates: int, seed: int, foundation: bool,
+         progress: bool | None, as_json: bool) -> None:
     """Run the end-to-end demo on shipped defaults and write a report folder.
 
     Compose risankizumab PK + Emax + psoriasis modules and simulate the label regimen, calibrate the
-    psoriasis module on UltIMMa-1 (PEtab), simulate a virtual population with 90 % prediction bands;
-    OUT/report.md, OUT/summary.json and PNG plots. Exit 1 if a check fails.
+    psoriasis module on UltIMMa-1 (PEtab), simulate a virtual population with 90 % prediction bands, run
+    the three-arm dose-selection trial (placebo, 18 mg, 150 mg; PASI75 at week 12) with the calibrated
+    values; OUT/report.md, OUT/summary.json and PNG plots. Exit 1 if a check fails.
 
     \b
     Examples:
@@ -202,10 +205,11 @@ def demo(out_dir: Path, n_subjects: int, n_starts: int, seed: int, foundation: b
         return
     from qsp_sbml.demo import DemoSettings, run_demo
 
-    settings = DemoSettings(n_subjects=n_subjects, n_starts=n_starts, seed=seed, progress=progress)
+    settings = DemoSettings(n_subjects=n_subjects, n_starts=n_starts, n_replicates=n_replicates, seed=seed,
+                            progress=progress)
     if not as_json:
         click.echo(f"qsp-sbml demo: {n_subjects} virtual patients per arm, {n_starts} calibration starts, "
-                   f"seed {seed}")
+                   f"{n_replicates} replicate trials, seed {seed}")
     summary = run_demo(out_dir, settings, echo=None if as_json else click.echo)
     if as_json:
         _emit_json(summary)
@@ -233,6 +237,10 @@ def _demo_screen(summary: dict[str, Any]) -> None:
             click.echo(f"  PASI90 {key:<18} virtual {100 * rate['PASI90']:5.1f} % "
                        f"(95 % CI {100 * rate['ci95'][0]:.1f}-{100 * rate['ci95'][1]:.1f}), typical patient "
                        f"{100 * rate['typical_formula']:.1f} %{obs}")
+    if "trial" in steps:
+        for c in steps["trial"]["comparisons"]:
+            click.echo(f"  trial {c['endpoint']} {c['treatment']} vs {c['control']}: estimate {c['estimate']:.3f} "
+                       f"({c['ci_low']:.3f}, {c['ci_high']:.3f}), power {c['power']:.2f}")
     failed = [k for k, ok in summary["checks"].items() if not ok]
     verdict = "all checks passed" if not failed else f"CHECKS FAILED: {', '.join(failed)}"
     click.echo(f"{verdict} in {summary['wall_time_s']:.1f} s; report: {summary['report']}")

@@ -102,14 +102,15 @@ def test_console_script_and_demo(tmp_path):
     import os
 
     out = tmp_path / "report"
-    env = {**os.environ, "QSP_SBML_DEMO_SUBJECTS": "20", "QSP_SBML_DEMO_STARTS": "1"}
+    env = {**os.environ, "QSP_SBML_DEMO_SUBJECTS": "20", "QSP_SBML_DEMO_STARTS": "1", "QSP_SBML_DEMO_REPLICATES": "3"}
     proc = subprocess.run([sys.executable, "-m", "qsp_sbml", "demo", "--out", str(out), "--no-progress"],
                           capture_output=True, text=True, check=False, env=env)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "all checks passed" in proc.stdout and str((out / "report.md").resolve()) in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["passed"] is True and summary["settings"] == {"n_subjects": 20, "n_starts": 1, "seed": 1}
-    assert list(summary["steps"]) == ["compose", "calibrate", "population"]
+    assert summary["passed"] is True and summary["settings"] == {"n_subjects": 20, "n_starts": 1, "n_replicates": 3,
+                                                               "seed": 1}
+    assert list(summary["steps"]) == ["compose", "calibrate", "population", "trial"]
     compose = summary["steps"]["compose"]
     assert compose["flat_equals_shipped"] is True
     assert max(compose["max_rel_diff_vs_single_file_model"].values()) <= 1e-6
@@ -119,7 +120,12 @@ def test_console_script_and_demo(tmp_path):
     for step in summary["steps"].values():
         for name in step["files"]:
             assert (out / name).stat().st_size > 0, name
-    assert (out / "report.md").read_text().count("## ") == 3
+    trial = summary["steps"]["trial"]
+    assert trial["design"]["replicates"] == 3 and len(trial["comparisons"]) == 3
+    # the calibrated values of step 2 went into the trial's design
+    design = (out / "trial_design.yaml").read_text()
+    assert "disease__k_T" in design and "disease__f_ind" in design
+    assert (out / "report.md").read_text().count("## ") == 4
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 

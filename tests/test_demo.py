@@ -64,8 +64,9 @@ def test_settings_from_environment(monkeypatch) -> None:
 
     monkeypatch.setenv("QSP_SBML_DEMO_SUBJECTS", "30")
     monkeypatch.setenv("QSP_SBML_DEMO_STARTS", "2")
+    monkeypatch.setenv("QSP_SBML_DEMO_REPLICATES", "4")
     s = settings_from_env(seed=5)
-    assert (s.n_subjects, s.n_starts, s.seed) == (30, 2, 5)
+    assert (s.n_subjects, s.n_starts, s.n_replicates, s.seed) == (30, 2, 4, 5)
     monkeypatch.setenv("QSP_SBML_DEMO_STARTS", "many")
     with pytest.raises(ValueError, match="QSP_SBML_DEMO_STARTS"):
         settings_from_env()

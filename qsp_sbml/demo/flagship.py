@@ -7,15 +7,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from qsp_sbml.demo.pipeline import ENV_STARTS, ENV_SUBJECTS, DemoSettings, Step, run_pipeline
+from qsp_sbml.demo.pipeline import ENV_REPLICATES, ENV_STARTS, ENV_SUBJECTS, DemoSettings, Step, run_pipeline
 
 __all__ = ["run_demo", "settings_from_env"]
 
 
 def settings_from_env(**overrides: Any) -> DemoSettings:
-    """Settings with ``$QSP_SBML_DEMO_SUBJECTS`` / ``$QSP_SBML_DEMO_STARTS`` as defaults (CI caps)."""
+    """Settings with ``$QSP_SBML_DEMO_SUBJECTS`` / ``_STARTS`` / ``_REPLICATES`` as defaults (CI caps)."""
     values: dict[str, Any] = {}
-    for key, env in (("n_subjects", ENV_SUBJECTS), ("n_starts", ENV_STARTS)):
+    for key, env in (("n_subjects", ENV_SUBJECTS), ("n_starts", ENV_STARTS), ("n_replicates", ENV_REPLICATES)):
         text = os.environ.get(env)
         if text:
             try:

@@ -25,13 +25,15 @@ from typing import Any
 from qsp_sbml._io import atomic_write_text
 from qsp_sbml.errors import QspError
 
-__all__ = ["ENV_STARTS", "ENV_SUBJECTS", "DemoContext", "DemoSettings", "Step", "StepOutcome", "run_pipeline"]
+__all__ = ["ENV_REPLICATES", "ENV_STARTS", "ENV_SUBJECTS", "DemoContext", "DemoSettings", "Step", "StepOutcome",
+           "run_pipeline"]
 
 logger = logging.getLogger(__name__)
 
 #: Environment variables giving the default number of virtual subjects and calibration starts.
 ENV_SUBJECTS = "QSP_SBML_DEMO_SUBJECTS"
 ENV_STARTS = "QSP_SBML_DEMO_STARTS"
+ENV_REPLICATES = "QSP_SBML_DEMO_REPLICATES"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +44,8 @@ class DemoSettings:
     n_subjects: int = 1000
     #: Starts of the calibration step.
     n_starts: int = 5
+    #: Replicate trials of the three-arm trial step.
+    n_replicates: int = 40
     #: Seed of every random draw (start points, virtual population).
     seed: int = 1
     #: Progress bars (tqdm): None = on a terminal only.
@@ -49,7 +53,7 @@ class DemoSettings:
 
     def __post_init__(self) -> None:
         """Check the sizes."""
-        for name in ("n_subjects", "n_starts"):
+        for name in ("n_subjects", "n_starts", "n_replicates"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -150,7 +154,8 @@ def _summary(outcomes: dict[str, StepOutcome], timings: dict[str, float], settin
              wall: float) -> dict[str, Any]:
     checks = {f"{name}.{key}": ok for name, o in outcomes.items() for key, ok in o.checks.items()}
     return {
-        "settings": {"n_subjects": settings.n_subjects, "n_starts": settings.n_starts, "seed": settings.seed},
+        "settings": {"n_subjects": settings.n_subjects, "n_starts": settings.n_starts,
+                     "n_replicates": settings.n_replicates, "seed": settings.seed},
         "steps": {name: {"title": o.title, "wall_time_s": timings[name], "files": o.files, **o.summary}
                   for name, o in outcomes.items()},
         "checks": checks,

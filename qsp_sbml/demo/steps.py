@@ -10,6 +10,9 @@
    log-normal IIV on risankizumab clearance and the psoriasis module's own between-patient response model,
    simulated under the label regimen and placebo; 90 % prediction bands, spaghetti and waterfall plots and
    responder rates compared with UltIMMa-1.
+4. **trial**: the shipped three-arm design ``trials/psoriasis_dose_selection.yaml`` (placebo vs risankizumab
+   18 mg once vs 150 mg at weeks 0 and 4; PASI75 at week 12; power vs n) with the calibrated values of step 2
+   written into it, run by :func:`qsp_sbml.trial.runner.run_trial` (what ``qsp-sbml trial`` runs).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import pandas as pd
 from qsp_sbml._io import atomic_write_text
 from qsp_sbml.demo.pipeline import DemoContext, Step, StepOutcome
 
-__all__ = ["IIV_CL_CV", "STEPS", "ULTIMMA1", "step_calibrate", "step_compose", "step_population"]
+__all__ = ["IIV_CL_CV", "STEPS", "ULTIMMA1", "step_calibrate", "step_compose", "step_population", "step_trial"]
 
 WEEK_H = 168.0
 END_H = 52 * WEEK_H
@@ -332,9 +335,52 @@ def step_compose_quiet(ctx: DemoContext) -> None:
                       regimen=spec.exchange.regimen, spec=spec)
 
 
-#: The flagship pipeline, in order (the lead adds the three-arm trial step here).
+# -- 4. three-arm trial ----------------------------------------------------------
+def step_trial(ctx: DemoContext) -> StepOutcome:
+    """The shipped three-arm psoriasis dose-selection trial with the calibrated module parameters."""
+    import yaml
+
+    from qsp_sbml.resources import project_models_dir
+    from qsp_sbml.trial.runner import run_trial
+
+    source = project_models_dir().parent / "trials" / "psoriasis_dose_selection.yaml"
+    design = yaml.safe_load(source.read_text(encoding="utf-8"))
+    design["model"] = str((source.parent / design["model"]).resolve())
+    calibrated = dict(ctx.shared.get("calibrated", {}))
+    # the module's between-patient response scale is the design's response variability of PASI
+    s_resp = calibrated.pop("disease__s_resp", None)
+    if s_resp is not None:
+        design["response_variability"]["disease__PASI"]["scale"] = float(s_resp)
+    design["population"].setdefault("parameters", {}).update({k: float(v) for k, v in calibrated.items()})
+    design_path = ctx.folder / "trial_design.yaml"
+    atomic_write_text(design_path, f"# {source.name} with the calibrated values of the demo's step 2\n"
+                      + yaml.safe_dump(design, sort_keys=False))
+    summary = run_trial(design_path, seed=ctx.settings.seed, out=ctx.folder / "trial",
+                        max_replicates=ctx.settings.n_replicates)
+    population = next(iter(summary["populations"].values()))
+    rows = [f"| {c['endpoint']} | {c['treatment']} vs {c['control']} | {c['estimate']:.3f} "
+            f"({c['ci_low']:.3f}, {c['ci_high']:.3f}) | {c['power']:.2f} |" for c in population["comparisons"]]
+    d = summary["design"]
+    markdown = [
+        f"`{source.name}` (three arms, n = {d['n']}, PASI75 at week 12) with the calibrated values of step 2 "
+        f"(`trial_design.yaml`), {d['replicates']} replicate trials (seed {ctx.settings.seed}); full report "
+        "in `trial/report.md`.", "",
+        "| endpoint | comparison | mean estimate (mean 95 % CI) | power |", "|---|---|---|---|", *rows]
+    primary = [c for c in population["comparisons"] if c["endpoint"] == "pasi75"]
+    # the risankizumab arms beat placebo in UltIMMa-1 and in the phase 2 trial: the simulated trial must, too
+    checks = {"both doses beat placebo on PASI75 (mean estimate > 0)": bool(primary) and all(
+        c["estimate"] > 0 for c in primary)}
+    files = ["trial_design.yaml", *(f"trial/{p.name}" for p in sorted((ctx.folder / "trial").iterdir()))]
+    return StepOutcome("Three-arm trial: placebo vs risankizumab 18 mg vs 150 mg (PASI75, week 12)",
+                       {"design": d, "comparisons": population["comparisons"],
+                        "required_n": population.get("required_n"), "expected_n": population.get("expected_n")},
+                       markdown, checks, files)
+
+
+#: The flagship pipeline, in order.
 STEPS: tuple[Step, ...] = (
     ("compose", step_compose),
     ("calibrate", step_calibrate),
     ("population", step_population),
+    ("trial", step_trial),
 )
