@@ -108,3 +108,17 @@ def test_cli_engine_option_validates_dask_specs(tmp_path: Path) -> None:
                                     "--engine", "mpi"])
     assert res.exit_code == 2
     assert "dask://HOST:PORT" in res.output
+
+
+def test_cli_simulate_cohort_on_dask_matches_serial(tmp_path: Path) -> None:
+    from qsp_sbml.cli import main
+
+    cohort = _cohort(12).to_parquet(tmp_path / "c.parquet")
+    arrays = []
+    for engine in ("serial", "dask"):
+        res = CliRunner().invoke(main, ["simulate-cohort", str(THEO), str(cohort), "-r", REGIMEN, "--times", "0:36:1",
+                                        "--output", "C", "-o", str(tmp_path / engine), "--engine", engine,
+                                        "--workers", "2", "--batch-size", "3", "--json"])
+        assert res.exit_code == 0, res.output
+        arrays.append(np.load(tmp_path / engine / "trajectories.npz")["values"])
+    np.testing.assert_array_equal(arrays[1], arrays[0])
