@@ -135,7 +135,7 @@ def run(model: qs.Model, cohort: Cohort, engine: Engine) -> dict[str, Any]:
 
 def main() -> int:
     warnings.filterwarnings("ignore", category=qs.errors.UnitWarning)  # the IDR parameters carry no units
-    sizes = [int(x) for x in os.environ.get("QSP_SCALING_N", "1000,10000,100000").split(",")]
+    sizes = [int(x) for x in os.environ.get("QSP_SCALING_N", "1000,10000,100000").split(",") if x.strip()]
     n_dask = int(os.environ.get("QSP_SCALING_DASK_N", "10000"))
     pbpk = (project_models_dir() / "pbpk" / "wholebody_pbpk.xml").read_text(encoding="utf-8")
     model = qs.load_model(add_idr1(pbpk), guard=False)
