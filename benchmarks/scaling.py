@@ -1,9 +1,9 @@
 """Scaling benchmark: time per subject and peak memory per worker from 1,000 to 100,000 subjects; Dask vs processes.
 
-Model, regimen and cohort are those of ``benchmarks/cohort.py`` (whole-body PBPK with midazolam plus the IDR
-type I response of models/pd/idr1.xml, :func:`cohort.add_idr1`; ``cohort.REGIMEN``, 7.5 mg po q12h x 28;
-output ``cohort.OUTPUT`` hourly 0-336 h; ``healthy_adults`` covariates and
-:func:`qsp_sbml.population.subject_parameters` per subject).
+Model, regimen and cohort are those of ``benchmarks/cohort.py`` (its lean formulation: whole-body PBPK with
+midazolam composed with models/pd/molar_conversion.xml and the IDR type I module, ``cohort.build_models``;
+``cohort.REGIMEN``, 7.5 mg po q12h x 28; output ``cohort.OUTPUT`` hourly 0-336 h; ``healthy_adults``
+covariates and :func:`qsp_sbml.population.subject_parameters` per subject, ``cohort.build_cohorts``).
 
 Measured, each run with a fresh pool of 2 worker processes (start-up included):
 
@@ -34,27 +34,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cohort import OUTPUT, REGIMEN, add_idr1
+from cohort import OUTPUT, REGIMEN, build_cohorts, build_models
 
 import qsp_sbml as qs
 from qsp_sbml.engine import Engine, ProcessEngine
-from qsp_sbml.pbpk import load_drug
-from qsp_sbml.population import Cohort, sample_population, simulate_cohort, subject_parameters
-from qsp_sbml.resources import project_models_dir
+from qsp_sbml.population import Cohort, simulate_cohort
 
 TIMES = np.arange(0.0, 14 * 24 + 1e-9, 1.0)
 
 
 def make_cohort(n: int, seed: int = 2026) -> Cohort:
-    """``n`` subjects of ``healthy_adults`` with midazolam PBPK parameters (as in benchmarks/cohort.py)."""
-    drug = load_drug(project_models_dir() / "pbpk" / "drugs" / "midazolam.yaml")
-    cov = sample_population("healthy_adults", n, seed=seed)
-    params = pd.DataFrame([subject_parameters(drug, row).values for _, row in cov.iterrows()])
-    return Cohort.from_parts(covariates=cov, parameters=params, seed=seed)
+    """``n`` subjects of ``healthy_adults`` for the lean model (``benchmarks/cohort.py``'s cohort)."""
+    return build_cohorts(n, seed)[0]
 
 
 def _descendants(pid: int) -> list[int]:
@@ -137,10 +131,9 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=qs.errors.UnitWarning)  # the IDR parameters carry no units
     sizes = [int(x) for x in os.environ.get("QSP_SCALING_N", "1000,10000,100000").split(",") if x.strip()]
     n_dask = int(os.environ.get("QSP_SCALING_DASK_N", "10000"))
-    pbpk = (project_models_dir() / "pbpk" / "wholebody_pbpk.xml").read_text(encoding="utf-8")
-    model = qs.load_model(add_idr1(pbpk), guard=False)
-    print(f"model: wholebody_pbpk (midazolam) + IDR type I, {len(model.species_ids)} species; {REGIMEN}; "
-          f"output {OUTPUT} hourly 0-336 h; engines with 2 worker processes")
+    model = build_models()[0]
+    print(f"model: wholebody_pbpk (midazolam) -> molar conversion -> IDR type I (composed), "
+          f"{len(model.species_ids)} species; {REGIMEN}; output {OUTPUT} hourly 0-336 h; 2 worker processes")
 
     rows = []
     for n in sizes:

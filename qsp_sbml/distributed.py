@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from qsp_sbml import log
 from qsp_sbml._optional import require
-from qsp_sbml.engine import Engine
+from qsp_sbml.engine import Engine, Lost, WorkerLostError
 
 __all__ = ["LOCAL_CLUSTER_CONFIG", "DaskEngine", "pypesto_engine"]
 
@@ -167,7 +167,7 @@ class DaskEngine(Engine):
             self._client.wait_for_workers(1, timeout=self.timeout)
             return
         kwargs: dict[str, Any] = {"n_workers": self.n_workers, "threads_per_worker": self.threads_per_worker,
-                                  "processes": True, "host": "127.0.0.1", "dashboard_address": None,
+                                  "processes": True, "host": "127.0.0.1", "dashboard_address": ":0",
                                   **self.cluster_kwargs}
         import dask
 
@@ -195,20 +195,39 @@ class DaskEngine(Engine):
         """See :meth:`qsp_sbml.engine.Engine.map`."""
         return self._run(fn, items, initializer, initargs, progress, self.chunk_size)
 
+    def map_isolated(self, fn: Callable[[T], R], items: Sequence[T], *,
+                     initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
+                     progress: bool | None = None, total: int | None = None, timeout: float | None = None,
+                     on_result: Callable[[int, R | Lost], None] | None = None) -> list[R | Lost]:
+        """See :meth:`qsp_sbml.engine.Engine.map_isolated`.
+
+        ``on_result`` is called for the items of each chunk as the chunk arrives (completion order).  A
+        chunk whose worker died is re-run by Dask on other workers; when it has killed
+        ``distributed.scheduler.allowed-failures`` + 1 workers (Dask's ``KilledWorker``), each of its items
+        gives a :class:`~qsp_sbml.engine.Lost` (``"crashed"``) and the run goes on.  A chunk that was running
+        or queued on a dying worker counts as suspect too, so an innocent chunk can come back as ``Lost``
+        (:func:`~qsp_sbml.population.simulate_cohort` re-runs lost batches subject by subject).  ``timeout`` is not
+        enforced (:attr:`isolates_faults` is False): Dask has no per-task time limit.
+        """
+        return self._run(fn, items, initializer, initargs, progress, self.chunk_size, isolated=True,
+                         on_result=on_result)
+
     def _run(self, fn: Callable[[T], R], items: Sequence[T], initializer: Callable[..., None] | None,
-             initargs: tuple[Any, ...], progress: bool | None, chunk_size: int | None) -> list[R]:
+             initargs: tuple[Any, ...], progress: bool | None, chunk_size: int | None, *, isolated: bool = False,
+             on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
         if not items:
             return []
         owned = self._client is None
         self._connect()
         try:
-            return self._map(fn, items, initializer, initargs, progress, chunk_size)
+            return self._map(fn, items, initializer, initargs, progress, chunk_size, isolated, on_result)
         finally:
             if owned:
                 self.close()
 
     def _map(self, fn: Callable[[T], R], items: Sequence[T], initializer: Callable[..., None] | None,
-             initargs: tuple[Any, ...], progress: bool | None, chunk_size: int | None) -> list[R]:
+             initargs: tuple[Any, ...], progress: bool | None, chunk_size: int | None, isolated: bool = False,
+             on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
         dd = require("distributed", extra="distributed")
         client = self._client
         n_workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
@@ -219,10 +238,21 @@ class DaskEngine(Engine):
         futures = client.map(_run_chunk, [list(items[a:b]) for a, b in spans], fn=fn, token=token,
                              initializer=initializer, initargs=shared, pure=False)
         index = {f.key: k for k, f in enumerate(futures)}
-        out: list[list[R] | None] = [None] * len(futures)
+        out: list[list[Any] | None] = [None] * len(futures)
         try:
             for fut in log.progress(dd.as_completed(futures, loop=client.loop), enable=progress, total=len(futures)):
-                out[index[fut.key]] = fut.result()
+                k = index[fut.key]
+                try:
+                    out[k] = fut.result()
+                except (dd.KilledWorker, dd.client.FutureCancelledError) as err:  # cancelled: its input was lost
+                    if not isolated:
+                        raise WorkerLostError(f"Dask lost items {spans[k][0]}-{spans[k][1] - 1} (a worker died): "
+                                              f"{err}") from err
+                    out[k] = [Lost("crashed", f"Dask lost this chunk (a worker died): {err}")] * (spans[k][1]
+                                                                                                 - spans[k][0])
+                if on_result is not None:
+                    for j, r in enumerate(out[k] or []):
+                        on_result(spans[k][0] + j, r)
         except BaseException:
             client.cancel(futures)
             raise

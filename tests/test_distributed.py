@@ -63,6 +63,29 @@ def test_errors_from_workers_are_raised(engine: DaskEngine) -> None:
         engine.map(_inverse, [1.0, 0.0, 2.0])
 
 
+def _die_on_two(x: int) -> int:
+    if x == 2:
+        os._exit(3)  # a native crash as far as the worker's nanny can tell
+    return x * 10
+
+
+def test_map_isolated_reports_each_chunk_and_survives_a_dying_worker() -> None:
+    from qsp_sbml.engine import Lost, WorkerLostError
+
+    config = {"distributed.scheduler.allowed-failures": 0}  # give up on the first death (default: 3 retries)
+    seen: dict[int, object] = {}
+    with DaskEngine(n_workers=2, chunk_size=1, cluster_config=config) as eng:
+        out = eng.map_isolated(_die_on_two, [0, 1, 2, 3, 4, 5], on_result=seen.__setitem__, progress=False)
+        assert isinstance(out[2], Lost) and out[2].reason == "crashed"
+        # a chunk that was on the dying worker with the culprit counts as a failure too (Dask's rule)
+        for x, r in enumerate(out):
+            assert r == 10 * x or isinstance(r, Lost)
+        assert sum(not isinstance(r, Lost) for r in out) >= 3
+        assert seen == dict(enumerate(out))
+        with pytest.raises(WorkerLostError, match="a worker died"):
+            eng.map(_die_on_two, [1, 2], progress=False)
+
+
 def test_cohort_on_dask_is_identical_to_serial(engine: DaskEngine) -> None:
     model = qs.load_model(THEO, guard=False)
     cohort = _cohort(30)
