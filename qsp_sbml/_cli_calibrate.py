@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from qsp_sbml._cli_common import _emit_json, handle_errors
+from qsp_sbml._cli_common import _emit_json, check_engine_spec, handle_errors
 
 __all__ = ["benchmark", "calibrate"]
 
@@ -50,6 +50,9 @@ def _check_out_dir(out_dir: Path) -> None:
 @click.option("--optimizer", type=click.Choice(["fides", "fides-sr1", "L-BFGS-B"]), default="fides", show_default=True)
 @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes for the starts (pyPESTO MultiProcessEngine when > 1).")
+@click.option("--engine", callback=check_engine_spec,
+              help="Run the starts on: serial, process (--processes workers), dask (a local Dask cluster of "
+                   "--processes workers) or dask://HOST:PORT (an existing scheduler). Default: from --processes.")
 @click.option("--max-iter", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Iteration limit of each start.")
 @click.option("--rtol", type=float, default=1e-8, show_default=True, help="CVODE relative tolerance.")
@@ -57,7 +60,7 @@ def _check_out_dir(out_dir: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
 def calibrate(problem: Path, starts: int, seed: int, out_dir: Path, optimizer: str, processes: int,
-              max_iter: int, rtol: float, atol: float, as_json: bool) -> None:
+              engine: str | None, max_iter: int, rtol: float, atol: float, as_json: bool) -> None:
     """Multistart calibration of a PEtab problem with pyPESTO on our objective.
 
     Writes OUT/summary.json (best_fval, best_x on the linear scale, n_starts,
@@ -77,8 +80,10 @@ def calibrate(problem: Path, starts: int, seed: int, out_dir: Path, optimizer: s
     _check_out_dir(out_dir)
     options = ObjectiveOptions(integrator=IntegratorOptions(rtol=rtol, atol=atol))
     objective = PetabObjective(PetabProblem.from_yaml(problem), options=options)
+    from qsp_sbml.engine import as_engine
+
     result = multistart(objective, n_starts=starts, seed=seed, optimizer=optimizer, max_iter=max_iter,
-                        engine=processes)
+                        engine=processes if engine is None else as_engine(engine, processes))
     if not math.isfinite(result.best_fval):
         first = result.starts["message"].iloc[0]
         raise CalibrationError(f"{problem}: all {starts} starts failed (first: {first}); nothing written")

@@ -12,7 +12,7 @@ import click
 
 from qsp_sbml.errors import QspError
 
-__all__ = ["_emit_json", "handle_errors"]
+__all__ = ["_emit_json", "check_engine_spec", "handle_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,3 +45,14 @@ def handle_errors(fn: F) -> F:
             ctx.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_engine_spec(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback for ``--engine``: ``serial``, ``process``, ``dask`` or ``dask://HOST:PORT`` (usage error else)."""
+    if value is None or value in ("serial", "process", "dask"):
+        return value
+    host, _, port = value.removeprefix("dask://").rpartition(":")
+    if value.startswith("dask://") and host and port.isdigit():
+        return value
+    raise click.BadParameter(f"{value!r}: use serial, process, dask (a local Dask cluster) or dask://HOST:PORT "
+                             "(an existing Dask scheduler)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from qsp_sbml._cli_common import _emit_json, handle_errors
+from qsp_sbml._cli_common import _emit_json, check_engine_spec, handle_errors
 
 __all__ = ["simulate_cohort_cmd", "vpop"]
 
@@ -71,8 +71,9 @@ def _times(text: str) -> list[float]:
 @click.option("--output", "outputs", multiple=True, required=True, help="Model output (selection). Repeatable.")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for the results.")
-@click.option("--engine", type=click.Choice(["serial", "process"]), default="serial", show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (process engine).")
+@click.option("--engine", default="serial", show_default=True, callback=check_engine_spec,
+              help="serial, process, dask (a local Dask cluster) or dask://HOST:PORT (an existing scheduler).")
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (process engine, local Dask cluster).")
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Subjects per task (default: 64, fewer for small cohorts on several workers).")
 @click.option("--nca-interval", help="NCA over one dosing interval START,END (both output times).")

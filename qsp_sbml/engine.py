@@ -428,4 +428,8 @@ def as_engine(engine: Engine | str | None, workers: int | None = None) -> Engine
         return SerialEngine()
     if engine == "process":
         return ProcessEngine(workers)
-    raise ValueError(f"unknown engine {engine!r}: use 'serial' or 'process'")
+    if isinstance(engine, str) and (engine == "dask" or engine.startswith("dask://")):  # Dask: qsp_sbml.distributed
+        from qsp_sbml.distributed import DaskEngine
+
+        return DaskEngine.from_spec(engine, workers)
+    raise ValueError(f"unknown engine {engine!r}: use 'serial', 'process', 'dask' or 'dask://HOST:PORT'")

@@ -191,15 +191,15 @@ def _dedupe(report: ValidationReport) -> ValidationReport:
 def _compile_state(flat_sbml: str, name: str, report: ValidationReport) -> bytes | None:
     import roadrunner
 
+    from qsp_sbml.simulate.model_cache import compiled_state
+
     roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
     try:
-        rr = roadrunner.RoadRunner(flat_sbml)
+        return compiled_state(flat_sbml)  # from the on-disk cache of compiled models when there
     except RuntimeError as err:
         report.append(Issue(Severity.ERROR, f"RoadRunner refused the model: {err}",
                             check="roadrunner-load", where=name))
         return None
-    state: bytes = rr.saveStateS()
-    return state
 
 
 def _classify(source: str | os.PathLike[str]) -> tuple[str, bool, str]:

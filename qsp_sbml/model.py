@@ -147,8 +147,12 @@ class Model:
             rr.loadStateS(self._state)
             rr.resetAll()
         else:
+            from qsp_sbml.simulate.model_cache import compiled_state
+
             try:
-                rr = roadrunner.RoadRunner(self._sbml_with_inputs(key))
+                rr = roadrunner.RoadRunner()
+                rr.loadStateS(compiled_state(self._sbml_with_inputs(key)))  # cached across runs
+                rr.resetAll()
             except RuntimeError as err:
                 raise SbmlError(f"{self.source}: RoadRunner could not compile the model: {err}") from err
         self._runners[key] = rr

@@ -73,8 +73,24 @@ def make_optimizer(optimizer: str, *, max_iter: int = 1000) -> Any:
 
 
 def make_engine(engine: str | int | Any | None) -> Any:
-    """A pyPESTO engine: ``None``/``"serial"``, a number of processes, or an engine object."""
+    """A pyPESTO engine from ``None``/``"serial"``, a number of processes, ``"dask[://HOST:PORT]"`` or an engine.
+
+    An engine of :mod:`qsp_sbml.engine` maps to pyPESTO's single-core or multi-process engine, a
+    :class:`~qsp_sbml.distributed.DaskEngine` to its adapter; a pyPESTO engine object is used as is.
+    """
     pe = require("pypesto.engine", extra="calibrate")
+    from qsp_sbml.engine import Engine, ProcessEngine, as_engine
+
+    if isinstance(engine, str) and (engine == "dask" or engine.startswith("dask://")):
+        engine = as_engine(engine)
+    if isinstance(engine, Engine):
+        from qsp_sbml.distributed import DaskEngine, pypesto_engine
+
+        if isinstance(engine, DaskEngine):
+            return pypesto_engine(engine)
+        if isinstance(engine, ProcessEngine) and engine.n_workers > 1:
+            return pe.MultiProcessEngine(n_procs=engine.n_workers, method=engine.start_method)
+        return pe.SingleCoreEngine()
     if engine is None or engine == "serial":
         return pe.SingleCoreEngine()
     if isinstance(engine, int) and not isinstance(engine, bool):

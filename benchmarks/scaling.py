@@ -1,0 +1,170 @@
+"""Scaling benchmark: time per subject and peak memory per worker from 1,000 to 100,000 subjects; Dask vs processes.
+
+Model, regimen and cohort are those of ``benchmarks/cohort.py`` (its lean formulation: whole-body PBPK with
+midazolam composed with models/pd/molar_conversion.xml and the IDR type I module, ``cohort.build_models``;
+``cohort.REGIMEN``, 7.5 mg po q12h x 28; output ``cohort.OUTPUT`` hourly 0-336 h; ``healthy_adults``
+covariates and :func:`qsp_sbml.population.subject_parameters` per subject, ``cohort.build_cohorts``).
+
+Measured, each run with a fresh pool of 2 worker processes (start-up included):
+
+1. ``simulate_cohort`` with ``ProcessEngine(2)`` at each size of ``QSP_SCALING_N`` (default
+   ``1000,10000,100000``): CPU seconds per subject (this process plus its worker processes), wall
+   milliseconds per subject, and the peak resident memory of each worker process (``VmHWM`` from
+   /proc, sampled every 0.2 s while it runs); ratios of the largest size to the 10,000 (or second
+   largest) size.  Targets (issue 10): time per subject at 100,000 within 1.1x of that at 10,000; peak
+   memory per worker flat within 10 %.
+2. ``DaskEngine(n_workers=2)`` (a LocalCluster on loopback) vs ``ProcessEngine(2)`` on the same
+   ``QSP_SCALING_DASK_N`` subjects (default 10,000), run in turn, CPU of the whole run (scheduler in this
+   process included) and whether the results are identical.  Target: Dask CPU <= 1.15x the process engine.
+
+Usage (small sizes for a quick provisional run)::
+
+    QSP_SCALING_N=500,2000 QSP_SCALING_DASK_N=2000 python benchmarks/scaling.py
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cohort import OUTPUT, REGIMEN, build_cohorts, build_models
+
+import qsp_sbml as qs
+from qsp_sbml.engine import Engine, ProcessEngine
+from qsp_sbml.population import Cohort, simulate_cohort
+
+TIMES = np.arange(0.0, 14 * 24 + 1e-9, 1.0)
+
+
+def make_cohort(n: int, seed: int = 2026) -> Cohort:
+    """``n`` subjects of ``healthy_adults`` for the lean model (``benchmarks/cohort.py``'s cohort)."""
+    return build_cohorts(n, seed)[0]
+
+
+def _descendants(pid: int) -> list[int]:
+    """Pids of all descendants of ``pid`` (from /proc/*/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                kids = Path(f"/proc/{p}/task/{t}/children").read_text().split()
+            except OSError:
+                continue
+            for k in kids:
+                out.append(int(k))
+                todo.append(int(k))
+    return out
+
+
+def _vm_hwm_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class PeakRss:
+    """Sample the peak RSS (VmHWM) of every descendant process every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.peak: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            for pid in _descendants(me):
+                hwm = _vm_hwm_kib(pid)
+                if hwm is not None:
+                    self.peak[pid] = max(hwm, self.peak.get(pid, 0))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def workers_mib(self, n: int) -> list[float]:
+        """The ``n`` largest peaks in MiB (the worker processes; helpers such as Dask nannies are smaller)."""
+        return sorted((v / 1024 for v in self.peak.values()), reverse=True)[:n]
+
+
+def children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run(model: qs.Model, cohort: Cohort, engine: Engine) -> dict[str, Any]:
+    c0, s0, w0 = children_cpu(), time.process_time(), time.perf_counter()
+    with PeakRss() as rss:
+        res = simulate_cohort(model, cohort, TIMES, outputs=[OUTPUT], regimen=REGIMEN, engine=engine,
+                              progress=False)
+    cpu = children_cpu() - c0 + time.process_time() - s0
+    return {"cpu": cpu, "wall": time.perf_counter() - w0, "rss": rss.workers_mib(engine.n_workers),
+            "values": res.values, "failed": len(res.failed)}
+
+
+def main() -> int:
+    warnings.filterwarnings("ignore", category=qs.errors.UnitWarning)  # the IDR parameters carry no units
+    sizes = [int(x) for x in os.environ.get("QSP_SCALING_N", "1000,10000,100000").split(",") if x.strip()]
+    n_dask = int(os.environ.get("QSP_SCALING_DASK_N", "10000"))
+    model = build_models()[0]
+    print(f"model: wholebody_pbpk (midazolam) -> molar conversion -> IDR type I (composed), "
+          f"{len(model.species_ids)} species; {REGIMEN}; output {OUTPUT} hourly 0-336 h; 2 worker processes")
+
+    rows = []
+    for n in sizes:
+        cohort = make_cohort(n)
+        r = run(model, cohort, ProcessEngine(2))
+        rows.append((n, r))
+        print(f"process engine, {n:>7} subjects: {1e3 * r['cpu'] / n:7.2f} ms CPU/subject, "
+              f"{1e3 * r['wall'] / n:7.2f} ms wall/subject, peak RSS per worker "
+              f"{', '.join(f'{m:.0f}' for m in r['rss'])} MiB, failed {r['failed']}")
+    if len(rows) > 1:
+        (n_big, big) = rows[-1]
+        (n_ref, ref) = next(((n, r) for n, r in rows if n == 10000 and n != n_big), rows[-2])
+        cpu_ratio = (big["cpu"] / n_big) / (ref["cpu"] / n_ref)
+        rss_ratio = max(big["rss"]) / max(ref["rss"])
+        print(f"CPU per subject {n_big} / {n_ref}: {cpu_ratio:.3f}x (target <= 1.1x); peak RSS per worker "
+              f"{n_big} / {n_ref}: {rss_ratio:.3f}x (target within 10 %)")
+
+    from qsp_sbml.distributed import DaskEngine
+
+    cohort = make_cohort(n_dask)
+    proc = run(model, cohort, ProcessEngine(2))
+    dask = run(model, cohort, DaskEngine(n_workers=2))
+    identical = np.array_equal(proc["values"], dask["values"], equal_nan=True)
+    print(f"{n_dask} subjects: process engine {proc['cpu']:.1f} CPU-s ({proc['wall']:.1f} s wall, peak RSS per "
+          f"worker {', '.join(f'{m:.0f}' for m in proc['rss'])} MiB); Dask LocalCluster {dask['cpu']:.1f} CPU-s "
+          f"({dask['wall']:.1f} s wall, {', '.join(f'{m:.0f}' for m in dask['rss'])} MiB)")
+    print(f"Dask CPU / process engine CPU: {dask['cpu'] / proc['cpu']:.3f}x (target <= 1.15x); "
+          f"results identical: {identical}")
+    print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
