@@ -224,20 +224,44 @@ def test_responder_rates_match_the_models_latent_variable_formula(tmp_path: Path
 
 
 SCENARIOS = sorted((ROOT / "trials").glob("*.yaml"))
+#: Quick versions of the scenarios of the other kinds (fewer subjects / proposals; everything else as shipped).
+QUICK = {"bioequivalence": {"n": 24}, "n_of_1": {"posterior": {"n_proposals": 60, "n_sample": 30, "starts": 1}}}
+
+
+def _quick_copy(scenario: Path, tmp_path: Path) -> Path:
+    """The scenario with the QUICK sizes, its relative paths made absolute (the copy lives elsewhere)."""
+    spec = yaml.safe_load(scenario.read_text(encoding="utf-8"))
+    for key in ("model", "drug", "patient"):
+        if isinstance(spec.get(key), str):
+            spec[key] = str((scenario.parent / spec[key]).resolve())
+    for key, value in QUICK[spec["type"]].items():
+        spec[key] = {**spec[key], **value} if isinstance(value, dict) else value
+    path = tmp_path / scenario.name
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_shipped_scenario_runs(tmp_path: Path, scenario: Path) -> None:
+    kind = yaml.safe_load(scenario.read_text(encoding="utf-8")).get("type", "parallel")
+    path = scenario if kind == "parallel" else _quick_copy(scenario, tmp_path)
     out = tmp_path / "out"
-    res = CliRunner().invoke(main, ["trial", str(scenario), "--seed", "1", "--out", str(out),
+    res = CliRunner().invoke(main, ["trial", str(path), "--seed", "1", "--out", str(out),
                                     "--max-replicates", "2", "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary == json.loads(res.output)["summary"]
+    report = (out / "report.md").read_text(encoding="utf-8")
+    if kind != "parallel":
+        assert summary["type"] == kind and report.startswith("# ")
+        assert any(p.suffix == ".png" for p in out.iterdir())
+        screen = CliRunner().invoke(main, ["trial", str(path), "--seed", "1", "--out", str(tmp_path / "again")])
+        assert screen.exit_code == 0 and f"({kind})" in screen.output, screen.output
+        return
     assert summary["design"]["replicates"] == 2
-    assert (out / "report.md").read_text(encoding="utf-8").startswith("# Virtual trial")
+    assert report.startswith("# Virtual trial")
     for entry in summary["populations"].values():
         assert all(c["power"] is not None for c in entry["comparisons"])
-    assert summary == json.loads(res.output)["summary"]
 
 
 def test_posterior_stratification_exposure_and_time_to_event(tmp_path: Path) -> None:
