@@ -21,6 +21,7 @@ import yaml
 from qsp_sbml.errors import QspError
 
 __all__ = [
+    "ADULT_RANGES",
     "ALLOMETRIC_EXPONENT",
     "DATA_DIR",
     "Physiology",
@@ -317,6 +318,11 @@ def kdigo_category(egfr: float) -> str:
     return next(cat for cat, low in _KDIGO if egfr >= low)
 
 
+#: Adult covariate ranges accepted by :func:`individual_physiology` (inclusive).
+ADULT_RANGES: dict[str, tuple[float, float]] = {"age": (18.0, 120.0), "weight_kg": (30.0, 300.0),
+                                                "height_cm": (120.0, 230.0)}
+
+
 def individual_physiology(*, age: float, sex: str, weight_kg: float, height_cm: float,
                           egfr: float | None = None, serum_creatinine_mg_dl: float | None = None,
                           hematocrit: float | None = None) -> Physiology:
@@ -336,8 +342,9 @@ def individual_physiology(*, age: float, sex: str, weight_kg: float, height_cm: 
     (1.6, 120.9)
     """
     _check_sex(sex)
-    checks = {"age": (age, 18, 120), "weight_kg": (weight_kg, 30, 300), "height_cm": (height_cm, 120, 230)}
-    for name, (value, low, high) in checks.items():
+    checks = {"age": age, "weight_kg": weight_kg, "height_cm": height_cm}
+    for name, value in checks.items():
+        low, high = ADULT_RANGES[name]
         if not (math.isfinite(value) and low <= value <= high):
             raise PhysiologyError(f"{name}={value!r} is outside the adult range {low}-{high} of individual_physiology")
     ref = reference(sex)

@@ -30,7 +30,14 @@ import pandas as pd
 import yaml
 
 from qsp_sbml.errors import PopulationError
-from qsp_sbml.physiology import DATA_DIR, bsa_dubois, creatinine_from_egfr, egfr_ckd_epi_2021, kdigo_category
+from qsp_sbml.physiology import (
+    ADULT_RANGES,
+    DATA_DIR,
+    bsa_dubois,
+    creatinine_from_egfr,
+    egfr_ckd_epi_2021,
+    kdigo_category,
+)
 
 __all__ = [
     "COVARIATE_RANGES",
@@ -54,6 +61,7 @@ COVARIATE_RANGES: dict[str, tuple[float, float]] = {
     "egfr": (1.0, 250.0),
 }
 _REQUIRED = ("age", "sex", "weight_kg", "height_cm")
+
 
 
 @dataclass(frozen=True)
@@ -151,13 +159,21 @@ def sample_covariates(n: int, *, seed: int | np.random.Generator | None = None,
     z = rng.standard_normal((n, 2))
     height = np.full(n, np.nan)
     weight = np.full(n, np.nan)
-    for (sex_name, _), m in anthropometry_model().items():
-        sel = (female == (sex_name == "female")) & (age >= m.ages[0]) & (age < m.ages[1])
-        if m.ages[1] == 85.0:
-            sel |= (female == (sex_name == "female")) & (age == 85.0)
-        z2 = m.rho * z[sel, 0] + math.sqrt(1 - m.rho**2) * z[sel, 1]
-        height[sel] = m.height_mean + m.height_sd * z[sel, 0]
-        weight[sel] = np.exp(m.lnw_mu + m.lnw_sd * z2)
+    todo = np.ones(n, dtype=bool)
+    while todo.any():
+        for (sex_name, _), m in anthropometry_model().items():
+            sel = (female == (sex_name == "female")) & (age >= m.ages[0]) & (age < m.ages[1])
+            if m.ages[1] == 85.0:
+                sel |= (female == (sex_name == "female")) & (age == 85.0)
+            sel &= todo
+            z2 = m.rho * z[sel, 0] + math.sqrt(1 - m.rho**2) * z[sel, 1]
+            height[sel] = m.height_mean + m.height_sd * z[sel, 0]
+            weight[sel] = np.exp(m.lnw_mu + m.lnw_sd * z2)
+        # the bivariate model's far tails leave the adult range of individual_physiology (about 1 in 10,000
+        # draws): redraw those subjects (rejection sampling = the model truncated to that range)
+        (w_low, w_high), (h_low, h_high) = ADULT_RANGES["weight_kg"], ADULT_RANGES["height_cm"]
+        todo = (weight < w_low) | (weight > w_high) | (height < h_low) | (height > h_high)
+        z[todo] = rng.standard_normal((int(todo.sum()), 2))
     sex = np.where(female, "female", "male")
     if egfr_range is None:
         scr_table = _impairment()["serum_creatinine_mg_dl"]
