@@ -17,9 +17,18 @@ Measured, each run with a fresh pool of 2 worker processes (start-up included):
    ``QSP_SCALING_DASK_N`` subjects (default 10,000), run in turn, CPU of the whole run (scheduler in this
    process included) and whether the results are identical.  Target: Dask CPU <= 1.15x the process engine.
 
+``QSP_SCALING_MODEL=mab`` runs the same measurements on a light model instead (the antibody two-compartment
+TMDD module, models/pbpk/mab_two_compartment_tmdd.xml, 150 nmol SC every 4 weeks x 3, free antibody daily
+for 12 weeks, log-normal IIV of 30 % on CL and the central volume): about 50 times cheaper per subject, so
+100,000 subjects fit in minutes, and per-subject overhead (Python, IPC, result handling) weighs more in
+the ratios.
+
+``QSP_SCALING_N=`` (empty) skips the sizes, ``QSP_SCALING_DASK_N=0`` the Dask comparison.
+
 Usage (small sizes for a quick provisional run)::
 
     QSP_SCALING_N=500,2000 QSP_SCALING_DASK_N=2000 python benchmarks/scaling.py
+    QSP_SCALING_MODEL=mab python benchmarks/scaling.py
 """
 
 from __future__ import annotations
@@ -117,10 +126,31 @@ def children_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def run(model: qs.Model, cohort: Cohort, engine: Engine) -> dict[str, Any]:
+MAB = {"times": np.arange(0.0, 12 * 168 + 1e-9, 24.0), "output": "C_free",
+       "regimen": "150 nmol sc q4wk x 3 to mab_sc_depot"}
+
+
+def mab_setup() -> tuple[qs.Model, Any]:
+    """The light model and a cohort factory (log-normal IIV, CV 30 % on CL and the central volume)."""
+    from qsp_sbml.population import lognormal_iiv
+    from qsp_sbml.resources import project_models_dir
+
+    model = qs.load_model(project_models_dir() / "pbpk" / "mab_two_compartment_tmdd.xml")
+    sbml = model.sbml_model
+    typical = {"CL": float(sbml.getParameter("CL").getValue()), "central": float(sbml.getCompartment("central").getSize())}
+
+    def factory(n: int, seed: int = 2026) -> Cohort:
+        return Cohort.from_parts(parameters=lognormal_iiv(typical, n, seed=seed, cv=dict.fromkeys(typical, 0.3)),
+                                 seed=seed)
+
+    return model, factory
+
+
+def run(model: qs.Model, cohort: Cohort, engine: Engine, *, times: np.ndarray = TIMES, output: str = OUTPUT,
+        regimen: str = REGIMEN) -> dict[str, Any]:
     c0, s0, w0 = children_cpu(), time.process_time(), time.perf_counter()
     with PeakRss() as rss:
-        res = simulate_cohort(model, cohort, TIMES, outputs=[OUTPUT], regimen=REGIMEN, engine=engine,
+        res = simulate_cohort(model, cohort, times, outputs=[output], regimen=regimen, engine=engine,
                               progress=False)
     cpu = children_cpu() - c0 + time.process_time() - s0
     return {"cpu": cpu, "wall": time.perf_counter() - w0, "rss": rss.workers_mib(engine.n_workers),
@@ -131,14 +161,24 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=qs.errors.UnitWarning)  # the IDR parameters carry no units
     sizes = [int(x) for x in os.environ.get("QSP_SCALING_N", "1000,10000,100000").split(",") if x.strip()]
     n_dask = int(os.environ.get("QSP_SCALING_DASK_N", "10000"))
-    model = build_models()[0]
-    print(f"model: wholebody_pbpk (midazolam) -> molar conversion -> IDR type I (composed), "
-          f"{len(model.species_ids)} species; {REGIMEN}; output {OUTPUT} hourly 0-336 h; 2 worker processes")
+    which = os.environ.get("QSP_SCALING_MODEL", "pbpk")
+    if which == "mab":
+        model, factory = mab_setup()
+        kw: dict[str, Any] = MAB
+        print(f"model: mab_two_compartment_tmdd, {len(model.species_ids)} species; {MAB['regimen']}; output "
+              f"{MAB['output']} daily 0-12 weeks; 2 worker processes")
+    elif which == "pbpk":
+        model, factory, kw = build_models()[0], make_cohort, {}
+        print(f"model: wholebody_pbpk (midazolam) -> molar conversion -> IDR type I (composed), "
+              f"{len(model.species_ids)} species; {REGIMEN}; output {OUTPUT} hourly 0-336 h; 2 worker processes")
+    else:
+        print(f"QSP_SCALING_MODEL={which!r}: use pbpk or mab", file=sys.stderr)
+        return 2
 
     rows = []
     for n in sizes:
-        cohort = make_cohort(n)
-        r = run(model, cohort, ProcessEngine(2))
+        cohort = factory(n)
+        r = run(model, cohort, ProcessEngine(2), **kw)
         rows.append((n, r))
         print(f"process engine, {n:>7} subjects: {1e3 * r['cpu'] / n:7.2f} ms CPU/subject, "
               f"{1e3 * r['wall'] / n:7.2f} ms wall/subject, peak RSS per worker "
@@ -151,11 +191,14 @@ def main() -> int:
         print(f"CPU per subject {n_big} / {n_ref}: {cpu_ratio:.3f}x (target <= 1.1x); peak RSS per worker "
               f"{n_big} / {n_ref}: {rss_ratio:.3f}x (target within 10 %)")
 
+    if n_dask == 0:  # QSP_SCALING_DASK_N=0: sizes only
+        print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        return 0
     from qsp_sbml.distributed import DaskEngine
 
-    cohort = make_cohort(n_dask)
-    proc = run(model, cohort, ProcessEngine(2))
-    dask = run(model, cohort, DaskEngine(n_workers=2))
+    cohort = factory(n_dask)
+    proc = run(model, cohort, ProcessEngine(2), **kw)
+    dask = run(model, cohort, DaskEngine(n_workers=2), **kw)
     identical = np.array_equal(proc["values"], dask["values"], equal_nan=True)
     print(f"{n_dask} subjects: process engine {proc['cpu']:.1f} CPU-s ({proc['wall']:.1f} s wall, peak RSS per "
           f"worker {', '.join(f'{m:.0f}' for m in proc['rss'])} MiB); Dask LocalCluster {dask['cpu']:.1f} CPU-s "
