@@ -137,7 +137,8 @@ def mab_setup() -> tuple[qs.Model, Any]:
 
     model = qs.load_model(project_models_dir() / "pbpk" / "mab_two_compartment_tmdd.xml")
     sbml = model.sbml_model
-    typical = {"CL": float(sbml.getParameter("CL").getValue()), "central": float(sbml.getCompartment("central").getSize())}
+    typical = {"CL": float(sbml.getParameter("CL").getValue()),
+               "central": float(sbml.getCompartment("central").getSize())}
 
     def factory(n: int, seed: int = 2026) -> Cohort:
         return Cohort.from_parts(parameters=lognormal_iiv(typical, n, seed=seed, cv=dict.fromkeys(typical, 0.3)),
