@@ -76,6 +76,7 @@ def test_multistart_finds_the_closed_form_optimum(objective, optimizer):
     assert result.best_x["A0"] == pytest.approx(A0_HAT, rel=1e-4)
     assert result.best_x["sigma"] == pytest.approx(SIGMA_HAT, rel=1e-3)  # linear scale
     assert result.n_converged() == 3
+    assert set(result.starts["status"]) == {"converged"}  # each optimiser's own criterion (fides: exit flag > 0)
     summary = result.summary()
     assert {"best_fval", "best_x", "n_starts", "n_converged", "wall_time_s"} <= set(summary)
     assert list(result.starts.columns[:7]) == ["start", "status", "message", "fval", "n_fval", "n_grad", "time"]
