@@ -3,7 +3,9 @@
 For each problem (Boehm_JProteomeRes2014 from the conformance folder, the shipped
 theophylline problem), from the SAME uniform start points (seeded):
 
-* ``ours+fides``: our PEtab objective and gradient, fides (BFGS), via qsp_sbml.calibrate;
+* ``ours+fides``: our PEtab objective and gradient, fides (BFGS), via qsp_sbml.calibrate
+  (``QSP_BENCH_OPTIMIZER`` picks another of ``qsp_sbml.calibrate.multistart.OPTIMIZERS``, e.g.
+  ``fides-hybrid``: the Fisher information matrix from our forward sensitivities first);
 * ``pypesto-rr+NM``: ``pypesto.petab.PetabImporter(problem, simulator_type="roadrunner")``,
   scipy Nelder-Mead (no gradient on that path; adaptive simplex, 500 evaluations per parameter);
 * ``ours+NM``: our objective with the same Nelder-Mead, run only when pyPESTO's
@@ -17,7 +19,7 @@ ratios of the gradient-free arm to ours.  Everything runs serially in one proces
 
 Environment: ``QSP_BENCH_STARTS`` (default 50), ``QSP_BENCH_QUICK=1`` (3 starts),
 ``QSP_BENCH_PROBLEMS`` (comma-separated subset: ``boehm``, ``theophylline``),
-``QSP_BENCH_SEED`` (default 1), ``QSP_SBML_CONFORMANCE_DIR``.
+``QSP_BENCH_SEED`` (default 1), ``QSP_BENCH_OPTIMIZER`` (default ``fides``), ``QSP_SBML_CONFORMANCE_DIR``.
 
 Run: ``PYTHONPATH=. python benchmarks/calibration.py``
 """
@@ -55,15 +57,16 @@ def _arm(name: str, fvals: np.ndarray, n_fval: int, n_grad: int, seconds: float)
 
 
 def run_ours(objective: Any, starts: np.ndarray, optimizer: str) -> dict[str, Any]:
-    """Our objective with fides (gradient) or Nelder-Mead (no gradient) from ``starts``."""
+    """Our objective with one of our optimisers (gradient, FIM) or Nelder-Mead (no gradient) from ``starts``."""
     from qsp_sbml.calibrate._adapter import pypesto_problem
+    from qsp_sbml.calibrate.multistart import OPTIMIZERS
 
-    if optimizer == "fides":
+    if optimizer in OPTIMIZERS:
         from qsp_sbml.calibrate import multistart
 
-        res = multistart(objective, n_starts=len(starts), x_starts=starts, optimizer="fides")
+        res = multistart(objective, n_starts=len(starts), x_starts=starts, optimizer=optimizer)
         t = res.starts
-        return _arm("ours+fides", t["fval"].to_numpy(float), int(t["n_fval"].sum()), int(t["n_grad"].sum()),
+        return _arm(f"ours+{optimizer}", t["fval"].to_numpy(float), int(t["n_fval"].sum()), int(t["n_grad"].sum()),
                     float(t["time"].sum()))
     import pypesto.optimize as po
 
@@ -132,7 +135,7 @@ def main() -> None:
         problem = qp.PetabProblem.from_yaml(path, guard=False)
         objective = qp.PetabObjective(problem)
         starts = start_points(problem, n, seed)
-        arms = [run_ours(objective, starts, "fides")]
+        arms = [run_ours(objective, starts, os.environ.get("QSP_BENCH_OPTIMIZER", "fides"))]
         try:
             arms.append(run_pypesto_rr(path, starts, problem.x_free_ids))
         except Exception as err:  # record the failure of pyPESTO's path, then compare with our NM
@@ -142,7 +145,7 @@ def main() -> None:
         best = min([nominal] + [float(np.min(a["fvals"])) for a in arms])
         print(f"\n{key}: {n} starts (seed {seed}), best known value {best:.4f} "
               f"(objective at nominal parameters {nominal:.4f}); success = within {TOL}")
-        print(f"{'arm':<15}{'best':>11}{'success':>9}{'n_fval':>9}{'n_grad':>9}{'time_s':>9}"
+        print(f"{'arm':<19}{'best':>11}{'success':>9}{'n_fval':>9}{'n_grad':>9}{'time_s':>9}"
               f"{'fval/succ':>11}{'s/succ':>9}")
         for a in arms:
             k = int(np.sum(a["fvals"] <= best + TOL))
@@ -150,7 +153,7 @@ def main() -> None:
             per_f = a["n_fval"] / k if k else math.inf
             per_s = a["seconds"] / k if k else math.inf
             a["per_f"], a["per_s"] = per_f, per_s
-            print(f"{a['arm']:<15}{np.min(a['fvals']):>11.4f}{f'{k}/{n}':>9}{a['n_fval']:>9}{a['n_grad']:>9}"
+            print(f"{a['arm']:<19}{np.min(a['fvals']):>11.4f}{f'{k}/{n}':>9}{a['n_fval']:>9}{a['n_grad']:>9}"
                   f"{a['seconds']:>9.1f}{per_f:>11.1f}{per_s:>9.2f}")
         ours, other = arms[0], arms[1]
         if ours["success"] and other["success"]:

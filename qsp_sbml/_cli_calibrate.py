@@ -41,13 +41,17 @@ def _check_out_dir(out_dir: Path) -> None:
                                "choose another --out or remove it")
 
 
+#: ``qsp_sbml.calibrate.multistart.OPTIMIZERS`` (not imported here: the CLI starts without pyPESTO).
+_OPTIMIZERS = ["fides", "fides-sr1", "fides-fim", "fides-hybrid", "L-BFGS-B"]
+
+
 @click.command()
 @click.argument("problem", metavar="PROBLEM.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--starts", type=click.IntRange(min=1), default=20, show_default=True, help="Number of starts.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the uniform start points.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder (written whole or not at all).")
-@click.option("--optimizer", type=click.Choice(["fides", "fides-sr1", "L-BFGS-B"]), default="fides", show_default=True)
+@click.option("--optimizer", type=click.Choice(_OPTIMIZERS), default="fides", show_default=True)
 @click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes for the starts (pyPESTO MultiProcessEngine when > 1).")
 @click.option("--engine", callback=check_engine_spec,
@@ -115,7 +119,7 @@ def calibrate(problem: Path, starts: int, seed: int, out_dir: Path, optimizer: s
 @click.option("--starts", type=click.IntRange(min=0), default=0, show_default=True,
               help="Starts of a small calibration per problem (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the start points.")
-@click.option("--optimizer", type=click.Choice(["fides", "fides-sr1", "L-BFGS-B"]), default="fides", show_default=True)
+@click.option("--optimizer", type=click.Choice(_OPTIMIZERS), default="fides", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @handle_errors

@@ -69,13 +69,14 @@ def test_start_points_are_reproducible_and_within_bounds(objective):
     np.testing.assert_allclose(lb, [0.0, -3.0])
 
 
-@pytest.mark.parametrize("optimizer", ["fides", "fides-sr1", "L-BFGS-B"])
+@pytest.mark.parametrize("optimizer", ["fides", "fides-sr1", "fides-fim", "fides-hybrid", "L-BFGS-B"])
 def test_multistart_finds_the_closed_form_optimum(objective, optimizer):
     result = qc.multistart(objective, n_starts=3, seed=7, optimizer=optimizer)
     assert result.best_fval == pytest.approx(FVAL_HAT, abs=1e-4)  # CVODE rtol 1e-8
     assert result.best_x["A0"] == pytest.approx(A0_HAT, rel=1e-4)
     assert result.best_x["sigma"] == pytest.approx(SIGMA_HAT, rel=1e-3)  # linear scale
     assert result.n_converged() == 3
+    assert set(result.starts["status"]) == {"converged"}  # each optimiser's own criterion (fides: exit flag > 0)
     summary = result.summary()
     assert {"best_fval", "best_x", "n_starts", "n_converged", "wall_time_s"} <= set(summary)
     assert list(result.starts.columns[:7]) == ["start", "status", "message", "fval", "n_fval", "n_grad", "time"]
@@ -184,4 +185,44 @@ def test_nan_gradient_entries_fall_back_to_central_differences(objective):
         fval, grad = adapter(x, sensi_orders=(0, 1))
     assert fval == pytest.approx(objective(x), rel=1e-12)
     np.testing.assert_allclose(grad, exact, rtol=1e-5)
+    assert adapter.n_calls["fd_fallback"] == 1
+
+
+def test_fim_reaches_pypesto_as_the_hessian(objective):
+    from qsp_sbml.calibrate._adapter import PetabPypestoObjective, pypesto_problem
+
+    x = np.array([1.5, -1.0])
+    value, grad, fim = objective(x, sensi=2)
+    adapter = PetabPypestoObjective(objective, hess=True)
+    assert adapter.has_hess and not PetabPypestoObjective(objective).has_hess
+    fval, g, hess = adapter(x, sensi_orders=(0, 1, 2))
+    assert fval == value
+    np.testing.assert_allclose(g, grad, rtol=1e-12)
+    np.testing.assert_allclose(hess, fim, rtol=1e-12)
+    assert adapter.n_calls["fim"] == 1
+    assert pypesto_problem(objective, hess=True).objective.has_hess
+
+
+def test_nan_fim_entries_fall_back_to_differences_of_the_gradient(objective):
+    from qsp_sbml.calibrate._adapter import PetabPypestoObjective
+
+    x = np.array([1.5, -1.0])
+    fim = objective(x, sensi=2)[2]
+    h = 1e-5
+    step = np.array([h, 0.0])
+    column = (objective.gradient(x + step) - objective.gradient(x - step)) / (2 * h)
+
+    class NanFim(qp.PetabObjective):
+        def value_gradient_fim(self, x=None):
+            f, g, m = super().value_gradient_fim(x)
+            m[0, :] = m[:, 0] = np.nan  # as a NaN sensitivity of A0 would give
+            return f, g, m
+
+    adapter = PetabPypestoObjective(NanFim(objective.problem), hess=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hess = adapter(x, sensi_orders=(0, 1, 2))[2]
+    np.testing.assert_allclose(hess[:, 0], column, rtol=1e-5)
+    np.testing.assert_allclose(hess[0, :], column, rtol=1e-5)
+    assert hess[1, 1] == pytest.approx(fim[1, 1], rel=1e-12)
     assert adapter.n_calls["fd_fallback"] == 1

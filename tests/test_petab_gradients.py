@@ -19,7 +19,7 @@ pytest.importorskip("petab")
 
 import qsp_sbml.petab as qp
 from qsp_sbml import resources
-from qsp_sbml.errors import UnsupportedFeatureError
+from qsp_sbml.errors import SimulationError, UnsupportedFeatureError
 from tests.conftest import conformance_dir
 from tests.test_petab import PARS, _write
 
@@ -328,3 +328,109 @@ def test_sbml_math_round_trip_through_sympy(formula):
     back = libsbml.parseL3Formula(to_l3(ast_to_sympy(ast, sp.Symbol)))
     assert back is not None
     assert evaluate(back, values) == pytest.approx(evaluate(ast, values), rel=1e-14)
+
+
+# -- Fisher information matrix (objective(x, sensi=2)) ----------------------------------------
+#: Decay data: A(t) = A0 exp(-t) (k = 1 fixed) plus fixed perturbations; A0 (lin) and sigma (log10)
+#: estimated.  The observable is linear in A0, so at the maximum-likelihood estimate the exact
+#: Hessian equals the expected Fisher information.
+DECAY_T = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0])
+DECAY_M = 2.0 * np.exp(-DECAY_T) + np.array([0.05, -0.08, 0.03, 0.06, -0.04, 0.02])
+
+
+def _decay(tmp_path: Path, *, transformation: str = "lin", distribution: str = "normal", priors: str = "",
+           options: qp.ObjectiveOptions | None = None) -> qp.PetabObjective:
+    head = PARS.rstrip("\n") + ("\tobjectivePriorType\tobjectivePriorParameters\n" if priors else "\n")
+    tail = "\t\t" if priors else ""
+    pars = (head + f"k\tlin\t0\t10\t1\t0{tail}\nA0\tlin\t0\t10\t1\t1{priors or tail}\n"
+            f"sigma\tlog10\t0.001\t10\t0.1\t1{tail}\n")
+    meas = "observableId\tsimulationConditionId\ttime\tmeasurement\n" + "".join(
+        f"obs\tc0\t{float(t)!r}\t{float(m)!r}\n" for t, m in zip(DECAY_T, DECAY_M, strict=True))
+    observables = ("observableId\tobservableFormula\tnoiseFormula\tobservableTransformation\tnoiseDistribution\n"
+                   f"obs\tA\tsigma\t{transformation}\t{distribution}\n")
+    path = _write(tmp_path, parameters=pars, measurements=meas, observables=observables)
+    return qp.PetabObjective(qp.PetabProblem.from_yaml(path, guard=False), options=options)
+
+
+def fd_hessian(objective: qp.PetabObjective, x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+    """Central differences of the (exact) gradient, symmetrised."""
+    cols = []
+    for j in range(len(x)):
+        step = h * max(1.0, abs(x[j]))
+        xp, xm = x.copy(), x.copy()
+        xp[j] += step
+        xm[j] -= step
+        cols.append((objective.gradient(xp) - objective.gradient(xm)) / (2.0 * step))
+    hess = np.array(cols).T
+    return 0.5 * (hess + hess.T)
+
+
+def test_fim_is_the_hessian_where_residuals_vanish():
+    # the shipped pk_iv problem has zero residuals at its nominal parameters (CL log10, sigma_C log10)
+    objective = qp.PetabObjective(qp.PetabProblem.from_yaml(resources.PETAB_PK_IV, guard=False))
+    x = objective.x_nominal
+    assert objective.evaluate(x).chi2 == pytest.approx(0.0, abs=1e-12)
+    value, grad, fim = objective(x, sensi=2)
+    assert value == objective(x)
+    np.testing.assert_allclose(grad, objective.gradient(x), rtol=1e-12)
+    np.testing.assert_allclose(fim, fim.T, rtol=1e-12)
+    hess = fd_hessian(objective, x)
+    np.testing.assert_allclose(fim, hess, rtol=1e-4, atol=1e-6 * np.max(np.abs(hess)))
+    assert fim[0, 0] > 1.0  # CL is informed by the data
+
+
+def test_fim_at_the_closed_form_optimum_of_a_linear_model(tmp_path):
+    a0_hat = float(np.sum(DECAY_M * np.exp(-DECAY_T)) / np.sum(np.exp(-2 * DECAY_T)))
+    sigma_hat = math.sqrt(float(np.sum((DECAY_M - a0_hat * np.exp(-DECAY_T)) ** 2)) / len(DECAY_T))
+    x = np.array([a0_hat, math.log10(sigma_hat)])
+    ln10 = math.log(10.0)
+    n = len(DECAY_T)
+    # exact Hessian at the MLE: sum(e^-2t)/sigma^2, 2 n ln(10)^2, no cross term (normal equations)
+    closed = np.diag([float(np.sum(np.exp(-2 * DECAY_T))) / sigma_hat**2, 2 * n * ln10**2])
+    expected = _decay(tmp_path, options=qp.ObjectiveOptions(fim="expected"))
+    np.testing.assert_allclose(fd_hessian(expected, x), closed, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(expected(x, sensi=2)[2], closed, rtol=1e-5, atol=1e-3)  # CVODE rtol 1e-8
+    # Gauss-Newton of the weighted residuals: the sigma block is sum(r^2) ln(10)^2 = n ln(10)^2 here
+    gn = qp.PetabObjective(expected.problem)
+    np.testing.assert_allclose(gn(x, sensi=2)[2], np.diag([closed[0, 0], n * ln10**2]), rtol=1e-5, atol=1e-3)
+
+
+def test_gauss_newton_fim_follows_amici_convention(tmp_path):
+    # AMICI ReturnData::fFIM (no sigma residuals): FIM = sum sres sres^T with
+    # sres_u = (dy/du * s - ds/du * (y - m)) / s^2 (amici::fsres)
+    objective = _decay(tmp_path)
+    for a0, sigma in [(1.7, 0.2), (2.6, 0.04)]:
+        x = np.array([a0, math.log10(sigma)])
+        e = np.exp(-DECAY_T)
+        y = a0 * e
+        dy = np.stack([e, np.zeros_like(e)], axis=1)
+        ds = np.stack([np.zeros_like(e), np.full_like(e, sigma * math.log(10.0))], axis=1)
+        sres = (dy * sigma - ds * (y - DECAY_M)[:, None]) / sigma**2
+        np.testing.assert_allclose(objective(x, sensi=2)[2], sres.T @ sres, rtol=1e-6)
+
+
+def test_fim_of_laplace_noise_on_log_scale_and_of_a_prior(tmp_path):
+    # Laplace on log(y): I_mu,mu = I_b,b = 1/sigma^2 with d log(y)/dA0 = 1/A0, dsigma/dx = sigma ln 10;
+    # normal prior on A0 (mean 2, sd 0.5): + 1/0.5^2
+    objective = _decay(tmp_path, transformation="log", distribution="laplace", priors="\tnormal\t2;0.5",
+                       options=qp.ObjectiveOptions(priors=True))
+    n = len(DECAY_T)
+    for a0, sigma in [(1.7, 0.2), (2.6, 0.04)]:
+        x = np.array([a0, math.log10(sigma)])
+        closed = np.diag([n / (a0 * sigma) ** 2 + 1 / 0.5**2, n * math.log(10.0) ** 2])
+        np.testing.assert_allclose(objective(x, sensi=2)[2], closed, rtol=1e-5, atol=1e-8)
+
+
+def test_fim_of_a_failed_simulation_is_nan(tmp_path, monkeypatch):
+    objective = _decay(tmp_path)
+
+    def fail(x: np.ndarray | None = None) -> np.ndarray:
+        raise SimulationError("CVODE failed (test)")
+
+    monkeypatch.setattr(objective, "simulate", fail)
+    value, grad, fim = objective(objective.x_nominal, sensi=2)
+    assert value == math.inf and np.all(np.isnan(grad)) and np.all(np.isnan(fim))
+    with pytest.raises(ValueError, match="sensi"):
+        _decay(tmp_path)(None, sensi=3)  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="fim"):
+        qp.ObjectiveOptions(fim="observed")  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from qsp_sbml.errors import CalibrationError
 from qsp_sbml.petab import PetabObjective
 
 pypesto = require("pypesto", extra="calibrate")
-from pypesto.C import FVAL, GRAD, MODE_FUN  # noqa: E402
+from pypesto.C import FVAL, GRAD, HESS, MODE_FUN  # noqa: E402
 
 _ObjectiveBase: Any = pypesto.objective.ObjectiveBase
 
@@ -37,22 +37,26 @@ class PetabPypestoObjective(_ObjectiveBase):
     """:class:`~qsp_sbml.petab.PetabObjective` behind pyPESTO's objective interface.
 
     Function values only call ``objective(x)``; gradients call
-    ``objective(x, sensi=1)``.  Where the value is finite but gradient entries
-    are NaN (an undefined symbolic derivative, e.g. ``0/0`` at a zero state),
-    those entries are replaced by central differences of the objective
-    (relative step ``FD_STEP``) and a warning is logged once.
+    ``objective(x, sensi=1)``; second order (``hess=True``) calls
+    ``objective(x, sensi=2)`` and returns the Fisher information matrix as
+    ``HESS`` (pyPESTO's convention for fides' hybrid schemes).  Where the value
+    is finite but gradient entries are NaN (an undefined symbolic derivative,
+    e.g. ``0/0`` at a zero state), those entries are replaced by central
+    differences of the objective (relative step ``FD_STEP``), FIM rows and
+    columns by central differences of the gradient, and a warning is logged once.
     """
 
-    def __init__(self, objective: PetabObjective) -> None:
+    def __init__(self, objective: PetabObjective, *, hess: bool = False) -> None:
         super().__init__(x_names=objective.problem.x_free_ids)
         self.objective = objective
         self._nan_warned = False
         #: Tell pyPESTO's scipy wrapper that one call gives value and gradient (it would
         #: otherwise call the value and the gradient separately at each point).
         self.grad = True
-        self.hess = False
-        #: Objective calls by kind (value only / value and gradient), for benchmarks.
-        self.n_calls = {"fval": 0, "grad": 0, "fd_fallback": 0}
+        #: Whether second order (the FIM) is offered to pyPESTO.
+        self.hess = hess
+        #: Objective calls by kind (value only / value and gradient / with FIM), for benchmarks.
+        self.n_calls = {"fval": 0, "grad": 0, "fim": 0, "fd_fallback": 0}
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the compiled model: workers re-read the problem from its YAML (once per process)."""
@@ -76,8 +80,9 @@ class PetabPypestoObjective(_ObjectiveBase):
         self.objective = _WORKER_OBJECTIVES[key]
 
     def check_sensi_orders(self, sensi_orders: tuple[int, ...], mode: Any) -> bool:
-        """Values and gradients in function mode."""
-        return mode == MODE_FUN and all(o in (0, 1) for o in sensi_orders)
+        """Values and gradients in function mode; FIMs too when built with ``hess=True``."""
+        orders = (0, 1, 2) if self.hess else (0, 1)
+        return mode == MODE_FUN and all(o in orders for o in sensi_orders)
 
     def check_mode(self, mode: Any) -> bool:
         """Function mode only (no residuals)."""
@@ -95,16 +100,31 @@ class PetabPypestoObjective(_ObjectiveBase):
         if 1 not in sensi_orders:
             self.n_calls["fval"] += 1
             return {FVAL: float(self.objective(x))}
-        self.n_calls["grad"] += 1
-        fval, grad = self.objective(x, sensi=1)
-        grad = np.array(grad, dtype=float)
+        fim: np.ndarray | None = None
+        if 2 in sensi_orders:
+            self.n_calls["fim"] += 1
+            fval, grad, fim = self.objective(x, sensi=2)
+            fim = np.array(fim, dtype=float)
+        else:
+            self.n_calls["grad"] += 1
+            fval, grad = self.objective(x, sensi=1)
+        grad = self._fill_gradient(x, float(fval), np.array(grad, dtype=float))
+        out: dict[str, Any] = {FVAL: float(fval), GRAD: grad}
+        if fim is not None:
+            out[HESS] = self._fill_fim(x, float(fval), fim)
+        return out
+
+    def _warn_once(self, what: str, bad: np.ndarray) -> None:
+        if not self._nan_warned:
+            logger.warning("%s: %s entries %s are not finite at a finite value; using central differences for "
+                           "them", self.objective.problem.source, what, [self._x_names[j] for j in bad])
+            self._nan_warned = True
+
+    def _fill_gradient(self, x: np.ndarray, fval: float, grad: np.ndarray) -> np.ndarray:
+        """Replace non-finite gradient entries (finite value) by central differences of the objective."""
         bad = np.flatnonzero(~np.isfinite(grad))
         if math.isfinite(fval) and bad.size:
-            if not self._nan_warned:
-                logger.warning("%s: gradient entries %s are not finite at a finite value; using central "
-                               "differences of the objective for them", self.objective.problem.source,
-                               [self._x_names[j] for j in bad])
-                self._nan_warned = True
+            self._warn_once("gradient", bad)
             self.n_calls["fd_fallback"] += 1
             for j in bad:
                 h = FD_STEP * max(1.0, abs(float(x[j])))
@@ -112,11 +132,35 @@ class PetabPypestoObjective(_ObjectiveBase):
                 xp[j] += h
                 xm[j] -= h
                 grad[j] = (float(self.objective(xp)) - float(self.objective(xm))) / (2.0 * h)
-        return {FVAL: float(fval), GRAD: grad}
+        return grad
+
+    def _fill_fim(self, x: np.ndarray, fval: float, fim: np.ndarray) -> np.ndarray:
+        """Replace FIM rows/columns with non-finite entries (finite value) by central differences of the gradient."""
+        # a NaN sensitivity of x_j spoils row and column j: the non-finite diagonal entries first,
+        # then rows with non-finite entries outside those columns
+        diag_bad = ~np.isfinite(np.diag(fim))
+        row_bad = ~diag_bad & ~np.all(np.isfinite(fim) | diag_bad[None, :], axis=1)
+        bad = np.flatnonzero(diag_bad | row_bad)
+        if math.isfinite(fval) and bad.size:
+            self._warn_once("FIM", bad)
+            self.n_calls["fd_fallback"] += 1
+            for j in bad:
+                h = FD_STEP * max(1.0, abs(float(x[j])))
+                xp, xm = x.copy(), x.copy()
+                xp[j] += h
+                xm[j] -= h
+                gp = self._fill_gradient(xp, fval, np.array(self.objective(xp, sensi=1)[1], dtype=float))
+                gm = self._fill_gradient(xm, fval, np.array(self.objective(xm, sensi=1)[1], dtype=float))
+                col = (gp - gm) / (2.0 * h)
+                fim[:, j] = col
+                fim[j, :] = col
+        return fim
 
 
-def pypesto_problem(objective: PetabObjective, *, x_guesses: np.ndarray | None = None) -> Any:
+def pypesto_problem(objective: PetabObjective, *, x_guesses: np.ndarray | None = None, hess: bool = False) -> Any:
     """A ``pypesto.Problem`` on the estimated parameters' scales, bounded by the parameter table.
+
+    ``hess=True``: the objective offers its Fisher information matrix as Hessian.
 
     Raises
     ------
@@ -133,6 +177,6 @@ def pypesto_problem(objective: PetabObjective, *, x_guesses: np.ndarray | None =
                                    "scale; calibration needs finite bounds with lowerBound < upperBound "
                                    "(a log-scaled parameter needs lowerBound > 0)")
     scales = [p.scale for p in problem.spec.parameters if p.estimate]
-    return pypesto.Problem(PetabPypestoObjective(objective), lb=lb, ub=ub, x_names=ids, x_scales=scales,
+    return pypesto.Problem(PetabPypestoObjective(objective, hess=hess), lb=lb, ub=ub, x_names=ids, x_scales=scales,
                            x_guesses=None if x_guesses is None else np.atleast_2d(x_guesses),
                            copy_objective=False)

@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 Optimizer = Literal["fides", "L-BFGS-B"]
 #: Optimisers :func:`multistart` accepts.
-OPTIMIZERS: tuple[str, ...] = ("fides", "fides-sr1", "L-BFGS-B")
+OPTIMIZERS: tuple[str, ...] = ("fides", "fides-sr1", "fides-fim", "fides-hybrid", "L-BFGS-B")
+#: Optimisers that use the objective's Fisher information matrix (``objective(x, sensi=2)``).
+FIM_OPTIMIZERS: tuple[str, ...] = ("fides-fim", "fides-hybrid")
 
 
 def start_points(problem: PetabProblem, n_starts: int, seed: int | np.random.Generator | None) -> np.ndarray:
@@ -60,12 +62,16 @@ def make_optimizer(optimizer: str, *, max_iter: int = 1000) -> Any:
 
     ``"fides"``: trust region with a BFGS Hessian approximation; ``"fides-sr1"``: the same with SR1 (on
     Boehm_JProteomeRes2014 8 of 50 seeded starts reach the optimum vs 2-3 with BFGS, README "Calibrate");
-    ``"L-BFGS-B"``: scipy.
+    ``"fides-fim"``: the objective's Fisher information matrix as Hessian at every iteration
+    (Gauss-Newton); ``"fides-hybrid"``: the FIM first, BFGS after 20 iterations without a change of the
+    trust-region radius (``fides.HybridFixed``, pyPESTO's default when a FIM is available); ``"L-BFGS-B"``:
+    scipy.
     """
     po = require("pypesto.optimize", extra="calibrate")
-    if optimizer in ("fides", "fides-sr1"):
+    if optimizer.startswith("fides") and optimizer in OPTIMIZERS:
         fides = require("fides", extra="calibrate")
-        update = fides.SR1() if optimizer == "fides-sr1" else fides.BFGS()
+        update = {"fides": fides.BFGS, "fides-sr1": fides.SR1, "fides-fim": lambda: None,
+                  "fides-hybrid": lambda: fides.HybridFixed(fides.BFGS())}[optimizer]()
         return po.FidesOptimizer(hessian_update=update, options={"maxiter": max_iter}, verbose=logging.WARNING)
     if optimizer == "L-BFGS-B":
         return po.ScipyOptimizer(method="L-BFGS-B", options={"maxiter": max_iter})
@@ -168,7 +174,7 @@ def _status(res: Any, optimizer: str) -> tuple[str, str]:
     if res.fval is None or not math.isfinite(float(res.fval)):
         return "failed", message or "objective value not finite"
     flag = None if res.exitflag is None else int(res.exitflag)
-    if optimizer == "fides":  # fides.ExitFlag: > 0 convergence criteria, < 0 limits and errors
+    if optimizer.startswith("fides"):  # fides.ExitFlag: > 0 convergence criteria, < 0 limits and errors
         if flag == -3:
             return "failed", message
         return ("converged" if flag is not None and flag > 0 else "stopped"), message
@@ -220,7 +226,8 @@ def multistart(
     seed
         Seed of the uniform start points (ignored for starts given in ``x_starts``).
     optimizer
-        ``"fides"`` (trust region, BFGS Hessian approximation) or ``"L-BFGS-B"``.
+        One of ``OPTIMIZERS`` (see :func:`make_optimizer`): ``"fides"`` (trust region, BFGS
+        Hessian approximation), ``"fides-sr1"``, ``"fides-fim"``, ``"fides-hybrid"`` or ``"L-BFGS-B"``.
     engine
         ``"serial"`` (default), a number of processes, or a pyPESTO engine.
     x_starts
@@ -257,7 +264,7 @@ def multistart(
             raise CalibrationError(f"x_starts must have at most {n_starts} rows of {len(problem.x_free_ids)} values "
                                    f"({problem.x_free_ids}), got shape {given.shape}")
         starts[: len(given)] = given
-    pproblem = pypesto_problem(objective, x_guesses=starts)
+    pproblem = pypesto_problem(objective, x_guesses=starts, hess=optimizer in FIM_OPTIMIZERS)
     t0 = time.perf_counter()
     result = po.minimize(pproblem, optimizer=make_optimizer(optimizer, max_iter=max_iter), n_starts=n_starts,
                          ids=[str(i) for i in range(n_starts)], engine=make_engine(engine),

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ObservableDerivatives", "integral_floats", "prior_derivative", "scale_derivative"]
+__all__ = [
+    "ObservableDerivatives",
+    "integral_floats",
+    "prior_derivative",
+    "prior_second_derivative",
+    "scale_derivative",
+]
 
 
 def integral_floats(expr: Any) -> Any:
@@ -60,6 +66,30 @@ def prior_derivative(log_density: Callable[[float], float], value: float) -> flo
     if not all(math.isfinite(v) for v in f):  # at a bound of a uniform prior: one-sided
         return 0.0 if log_density(value + h) == log_density(value) else math.nan
     return (f[0] - 8.0 * f[1] + 8.0 * f[2] - f[3]) / (12.0 * h)
+
+
+def prior_second_derivative(log_density: Callable[[float], float], scale: str, value: float) -> float:
+    """Second derivative of a log-prior with respect to ``x``, ``p = unscale(x)``, at the linear value ``p``.
+
+    ``d2/dx2 log pi(p(x)) = log pi''(p) p'(x)**2 + log pi'(p) p''(x)`` with
+    ``p'' = p`` (``log``), ``p ln(10)**2`` (``log10``), 0 (``lin``); ``log pi''`` by a
+    fourth-order central difference of the closed-form density (0 where it is not
+    finite around ``p``, e.g. at the bound of a uniform prior).
+
+    Examples
+    --------
+    >>> round(prior_second_derivative(lambda p: -0.5 * p**2, "lin", 3.0), 6)
+    -1.0
+    """
+    h = 1e-3 * max(1.0, abs(value))
+    f = [log_density(value + k * h) for k in (-2, -1, 0, 1, 2)]
+    if not all(math.isfinite(v) for v in f):
+        return 0.0
+    d2 = (-f[0] + 16.0 * f[1] - 30.0 * f[2] + 16.0 * f[3] - f[4]) / (12.0 * h * h)
+    d1 = prior_derivative(log_density, value)
+    dp = scale_derivative(scale, value)
+    d2p = {"log": value, "log10": value * math.log(10.0) ** 2}.get(scale, 0.0)
+    return d2 * dp * dp + (d1 * d2p if math.isfinite(d1) else 0.0)
 
 
 class ObservableDerivatives:

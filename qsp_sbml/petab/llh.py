@@ -14,11 +14,13 @@ likelihood is a density of the untransformed measurement.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 import numpy as np
 
-__all__ = ["NoiseDistribution", "Transformation", "chi2", "log_likelihood", "log_likelihood_derivatives", "residuals"]
+__all__ = ["NoiseDistribution", "Transformation", "chi2", "fisher_factors", "log_likelihood",
+           "log_likelihood_derivatives", "residuals"]
 
 
 class Transformation(StrEnum):
@@ -138,6 +140,66 @@ def log_likelihood_derivatives(
     if dist is NoiseDistribution.NORMAL:
         return np.asarray(r * dh / s), np.asarray((r**2 - 1.0) / s)
     return np.asarray(np.sign(r) * dh / s), np.asarray((np.abs(r) - 1.0) / s)
+
+
+def fisher_factors(
+    measurement: np.ndarray | float,
+    simulation: np.ndarray | float,
+    sigma: np.ndarray | float,
+    *,
+    distribution: NoiseDistribution | str = NoiseDistribution.NORMAL,
+    transformation: Transformation | str = Transformation.LIN,
+    kind: str = "gauss-newton",
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Factors ``(u, v)`` of the Fisher information matrix of each measurement (elementwise).
+
+    With ``s_y = dy/dx`` and ``s_sigma = dsigma/dx`` the sensitivities of one
+    measurement's simulation and noise parameter, its contribution to the
+    Fisher information matrix (the Hessian approximation of ``-llh``) is
+    ``sum over factors of J J^T`` with ``J = u * s_y + v * s_sigma``.
+
+    ``kind="gauss-newton"`` (normal noise): one factor, ``J`` the derivative of
+    the weighted residual ``(h(y) - h(m)) / sigma``, i.e. ``u = h'(y) / sigma``,
+    ``v = r / sigma`` with ``r = (h(m) - h(y)) / sigma``: the Gauss-Newton matrix of
+    the residuals as AMICI computes ``FIM`` (``ReturnData::fFIM``, without sigma
+    residuals; AMICI's source reports it works best with fides on
+    Boehm_JProteomeRes2014).  It equals the Hessian where the residuals vanish.
+
+    ``kind="expected"``: the expected Fisher information of the noise
+    distribution, normal ``u = h'(y)/sigma`` plus a second factor
+    ``v = sqrt(2)/sigma`` (``I_mu,mu = 1/sigma^2``, ``I_sigma,sigma = 2/sigma^2``);
+    it equals the Hessian at a maximum-likelihood estimate of a model linear in
+    its parameters.  Laplace noise (not a sum of squares) always uses the expected
+    information: ``I_mu,mu = I_sigma,sigma = 1/sigma^2``.
+
+    Examples
+    --------
+    >>> [(float(u[()]), float(v[()])) for u, v in fisher_factors(2.0, 1.0, 0.5)]
+    [(2.0, 4.0)]
+    >>> [(float(u[()]), float(v[()])) for u, v in fisher_factors(2.0, 1.0, 0.5, kind="expected",
+    ...                                                             distribution="laplace")]
+    [(2.0, 0.0), (0.0, 2.0)]
+    """
+    if kind not in ("gauss-newton", "expected"):
+        raise ValueError(f"kind must be 'gauss-newton' or 'expected', got {kind!r}")
+    dist = NoiseDistribution(distribution)
+    tr = Transformation(transformation)
+    y = np.asarray(simulation, dtype=float)
+    s = np.asarray(sigma, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if tr is Transformation.LIN:
+            dh = np.ones_like(y)
+        elif tr is Transformation.LOG:
+            dh = 1.0 / y
+        else:
+            dh = 1.0 / (y * np.log(10.0))
+        u = np.asarray(dh / s)
+        zero = np.zeros_like(u)
+        if dist is NoiseDistribution.NORMAL and kind == "gauss-newton":
+            r = residuals(measurement, y, s, transformation=tr)
+            return [(u, np.asarray(r / s))]
+        weight = math.sqrt(2.0) if dist is NoiseDistribution.NORMAL else 1.0
+        return [(u, zero), (zero, np.asarray(weight / s * np.ones_like(u)))]
 
 
 def chi2(residual: np.ndarray) -> float:

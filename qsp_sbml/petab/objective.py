@@ -30,9 +30,14 @@ import pandas as pd
 
 from qsp_sbml.errors import PetabError, SimulationError
 from qsp_sbml.petab._common import TIME_SYMBOLS
-from qsp_sbml.petab._gradient import ObservableDerivatives, prior_derivative, scale_derivative
+from qsp_sbml.petab._gradient import (
+    ObservableDerivatives,
+    prior_derivative,
+    prior_second_derivative,
+    scale_derivative,
+)
 from qsp_sbml.petab._runner import ExperimentRunner
-from qsp_sbml.petab.llh import chi2, log_likelihood, log_likelihood_derivatives, residuals
+from qsp_sbml.petab.llh import chi2, fisher_factors, log_likelihood, log_likelihood_derivatives, residuals
 from qsp_sbml.petab.options import ObjectiveOptions
 from qsp_sbml.petab.problem import PetabProblem
 
@@ -194,16 +199,23 @@ class PetabObjective:
     @overload
     def __call__(self, x: np.ndarray | None, sensi: Literal[1]) -> tuple[float, np.ndarray]: ...
 
-    def __call__(self, x: np.ndarray | None = None, sensi: int = 0) -> float | tuple[float, np.ndarray]:
+    @overload
+    def __call__(self, x: np.ndarray | None, sensi: Literal[2]) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+    def __call__(self, x: np.ndarray | None = None, sensi: int = 0,
+                 ) -> float | tuple[float, np.ndarray] | tuple[float, np.ndarray, np.ndarray]:
         """Negative log-likelihood (or log-posterior with priors) at ``x``; ``inf`` if simulation fails.
 
         With ``sensi=1``: ``(value, gradient)``, the gradient with respect to ``x``
-        (NaN where the value is ``inf``).
+        (NaN where the value is ``inf``); ``sensi=2``: ``(value, gradient, FIM)``
+        (:meth:`value_gradient_fim`).
         """
         if sensi == 1:
             return self.value_and_gradient(x)
+        if sensi == 2:
+            return self.value_gradient_fim(x)
         if sensi != 0:
-            raise ValueError(f"sensi must be 0 or 1, got {sensi!r}")
+            raise ValueError(f"sensi must be 0, 1 or 2, got {sensi!r}")
         try:
             result = self.evaluate(x)
         except SimulationError as err:
@@ -337,41 +349,76 @@ class PetabObjective:
 
     def value_and_gradient(self, x: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """``(objective(x), gradient(x))``; ``(inf, NaN...)`` where the simulation fails."""
+        value, grad, _ = self._derivatives(x, fim=False)
+        return value, grad
+
+    def value_gradient_fim(self, x: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+        """``(objective(x), gradient(x), F)``: ``F`` the Fisher information matrix, a Hessian approximation.
+
+        ``F`` (on the parameters' scales, the chain rule through ``log``/``log10``
+        applied to the sensitivities) is built from the same forward sensitivities
+        as the gradient, with :func:`~qsp_sbml.petab.llh.fisher_factors` of
+        ``ObjectiveOptions.fim`` (``gauss-newton``, AMICI's convention, by default);
+        with priors, the exact Hessian of the negative log-prior is added.  Where the
+        simulation fails: ``(inf, NaN..., NaN...)``.
+        """
+        value, grad, fim = self._derivatives(x, fim=True)
+        return value, grad, np.asarray(fim, dtype=float)
+
+    def _derivatives(self, x: np.ndarray | None, *, fim: bool,
+                     ) -> tuple[float, np.ndarray, np.ndarray | None]:
         x = self.x_nominal if x is None else np.asarray(x, dtype=float).ravel()
         spec = self.problem.spec
         meas = spec.measurements
         free = [p for p in spec.parameters if p.estimate]
-        nan_grad = np.full(len(free), np.nan)
+        nfree = len(free)
+        nan_grad = np.full(nfree, np.nan)
+        nan_fim = np.full((nfree, nfree), np.nan) if fim else None
         try:
             params = self.problem.parameter_values(x)
             model_values = self.simulate(x)
             result = self._evaluate_at(params, model_values)
             value = -(result.llh + (result.log_prior if self.options.priors else 0.0))
             if not math.isfinite(value):
-                return math.inf, nan_grad
+                return math.inf, nan_grad, nan_fim
             sens = self.state_sensitivities(x)
         except SimulationError as err:
             logger.warning("simulation failed at x=%s: %s", list(x), err)
-            return math.inf, nan_grad
+            return math.inf, nan_grad, nan_fim
         if self._derivs is None:
             self._derivs = [ObservableDerivatives(ev) for ev in self._obs_evals]
-        grad = np.zeros(len(free))
+        dscale = np.array([scale_derivative(p.scale, params[p.id]) for p in free])
+        grad = np.zeros(nfree)
+        info = np.zeros((nfree, nfree)) if fim else None
         y = result.simulations["simulation"].to_numpy(float)
         for ev, der in zip(self._obs_evals, self._derivs, strict=True):
             rows = ev.rows
             _, sigma = ev(model_values, meas.time, params)
-            a, b = log_likelihood_derivatives(meas.measurement[rows], y[rows], sigma,
-                                              distribution=ev.obs.distribution, transformation=ev.obs.transformation)
+            m = meas.measurement[rows]
+            a, b = log_likelihood_derivatives(m, y[rows], sigma, distribution=ev.obs.distribution,
+                                              transformation=ev.obs.transformation)
             dy_dm, ds_dm, dy_dp, ds_dp = der(model_values, meas.time, params)
+            # sensitivities of the simulation (sy) and of sigma (ss) of each row to each x_j
+            sy = np.zeros((len(rows), nfree))
+            ss = np.zeros((len(rows), nfree))
             for j, dm in sens.items():
-                grad[j] += float(np.sum(a * np.sum(dy_dm * dm[rows], axis=1) + b * np.sum(ds_dm * dm[rows], axis=1)))
+                sy[:, j] = np.sum(dy_dm * dm[rows], axis=1)
+                ss[:, j] = np.sum(ds_dm * dm[rows], axis=1)
             for j, p in enumerate(free):
-                direct = float(np.sum(a * dy_dp[p.id])) if p.id in dy_dp else 0.0
-                direct += float(np.sum(b * ds_dp[p.id])) if p.id in ds_dp else 0.0
-                grad[j] += direct * scale_derivative(p.scale, params[p.id])
+                if p.id in dy_dp:
+                    sy[:, j] += dy_dp[p.id] * dscale[j]
+                if p.id in ds_dp:
+                    ss[:, j] += ds_dp[p.id] * dscale[j]
+            grad += a @ sy + b @ ss
+            if info is not None:
+                for u, v in fisher_factors(m, y[rows], sigma, distribution=ev.obs.distribution,
+                                           transformation=ev.obs.transformation, kind=self.options.fim):
+                    jac = u[:, None] * sy + v[:, None] * ss
+                    info += jac.T @ jac
         if self.options.priors:
             for j, p in enumerate(free):
                 if p.prior is not None:
-                    grad[j] += prior_derivative(p.prior.log_density, params[p.id]) * scale_derivative(
-                        p.scale, params[p.id])
-        return value, -grad
+                    grad[j] += prior_derivative(p.prior.log_density, params[p.id]) * dscale[j]
+                    if info is not None:
+                        info[j, j] -= prior_second_derivative(p.prior.log_density, p.scale, params[p.id])
+        return value, -grad, info

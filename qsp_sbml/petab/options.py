@@ -76,7 +76,15 @@ class ObjectiveOptions:
     #: simulation, for comparison only).
     gradient: Literal["sensitivities", "finite_differences"] = "sensitivities"
 
+    #: Fisher information matrix of ``objective(x, sensi=2)`` (Hessian approximation for
+    #: fides): ``gauss-newton`` (AMICI's convention: Gauss-Newton matrix of the weighted
+    #: residuals, sigma included) or ``expected`` (expected information of the noise
+    #: distribution); see :func:`qsp_sbml.petab.llh.fisher_factors`.
+    fim: Literal["gauss-newton", "expected"] = "gauss-newton"
+
     def __post_init__(self) -> None:
-        """Check the gradient route."""
+        """Check the gradient route and the FIM kind."""
+        if self.fim not in ("gauss-newton", "expected"):
+            raise ValueError(f"fim must be 'gauss-newton' or 'expected', got {self.fim!r}")
         if self.gradient not in ("sensitivities", "finite_differences"):
             raise ValueError(f"gradient must be 'sensitivities' or 'finite_differences', got {self.gradient!r}")
