@@ -55,6 +55,7 @@ Tests fitting each endpoint type: ``t_test``/``ancova`` for value, change, perce
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -430,13 +431,21 @@ def _endpoint(r: DesignReader, raw: object, i: int, outputs: set[str], arm_ids: 
 
 
 def _model_ids(path: Path) -> tuple[set[str], set[str]]:
+    """(settable ids, output ids) of the model file (read once per file version)."""
+    stat = path.stat()
+    ids, outputs = _read_model_ids(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return set(ids), set(outputs)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_model_ids(path: str, mtime_ns: int, size: int) -> tuple[frozenset[str], frozenset[str]]:
     from qsp_sbml.loading import load_model
 
     model = load_model(path)
     params = set(model.parameter_ids)
     outputs = params | set(model.species_ids) | set(model.compartment_ids)
     outputs |= {f"[{s}]" for s in model.species_ids}
-    return params | set(model.species_ids) | set(model.compartment_ids), outputs
+    return frozenset(params | set(model.species_ids) | set(model.compartment_ids)), frozenset(outputs)
 
 
 def validate_parallel(spec: Mapping[str, Any], *, source: Path) -> ParallelDesign:
