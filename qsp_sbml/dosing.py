@@ -401,8 +401,20 @@ def _dose_from_row(
             fields["rate"] = rate if rate > 0 else None
     try:
         return Dose(**fields)
-    except (ValidationError, UnitError) as err:
-        raise RegimenError(_pydantic_message(err), where=where) from None
+    except ValidationError as err:
+        fields_hit = [str(e["loc"][0]) for e in err.errors() if e["loc"]]
+        columns = [_FIELD_COLUMN.get(f, f) for f in fields_hit]
+        at = f"{where}, column {columns[0]}" if columns else where
+        raw = row.get(columns[0]) if columns else None
+        got = f" (got {raw!r})" if raw not in (None, "") else ""
+        raise RegimenError(_pydantic_message(err) + got, where=at) from None
+    except UnitError as err:
+        raise RegimenError(_pydantic_message(err), where=f"{where}, column {C.UNIT}") from None
+
+
+#: Dose field -> dosing-table column, so that errors name the column the user wrote.
+_FIELD_COLUMN = {"amount": C.AMT, "time": C.TIME, "interval": C.II, "count": C.ADDL, "duration": C.DUR,
+                 "rate": C.RATE, "unit": C.UNIT, "target": C.TARGET, "route": C.ROUTE, "time_unit": C.TIME}
 
 
 def _pydantic_message(err: Exception) -> str:
