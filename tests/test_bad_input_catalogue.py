@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -406,3 +407,35 @@ def test_bad_input_is_refused_clearly_and_writes_nothing(tmp_path: Path, case: C
     for fragment in case.expect:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     assert _snapshot(work) == before
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.code == 1], ids=lambda c: c.id)
+def test_json_gives_the_same_report_as_data(tmp_path: Path, case: Case) -> None:
+    args, work = _prepare(tmp_path, case)
+    before = _snapshot(work)
+    result = CliRunner().invoke(main, [*args, "--json"])
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False
+    issues = payload["issues"]
+    assert issues and all({"severity", "message", "file", "line", "row", "column", "sbml_id", "hint"} <= set(i)
+                          for i in issues)
+    refused = ("error", "critical", "warning") if "--strict" in args else ("error", "critical")
+    errors = [i for i in issues if i["severity"] in refused]
+    assert errors, issues
+    for fragment in case.expect:  # "row N (line L)" is also given as fields
+        if match := re.fullmatch(r"row (\d+) \(line (\d+)\)", fragment):
+            assert any(i["row"] == int(match.group(1)) and i["line"] == int(match.group(2)) for i in errors), errors
+    text = json.dumps(issues)
+    for fragment in case.expect:
+        if fragment != "INVALID":  # the human verdict line
+            assert json.dumps(fragment)[1:-1] in text, f"{fragment!r} not in {text}"
+    assert _snapshot(work) == before
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    case = next(c for c in CASES if c.id == "petab-undefined-observable")
+    args, _ = _prepare(tmp_path, case)
+    result = CliRunner().invoke(main, ["--debug", *args])
+    assert result.exit_code == 1
+    assert "Traceback" in result.output and "'nope'" in result.output
