@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,21 @@ import click
 from qsp_sbml._cli_common import _emit_json, check_engine_spec, handle_errors
 
 __all__ = ["benchmark", "calibrate"]
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    """Move the finished folder ``tmp`` to ``out_dir`` (replacing a previous calibration output)."""
+    if out_dir.exists():
+        backup = out_dir.with_name(f".{out_dir.name}.old-{tmp.name}")
+        out_dir.rename(backup)
+        try:
+            tmp.rename(out_dir)
+        except BaseException:
+            backup.rename(out_dir)
+            raise
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        tmp.rename(out_dir)
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -58,7 +75,7 @@ def calibrate(problem: Path, starts: int, seed: int, out_dir: Path, optimizer: s
     Example:
       qsp-sbml calibrate petab_problems/theophylline/theophylline.yaml --starts 50 --seed 1 --out fit
     """
-    from qsp_sbml._io import atomic_folder, atomic_write_text
+    from qsp_sbml._io import atomic_write_text
     from qsp_sbml.calibrate import multistart, plot_fit, plot_waterfall, save
     from qsp_sbml.errors import CalibrationError
     from qsp_sbml.petab import ObjectiveOptions, PetabObjective, PetabProblem
@@ -75,12 +92,19 @@ def calibrate(problem: Path, starts: int, seed: int, out_dir: Path, optimizer: s
         first = result.starts["message"].iloc[0]
         raise CalibrationError(f"{problem}: all {starts} starts failed (first: {first}); nothing written")
     summary: dict[str, Any] = {"problem": str(problem), **result.summary()}
-    with atomic_folder(out_dir) as tmp:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the result folder is an ordinary folder
         save(result, tmp / "result.h5")
         atomic_write_text(tmp / "starts.tsv", result.starts.to_csv(sep="\t", index=False))
         plot_waterfall(result.starts, tmp / "waterfall.png")
         plot_fit(objective, result.best_x_scaled, tmp / "fit.png")
         atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2) + "\n")
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if as_json:
         _emit_json({"ok": True, "out": str(out_dir), **summary})
     else:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from qsp_sbml import resources
-from qsp_sbml._io import atomic_write_many
+from qsp_sbml._io import atomic_write_text
 from qsp_sbml.dosing import Regimen
 from qsp_sbml.loading import load_model
 from qsp_sbml.metrics import nca
@@ -141,10 +141,10 @@ def run_foundation(out_dir: str | Path) -> dict[str, Any]:
         "passed": passed,
         "wall_time_s": time.perf_counter() - t0,
     }
-    atomic_write_many({out / "profile.tsv": profile.to_csv(sep="\t", index=False),
-                       out / "model_with_dosing.xml": exported,
-                       out / "summary.json": json.dumps(summary, indent=2) + "\n",
-                       out / "README.md": _markdown(summary)})
+    atomic_write_text(out / "profile.tsv", profile.to_csv(sep="\t", index=False))
+    atomic_write_text(out / "model_with_dosing.xml", exported)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "README.md", _markdown(summary))
     return summary
 
 
