@@ -52,12 +52,14 @@ def run_timeline(
     groups = [g for g in group_by_time(actions) if g[0] <= end]
     filled = 0
     t = start
+    # a segment shorter than this is no time at all: CVODE cannot step it (e.g. a dose at t = 1e-311)
+    negligible = 1e-13 * max(abs(start), abs(end), 1e-300)
     for k in range(len(groups) + 1):
         last = k == len(groups)
         seg_end = end if last else groups[k][0]
         stop = int(np.searchsorted(times, seg_end, side="right" if last else "left"))
         seg_out = times[filled:stop]
-        if seg_end > t:
+        if seg_end - t > negligible:
             grid = np.unique(np.concatenate(([t], seg_out, [seg_end])))
             try:
                 values = np.asarray(rr.simulate(times=grid))
@@ -70,7 +72,8 @@ def run_timeline(
         elif len(seg_out):
             out[filled:stop] = _current(rr, selections)
         filled = stop
-        t = seg_end
+        if seg_end - t > negligible:
+            t = seg_end
         if not last:
             _apply(rr, groups[k][1], rates)
     return out
