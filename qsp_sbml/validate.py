@@ -76,7 +76,8 @@ class Issue:
 
 _LINE = re.compile(r"\bline (\d+)")
 _ROW = re.compile(r"\brow (\d+)")
-_COLUMN = re.compile(r"\b(?:column|key) '([^']+)'")
+_COLUMN = re.compile(r"\b(?:column|key) (?:'([^']+)'|([A-Za-z_][\w.]*))")
+_FILE = re.compile(r"([^\s(),'\"]+\.(?:xml|sbml|yaml|yml|tsv|csv|parquet|json|omex))(?=[:,)\s]|$)")
 
 
 def issue_from_error(err: BaseException) -> Issue:
@@ -98,12 +99,14 @@ def issue_from_error(err: BaseException) -> Issue:
                                                  "filename")}
     file = attrs["file"] or attrs["source"] or attrs["filename"]
     line, row, column = attrs["line"], attrs["row"], attrs["column"] or attrs["field"]
+    if not file and (match := _FILE.search(message)):
+        file = match.group(1)
     if line is None and (match := _LINE.search(message)):
         line = int(match.group(1))
     if row is None and (match := _ROW.search(message)):
         row = int(match.group(1))
     if column is None and (match := _COLUMN.search(message)):
-        column = match.group(1)
+        column = match.group(1) or match.group(2)
     check = "error-" + "".join("-" + c.lower() if c.isupper() else c for c in type(err).__name__).lstrip("-")
     return Issue(Severity.ERROR, message, check=check, where=str(file) if file else None,
                  sbml_id=attrs["sbml_id"], file=str(file) if file else None,

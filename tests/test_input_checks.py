@@ -96,6 +96,12 @@ def test_shipped_inputs_validate_by_kind(tmp_path: Path) -> None:
     (tmp_path / "vpop.yaml").write_text(VPOP_SPEC)
     kind, report = validate_input(tmp_path / "vpop.yaml")
     assert kind == "population" and not report.has_errors(), report
+    from tests.test_cli_population import SPEC as SELECTION_SPEC  # with a plausible-patient selection
+
+    (tmp_path / "selection.yaml").write_text(SELECTION_SPEC)
+    kind, report = validate_input(tmp_path / "selection.yaml")
+    assert kind == "population" and not report.has_errors(), report
+    (tmp_path / "selection.yaml").unlink()
     (tmp_path / "other.yaml").write_text("foo: 1\n")
     assert validate_input(tmp_path / "other.yaml")[0] == "unknown"
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "other.yaml")])

@@ -225,10 +225,9 @@ def _parameters(t: RawTable, version: int) -> None:
                           "(swap them)", row, "lowerBound")
         if estimated and version == 1 and rec["parameterScale"] != "lin":
             for col in ("lowerBound", "upperBound"):
-                if values[col] <= 0:
-                    # petab's linter allows 0, but log(0) = -inf: no optimiser start or bound can sit there
+                if values[col] < 0:
                     raise t.error(f"{pid!r} is {rec['parameterScale']}-scaled, so its {col} {values[col]} must "
-                                  "be positive (use a small positive bound or parameterScale lin)", row, col)
+                                  "not be negative", row, col)
         nominal = values.get("nominalValue", math.nan)
         if estimated and math.isfinite(nominal) and not values["lowerBound"] <= nominal <= values["upperBound"]:
             # legal PEtab (the PEtab test suite has such a case), but never silently: an optimiser cannot start there
