@@ -103,3 +103,49 @@ def test_spec_paths_are_relative_to_the_spec_not_the_working_directory(tmp_path:
     assert sorted(p.name for p in elsewhere.iterdir()) == ["c.parquet", "out.xml", "out_provenance.tsv"]
     # and the same names resolved against the working directory would not exist
     assert not (elsewhere / "pk.xml").exists() and not (elsewhere / "cov.tsv").exists()
+
+
+#: Direct writes that are not partial output, each with its reason: (module, call) -> why it is safe.
+WRITES_ALLOWED = {
+    ("_cli_calibrate.py", "save"): "into a temporary folder renamed whole over --out",
+    ("_cli_population.py", "to_parquet"): "vpop: Cohort.to_parquet is atomic; simulate-cohort: into a temporary "
+                                          "folder",
+    ("_cli_population.py", "savez_compressed"): "simulate-cohort: into a temporary folder",
+    ("_cli_population.py", "write_text"): "simulate-cohort: into a temporary folder",
+    ("plots.py", "savefig"): "into a BytesIO, then atomic_write_bytes",
+    ("plot.py", "savefig"): "into a BytesIO, then atomic_write_bytes",
+    ("copasi.py", "write_text"): "a model for COPASI in a TemporaryDirectory",
+    ("crosscheck.py", "write_text"): "a model for COPASI in a TemporaryDirectory",
+    ("omex.py", "write_bytes"): "archive members staged in a temporary folder, zipped, then atomic_write_bytes",
+    ("omex.py", "write_text"): "archive members staged in a temporary folder",
+    ("omex.py", "open"): "extraction into a staging folder renamed whole over the output folder",
+    ("cohort.py", "write_table"): "into a BytesIO, then atomic_write_bytes",
+}
+_WRITERS = {"write_text", "write_bytes", "to_parquet", "to_csv", "to_excel", "to_hdf", "savefig", "save", "savez",
+            "savez_compressed", "dump", "writeSBMLToFile", "write_table"}
+_SHUTIL = {"copyfile", "copy", "copy2", "copytree", "move"}
+
+
+def test_every_writer_is_atomic_or_writes_into_a_temporary_place() -> None:
+    """Writes go through qsp_sbml._io (temporary file + rename); any other write must be listed above with why."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "_io.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            if name in _SHUTIL:
+                writes = isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "shutil"
+            elif name == "open":
+                modes = [*node.args[1:2], *(k.value for k in node.keywords if k.arg == "mode")]
+                writes = any(isinstance(m, ast.Constant) and set(str(m.value)) & set("wax+") for m in modes)
+            else:
+                writes = name in _WRITERS and not (name == "to_csv" and not node.args
+                                                   and not any(k.arg == "path_or_buf" for k in node.keywords))
+            if writes and (path.name, name) not in WRITES_ALLOWED:
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {name}")
+    assert not found, ("write through qsp_sbml._io (atomic_write_text/bytes/many, atomic_folder) or list the call "
+                       f"in WRITES_ALLOWED with the reason: {found}")
