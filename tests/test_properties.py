@@ -11,6 +11,7 @@ trial-design branch (s4-trial) lands.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,10 @@ from qsp_sbml.population.simulation import simulate_cohort
 from qsp_sbml.units import parse_time_unit
 
 TIGHT = qs.IntegratorOptions(rtol=1e-12, atol=1e-14)
-PROFILE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+#: Derandomized (the same examples on every run, so a shared suite never fails at random); set
+#: QSP_SBML_HYPOTHESIS_EXPLORE=1 to draw new examples (how the @example cases below were found).
+PROFILE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+                   derandomize=not os.environ.get("QSP_SBML_HYPOTHESIS_EXPLORE"))
 
 TIME_UNITS = ("h", "min", "d", "wk")
 AMOUNT_UNITS = ("mg", "ug", "g", "nmol", "umol")
@@ -143,6 +147,9 @@ def model_regimens(draw: st.DrawFn) -> Regimen:
 # found by hypothesis: a dose at a subnormal time made CVODE fail on a 1e-311 h segment
 @example(Regimen(doses=(Dose(amount=1.0, unit="mg", time=2.225073858507e-311, time_unit="h", route="oral",
                              target="A_gut"),)))
+# found by hypothesis: a dose 1.8e-15 h before an output time made CVODE stop (CV_TOO_CLOSE)
+@example(Regimen(doses=(Dose(amount=1.0, unit="mg", time=2.9999999999999982, time_unit="h", route="oral",
+                             target="A_gut", interval=2.0, count=2),)))
 def test_regimen_as_data_and_as_exported_events_simulate_the_same(oral: qs.Model, regimen: Regimen) -> None:
     times = np.linspace(0.0, 72.0, 145)
     sels = ["A_gut", "A", "A_eliminated"]

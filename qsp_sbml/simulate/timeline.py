@@ -33,6 +33,15 @@ def _apply(rr: Any, group: Sequence[Action], rates: Mapping[str, str]) -> None:
             rr.setValue(pid, 0.0 if abs(value) < 1e-12 * abs(action.rate) else value)
 
 
+def _merge_close(grid: np.ndarray, negligible: float) -> np.ndarray:
+    """Drop grid points within ``negligible`` of the previous kept point (CVODE refuses such steps: CV_TOO_CLOSE)."""
+    kept = [grid[0]]
+    for value in grid[1:]:
+        if value - kept[-1] > negligible:
+            kept.append(value)
+    return np.asarray(kept)
+
+
 def run_timeline(
     rr: Any,
     times: np.ndarray,
@@ -60,14 +69,14 @@ def run_timeline(
         stop = int(np.searchsorted(times, seg_end, side="right" if last else "left"))
         seg_out = times[filled:stop]
         if seg_end - t > negligible:
-            grid = np.unique(np.concatenate(([t], seg_out, [seg_end])))
+            grid = _merge_close(np.unique(np.concatenate(([t], seg_out, [seg_end]))), negligible)
             try:
                 values = np.asarray(rr.simulate(times=grid))
             except RuntimeError as err:
                 raise SimulationError(
                     f"integration failed between t={t:g} and t={seg_end:g}: {err}", time=t
                 ) from err
-            rows = np.searchsorted(grid, seg_out)
+            rows = np.searchsorted(grid, seg_out, side="right") - 1  # an output time merged into an earlier point
             out[filled:stop] = values[rows]
         elif len(seg_out):
             out[filled:stop] = _current(rr, selections)
