@@ -147,6 +147,7 @@ def model_regimens(draw: st.DrawFn) -> Regimen:
 # found by hypothesis: a dose at a subnormal time made CVODE fail on a 1e-311 h segment
 @example(Regimen(doses=(Dose(amount=1.0, unit="mg", time=2.225073858507e-311, time_unit="h", route="oral",
                              target="A_gut"),)))
+@example(Regimen(doses=(Dose(amount=1.0, unit="mg", time=5e-324, time_unit="h", route="oral", target="A_gut"),)))
 # found by hypothesis: a dose 1.8e-15 h before an output time made CVODE stop (CV_TOO_CLOSE)
 @example(Regimen(doses=(Dose(amount=1.0, unit="mg", time=2.9999999999999982, time_unit="h", route="oral",
                              target="A_gut", interval=2.0, count=2),)))
@@ -157,8 +158,13 @@ def test_regimen_as_data_and_as_exported_events_simulate_the_same(oral: qs.Model
     exported = qs.load_model(oral.to_sbml(regimen, end=72.0), guard=False)
     events = exported.simulate(times, selections=sels, options=TIGHT)
     scale = max(d.amount for d in regimen.doses)
+    # at an output time within rounding distance (1e-9 h) of a dose, "just before" or "just after" the jump is
+    # decided by rounding (RoadRunner's own events differ between a dose at 5e-324 h and at 2e-311 h): skip those
+    dose_h = np.array([t / (60.0 if d.time_unit == "min" else 1.0) for d in regimen.doses for t in d.times()])
+    clear = np.min(np.abs(times[:, None] - dose_h[None, :]), axis=1) > 1e-9
     for s in sels:
-        assert np.max(np.abs(timeline[s].to_numpy() - events[s].to_numpy())) <= 1e-6 * scale, s
+        diff = np.abs(timeline[s].to_numpy() - events[s].to_numpy())[clear]
+        assert np.max(diff) <= 1e-6 * scale, s
     given_mg = sum(d.amount * len([t for t in d.times() if t * (1 / 60 if d.time_unit == "min" else 1) <= 72.0])
                    for d in regimen.doses if d.route is not Route.IV_INFUSION)
     assert given_mg <= timeline[["A_gut", "A", "A_eliminated"]].sum(axis=1).iloc[-1] * (1 + 1e-9) + 1e-9
