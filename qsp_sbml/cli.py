@@ -48,8 +48,8 @@ def validate(path: Path, strict_units: bool, strict: bool, as_json: bool) -> Non
     """Validate an input file; exit 1 when it has errors.
 
     PATH is an SBML (or comp SBML) model, a PEtab problem YAML, a composition
-    spec or a virtual-population spec (YAML files are told apart by their
-    keys).  Every issue names its file, line or row, id and what to do.
+    spec, a trial design or a virtual-population spec (YAML files are told
+    apart by their keys).  Every issue names its file, line or row, id and what to do.
 
     \b
     Examples:

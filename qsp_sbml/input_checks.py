@@ -1,10 +1,12 @@
 """One validation report for every kind of input file ``qsp-sbml validate`` accepts.
 
 An input is an SBML model (core or comp), a PEtab problem YAML, a composition
-spec YAML or a virtual-population spec YAML (recognised by its keys).  Each is
+spec YAML, a trial design YAML or a virtual-population spec YAML (recognised by
+its keys).  Each is
 checked by the code that reads it for real (nothing is checked twice in two
 ways): the guarded SBML loader, :meth:`PetabProblem.from_yaml`,
-:func:`~qsp_sbml.compose.compose_spec` (builds the composition in memory) and
+:func:`~qsp_sbml.compose.compose_spec` (builds the composition in memory),
+:func:`~qsp_sbml.trial.runner.load_design` (the trial kind's own validation) and
 :func:`~qsp_sbml.population.spec.build_vpop` (a two-subject dry run, which also
 loads the model, reads every table the spec names and simulates the selection
 biomarker; whether enough candidates are plausible is left to the real run).  Errors become ERROR
@@ -28,17 +30,18 @@ from qsp_sbml.validate import Issue, Severity, ValidationReport, issue_from_erro
 __all__ = ["KINDS", "input_kind", "validate_input"]
 
 #: The kinds of input :func:`validate_input` knows.
-KINDS = ("sbml", "petab", "composition", "population")
+KINDS = ("sbml", "petab", "composition", "population", "trial")
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _TABLE_FILE = re.compile(r"^(\S+?\.(?:tsv|csv|yaml|yml|xml)): ")
 
 
 def input_kind(path: str | os.PathLike[str]) -> str:
-    """``"sbml"``, ``"petab"``, ``"composition"`` or ``"population"``; raises :class:`QspError` if unknown.
+    """One of :data:`KINDS`; raises :class:`QspError` if unknown.
 
     YAML files are told apart by their keys: ``format_version`` (PEtab),
-    ``modules`` (composition spec), only vpop keys (population spec).
+    ``modules`` (composition spec), ``arms``/``endpoints``/``type`` (trial
+    design), only vpop keys (population spec).
     """
     import yaml
 
@@ -59,10 +62,13 @@ def input_kind(path: str | os.PathLike[str]) -> str:
             return "petab"
         if "modules" in data:
             return "composition"
+        if "arms" in data or "endpoints" in data or "type" in data:
+            return "trial"
         if data and all(str(k) in SPEC_KEYS for k in data):
             return "population"
     raise SbmlError(f"{p}: cannot tell which kind of YAML this is (a PEtab problem has format_version, a "
-                    f"composition spec has modules, a population spec only the keys {list(SPEC_KEYS)})")
+                    "composition spec has modules, a trial design arms or type, a population spec only the keys "
+                    f"{list(SPEC_KEYS)})")
 
 
 def _warning_issue(message: str, category: type[Warning], default_file: str) -> Issue:
@@ -86,6 +92,10 @@ def _run(kind: str, path: Path, strict_units: bool) -> ValidationReport:
         from qsp_sbml.compose import compose_spec
 
         compose_spec(path)
+    elif kind == "trial":
+        from qsp_sbml.trial.runner import load_design
+
+        load_design(path)
     elif kind == "population":
         from qsp_sbml.errors import PopulationError
         from qsp_sbml.population.spec import build_vpop

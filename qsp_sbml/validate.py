@@ -77,7 +77,7 @@ class Issue:
 _LINE = re.compile(r"\bline (\d+)")
 _ROW = re.compile(r"\brow (\d+)")
 _COLUMN = re.compile(r"\b(?:column|key) (?:'([^']+)'|([A-Za-z_][\w.]*))")
-_FILE = re.compile(r"([^\s(),'\"]+\.(?:xml|sbml|yaml|yml|tsv|csv|parquet|json|omex))(?=[:,)\s]|$)")
+_FILE = re.compile(r"([^\s(),'\"]+\.(?:xml|sbml|yaml|yml|tsv|csv|parquet|json|omex))(?=[:;,)\s]|$)")
 
 
 def issue_from_error(err: BaseException) -> Issue:

@@ -22,8 +22,7 @@ measurements, non-positive values under a log transform, log-scaled parameters
 with non-positive bounds, lower > upper, nominal outside bounds, zero or
 negative noise, placeholder-count mismatches, unknown noise distributions,
 negative times), composition specs, population specs, cohort and covariate
-tables, dosing input, and CLI arguments.  Trial designs join when the trial
-command lands (branch s4-trial).
+tables, trial designs, dosing input, and CLI arguments.
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ from qsp_sbml.population import Cohort
 from tests.test_compose import SPEC as COMPOSE_SPEC
 from tests.test_compose import emax_module, pk_module
 from tests.test_petab_bad_input import OB, C, M, P, write_problem
+from tests.test_trial_runner import _DELETE as DELETE
 
 pytest.importorskip("petab")
 
@@ -222,6 +222,18 @@ def _write_cohort_unchecked(table: pd.DataFrame, template: Cohort, path: Path) -
     pq.write_table(arrow.replace_schema_metadata(meta), path)
 
 
+def trial(validate: bool = False, **changes: object) -> Callable[[Path], list[str]]:
+    def build(folder: Path) -> list[str]:
+        from tests.test_trial_runner import _bad, _write
+
+        spec = _bad(**{k: v for k, v in changes.items() if k != "type"})
+        if "type" in changes:
+            spec["type"] = changes["type"]
+        path = _write(folder, spec)
+        return ["validate", str(path)] if validate else ["trial", str(path), "--seed", "1", "--out", "{dir}_new"]
+    return build
+
+
 def simulate_args(*args: str, model: Path = ORAL) -> Callable[[Path], list[str]]:
     def build(folder: Path) -> list[str]:
         return ["simulate", str(model), *args]
@@ -350,6 +362,17 @@ CASES: list[Case] = [
     Case("cohort-not-parquet", lambda f: ((f / "cohort.parquet").write_text("id,CL\n1,2\n"), [
         "simulate-cohort", str(THEO), str(f / "cohort.parquet"), "--times", "0:4:1", "--output", "C", "-o",
         "{dir}"])[1], ("cohort.parquet",)),
+    # --- trial designs (tests/test_trial_runner.py's design and breakages) ----------------------
+    Case("trial-unknown-output", trial(endpoints__0__output="ALTT"), ("design.yaml", "line", "endpoints[0].output",
+                                                                      "did you mean 'ALT'")),
+    Case("trial-arm-without-regimen", trial(arms__1__regimen=DELETE), ("design.yaml", "arms[1].regimen")),
+    Case("trial-allocation-sum", trial(allocation=[0.5, 0.6]), ("design.yaml", "allocation", "sum to 1.1")),
+    Case("trial-visit-after-end", trial(visits=[0, 4, 8, 10]), ("design.yaml", "visits[3]")),
+    Case("trial-analysis-mismatch", trial(endpoints__1__analysis__test="ancova"),
+         ("design.yaml", "endpoints[1].analysis.test")),
+    Case("trial-bad-regimen", trial(arms__1__regimen="150 zz sc at 0 wk"), ("design.yaml", "arms[1].regimen")),
+    Case("trial-unknown-type", trial(type="crossover_adaptive"), ("design.yaml", "unknown trial type")),
+    Case("trial-validate-unknown-key", trial(validate=True, dropuot={"hazard": 0.1}), ("design.yaml", "dropuot")),
     # --- dosing input -------------------------------------------------------------------------
     Case("regimen-text-garbage", simulate_args("--regimen", "320 mg po q12h banana", "--target", "A_gut", "--end",
                                                "24", "-o", "{out}"), ("'banana'",)),

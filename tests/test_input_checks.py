@@ -86,6 +86,9 @@ def test_negative_or_non_finite_initial_values_warn(tmp_path: Path, amount: str,
 
 def test_shipped_inputs_validate_by_kind(tmp_path: Path) -> None:
     assert validate_input(resources.ONE_COMPARTMENT_ORAL)[0] == "sbml"
+    for design in ("psoriasis_dose_selection.yaml", "vbe_cyp2d6_ir_er.yaml", "n_of_1_twin.yaml"):
+        kind, report = validate_input(REPO / "trials" / design)
+        assert kind == "trial" and not report.has_errors(), (design, report)
     kind, report = validate_input(REPO / "petab_problems" / "theophylline" / "theophylline.yaml")
     assert kind == "petab" and not report.has_errors()
     pk_module(tmp_path / "pk.xml")
