@@ -1,11 +1,12 @@
-"""Property-based tests (hypothesis): regimens and cohort tables.
+"""Property-based tests (hypothesis): regimens, cohort tables and trial designs.
 
 Regimens: the text form parses back to the same administrations; the table
 form too; and a regimen simulated as data (RoadRunner timeline) equals the same
 regimen exported as SBML events (a second code path).  Cohort tables: random
 valid tables are accepted and read back unchanged; random corruptions are
-refused naming the row and the column.  Trial designs: to be added when the
-trial-design branch (s4-trial) lands.
+refused naming the row and the column.  Trial designs: random valid allocations
+are accepted; random corruptions (a visit or endpoint time after the end, ratios
+not summing to 1, too few subjects) are refused naming the field and the line.
 """
 
 from __future__ import annotations
@@ -213,3 +214,47 @@ def test_random_corruptions_are_refused_naming_row_and_column(oral: qs.Model, ta
         simulate_cohort(oral, cohort, [0.0, 1.0], outputs=["C"])  # ... or here, before any subject runs
     message = str(info.value)
     assert f"row {row + 1}" in message and f"column '{column}'" in message, message
+
+
+# -- trial designs (tests/test_trial_runner.py's parallel design) ---------------------------------
+
+
+@settings(PROFILE, max_examples=30)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(2, 6))
+def test_random_valid_allocations_are_accepted(tmp_path_factory: pytest.TempPathFactory, a: int, b: int,
+                                               k: int) -> None:
+    from tests.test_trial_runner import _bad, _validate, _write
+
+    spec = _bad(allocation=[a, b], n=(a + b) * k, sample_size={"n": [(a + b) * 2]})
+    path = _write(tmp_path_factory.mktemp("d"), spec)
+    design = _validate(path)
+    assert design.allocation == pytest.approx((a / (a + b), b / (a + b)))
+
+
+@settings(PROFILE, max_examples=30)
+@given(st.sampled_from(["visit", "endpoint_time", "allocation", "n"]), st.data())
+def test_random_design_corruptions_name_the_field(tmp_path_factory: pytest.TempPathFactory, kind: str,
+                                                  data: st.DataObject) -> None:
+    from qsp_sbml.errors import TrialDesignError
+    from tests.test_trial_runner import _bad, _validate, _write
+
+    late = data.draw(st.floats(min_value=8.001, max_value=1e4))
+    if kind == "visit":
+        i = data.draw(st.integers(0, 3))
+        visits: list[float] = [0, 4, 8]
+        visits.insert(i, late)
+        changes, field = {"visits": sorted(visits)}, f"visits[{sorted(visits).index(late)}]"
+    elif kind == "endpoint_time":
+        j = data.draw(st.integers(0, 1))
+        changes, field = {f"endpoints__{j}__time": late}, f"endpoints[{j}].time"
+    elif kind == "allocation":
+        ratios = data.draw(st.lists(st.floats(min_value=0.01, max_value=0.98), min_size=2, max_size=2)
+                           .filter(lambda r: abs(sum(r) - 1) > 1e-6 and sum(r) < 1.9))
+        changes, field = {"allocation": ratios}, "allocation"
+    else:
+        changes, field = {"n": data.draw(st.integers(-5, 3))}, "n"
+    path = _write(tmp_path_factory.mktemp("d"), _bad(**changes))
+    with pytest.raises(TrialDesignError) as info:
+        _validate(path)
+    assert info.value.field == field, str(info.value)
+    assert str(path) in str(info.value) and ", line " in str(info.value)
