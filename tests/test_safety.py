@@ -120,6 +120,10 @@ WRITES_ALLOWED = {
     ("omex.py", "write_text"): "archive members staged in a temporary folder",
     ("omex.py", "open"): "extraction into a staging folder renamed whole over the output folder",
     ("cohort.py", "write_table"): "into a BytesIO, then atomic_write_bytes",
+    ("checkpoint.py", "write_table"): "a chunk into a BytesIO, then atomic_write_bytes",
+    ("steps.py", "to_parquet"): "demo step files go into the pipeline's temporary folder, renamed whole",
+    ("steps.py", "to_csv"): "demo step files go into the pipeline's temporary folder, renamed whole",
+    ("runner.py", "write_text"): "trial summary and report into a temporary folder renamed into place",
 }
 _WRITERS = {"write_text", "write_bytes", "to_parquet", "to_csv", "to_excel", "to_hdf", "savefig", "save", "savez",
             "savez_compressed", "dump", "writeSBMLToFile", "write_table"}
