@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from qsp_sbml.errors import QspError
+from qsp_sbml.validate import issue_from_error
 
 __all__ = ["_emit_json", "check_engine_spec", "handle_errors"]
 
@@ -37,8 +38,8 @@ def handle_errors(fn: F) -> F:
             if as_json:
                 payload: dict[str, Any] = {"ok": False, "error": {"type": type(err).__name__, "message": str(err)}}
                 report = getattr(err, "report", None)
-                if report is not None:
-                    payload["issues"] = report.to_dicts()
+                payload["issues"] = (report.to_dicts() if report is not None
+                                     else [issue_from_error(err).to_dict()])
                 _emit_json(payload)
             else:
                 click.echo(f"error: {err}", err=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "differing", "sync_generated"]
+__all__ = ["atomic_folder", "atomic_write_bytes", "atomic_write_many", "atomic_write_text", "differing",
+           "sync_generated"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -31,6 +34,71 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Text version of :func:`atomic_write_bytes` (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_many(files: Mapping[Path, str | bytes]) -> list[Path]:
+    """Write several files (path -> text or bytes) all or none.
+
+    Every file is first written whole to a temporary file beside its target;
+    only when all are written are they renamed over their targets (renames do
+    not fail for want of space).  If writing any of them fails, no target is
+    touched and the temporary files are removed.
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            staged.append((tmp, target))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+    return [target for _, target in staged]
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Build a folder in a temporary folder beside ``path``; on success it replaces ``path`` whole.
+
+    On an exception the temporary folder is removed and ``path`` (if it
+    existed) is left exactly as it was.  A previous ``path`` is renamed aside
+    and removed only after the new folder is in place.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_folder(root / "out") as tmp:
+    ...     _ = (tmp / "a.txt").write_text("done")
+    >>> sorted(p.name for p in (root / "out").iterdir())
+    ['a.txt']
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
+        yield tmp
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old-{tmp.name}")
+            target.rename(backup)
+            try:
+                tmp.rename(target)
+            except BaseException:
+                backup.rename(target)
+                raise
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def differing(files: Mapping[Path, str]) -> list[Path]:

@@ -32,9 +32,9 @@ from pydantic import ValidationError
 
 from qsp_sbml.dosing import ROUTE_ALIASES, Dose, Route, _pydantic_message
 from qsp_sbml.errors import RegimenError, UnitError
-from qsp_sbml.units import AMOUNT_UNITS, TIME_UNITS
+from qsp_sbml.units import AMOUNT_UNITS, TIME_UNITS, parse_time_unit
 
-__all__ = ["parse_regimen_text"]
+__all__ = ["format_regimen_text", "parse_regimen_text"]
 
 _TOKEN = re.compile(
     r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?:\s*,\s*\d+(?:\.\d+)?)*"  # number or number list
@@ -264,3 +264,63 @@ def parse_regimen_text(text: str) -> list[Dose]:
             prev_last = last.time + (last.interval or 0.0) * (last.count - 1)
         prev = ph
     return doses
+
+
+_ROUTE_WORD = {Route.IV_BOLUS: "iv", Route.IV_INFUSION: "infusion", Route.ORAL: "po", Route.SUBCUTANEOUS: "sc",
+               Route.INTRAMUSCULAR: "im"}
+
+
+def _num(value: float) -> str:
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_regimen_text(doses: tuple[Dose, ...] | list[Dose]) -> str:
+    """The text form of ``doses`` (inverse of :func:`parse_regimen_text`: it parses back to the same doses).
+
+    Numbers are written exactly (``repr``) and times in hours, so nothing is
+    rounded.  Every dose needs an amount unit and a time unit (text has no
+    "model units"); at most one dose may repeat without end, and it is written
+    last.  Doses without a target are written first (a phrase without ``to``
+    takes the previous phrase's target).
+
+    Examples
+    --------
+    >>> format_regimen_text(parse_regimen_text("100 mg po q12h x 3 to A_gut"))
+    '100 mg po every 12 h x 3 from 0 h to A_gut'
+    """
+    open_ended = [d for d in doses if d.count is None]
+    if len(open_ended) > 1:
+        raise RegimenError("only one dose can repeat without end in the text form")
+    # a phrase without "to ID" inherits the previous phrase's target: untargeted doses go first
+    fixed = sorted((d for d in doses if d.count is not None), key=lambda d: d.target is not None)
+    if open_ended and open_ended[0].target is None and any(d.target for d in fixed):
+        raise RegimenError("the open-ended dose has no target but comes last in the text form, where it "
+                           "would inherit another dose's target; give it a target")
+    phrases = []
+    for dose in fixed + open_ended:
+        if dose.unit is None or dose.time_unit is None:
+            raise RegimenError("a dose in model units (unit or time_unit None) has no text form; "
+                               "give its units")
+        hours = parse_time_unit(dose.time_unit).factor / 3600.0
+        words = [_num(dose.amount), dose.unit, _ROUTE_WORD[dose.route]]
+        if dose.route.is_infusion:
+            if dose.duration is not None:
+                words += ["over", _num(dose.duration * hours), "h"]
+            else:
+                assert dose.rate is not None  # noqa: S101 -- guaranteed by Dose
+                words += ["rate", f"{_num(dose.rate / hours)} {dose.unit}/h"]
+        if dose.count == 1:
+            words += ["at", _num(dose.time * hours), "h"]
+        else:
+            assert dose.interval is not None  # noqa: S101 -- guaranteed by Dose
+            words += ["every", _num(dose.interval * hours), "h"]
+            if dose.count is not None:
+                words += ["x", str(dose.count)]
+            words += ["from", _num(dose.time * hours), "h"]
+        if dose.target:
+            words += ["to", dose.target]
+        phrases.append(" ".join(words))
+    if not phrases:
+        raise RegimenError("an empty regimen has no text form")
+    return "; ".join(phrases)

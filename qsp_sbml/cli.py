@@ -41,28 +41,35 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--strict-units", is_flag=True, help="Treat unit inconsistencies as errors.")
+@click.option("--strict", is_flag=True, help="Treat every warning as an error (exit 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors
-def validate(path: Path, strict_units: bool, as_json: bool) -> None:
-    """Validate an SBML (or comp SBML) file; exit 1 when it has errors.
+def validate(path: Path, strict_units: bool, strict: bool, as_json: bool) -> None:
+    """Validate an input file; exit 1 when it has errors.
+
+    PATH is an SBML (or comp SBML) model, a PEtab problem YAML, a composition
+    spec, a trial design or a virtual-population spec (YAML files are told
+    apart by their keys).  Every issue names its file, line or row, id and what to do.
 
     \b
-    Example:
+    Examples:
       qsp-sbml validate models/pbpk/wholebody_pbpk.xml --strict-units
+      qsp-sbml validate petab_problems/theophylline/theophylline.yaml --json
     """
-    from qsp_sbml.loading import validate_sbml
+    from qsp_sbml.input_checks import validate_input
 
-    report = validate_sbml(path, strict_units=strict_units)
-    ok = not report.has_errors()
+    kind, report = validate_input(path, strict_units=strict_units)
+    ok = not report.has_errors() and not (strict and report.warnings())
     if as_json:
-        _emit_json({"ok": ok, "path": str(path), "issues": report.to_dicts()})
+        _emit_json({"ok": ok, "path": str(path), "kind": kind, "issues": report.to_dicts()})
     else:
         for issue in report:
             if issue.severity >= 30:
                 click.echo(issue.format(), err=not ok)
         n_err, n_warn = len(report.errors()), len(report.warnings())
         verdict = "valid" if ok else "INVALID"
-        click.echo(f"{path}: {verdict} ({n_err} error(s), {n_warn} warning(s))", err=not ok)
+        strict_note = " (--strict: warnings count as errors)" if strict and n_warn and not n_err else ""
+        click.echo(f"{path}: {verdict} ({n_err} error(s), {n_warn} warning(s)){strict_note}", err=not ok)
     if not ok:
         sys.exit(1)
 

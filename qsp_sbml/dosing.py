@@ -142,7 +142,8 @@ class Dose(BaseModel):
         if self.count is not None and self.count > 1 and self.interval is None:
             raise ValueError(f"count={self.count} needs an interval")
         if self.infusion_duration is not None and self.interval is not None:
-            if self.infusion_duration > self.interval:
+            # relative slack: an infusion filling its interval must survive unit conversion (rounding)
+            if self.infusion_duration > self.interval * (1 + 1e-12):
                 raise ValueError(
                     f"infusion duration {self.infusion_duration} exceeds the interval {self.interval}"
                 )
@@ -284,6 +285,18 @@ class Regimen(BaseModel):
             doses.append(_dose_from_row({str(c): v for c, v in row.items()}, k, source, time_unit=time_unit, unit=unit))
         return cls(doses=tuple(doses), molecular_weight=molecular_weight)
 
+    def to_text(self) -> str:
+        """The compact text form; :meth:`parse` reads it back to the same doses.
+
+        Examples
+        --------
+        >>> Regimen.parse("500 mg iv over 30 min q8h x 3 to A").to_text()
+        '500 mg infusion over 0.5 h every 8 h x 3 from 0 h to A'
+        """
+        from qsp_sbml._regimen_text import format_regimen_text
+
+        return format_regimen_text(self.doses)
+
     def to_table(self) -> pd.DataFrame:
         """The regimen as a NONMEM-like table (inverse of :meth:`from_table`)."""
         rows = []
@@ -401,8 +414,20 @@ def _dose_from_row(
             fields["rate"] = rate if rate > 0 else None
     try:
         return Dose(**fields)
-    except (ValidationError, UnitError) as err:
-        raise RegimenError(_pydantic_message(err), where=where) from None
+    except ValidationError as err:
+        fields_hit = [str(e["loc"][0]) for e in err.errors() if e["loc"]]
+        columns = [_FIELD_COLUMN.get(f, f) for f in fields_hit]
+        at = f"{where}, column {columns[0]}" if columns else where
+        raw = row.get(columns[0]) if columns else None
+        got = f" (got {raw!r})" if raw not in (None, "") else ""
+        raise RegimenError(_pydantic_message(err) + got, where=at) from None
+    except UnitError as err:
+        raise RegimenError(_pydantic_message(err), where=f"{where}, column {C.UNIT}") from None
+
+
+#: Dose field -> dosing-table column, so that errors name the column the user wrote.
+_FIELD_COLUMN = {"amount": C.AMT, "time": C.TIME, "interval": C.II, "count": C.ADDL, "duration": C.DUR,
+                 "rate": C.RATE, "unit": C.UNIT, "target": C.TARGET, "route": C.ROUTE, "time_unit": C.TIME}
 
 
 def _pydantic_message(err: Exception) -> str:

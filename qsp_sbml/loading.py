@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ from qsp_sbml.errors import SbmlError, UnitWarning, UnsupportedFeatureError, Val
 from qsp_sbml.sbml_checks import (
     check_comp_replacement_classes,
     libsbml_issues,
+    risky_constructs,
     unsupported_features,
 )
 from qsp_sbml.validate import Issue, Severity, ValidationReport
@@ -161,6 +162,9 @@ def read_check_flatten(
     report.extend(unsupported_features(flat, source=name))
     if report.has_errors():
         return LoadResult(_dedupe(report), None, None, hierarchical)
+    report.extend(risky_constructs(flat, source=name))
+    if report.has_errors():
+        return LoadResult(_dedupe(report), None, None, hierarchical)
 
     flat_sbml = libsbml.writeSBMLToString(flat)
     state = None
@@ -171,10 +175,7 @@ def read_check_flatten(
 
 def _relocate(report: ValidationReport) -> ValidationReport:
     """Flat-model line numbers mean nothing to the user: keep only the source name."""
-    return ValidationReport(
-        Issue(i.severity, i.message, i.check, (i.where or "").rsplit(":", 1)[0], i.sbml_id, i.hint)
-        for i in report
-    )
+    return ValidationReport(replace(i, where=(i.where or "").rsplit(":", 1)[0], line=None) for i in report)
 
 
 def _dedupe(report: ValidationReport) -> ValidationReport:

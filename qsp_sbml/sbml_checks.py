@@ -9,6 +9,7 @@ flattens those by silently dropping the replaced element).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ __all__ = [
     "check_comp_replacement_classes",
     "describe",
     "libsbml_issues",
+    "risky_constructs",
     "unsupported_features",
 ]
 
@@ -88,6 +90,8 @@ def libsbml_issues(
                 check=f"sbml-{'units-' if unit else ''}{error.getErrorId()}",
                 where=f"{source}:{line}" if line > 0 else source,
                 sbml_id=match.group(1) if match else None,
+                file=source,
+                line=line if line > 0 else None,
                 hint=(
                     "declare units on every parameter, species and compartment"
                     if unit
@@ -134,6 +138,7 @@ def unsupported_features(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[
                 "is not supported by the RoadRunner simulator",
                 check="unsupported-algebraic-rule",
                 where=source,
+                file=source,
                 hint="rewrite it as an assignment or rate rule",
             )
         elif isinstance(element, libsbml.Reaction) and element.isSetFast() and element.getFast():
@@ -142,6 +147,7 @@ def unsupported_features(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[
                 f"fast reaction '{element.getId()}' is not supported by the RoadRunner simulator",
                 check="unsupported-fast-reaction",
                 where=source,
+                file=source,
                 sbml_id=element.getId(),
                 hint="replace the fast reaction by a quasi-steady-state assignment",
             )
@@ -151,6 +157,7 @@ def unsupported_features(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[
                 f"delay() in {describe(element)} is not supported by the RoadRunner simulator",
                 check="unsupported-delay",
                 where=source,
+                file=source,
                 sbml_id=element.getId() if element.isSetId() else None,
                 hint="replace delay() by a transit-compartment chain",
             )
@@ -163,6 +170,7 @@ def unsupported_features(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[
                 f"required SBML package '{prefix}' is not supported",
                 check="unsupported-package",
                 where=source,
+                file=source,
             )
 
 
@@ -207,5 +215,101 @@ def check_comp_replacement_classes(
             check="comp-replacement-class",
             where=f"{source}:{element.getLine()}",
             sbml_id=replacing.getId(),
+            file=source,
+            line=element.getLine() or None,
             hint=f"replace the {old} with a {old}, or link to another port",
         )
+
+
+def _constant_value(node: libsbml.ASTNode, model: libsbml.Model) -> float | None:
+    """The value of a number or of a constant parameter without rules; None otherwise."""
+    if node.isNumber():
+        return float(node.getValue())
+    if node.isName():
+        param = model.getParameter(node.getName())
+        if (param is not None and param.getConstant() and param.isSetValue()
+                and model.getInitialAssignmentBySymbol(param.getId()) is None):
+            return float(param.getValue())
+    return None
+
+
+def _trigger_key(event: libsbml.Event, model: libsbml.Model) -> str | None:
+    """A key equal for triggers that fire together: ``time >= c`` forms by the value of c, else the formula."""
+    trigger = event.getTrigger()
+    if trigger is None or not trigger.isSetMath():
+        return None
+    node = trigger.getMath()
+    comparisons = {libsbml.AST_RELATIONAL_GEQ: 1, libsbml.AST_RELATIONAL_GT: 1,
+                   libsbml.AST_RELATIONAL_LEQ: -1, libsbml.AST_RELATIONAL_LT: -1}
+    if node.getType() in comparisons and node.getNumChildren() == 2:
+        left, right = node.getChild(0), node.getChild(1)
+        if left.getType() == libsbml.AST_NAME_TIME and (value := _constant_value(right, model)) is not None:
+            return f"time crosses {value!r}"
+        if right.getType() == libsbml.AST_NAME_TIME and (value := _constant_value(left, model)) is not None:
+            return f"time crosses {value!r}"
+    return str(libsbml.formulaToL3String(node))
+
+
+def risky_constructs(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[Issue]:
+    """Valid but risky constructs, as WARNING issues naming the elements.
+
+    * Events that fire at the same time (identical triggers, or ``time``
+      crossing the same constant) when not all of them have a priority: SBML
+      leaves their order undefined (L3V2 section 4.11.7), so simulators may differ.
+    * Species amounts or concentrations and compartment sizes that are negative
+      or not finite, and parameter values that are not finite.
+    """
+    model = doc.getModel()
+    if model is None:
+        return
+    groups: dict[str, list[libsbml.Event]] = {}
+    for k in range(model.getNumEvents()):
+        event = model.getEvent(k)
+        key = _trigger_key(event, model)
+        if key is not None:
+            groups.setdefault(key, []).append(event)
+    for key, events in groups.items():
+        unprioritised = [e for e in events if not e.isSetPriority()]
+        if len(events) > 1 and unprioritised:
+            ids = ", ".join(repr(e.getId() or f"event {k + 1}") for k, e in enumerate(events))
+            yield Issue(
+                Severity.WARNING,
+                f"events {ids} fire at the same time ({key}) and "
+                f"{'none has' if len(unprioritised) == len(events) else 'not all have'} a priority: "
+                "SBML leaves their order undefined",
+                check="risky-simultaneous-events",
+                where=source,
+                file=source,
+                sbml_id=events[0].getId() or None,
+                hint="give each event a <priority>, or merge them into one event",
+            )
+    values: list[tuple[libsbml.SBase, str, float, bool]] = []
+    for k in range(model.getNumSpecies()):
+        sp = model.getSpecies(k)
+        if sp.isSetInitialAmount():
+            values.append((sp, "initial amount", sp.getInitialAmount(), True))
+        elif sp.isSetInitialConcentration():
+            values.append((sp, "initial concentration", sp.getInitialConcentration(), True))
+    for k in range(model.getNumCompartments()):
+        comp = model.getCompartment(k)
+        if comp.isSetSize():
+            values.append((comp, "size", comp.getSize(), True))
+    for k in range(model.getNumParameters()):
+        param = model.getParameter(k)
+        if param.isSetValue():
+            values.append((param, "value", param.getValue(), False))
+    for element, what, value, must_be_non_negative in values:
+        sid = element.getId()
+        if model.getInitialAssignmentBySymbol(sid) is not None or model.getAssignmentRuleByVariable(sid) is not None:
+            continue  # the value written in the file is not used
+        if not math.isfinite(value) or (must_be_non_negative and value < 0):
+            yield Issue(
+                Severity.WARNING,
+                f"{describe(element)} has {what} {value!r}",
+                check="risky-initial-value",
+                where=f"{source}:{element.getLine()}" if element.getLine() > 0 else source,
+                file=source,
+                line=element.getLine() or None,
+                sbml_id=sid,
+                hint="check the value: a negative or non-finite starting value is rarely intended",
+            )

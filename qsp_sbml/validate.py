@@ -7,6 +7,7 @@ Loading raises :class:`~qsp_sbml.errors.ValidationError` carrying the whole repo
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import IntEnum
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 
 from qsp_sbml.errors import ValidationError
 
-__all__ = ["Check", "Issue", "Severity", "ValidationReport", "run_checks"]
+__all__ = ["Check", "Issue", "Severity", "ValidationReport", "issue_from_error", "run_checks"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +52,14 @@ class Issue:
     sbml_id: str | None = None
     #: What to do about it.
     hint: str | None = None
+    #: The input file, when known.
+    file: str | None = None
+    #: Physical line in ``file`` (1-based), when known.
+    line: int | None = None
+    #: 1-based data row of a table (the header is not counted), when known.
+    row: int | None = None
+    #: Table column or spec key, when known.
+    column: str | None = None
 
     def format(self) -> str:
         """One line for humans."""
@@ -63,6 +72,46 @@ class Issue:
         out = asdict(self)
         out["severity"] = self.severity.name.lower()
         return out
+
+
+_LINE = re.compile(r"\bline (\d+)")
+_ROW = re.compile(r"\brow (\d+)")
+_COLUMN = re.compile(r"\b(?:column|key) (?:'([^']+)'|([A-Za-z_][\w.]*))")
+_FILE = re.compile(r"([^\s(),'\"]+\.(?:xml|sbml|yaml|yml|tsv|csv|parquet|json|omex))(?=[:;,)\s]|$)")
+
+
+def issue_from_error(err: BaseException) -> Issue:
+    """One ERROR issue describing ``err`` (a :class:`~qsp_sbml.errors.QspError` or a builtin error).
+
+    The location fields come from the error's attributes (PEtab, population,
+    regimen and SBML errors carry them) or, failing that, from the message
+    (``"line N"``, ``"row N"``, ``"column 'c'"``/``"key 'k'"``).
+
+    Examples
+    --------
+    >>> from qsp_sbml.errors import PopulationError
+    >>> issue = issue_from_error(PopulationError("not a number", source="c.tsv", row=2, column="CL"))
+    >>> (issue.file, issue.row, issue.column)
+    ('c.tsv', 2, 'CL')
+    """
+    message = str(err)
+    attrs = {k: getattr(err, k, None) for k in ("file", "source", "line", "row", "column", "sbml_id", "field",
+                                                 "filename")}
+    file = attrs["file"] or attrs["source"] or attrs["filename"]
+    line, row, column = attrs["line"], attrs["row"], attrs["column"] or attrs["field"]
+    if not file and (match := _FILE.search(message)):
+        file = match.group(1)
+    if line is None and (match := _LINE.search(message)):
+        line = int(match.group(1))
+    if row is None and (match := _ROW.search(message)):
+        row = int(match.group(1))
+    if column is None and (match := _COLUMN.search(message)):
+        column = match.group(1) or match.group(2)
+    check = "error-" + "".join("-" + c.lower() if c.isupper() else c for c in type(err).__name__).lstrip("-")
+    return Issue(Severity.ERROR, message, check=check, where=str(file) if file else None,
+                 sbml_id=attrs["sbml_id"], file=str(file) if file else None,
+                 line=int(line) if line is not None else None, row=int(row) if row is not None else None,
+                 column=str(column) if column is not None else None)
 
 
 class ValidationReport(list[Issue]):

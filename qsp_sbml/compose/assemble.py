@@ -32,7 +32,7 @@ from pathlib import Path
 import libsbml
 import pandas as pd
 
-from qsp_sbml._io import atomic_write_text
+from qsp_sbml._io import atomic_write_many
 from qsp_sbml.compose._units import same_dimension, scale_factor
 from qsp_sbml.compose.flatten import Origin, flatten_comp, provenance
 from qsp_sbml.compose.ports import Port, _to_l3v2_comp, element_kind, element_units, ports, read_document, unit_string
@@ -116,7 +116,7 @@ class Composition:
 
     def write(self, out: str | os.PathLike[str], *, flat: str | os.PathLike[str] | None = None,
               provenance: str | os.PathLike[str] | None = None) -> list[Path]:
-        """Write the comp document, the flat model and the provenance TSV (each atomically).
+        """Write the comp document, the flat model and the provenance TSV (all or none, atomically).
 
         The provenance goes to ``provenance`` or, by default, beside the flat
         model (or ``out``) as ``<stem>_provenance.tsv``.
@@ -124,11 +124,11 @@ class Composition:
         out = Path(out)
         anchor = Path(flat) if flat is not None else out
         prov = Path(provenance) if provenance is not None else anchor.with_name(f"{anchor.stem}_provenance.tsv")
-        written = [atomic_write_text(out, self.comp_sbml)]
+        files: dict[Path, str] = {out: self.comp_sbml}
         if flat is not None:
-            written.append(atomic_write_text(flat, self.flat_sbml))
-        written.append(atomic_write_text(prov, self.provenance_tsv()))
-        return written
+            files[Path(flat)] = self.flat_sbml
+        files[prov] = self.provenance_tsv()
+        return atomic_write_many(files)
 
 
 @dataclass

@@ -96,6 +96,8 @@ def load_spec(path: str | os.PathLike[str]) -> ComposeSpec:
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
+        if root is not None:
+            loader.construct_document(root)  # refuse unknown tags (e.g. !!python/...) here, with their line
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""

@@ -235,7 +235,9 @@ def check_noise_at_nominal(parameters: Iterable[ParameterSpec], observables: Map
         subs = dict(zip(obs.observable_placeholders, meas.observable_parameters[i], strict=True))
         subs |= dict(zip(obs.noise_placeholders, meas.noise_parameters[i], strict=True))
         by_name = {str(s): s for s in obs.noise_formula.free_symbols}
-        expr = obs.noise_formula.xreplace({by_name[k]: sp.sympify(v) for k, v in subs.items() if k in by_name})
+        # overrides are parsed expressions or numbers; never sympify text (sympify evaluates strings)
+        expr = obs.noise_formula.xreplace({by_name[k]: (v if isinstance(v, sp.Basic) else sp.Float(v))
+                                          for k, v in subs.items() if k in by_name})
         names = {str(s) for s in expr.free_symbols}
         if not names <= nominal.keys() or any(math.isnan(nominal[n]) for n in names):
             continue

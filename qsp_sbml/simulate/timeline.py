@@ -33,6 +33,15 @@ def _apply(rr: Any, group: Sequence[Action], rates: Mapping[str, str]) -> None:
             rr.setValue(pid, 0.0 if abs(value) < 1e-12 * abs(action.rate) else value)
 
 
+def _merge_close(grid: np.ndarray, negligible: float) -> np.ndarray:
+    """Drop grid points within ``negligible`` of the previous kept point (CVODE refuses such steps: CV_TOO_CLOSE)."""
+    kept = [grid[0]]
+    for value in grid[1:]:
+        if value - kept[-1] > negligible:
+            kept.append(value)
+    return np.asarray(kept)
+
+
 def run_timeline(
     rr: Any,
     times: np.ndarray,
@@ -52,25 +61,28 @@ def run_timeline(
     groups = [g for g in group_by_time(actions) if g[0] <= end]
     filled = 0
     t = start
+    # a segment shorter than this is no time at all: CVODE cannot step it (e.g. a dose at t = 1e-311)
+    negligible = 1e-13 * max(abs(start), abs(end), 1e-300)
     for k in range(len(groups) + 1):
         last = k == len(groups)
         seg_end = end if last else groups[k][0]
         stop = int(np.searchsorted(times, seg_end, side="right" if last else "left"))
         seg_out = times[filled:stop]
-        if seg_end > t:
-            grid = np.unique(np.concatenate(([t], seg_out, [seg_end])))
+        if seg_end - t > negligible:
+            grid = _merge_close(np.unique(np.concatenate(([t], seg_out, [seg_end]))), negligible)
             try:
                 values = np.asarray(rr.simulate(times=grid))
             except RuntimeError as err:
                 raise SimulationError(
                     f"integration failed between t={t:g} and t={seg_end:g}: {err}", time=t
                 ) from err
-            rows = np.searchsorted(grid, seg_out)
+            rows = np.searchsorted(grid, seg_out, side="right") - 1  # an output time merged into an earlier point
             out[filled:stop] = values[rows]
         elif len(seg_out):
             out[filled:stop] = _current(rr, selections)
         filled = stop
-        t = seg_end
+        if seg_end - t > negligible:
+            t = seg_end
         if not last:
             _apply(rr, groups[k][1], rates)
     return out
