@@ -66,7 +66,8 @@ def test_crashed_worker_is_replaced_and_its_item_reported() -> None:
     assert [r for i, r in enumerate(out) if i not in (3, 5)] == [x * x for x in range(8) if x not in (3, 5)]
     assert seen == dict(enumerate(out))  # every result reported once, as it arrived
     assert engine.last_spawned == 4  # two workers plus two replacements
-    with pytest.raises(WorkerLostError, match="exit code 17"):
+    # plain map raises at the first worker lost: item 3's or item 5's, whichever the scheduler ran first
+    with pytest.raises(WorkerLostError, match="exit code 17|signal SIGSEGV"):
         engine.map(_crash_on_three, list(range(8)), progress=False)
 
 
