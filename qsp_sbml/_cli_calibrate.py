@@ -13,23 +13,9 @@ from typing import Any
 import click
 
 from qsp_sbml._cli_common import _emit_json, check_engine_spec, handle_errors
+from qsp_sbml._io import replace_folder
 
 __all__ = ["benchmark", "calibrate"]
-
-
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    """Move the finished folder ``tmp`` to ``out_dir`` (replacing a previous calibration output)."""
-    if out_dir.exists():
-        backup = out_dir.with_name(f".{out_dir.name}.old-{tmp.name}")
-        out_dir.rename(backup)
-        try:
-            tmp.rename(out_dir)
-        except BaseException:
-            backup.rename(out_dir)
-            raise
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        tmp.rename(out_dir)
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -101,7 +87,7 @@ def calibrate(problem: Path, starts: int, seed: int, out_dir: Path, optimizer: s
         plot_waterfall(result.starts, tmp / "waterfall.png")
         plot_fit(objective, result.best_x_scaled, tmp / "fit.png")
         atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2) + "\n")
-        _replace_dir(tmp, out_dir)
+        replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

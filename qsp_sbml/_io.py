@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["atomic_folder", "atomic_write_bytes", "atomic_write_many", "atomic_write_text", "differing",
-           "sync_generated"]
+           "replace_folder", "sync_generated"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -86,19 +86,28 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; the result is an ordinary folder
         yield tmp
-        if target.exists():
-            backup = target.with_name(f".{target.name}.old-{tmp.name}")
-            target.rename(backup)
-            try:
-                tmp.rename(target)
-            except BaseException:
-                backup.rename(target)
-                raise
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            tmp.rename(target)
+        replace_folder(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def replace_folder(tmp: Path, target: Path) -> None:
+    """Move the finished folder ``tmp`` to ``target``, replacing a previous ``target`` whole.
+
+    The old folder is renamed aside first and restored if the final rename fails, so ``target`` is
+    either the old folder or the new one (for an instant, between the two renames, neither).
+    """
+    if target.exists():
+        backup = target.with_name(f".{target.name}.old-{tmp.name}")
+        target.rename(backup)
+        try:
+            tmp.rename(target)
+        except BaseException:
+            backup.rename(target)
+            raise
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        tmp.rename(target)
 
 
 def differing(files: Mapping[Path, str]) -> list[Path]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qsp_sbml._io import atomic_write_text
+from qsp_sbml._io import atomic_write_text, replace_folder
 from qsp_sbml.errors import QspError
 
 __all__ = ["ENV_REPLICATES", "ENV_STARTS", "ENV_SUBJECTS", "DemoContext", "DemoSettings", "Step", "StepOutcome",
@@ -91,21 +91,6 @@ class StepOutcome:
 Step = tuple[str, Callable[[DemoContext], StepOutcome]]
 
 
-def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished folder ``tmp`` to ``out``, replacing a previous report."""
-    if out.exists():
-        backup = out.with_name(f".{out.name}.old-{tmp.name}")
-        out.rename(backup)
-        try:
-            tmp.rename(out)
-        except BaseException:
-            backup.rename(out)
-            raise
-        shutil.rmtree(backup, ignore_errors=True)
-    else:
-        tmp.rename(out)
-
-
 def _check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "summary.json").is_file())):
         raise QspError(f"{out}: exists and is not a demo report folder (no summary.json); choose another --out "
@@ -142,7 +127,7 @@ def run_pipeline(out_dir: str | Path, steps: Sequence[Step], settings: DemoSetti
         summary = _summary(outcomes, timings, settings, wall)
         atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
         atomic_write_text(tmp / "report.md", _report(outcomes, timings, summary))
-        _publish(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

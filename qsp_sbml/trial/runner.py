@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from qsp_sbml._io import replace_folder
 from qsp_sbml.engine import Engine, SerialEngine
 from qsp_sbml.errors import TrialDesignError
 
@@ -113,14 +114,7 @@ def run_trial(design_path: str | Path, *, seed: int, out: str | Path, engine: En
         summary.setdefault("files", sorted(["summary.json", "report.md", *(p.name for p in tmp.glob("*.png"))]))
         (tmp / "summary.json").write_text(to_json(summary), encoding="utf-8")
         (tmp / "report.md").write_text(body, encoding="utf-8")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            old.rmdir()
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         for p in created:  # folders made for the output, deepest first
