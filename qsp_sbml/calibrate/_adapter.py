@@ -33,6 +33,15 @@ _WORKER_OBJECTIVES: dict[tuple[str, str], PetabObjective] = {}
 FD_STEP = 1e-5
 
 
+def _central_points(x: np.ndarray, j: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """``x`` moved by +h and -h along coordinate ``j`` (relative step ``FD_STEP``), and h."""
+    h = FD_STEP * max(1.0, abs(float(x[j])))
+    xp, xm = x.copy(), x.copy()
+    xp[j] += h
+    xm[j] -= h
+    return xp, xm, h
+
+
 class PetabPypestoObjective(_ObjectiveBase):
     """:class:`~qsp_sbml.petab.PetabObjective` behind pyPESTO's objective interface.
 
@@ -127,10 +136,7 @@ class PetabPypestoObjective(_ObjectiveBase):
             self._warn_once("gradient", bad)
             self.n_calls["fd_fallback"] += 1
             for j in bad:
-                h = FD_STEP * max(1.0, abs(float(x[j])))
-                xp, xm = x.copy(), x.copy()
-                xp[j] += h
-                xm[j] -= h
+                xp, xm, h = _central_points(x, int(j))
                 grad[j] = (float(self.objective(xp)) - float(self.objective(xm))) / (2.0 * h)
         return grad
 
@@ -145,10 +151,7 @@ class PetabPypestoObjective(_ObjectiveBase):
             self._warn_once("FIM", bad)
             self.n_calls["fd_fallback"] += 1
             for j in bad:
-                h = FD_STEP * max(1.0, abs(float(x[j])))
-                xp, xm = x.copy(), x.copy()
-                xp[j] += h
-                xm[j] -= h
+                xp, xm, h = _central_points(x, int(j))
                 gp = self._fill_gradient(xp, fval, np.array(self.objective(xp, sensi=1)[1], dtype=float))
                 gm = self._fill_gradient(xm, fval, np.array(self.objective(xm, sensi=1)[1], dtype=float))
                 col = (gp - gm) / (2.0 * h)

@@ -56,6 +56,16 @@ def _log_jacobian(measurement: np.ndarray, transformation: Transformation) -> np
     return -np.log(measurement * np.log(10.0))
 
 
+def _transform_derivative(y: np.ndarray, tr: Transformation) -> np.ndarray:
+    """``h'(y)`` of the observable transformation (``inf``/``nan`` where ``y <= 0`` under a log)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if tr is Transformation.LIN:
+            return np.ones_like(y)
+        if tr is Transformation.LOG:
+            return np.asarray(1.0 / y)
+        return np.asarray(1.0 / (y * np.log(10.0)))
+
+
 def residuals(
     measurement: np.ndarray | float,
     simulation: np.ndarray | float,
@@ -130,13 +140,7 @@ def log_likelihood_derivatives(
     y = np.asarray(simulation, dtype=float)
     s = np.asarray(sigma, dtype=float)
     r = residuals(measurement, y, s, transformation=tr)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if tr is Transformation.LIN:
-            dh = np.ones_like(y)
-        elif tr is Transformation.LOG:
-            dh = 1.0 / y
-        else:
-            dh = 1.0 / (y * np.log(10.0))
+    dh = _transform_derivative(y, tr)
     if dist is NoiseDistribution.NORMAL:
         return np.asarray(r * dh / s), np.asarray((r**2 - 1.0) / s)
     return np.asarray(np.sign(r) * dh / s), np.asarray((np.abs(r) - 1.0) / s)
@@ -186,13 +190,8 @@ def fisher_factors(
     tr = Transformation(transformation)
     y = np.asarray(simulation, dtype=float)
     s = np.asarray(sigma, dtype=float)
+    dh = _transform_derivative(y, tr)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if tr is Transformation.LIN:
-            dh = np.ones_like(y)
-        elif tr is Transformation.LOG:
-            dh = 1.0 / y
-        else:
-            dh = 1.0 / (y * np.log(10.0))
         u = np.asarray(dh / s)
         zero = np.zeros_like(u)
         if dist is NoiseDistribution.NORMAL and kind == "gauss-newton":

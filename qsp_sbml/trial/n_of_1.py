@@ -32,6 +32,7 @@ import pandas as pd
 
 from qsp_sbml.engine import Engine, SerialEngine
 from qsp_sbml.errors import QspError, TrialDesignError
+from qsp_sbml.trial._fields import check_kind, file_path, mapping, number
 from qsp_sbml.trial.twin import ResidualError, TwinPosterior, TwinPrior, fit_twin, rank_regimens
 
 __all__ = ["NOf1Design", "make_patient", "read_patient", "run", "validate"]
@@ -73,32 +74,6 @@ class NOf1Design:
     truth_seed: int | None
 
 
-def _num(spec: Mapping[str, Any], key: str, field: str, *, positive: bool = True, default: float | None = None
-         ) -> float:
-    if key not in spec:
-        if default is not None:
-            return default
-        raise TrialDesignError("is required", field=field)
-    v = spec[key]
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or (positive and v <= 0):
-        raise TrialDesignError(f"must be a {'positive ' if positive else ''}number, got {v!r}", field=field, value=v)
-    return float(v)
-
-
-def _mapping(spec: Mapping[str, Any], key: str, field: str) -> Mapping[str, Any]:
-    v = spec.get(key)
-    if not isinstance(v, Mapping) or not v:
-        raise TrialDesignError("must be a non-empty mapping", field=field, value=v)
-    return v
-
-
-def _path(spec: Mapping[str, Any], key: str, base: Path) -> Path:
-    v = spec.get(key)
-    if not isinstance(v, str) or not v:
-        raise TrialDesignError("must be a file path (relative to the design file)", field=key, value=v)
-    return (base / v).resolve()
-
-
 def _regimen(text: Any, field: str) -> str:
     from qsp_sbml._regimen_text import parse_regimen_text
 
@@ -114,35 +89,27 @@ def _regimen(text: Any, field: str) -> str:
 
 def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
     """Check a ``type: n_of_1`` design; errors name the field (e.g. ``parameters.pk__CL.cv``)."""
-    if not isinstance(spec, Mapping):
-        raise TrialDesignError("the design must be a mapping", field="type")
-    unknown = sorted(set(spec) - _KEYS)
-    if unknown:
-        raise TrialDesignError(f"unknown key; known keys: {', '.join(sorted(_KEYS))}", field=unknown[0])
-    if spec.get("type") != "n_of_1":
-        raise TrialDesignError(f"must be 'n_of_1' for this kind, got {spec.get('type')!r}", field="type")
+    spec = check_kind(spec, "n_of_1", _KEYS)
     base = Path(source).resolve().parent
-    model = _path(spec, "model", base)
-    if not model.is_file():
-        raise TrialDesignError(f"no such file: {model}", field="model", value=spec.get("model"))
-    patient = _path(spec, "patient", base)
+    model = file_path(spec, "model", base)
+    patient = file_path(spec, "patient", base, must_exist=False)   # make_patient may be about to write it
     history = _regimen(spec.get("history"), "history")
     fixed_spec = spec.get("fixed", {}) or {}
     if not isinstance(fixed_spec, Mapping):
         raise TrialDesignError("must be a mapping of parameter id to value", field="fixed")
-    fixed = {str(k): _num(fixed_spec, k, f"fixed.{k}", positive=False) for k in fixed_spec}
-    params = _mapping(spec, "parameters", "parameters")
+    fixed = {str(k): number(fixed_spec, k, f"fixed.{k}", positive=False) for k in fixed_spec}
+    params = mapping(spec, "parameters", "parameters", nonempty=True)
     typical: dict[str, float] = {}
     sd_log: dict[str, float] = {}
     for name, p in params.items():
         field = f"parameters.{name}"
         if not isinstance(p, Mapping):
             raise TrialDesignError("must be a mapping with typical and cv (or sd_log)", field=field)
-        typical[str(name)] = _num(p, "typical", f"{field}.typical")
+        typical[str(name)] = number(p, "typical", f"{field}.typical")
         if "cv" in p:
-            sd_log[str(name)] = math.sqrt(math.log1p(_num(p, "cv", f"{field}.cv") ** 2))
+            sd_log[str(name)] = math.sqrt(math.log1p(number(p, "cv", f"{field}.cv") ** 2))
         elif "sd_log" in p:
-            sd_log[str(name)] = _num(p, "sd_log", f"{field}.sd_log")
+            sd_log[str(name)] = number(p, "sd_log", f"{field}.sd_log")
         else:
             raise TrialDesignError("needs cv (log-normal CV) or sd_log (SD of the log parameter)", field=f"{field}.cv")
         if name in fixed:
@@ -159,7 +126,7 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
         if len(ids) != 2 or ids[0] == ids[1] or not all(i in names for i in ids):
             raise TrialDesignError(f"must name two different estimated parameters as 'a,b' ({', '.join(names)})",
                                    field=field, value=pair)
-        rv = _num(corr_spec, pair, field, positive=False)
+        rv = number(corr_spec, pair, field, positive=False)
         if not -1 < rv < 1:
             raise TrialDesignError(f"must be in (-1, 1), got {rv}", field=field, value=rv)
         i, j = names.index(ids[0]), names.index(ids[1])
@@ -168,20 +135,20 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
         raise TrialDesignError("the correlations do not form a positive-definite matrix", field="correlations")
     prior = TwinPrior(names=tuple(names), typical=np.array(list(typical.values())),
                       omega=corr * np.outer(sds, sds))
-    err_spec = _mapping(spec, "error", "error")
+    err_spec = mapping(spec, "error", "error", nonempty=True)
     errors = {}
     for out, e in err_spec.items():
         field = f"error.{out}"
         if not isinstance(e, Mapping):
             raise TrialDesignError("must be a mapping with additive and/or proportional", field=field)
-        a = _num(e, "additive", f"{field}.additive", positive=False, default=0.0)
-        b = _num(e, "proportional", f"{field}.proportional", positive=False, default=0.0)
+        a = number(e, "additive", f"{field}.additive", positive=False, default=0.0)
+        b = number(e, "proportional", f"{field}.proportional", positive=False, default=0.0)
         if a < 0 or b < 0 or a == b == 0:
             raise TrialDesignError("needs additive and/or proportional > 0 (and none negative)", field=field)
         errors[str(out)] = (a, b)
-    regs = _mapping(spec, "regimens", "regimens")
+    regs = mapping(spec, "regimens", "regimens", nonempty=True)
     regimens = {str(k): _regimen(v, f"regimens.{k}") for k, v in regs.items()}
-    t = _mapping(spec, "target", "target")
+    t = mapping(spec, "target", "target", nonempty=True)
     direction = t.get("direction", "below")
     if direction not in ("below", "above"):
         raise TrialDesignError(f"must be 'below' or 'above', got {direction!r}", field="target.direction",
@@ -195,14 +162,14 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
             or not 0 <= window[0] <= window[1]):
         raise TrialDesignError(f"must be [from, to] hours with 0 <= from <= to, got {window!r}",
                                field="target.window_h", value=window)
-    target = Target(output, _num(t, "threshold", "target.threshold", positive=False), str(direction),
+    target = Target(output, number(t, "threshold", "target.threshold", positive=False), str(direction),
                     float(window[0]), float(window[1]))
     post = spec.get("posterior", {}) or {}
     if not isinstance(post, Mapping):
         raise TrialDesignError("must be a mapping", field="posterior")
-    n_prop = int(_num(post, "n_proposals", "posterior.n_proposals", default=1000))
-    n_samp = int(_num(post, "n_sample", "posterior.n_sample", default=n_prop // 2))
-    starts = int(_num(post, "starts", "posterior.starts", default=3))
+    n_prop = int(number(post, "n_proposals", "posterior.n_proposals", default=1000))
+    n_samp = int(number(post, "n_sample", "posterior.n_sample", default=n_prop // 2))
+    starts = int(number(post, "starts", "posterior.starts", default=3))
     if n_prop < 10:
         raise TrialDesignError(f"must be >= 10, got {n_prop}", field="posterior.n_proposals", value=n_prop)
     synth = spec.get("synthetic_patient")
@@ -210,18 +177,18 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
     if synth is not None:
         if not isinstance(synth, Mapping):
             raise TrialDesignError("must be a mapping with truth and seed", field="synthetic_patient")
-        tr = _mapping(synth, "truth", "synthetic_patient.truth")
-        truth = {str(k): _num(tr, k, f"synthetic_patient.truth.{k}") for k in tr}
+        tr = mapping(synth, "truth", "synthetic_patient.truth", nonempty=True)
+        truth = {str(k): number(tr, k, f"synthetic_patient.truth.{k}") for k in tr}
         for k in typical:
             if k not in truth:
                 raise TrialDesignError(f"no true value for estimated parameter {k!r}",
                                        field=f"synthetic_patient.truth.{k}")
-        truth_seed = int(_num(synth, "seed", "synthetic_patient.seed", positive=False))
+        truth_seed = int(number(synth, "seed", "synthetic_patient.seed", positive=False))
     design = NOf1Design(
         name=str(spec.get("name", Path(source).stem)), source=Path(source), model=model, patient=patient,
         history=history, fixed=fixed, prior=prior, errors=errors, regimens=regimens, target=target,
         n_proposals=n_prop, n_sample=n_samp, starts=starts,
-        grid_step_h=_num(spec, "grid_step_h", "grid_step_h", default=24.0), truth=truth, truth_seed=truth_seed,
+        grid_step_h=number(spec, "grid_step_h", "grid_step_h", default=24.0), truth=truth, truth_seed=truth_seed,
     )
     if patient.is_file():
         obs = read_patient(patient)

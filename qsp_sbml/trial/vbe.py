@@ -30,6 +30,7 @@ import pandas as pd
 
 from qsp_sbml.engine import Engine
 from qsp_sbml.errors import QspError, TrialDesignError
+from qsp_sbml.trial._fields import check_kind, file_path, mapping, number
 
 __all__ = ["Formulation", "VbeDesign", "run", "validate"]
 
@@ -84,44 +85,17 @@ class VbeDesign:
     subgroups: tuple[str, ...]
 
 
-def _num(spec: Mapping[str, Any], key: str, field: str, *, positive: bool = True) -> float:
-    if key not in spec:
-        raise TrialDesignError("is required", field=field)
-    v = spec[key]
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or (positive and v <= 0):
-        raise TrialDesignError(f"must be a {'positive ' if positive else ''}number, got {v!r}", field=field, value=v)
-    return float(v)
-
-
-def _mapping(spec: Mapping[str, Any], key: str, field: str) -> Mapping[str, Any]:
-    v = spec.get(key)
-    if not isinstance(v, Mapping):
-        raise TrialDesignError(f"must be a mapping, got {type(v).__name__ if v is not None else 'nothing'}",
-                               field=field)
-    return v
-
-
-def _path(spec: Mapping[str, Any], key: str, base: Path) -> Path:
-    v = spec.get(key)
-    if not isinstance(v, str) or not v:
-        raise TrialDesignError("must be a file path (relative to the design file)", field=key, value=v)
-    p = (base / v).resolve()
-    if not p.is_file():
-        raise TrialDesignError(f"no such file: {p}", field=key, value=v)
-    return p
-
-
 def _formulation(spec: Mapping[str, Any], which: str) -> Formulation:
-    f = _mapping(spec, which, f"formulations.{which}")
+    f = mapping(spec, which, f"formulations.{which}")
     field = f"formulations.{which}"
     label = str(f.get("label", which))
     if "dose_mg" in f:
-        dose = _num(f, "dose_mg", f"{field}.dose_mg")
+        dose = number(f, "dose_mg", f"{field}.dose_mg")
     elif "salt_mg" in f:
-        salt = _num(f, "salt_mg", f"{field}.salt_mg")
-        mw_salt = _num(f, "salt_molecular_weight", f"{field}.salt_molecular_weight")
-        per = _num(f, "base_per_salt", f"{field}.base_per_salt")
-        mw_base = _num(f, "base_molecular_weight", f"{field}.base_molecular_weight")
+        salt = number(f, "salt_mg", f"{field}.salt_mg")
+        mw_salt = number(f, "salt_molecular_weight", f"{field}.salt_molecular_weight")
+        per = number(f, "base_per_salt", f"{field}.base_per_salt")
+        mw_base = number(f, "base_molecular_weight", f"{field}.base_molecular_weight")
         dose = salt * per * mw_base / mw_salt
     else:
         raise TrialDesignError("needs dose_mg (free base) or salt_mg with salt_molecular_weight, base_per_salt "
@@ -136,7 +110,7 @@ def _formulation(spec: Mapping[str, Any], which: str) -> Formulation:
     if kind != "zero_order":
         raise TrialDesignError(f"unknown release kind {kind!r}; use zero_order (or release: immediate)",
                                field=f"{field}.release.kind", value=kind)
-    return Formulation(label, dose, "zero_order", _num(rel, "duration_h", f"{field}.release.duration_h"))
+    return Formulation(label, dose, "zero_order", number(rel, "duration_h", f"{field}.release.duration_h"))
 
 
 def validate(spec: Mapping[str, Any], *, source: Path) -> VbeDesign:
@@ -145,15 +119,9 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> VbeDesign:
     from qsp_sbml.population import POPULATIONS
     from qsp_sbml.trial.bioequivalence import DESIGNS
 
-    if not isinstance(spec, Mapping):
-        raise TrialDesignError("the design must be a mapping", field="type")
-    unknown = sorted(set(spec) - _KEYS)
-    if unknown:
-        raise TrialDesignError(f"unknown key; known keys: {', '.join(sorted(_KEYS))}", field=unknown[0])
-    if spec.get("type") != "bioequivalence":
-        raise TrialDesignError(f"must be 'bioequivalence' for this kind, got {spec.get('type')!r}", field="type")
+    spec = check_kind(spec, "bioequivalence", _KEYS)
     base = Path(source).resolve().parent
-    model, drug = _path(spec, "model", base), _path(spec, "drug", base)
+    model, drug = file_path(spec, "model", base), file_path(spec, "drug", base)
     n = spec.get("n")
     if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2:
         raise TrialDesignError(f"must be an even integer >= 4 (two sequences), got {n!r}", field="n", value=n)
@@ -165,37 +133,37 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> VbeDesign:
     if population not in POPULATIONS:
         raise TrialDesignError(f"unknown population preset {population!r}; use one of {', '.join(POPULATIONS)}",
                                field="population", value=population)
-    g = _mapping(spec, "genotype", "genotype")
+    g = mapping(spec, "genotype", "genotype")
     gene = g.get("gene")
     try:
         available = known_groups(str(gene))
     except QspError as err:
         raise TrialDesignError(str(err), field="genotype.gene", value=gene) from None
-    weights = _mapping(g, "groups", "genotype.groups")
+    weights = mapping(g, "groups", "genotype.groups")
     groups: dict[str, float] = {}
     for name in weights:
         if name not in available:
             raise TrialDesignError(f"no {gene} allele frequencies for {name!r}; groups: {', '.join(available)}",
                                    field=f"genotype.groups.{name}", value=name)
-        groups[str(name)] = _num(weights, name, f"genotype.groups.{name}")
+        groups[str(name)] = number(weights, name, f"genotype.groups.{name}")
     total = sum(groups.values())
     groups = {k: v / total for k, v in groups.items()}
-    forms = _mapping(spec, "formulations", "formulations")
+    forms = mapping(spec, "formulations", "formulations")
     for key in forms:
         if key not in ("reference", "test"):
             raise TrialDesignError("formulations are 'reference' and 'test'", field=f"formulations.{key}")
     reference, test = _formulation(forms, "reference"), _formulation(forms, "test")
-    sampling = _mapping(spec, "sampling", "sampling")
-    end_h, step_h = _num(sampling, "end_h", "sampling.end_h"), _num(sampling, "step_h", "sampling.step_h")
+    sampling = mapping(spec, "sampling", "sampling")
+    end_h, step_h = number(sampling, "end_h", "sampling.end_h"), number(sampling, "step_h", "sampling.step_h")
     if step_h >= end_h:
         raise TrialDesignError(f"must be smaller than sampling.end_h ({end_h})", field="sampling.step_h", value=step_h)
     for f in (reference, test):
         if f.duration_h is not None and f.duration_h >= end_h:
             raise TrialDesignError(f"the release ({f.duration_h} h) must end before the last sample ({end_h} h)",
                                    field="sampling.end_h", value=end_h)
-    cvs = _mapping(spec, "within_subject_cv", "within_subject_cv")
-    cv_within = {m: _num(cvs, m, f"within_subject_cv.{m}") for m in ("AUC", "Cmax")}
-    alpha = _num(spec, "alpha", "alpha") if "alpha" in spec else 0.05
+    cvs = mapping(spec, "within_subject_cv", "within_subject_cv")
+    cv_within = {m: number(cvs, m, f"within_subject_cv.{m}") for m in ("AUC", "Cmax")}
+    alpha = number(spec, "alpha", "alpha") if "alpha" in spec else 0.05
     if not alpha < 0.5:
         raise TrialDesignError(f"must be in (0, 0.5), got {alpha}", field="alpha", value=alpha)
     limits = spec.get("limits", [0.80, 1.25])
