@@ -1,15 +1,18 @@
-# Set-up and everyday commands. `make demo` and `make test` do all set-up on a fresh machine.
+# Set-up and everyday commands. `make demo` and `make test` do all set-up on a fresh machine,
+# installing the exact versions of the committed lock (requirements/lock-py312-linux.txt).
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+LOCK   := requirements/lock-py312-linux.txt
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)
 CONFORMANCE ?= ../shared/conformance
 
-.PHONY: demo test lint unit setup clean
+.PHONY: demo test lint unit docs wheel-check lock setup clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 setup: $(STAMP)
@@ -18,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/qsp-sbml demo --out demo-report
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check qsp_sbml tests benchmarks
+	$(VENV)/bin/ruff check qsp_sbml tests benchmarks docs
 	$(VENV)/bin/mypy
 
 unit: $(STAMP)
@@ -27,5 +30,20 @@ unit: $(STAMP)
 test: lint $(STAMP)
 	QSP_SBML_CONFORMANCE_DIR=$(CONFORMANCE) $(PY) -m pytest -q --run-conformance
 
+# The documentation site (Sphinx + MyST-NB): warnings are errors, notebooks execute.
+docs: $(STAMP)
+	rm -rf docs/_build
+	$(VENV)/bin/sphinx-build -W --keep-going -n -b html docs docs/_build/html
+
+# Build the wheel and run it from a new virtual environment in an empty folder, no checkout on any path.
+wheel-check: $(STAMP)
+	scripts/wheel-check $(PY) $(LOCK)
+
+# Re-resolve the lock (exact versions for CPython 3.12 on Linux x86_64) from pyproject.toml's ranges.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.12 \
+	  --python-platform x86_64-manylinux_2_28 --no-emit-package qsp-sbml \
+	  --custom-compile-command "make lock" -o $(LOCK)
+
 clean:
-	rm -rf $(VENV) demo-report
+	rm -rf $(VENV) demo-report docs/_build
