@@ -257,6 +257,7 @@ def _register() -> None:
     from qsp_sbml._cli_calibrate import benchmark, calibrate
     from qsp_sbml._cli_compose import compose, ports_group
     from qsp_sbml._cli_interop import antimony_group, crosscheck, omex
+    from qsp_sbml._cli_library import examples, models
     from qsp_sbml._cli_pbpk import pbpk
     from qsp_sbml._cli_petab import petab
     from qsp_sbml._cli_population import simulate_cohort_cmd, vpop
@@ -273,6 +274,8 @@ def _register() -> None:
     main.add_command(vpop)
     main.add_command(simulate_cohort_cmd)
     main.add_command(trial)
+    main.add_command(models)
+    main.add_command(examples)
 
 
 _register()

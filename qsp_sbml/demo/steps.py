@@ -47,11 +47,10 @@ ULTIMMA1: dict[tuple[str, int], tuple[float, int]] = {
 
 
 def _paths() -> tuple[Path, Path]:
-    from qsp_sbml.resources import project_models_dir
+    from qsp_sbml.resources import project_dir
 
-    models = project_models_dir()
-    return models / "composed" / "mab_psoriasis.yaml", models.parent / "petab_problems" / "psoriasis_ultimma" / \
-        "psoriasis_ultimma.yaml"
+    return (project_dir("models") / "composed" / "mab_psoriasis.yaml",
+            project_dir("petab_problems") / "psoriasis_ultimma" / "psoriasis_ultimma.yaml")
 
 
 def _max_rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -340,10 +339,10 @@ def step_trial(ctx: DemoContext) -> StepOutcome:
     """The shipped three-arm psoriasis dose-selection trial with the calibrated module parameters."""
     import yaml
 
-    from qsp_sbml.resources import project_models_dir
+    from qsp_sbml.resources import project_dir
     from qsp_sbml.trial.runner import run_trial
 
-    source = project_models_dir().parent / "trials" / "psoriasis_dose_selection.yaml"
+    source = project_dir("trials") / "psoriasis_dose_selection.yaml"
     design = yaml.safe_load(source.read_text(encoding="utf-8"))
     design["model"] = str((source.parent / design["model"]).resolve())
     calibrated = dict(ctx.shared.get("calibrated", {}))

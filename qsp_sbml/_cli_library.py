@@ -1,0 +1,116 @@
+"""``qsp-sbml models ...`` and ``qsp-sbml examples ...``: the shipped model library and example files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from qsp_sbml._cli_common import _emit_json, handle_errors
+
+__all__ = ["examples", "models"]
+
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+
+
+@click.group()
+def models() -> None:
+    """The shipped model library: list models, show a model card, print a model's file path.
+
+    A model's name is its path in the library without .xml, e.g. pbpk/wholebody_pbpk,
+    disease/psoriasis, composed/mab_psoriasis.
+
+    \b
+    Examples:
+      qsp-sbml models list --kind disease
+      qsp-sbml models show disease/psoriasis
+      qsp-sbml simulate "$(qsp-sbml models path pd/idr1)" --end 48
+    """
+
+
+@models.command("list")
+@click.option("--kind", type=click.Choice(["pbpk", "pd", "disease", "composed", "reference"]),
+              help="Only models of this kind.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@handle_errors
+def list_cmd(kind: str | None, as_json: bool) -> None:
+    """List the shipped models: name, kind and the title of the model card."""
+    from qsp_sbml.registry import list_models
+
+    entries = list_models(kind)
+    if as_json:
+        _emit_json([{"name": e.name, "kind": e.kind, "path": str(e.path), "card": str(e.card), "title": e.title}
+                    for e in entries])
+        return
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        click.echo(f"{e.name:<{width}}  {e.kind:<9}  {e.title}")
+    click.echo(f"{len(entries)} models; `qsp-sbml models show NAME` prints a model card")
+
+
+@models.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the entry and card as JSON.")
+@handle_errors
+def show_cmd(name: str, as_json: bool) -> None:
+    """Print model NAME's file, kind and model card."""
+    from qsp_sbml.registry import get
+
+    entry = get(name)
+    card = entry.read_card()
+    if as_json:
+        _emit_json({"name": entry.name, "kind": entry.kind, "path": str(entry.path), "card": str(entry.card),
+                    "title": entry.title, "text": card})
+        return
+    click.echo(f"{entry.name} ({entry.kind})\nfile: {entry.path}\ncard: {entry.card}\n")
+    click.echo(card, nl=not card.endswith("\n"))
+
+
+@models.command("path")
+@click.argument("name")
+@handle_errors
+def path_cmd(name: str) -> None:
+    """Print the absolute path of model NAME's SBML file (nothing else)."""
+    from qsp_sbml.registry import model_path
+
+    click.echo(str(model_path(name)))
+
+
+@click.group()
+def examples() -> None:
+    """Example files to run: trial scenarios, PEtab problems, notebooks (with the models they read).
+
+    \b
+    Example:
+      qsp-sbml examples copy ex && cd ex && qsp-sbml trial trials/psoriasis_dose_selection.yaml --seed 1 --out res
+    """
+
+
+@examples.command("copy")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@handle_errors
+def copy_cmd(folder: Path, as_json: bool) -> None:
+    """Write models/, petab_problems/, trials/ and notebooks/ into FOLDER (new or empty), ready to run.
+
+    The files reference each other by relative paths (a trial's model: ../models/...), as in the
+    repository. FOLDER must not exist or be empty; nothing is written on error.
+    """
+    from qsp_sbml._io import atomic_folder
+    from qsp_sbml.resources import PROJECT_FOLDERS, project_dir
+
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        what = "is not a folder" if not folder.is_dir() else "is not empty"
+        raise FileExistsError(f"{folder} {what}; give a new or empty folder (nothing was written)")
+    sources = {name: project_dir(name) for name in PROJECT_FOLDERS}
+    with atomic_folder(folder) as tmp:
+        for name, source in sources.items():
+            shutil.copytree(source, tmp / name, ignore=_IGNORE)
+    counts = {name: sum(1 for p in (folder / name).rglob("*") if p.is_file()) for name in PROJECT_FOLDERS}
+    if as_json:
+        _emit_json({"ok": True, "folder": str(folder.resolve()), "files": counts})
+        return
+    click.echo(f"{folder}: " + ", ".join(f"{name}/ ({n} files)" for name, n in counts.items()))
+    click.echo(f"next: cd {folder} && qsp-sbml trial trials/psoriasis_dose_selection.yaml --seed 1 "
+               "--max-replicates 5 --out res")
