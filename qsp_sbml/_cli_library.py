@@ -35,7 +35,13 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @handle_errors
 def list_cmd(kind: str | None, as_json: bool) -> None:
-    """List the shipped models: name, kind and the title of the model card."""
+    """List the shipped models: name, kind and the title of the model card.
+
+    \b
+    Examples:
+      qsp-sbml models list
+      qsp-sbml models list --kind composed --json
+    """
     from qsp_sbml.registry import list_models
 
     entries = list_models(kind)
@@ -54,7 +60,12 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the entry and card as JSON.")
 @handle_errors
 def show_cmd(name: str, as_json: bool) -> None:
-    """Print model NAME's file, kind and model card."""
+    """Print model NAME's file, kind and model card.
+
+    \b
+    Example:
+      qsp-sbml models show composed/mab_psoriasis
+    """
     from qsp_sbml.registry import get
 
     entry = get(name)
@@ -69,12 +80,22 @@ def show_cmd(name: str, as_json: bool) -> None:
 
 @models.command("path")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the name and path as JSON.")
 @handle_errors
-def path_cmd(name: str) -> None:
-    """Print the absolute path of model NAME's SBML file (nothing else)."""
+def path_cmd(name: str, as_json: bool) -> None:
+    """Print the absolute path of model NAME's SBML file (nothing else).
+
+    \b
+    Example:
+      qsp-sbml validate "$(qsp-sbml models path pbpk/wholebody_pbpk)"
+    """
     from qsp_sbml.registry import model_path
 
-    click.echo(str(model_path(name)))
+    path = model_path(name)
+    if as_json:
+        _emit_json({"ok": True, "name": name, "path": str(path)})
+    else:
+        click.echo(str(path))
 
 
 @click.group()
@@ -96,13 +117,19 @@ def copy_cmd(folder: Path, as_json: bool) -> None:
 
     The files reference each other by relative paths (a trial's model: ../models/...), as in the
     repository. FOLDER must not exist or be empty; nothing is written on error.
+
+    \b
+    Example:
+      qsp-sbml examples copy ex && cd ex/notebooks && jupyter lab
     """
     from qsp_sbml._io import atomic_folder
     from qsp_sbml.resources import PROJECT_FOLDERS, project_dir
 
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         what = "is not a folder" if not folder.is_dir() else "is not empty"
-        raise FileExistsError(f"{folder} {what}; give a new or empty folder (nothing was written)")
+        err = FileExistsError(f"{folder} {what}; give a new or empty folder (nothing was written)")
+        err.file = str(folder)  # type: ignore[attr-defined]  # read by validate.issue_from_error
+        raise err
     sources = {name: project_dir(name) for name in PROJECT_FOLDERS}
     with atomic_folder(folder) as tmp:
         for name, source in sources.items():

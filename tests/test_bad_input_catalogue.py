@@ -396,6 +396,12 @@ CASES: list[Case] = [
     Case("cli-vpop-n-zero", lambda f: ["vpop", str(f / "x.yaml"), "-n", "0", "--seed", "1", "-o", "{out}"], ("-n",),
          code=2, ext="parquet"),
     Case("cli-unknown-command", lambda f: ["simulat", str(ORAL)], ("simulat",), code=2),
+    # --- model library and examples ----------------------------------------------------------
+    Case("models-show-unknown", lambda f: ["models", "show", "disease/psoriasi"],
+         ("unknown model 'disease/psoriasi'", "close names: disease/psoriasis")),
+    Case("models-path-unknown", lambda f: ["models", "path", "wholebody"],
+         ("unknown model 'wholebody'", "close names:", "pbpk/wholebody_pbpk")),
+    Case("examples-copy-non-empty", lambda f: ["examples", "copy", "{dir}"], ("out/dir is not empty",)),
 ]
 
 
@@ -455,7 +461,7 @@ def test_json_gives_the_same_report_as_data(tmp_path: Path, case: Case) -> None:
     refused = ("error", "critical", "warning") if "--strict" in args else ("error", "critical")
     errors = [i for i in issues if i["severity"] in refused]
     assert errors, issues
-    if not case.id.startswith(("regimen-text", "regimen-unknown", "simulate-unknown")):  # those name an option
+    if not case.id.startswith(("regimen-text", "regimen-unknown", "simulate-unknown", "models-")):  # no file there
         assert any(i["file"] for i in errors), errors
     for fragment in case.expect:  # "row N (line L)" is also given as fields
         if match := re.fullmatch(r"row (\d+) \(line (\d+)\)", fragment):

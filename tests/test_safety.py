@@ -124,6 +124,7 @@ WRITES_ALLOWED = {
     ("steps.py", "to_parquet"): "demo step files go into the pipeline's temporary folder, renamed whole",
     ("steps.py", "to_csv"): "demo step files go into the pipeline's temporary folder, renamed whole",
     ("runner.py", "write_text"): "trial summary and report into a temporary folder renamed into place",
+    ("_cli_library.py", "copytree"): "examples copy: into atomic_folder's temporary folder, renamed whole",
 }
 _WRITERS = {"write_text", "write_bytes", "to_parquet", "to_csv", "to_excel", "to_hdf", "savefig", "save", "savez",
             "savez_compressed", "dump", "writeSBMLToFile", "write_table"}

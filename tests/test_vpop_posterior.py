@@ -2,8 +2,8 @@
 published baseline-biomarker distribution, matches it (two-sample KS p > 0.05); without selection it does not.
 
 Problem: ``petab_problems/psoriasis_ultimma`` (psoriasis module + risankizumab, UltIMMa-1 PASI90 rates).
-Posterior draws: ``qsp_sbml.calibrate.sample`` (``tests/data/psoriasis_ultimma_posterior_draws.py``; a test
-here re-runs the start of the chain and compares it with the shipped file).
+Posterior draws: ``qsp_sbml.calibrate.sample`` (``tests/data/psoriasis_ultimma_posterior_draws.py``, run under
+the lock; a test here checks every draw against the current posterior, a slow one re-runs the chain).
 
 Target: baseline PASI of the risankizumab arm of KEEPsAKE 1 (Kristensen LE et al. 2022, Ann Rheum Dis
 81:225-231, Table 1: PASI mean (SD) 10.9 (10.1) in patients with psoriasis on >= 3 % body surface area;
@@ -26,6 +26,7 @@ import pytest
 from scipy import stats
 
 import qsp_sbml as qs
+import qsp_sbml.petab as qp
 from qsp_sbml.population import Cohort, simulate_cohort
 from qsp_sbml.population.spec import build_vpop
 from qsp_sbml.population.vpop import _as_target
@@ -57,16 +58,37 @@ selection:
     return path
 
 
-def test_shipped_draws_are_what_the_sampler_writes() -> None:
+def test_shipped_draws_are_a_sample_of_the_current_posterior() -> None:
+    """What matters of the file, independent of the sampler's exact random stream (which moves with pyPESTO's
+    and numpy's versions): every draw carries the current posterior's value, the chain moves, and it sits
+    around the fit the problem's README reports."""
     shipped = pd.read_csv(DRAWS, sep="\t")
     assert list(shipped.columns) == ["k_T", "f_ind", "s_resp", "neglogpost"]
     assert len(shipped) == script.N_SAMPLES - script.BURN_IN + 1
-    again = script.draws(script.BURN_IN + 10)  # deterministic prefix of the same chain
-    assert len(again) == 11
-    np.testing.assert_allclose(again.to_numpy(), shipped.iloc[:11].to_numpy(), rtol=1e-9)
-    # the posterior sits around the fit the problem's README reports
+    problem = qp.PetabProblem.from_yaml(script.PROBLEM, guard=False)
+    posterior = qp.PetabObjective(problem, options=qp.ObjectiveOptions(priors=True))
+    names = ["k_T", "f_ind", "s_resp"]
+    for i in np.linspace(0, len(shipped) - 1, 12).astype(int):
+        x = np.log10(shipped.loc[i, names].to_numpy(dtype=float))
+        assert posterior(x) == pytest.approx(shipped.loc[i, "neglogpost"], rel=1e-8, abs=1e-8), i
+    # a sample, not a point: the chain moves through many distinct states
+    assert len(shipped[names].drop_duplicates()) > 0.1 * len(shipped)
     assert np.median(shipped["s_resp"]) == pytest.approx(0.7723, rel=0.15)
     assert np.median(shipped["f_ind"]) == pytest.approx(0.00892, rel=0.3)
+
+
+@pytest.mark.slow
+def test_a_rerun_chain_has_the_shipped_distribution() -> None:
+    """The script re-run now gives the same posterior summaries as the shipped file: on the log scale, the median
+    within 0.3 and the 10th/90th percentiles within 0.5 of the posterior's interquartile range (two chains of
+    this length from other pyPESTO/numpy versions differed by up to 0.27; autocorrelated draws, so no KS test)."""
+    shipped = pd.read_csv(DRAWS, sep="\t")
+    again = script.draws()
+    for name in ["k_T", "f_ind", "s_resp"]:
+        a, b = np.log10(shipped[name]), np.log10(again[name])
+        iqr = np.subtract(*np.percentile(a, [75, 25]))
+        for q, bound in ((10, 0.5), (50, 0.3), (90, 0.5)):
+            assert abs(np.percentile(a, q) - np.percentile(b, q)) < bound * iqr, (name, q)
 
 
 def test_posterior_vpop_selected_against_published_baseline_pasi(tmp_path: Path) -> None:
