@@ -103,6 +103,11 @@ def run_guarded(fn: Callable[..., R], *args: Any, what: str = "input") -> R:
                 f"input (exit code {code}); the file is probably invalid. Run "
                 "'qsp-sbml validate' on it and fix the errors it reports."
             ) from err
+        except BaseException:  # interrupted mid-call: the reply would arrive for the next call, so drop the worker
+            worker.kill()
+            worker.wait()
+            _worker = None
+            raise
     if status == "ok":
         return result
     raise result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import signal
 import sys
 from typing import Any
 
@@ -14,7 +15,12 @@ __all__: list[str] = []
 
 
 def _serve() -> None:
-    """Worker loop: read (module, name, args), reply ("ok", result) or ("err", exception)."""
+    """Worker loop: read (module, name, args), reply ("ok", result) or ("err", exception).
+
+    SIGINT is ignored: a Ctrl-C or a Jupyter interrupt reaches the whole process group, and the parent
+    decides (it kills this worker when it is interrupted mid-call, see ``run_guarded``).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     protocol_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything native code prints goes to stderr, not into the protocol
     sys.stdout = sys.stderr

@@ -110,6 +110,32 @@ def test_a_native_crash_in_the_guard_becomes_an_error_and_the_guard_recovers():
     assert model.id == "pk_one_compartment_iv"
 
 
+def test_an_interrupt_reaches_neither_the_guard_worker_nor_the_next_call(monkeypatch, capfd):
+    """Ctrl-C / a Jupyter interrupt goes to the whole process group: the worker ignores it (no traceback from
+    it), and a parent interrupted mid-call drops the worker, so the next call cannot read a stale reply."""
+    import signal
+
+    from qsp_sbml import _guard
+
+    qs.load_model(resources.ONE_COMPARTMENT_IV)
+    worker = _guard._worker
+    assert worker is not None
+    os.kill(worker.pid, signal.SIGINT)
+    assert qs.load_model(resources.ONE_COMPARTMENT_ORAL).id == "pk_one_compartment_oral"
+    assert _guard._worker is worker and worker.poll() is None
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
+
+    def interrupted(stream):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_guard, "_recv", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        qs.load_model(resources.ONE_COMPARTMENT_IV)
+    monkeypatch.undo()
+    assert _guard._worker is None and worker.poll() is not None
+    assert qs.load_model(resources.ONE_COMPARTMENT_IV).id == "pk_one_compartment_iv"
+
+
 def test_flat_comp_model_is_never_empty(tmp_path):
     sub = """<?xml version="1.0" encoding="UTF-8"?>
 <sbml xmlns="http://www.sbml.org/sbml/level3/version2/core"
