@@ -3,9 +3,9 @@
 A :class:`Regimen` is a tuple of :class:`Dose` records, each possibly repeated.
 Three ways in: Python objects, a NONMEM-like table (:meth:`Regimen.from_table`)
 and a compact text form (:meth:`Regimen.parse`, grammar in
-:mod:`qsp_sbml._regimen_text`).  A regimen expands into concrete administrations
+``qsp_sbml._regimen_text``).  A regimen expands into concrete administrations
 (:meth:`Regimen.administrations`), which the simulator applies as a timeline and
-:func:`qsp_sbml.dosing_sbml.add_dosing_events` writes as SBML events.
+:func:`qsp_sbml.simulate.sbml_inputs.add_dosing_events` writes as SBML events.
 
 Examples
 --------
@@ -226,7 +226,7 @@ class Regimen(BaseModel):
 
         ``target`` applies to every dose without a ``to <id>`` clause; ``targets``
         maps route names (``po``, ``iv``, ``sc``...) to ids.  The grammar is
-        documented in :mod:`qsp_sbml._regimen_text`.
+        documented in ``qsp_sbml._regimen_text``.
         """
         from qsp_sbml._regimen_text import parse_regimen_text
 

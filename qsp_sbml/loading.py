@@ -1,7 +1,7 @@
 """Read, check and flatten SBML, then hand a valid flat model to RoadRunner.
 
 The pipeline (:func:`read_check_flatten`) runs in the guard process by default
-(:mod:`qsp_sbml._guard`), so that a native crash becomes an error:
+(``qsp_sbml._guard``), so that a native crash becomes an error:
 
 1. read with libSBML (XML and schema errors, with line numbers);
 2. run libSBML's consistency checks (core and ``comp``) and our own

@@ -36,8 +36,8 @@ __all__ = ["ValidationOutcome", "generated", "library_modules", "validators"]
 class ValidationOutcome:
     """Result of reproducing a published observation.
 
-    ``metric`` says what was compared (for example "max |simulated - observed|
-    PASI % change, weeks 0-16"), ``value`` the figure, ``tolerance`` the bound
+    ``metric`` says what was compared (for example ``max |simulated - observed|
+    PASI % change, weeks 0-16``), ``value`` the figure, ``tolerance`` the bound
     stated in the model card and ``source`` the citation of the observation.
     ``table`` holds observed and simulated values side by side.
     """

@@ -199,7 +199,7 @@ def calibrate() -> dict[str, float]:
 def validate(plot: Path | None = None) -> ValidationOutcome:
     """ANDANTE CDAI-70 and remission rates, placebo and PF-04236921 50 mg, weeks 8 and 12.
 
-    Metric: max |simulated - observed| proportion over the rows of the
+    Metric: ``max |simulated - observed|`` proportion over the rows of the
     observed table (tolerance 0.10).  The week-8 CDAI-70 rows calibrated
     ``f_CDAI`` and ``s_CDAI``; the week-12 rows are the check.
     """

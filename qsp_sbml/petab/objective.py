@@ -8,9 +8,9 @@ residuals and the simulation table.
 ``objective(x, sensi=1)`` (or :meth:`PetabObjective.value_and_gradient`)
 also returns the gradient with respect to ``x`` (on the parameters' scales):
 exact chain rule through observable and noise formulas, placeholders, priors
-and scales (:mod:`._gradient`), and forward sensitivities of the simulated
+and scales (``_gradient``), and forward sensitivities of the simulated
 model values to the parameters that enter the simulation, generated
-symbolically into an augmented SBML model (:mod:`._sensitivity`,
+symbolically into an augmented SBML model (``_sensitivity``,
 :meth:`PetabObjective.state_sensitivities`).  The value returned with the
 gradient is the one ``objective(x)`` gives (the original model is simulated
 too).  Not yet: events whose trigger depends on states or on parameters with
@@ -315,7 +315,7 @@ class PetabObjective:
         Keys are indices into ``x``.  Route (``ObjectiveOptions.gradient``):
         ``sensitivities`` integrates the forward sensitivity equations, generated
         symbolically into an augmented SBML model compiled once per objective
-        (see :mod:`._sensitivity`); ``finite_differences`` takes central
+        (see ``_sensitivity``); ``finite_differences`` takes central
         differences of the simulation (step ``1e-4 * max(|x_j|, 1e-3)``).
         """
         x = self.x_nominal if x is None else np.asarray(x, dtype=float).ravel()

@@ -191,7 +191,7 @@ class CohortResult:
 
     @property
     def coords(self) -> dict[str, Any]:
-        """Labels of the three axes of :attr:`values`."""
+        """Labels of the three axes of ``values``."""
         return {"subject": self.subject_ids, "time": self.times, "output": self.outputs}
 
     @property

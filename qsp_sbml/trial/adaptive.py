@@ -371,7 +371,7 @@ def simulate_group_sequential(
 
     Each trial draws ``n_per_arm`` subjects per arm (mean difference ``effect``, standard deviation
     ``sd``), computes the known-variance Z statistic on the subjects accrued at each look
-    (round(t_k n_per_arm) per arm), stops for efficacy when Z crosses the efficacy bound (|Z| for a
+    (round(t_k n_per_arm) per arm), stops for efficacy when Z crosses the efficacy bound (``|Z|`` for a
     two-sided design) and, with ``futility=True``, for futility below the futility bound.
     """
     if n_per_arm < 2 or n_sim < 1:
