@@ -213,10 +213,13 @@ def _classify(source: str | os.PathLike[str]) -> tuple[str, bool, str]:
     else:
         raise TypeError(f"expected a path or an SBML string, got {type(source).__name__}")
     if not path.exists():
-        raise SbmlError(f"{path}: no such file")
+        raise SbmlError(f"{path}: no such file (looked in {Path.cwd()})" if not path.is_absolute()
+                        else f"{path}: no such file")
     if not path.is_file():
         raise SbmlError(f"{path}: not a file")
-    return str(path), True, str(path)
+    # resolved once, here: libSBML finds a comp document's external files beside the absolute path, and the
+    # guard process (started in another working directory) reads the same file
+    return str(path.resolve()), True, str(path)
 
 
 def validate_sbml(
@@ -236,7 +239,7 @@ def validate_sbml(
     False
     """
     text, is_path, name = _classify(source)
-    base = str(base_dir) if base_dir is not None else None
+    base = str(Path(base_dir).resolve()) if base_dir is not None else None
     args = (text, is_path, name, base, strict_units, False)
     result = run_guarded(read_check_flatten, *args, what=name) if guard else read_check_flatten(*args)
     return result.report
@@ -281,7 +284,7 @@ def load_model(
     from qsp_sbml.model import Model
 
     text, is_path, name = _classify(source)
-    base = str(base_dir) if base_dir is not None else None
+    base = str(Path(base_dir).resolve()) if base_dir is not None else None
     args = (text, is_path, name, base, strict_units, True)
     result = run_guarded(read_check_flatten, *args, what=name) if guard else read_check_flatten(*args)
     report = result.report

@@ -168,3 +168,43 @@ def test_sbml_level2_model_loads_without_package_error():
 
     model = load_model(l2, guard=False)
     assert model.species_ids == ["A"]
+
+
+_SUB = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+  <model id="sub"><listOfParameters><parameter id="k" value="2" constant="true"/></listOfParameters></model>
+</sbml>
+"""
+_BODY = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core"
+      xmlns:comp="http://www.sbml.org/sbml/level3/version1/comp/version1" level="3" version="2" comp:required="true">
+  <comp:listOfExternalModelDefinitions>
+    <comp:externalModelDefinition comp:id="ext" comp:source="x_sub.xml" comp:modelRef="sub"/>
+  </comp:listOfExternalModelDefinitions>
+  <model id="body">
+    <listOfParameters><parameter id="y" value="1" constant="true"/></listOfParameters>
+    <comp:listOfSubmodels><comp:submodel comp:id="A" comp:modelRef="ext"/></comp:listOfSubmodels>
+  </model>
+</sbml>
+"""
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_relative_paths_are_resolved_once_at_the_entry(tmp_path, monkeypatch, guard):
+    """A comp document with an external definition loads by a relative path with folders in it, and by a bare
+    name after chdir (the guard process was started in another working directory)."""
+    folder = tmp_path / "lab" / "x" / "models"
+    folder.mkdir(parents=True)
+    (folder / "x_sub.xml").write_text(_SUB)
+    (folder / "x_body.xml").write_text(_BODY)
+    qs.load_model(resources.ONE_COMPARTMENT_IV, guard=guard)  # the guard starts here, in the old directory
+    monkeypatch.chdir(tmp_path)
+    by_relative = qs.load_model("lab/x/models/x_body.xml", guard=guard)
+    assert by_relative.source == "lab/x/models/x_body.xml"
+    monkeypatch.chdir(folder)
+    by_name = qs.load_model("x_body.xml", guard=guard)
+    by_absolute = qs.load_model(folder / "x_body.xml", guard=guard)
+    assert by_relative.sbml == by_name.sbml == by_absolute.sbml
+    assert "A__k" in by_name.parameter_ids
+    with pytest.raises(qs.SbmlError, match=rf"nope\.xml: no such file \(looked in {folder}\)"):
+        qs.load_model("nope.xml", guard=guard)
