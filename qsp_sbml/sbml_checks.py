@@ -64,7 +64,9 @@ def libsbml_issues(
 ) -> ValidationReport:
     """Convert the errors logged on ``doc`` to issues.
 
-    Unit findings are warnings, or errors when ``strict_units`` is true.
+    Unit findings are warnings, or errors when ``strict_units`` is true, whatever severity libSBML gives
+    them (it reports unit inconsistencies of SBML Level 2 Versions 1-3 files as errors, of later ones as
+    warnings).
     """
     report = ValidationReport()
     seen: set[tuple[int, int, str]] = set()
@@ -77,8 +79,9 @@ def libsbml_issues(
         seen.add(key)
         severity = _SEVERITY.get(error.getSeverity(), Severity.ERROR)
         unit = is_unit_issue(error)
-        if unit and strict_units and severity == Severity.WARNING:
-            severity = Severity.ERROR
+        if unit and severity in (Severity.WARNING, Severity.ERROR):
+            # our rule, whatever severity libSBML gives (L2V1-3 make unit inconsistencies errors, L2V4+ warnings)
+            severity = Severity.ERROR if strict_units else Severity.WARNING
         short = error.getShortMessage().strip().rstrip(".")
         message = specific if short and short in specific else f"{short}: {specific}"
         match = _QUOTED_ID.search(specific)

@@ -208,3 +208,29 @@ def test_relative_paths_are_resolved_once_at_the_entry(tmp_path, monkeypatch, gu
     assert "A__k" in by_name.parameter_ids
     with pytest.raises(qs.SbmlError, match=rf"nope\.xml: no such file \(looked in {folder}\)"):
         qs.load_model("nope.xml", guard=guard)
+
+
+_L2_UNITS = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="{ns}" level="2" version="{v}">
+<model id="m">
+<listOfCompartments><compartment id="c" size="1"/></listOfCompartments>
+<listOfSpecies><species id="S" compartment="c" initialAmount="1"/></listOfSpecies>
+<listOfParameters><parameter id="k" value="0.1" units="second"/></listOfParameters>
+<listOfReactions><reaction id="r" reversible="false"><listOfReactants><speciesReference species="S"/></listOfReactants>
+<kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><ci>k</ci><ci>S</ci></apply></math>
+</kineticLaw></reaction></listOfReactions>
+</model></sbml>
+"""
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+def test_unit_findings_follow_our_rule_whatever_libsbml_severity(version):
+    """libSBML reports this kinetic law's unit inconsistency as an error in L2V1-3 and a warning in L2V4: both
+    load with one UnitWarning, and both are refused with strict_units=True."""
+    ns = "http://www.sbml.org/sbml/level2" + (f"/version{version}" if version > 1 else "")
+    text = _L2_UNITS.format(ns=ns, v=version)
+    with pytest.warns(qs.UnitWarning, match="kinetic law"):
+        model = qs.load_model(text, guard=False)
+    assert [i.severity for i in model.report if i.check.startswith("sbml-units-")] == [qs.Severity.WARNING]
+    with pytest.raises(qs.ValidationError, match="kinetic law"):
+        qs.load_model(text, guard=False, strict_units=True)
