@@ -126,3 +126,25 @@ def test_rate_rule_state_values_survive_the_reset_and_assigned_values_are_refuse
     assert out["x"].tolist() == pytest.approx([4.0, 4.0 * np.exp(-0.5)], rel=1e-6)
     with pytest.raises(qs.SbmlError, match="'y' is set by an assignment rule"):
         model.simulate([0, 1], parameters={"y": 3.0})
+
+
+_BLOW_UP = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+<model id="blow_up"><listOfParameters><parameter id="x" value="1" constant="false"/></listOfParameters>
+<listOfRules><rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML">
+<apply><times/><ci>x</ci><ci>x</ci></apply></math></rateRule></listOfRules></model></sbml>
+"""
+
+
+def test_an_integration_failure_names_the_tolerances_and_what_to_try():
+    """dx/dt = x^2, x(0) = 1 has no solution past t = 1: CVODE fails, and the message says with which settings
+    and what to try."""
+    import qsp_sbml as qs
+
+    model = qs.load_model(_BLOW_UP, guard=False)
+    with pytest.raises(qs.SimulationError) as err:
+        model.simulate([0, 2], selections=["x"], options=qs.IntegratorOptions(rtol=1e-8, atol=1e-12))
+    message = str(err.value)
+    assert "integration failed between t=0 and t=2" in message
+    assert "CVODE with rtol=1e-08, atol=1e-12, max_steps=100000" in message
+    assert "IntegratorOptions(rtol=1e-6, atol=1e-10)" in message and "--rtol 1e-6" in message

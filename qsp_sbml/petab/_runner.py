@@ -34,6 +34,7 @@ from qsp_sbml.petab._spec import Change, ExperimentSpec, Period
 from qsp_sbml.petab.options import SteadyStateOptions
 from qsp_sbml.simulate._initial import InitialAssignments, evaluate, event_parameters, reset_keeping_values
 from qsp_sbml.simulate.options import IntegratorOptions
+from qsp_sbml.simulate.timeline import failure_hint
 
 __all__ = ["ExperimentRunner"]
 
@@ -327,7 +328,8 @@ class ExperimentRunner:
         try:
             values = np.asarray(self.rr.simulate(times=grid))
         except RuntimeError as err:
-            raise SimulationError(f"integration failed between t={t0:g} and t={t1:g}: {err}", time=t0) from err
+            raise SimulationError(f"integration failed between t={t0:g} and t={t1:g}: {err}{failure_hint(self.rr)}",
+                                  time=t0) from err
         return values[np.searchsorted(grid, out_times), 1:]
 
     def _state(self) -> tuple[np.ndarray, np.ndarray]:

@@ -35,6 +35,7 @@ from qsp_sbml.population.checkpoint import ChunkData
 from qsp_sbml.population.cohort import Cohort
 from qsp_sbml.simulate._initial import reset_keeping_values
 from qsp_sbml.simulate.options import IntegratorOptions
+from qsp_sbml.simulate.timeline import failure_hint
 
 __all__ = ["CohortResult", "check_cohort_parameters", "simulate_cohort"]
 
@@ -124,7 +125,7 @@ def _run_batch(batch: _Batch) -> _BatchResult:
             except Exception:
                 when = math.nan
             status[j] = "failed"
-            messages[j] = f"integration failed at t={when:g}: {err}"
+            messages[j] = f"integration failed at t={when:g}: {err}{failure_hint(rr)}"
             fail_time[j] = when
     return _BatchResult(values, status, messages, fail_time)
 

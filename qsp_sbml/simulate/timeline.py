@@ -16,7 +16,7 @@ import numpy as np
 from qsp_sbml.errors import SimulationError
 from qsp_sbml.simulate.plan import Action, group_by_time
 
-__all__ = ["run_timeline"]
+__all__ = ["failure_hint", "run_timeline"]
 
 
 def _current(rr: Any, selections: Sequence[str]) -> np.ndarray:
@@ -31,6 +31,19 @@ def _apply(rr: Any, group: Sequence[Action], rates: Mapping[str, str]) -> None:
             pid = rates[action.target]
             value = rr.getValue(pid) + action.rate
             rr.setValue(pid, 0.0 if abs(value) < 1e-12 * abs(action.rate) else value)
+
+
+def failure_hint(rr: Any) -> str:
+    """The integrator settings in force and what to change, for an integration failure's message."""
+    try:
+        integrator = rr.getIntegrator()
+        rtol, atol = integrator.getValue("relative_tolerance"), integrator.getValue("absolute_tolerance")
+        steps = integrator.getValue("maximum_num_steps")
+    except (RuntimeError, AttributeError):
+        return ""
+    return (f" (CVODE with rtol={rtol:g}, atol={atol:g}, max_steps={steps}); a stiff or badly scaled model may "
+            "integrate with looser tolerances, e.g. IntegratorOptions(rtol=1e-6, atol=1e-10) or --rtol 1e-6 "
+            "--atol 1e-10, or with a larger max_steps")
 
 
 def _merge_close(grid: np.ndarray, negligible: float) -> np.ndarray:
@@ -74,7 +87,7 @@ def run_timeline(
                 values = np.asarray(rr.simulate(times=grid))
             except RuntimeError as err:
                 raise SimulationError(
-                    f"integration failed between t={t:g} and t={seg_end:g}: {err}", time=t
+                    f"integration failed between t={t:g} and t={seg_end:g}: {err}{failure_hint(rr)}", time=t
                 ) from err
             rows = np.searchsorted(grid, seg_out, side="right") - 1  # an output time merged into an earlier point
             out[filled:stop] = values[rows]
