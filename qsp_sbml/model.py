@@ -230,9 +230,8 @@ class Model:
         self._reset(rr, parameters or {})
         rates = {target: infusion_parameter(target) for target in targets}
         values = run_timeline(rr, t, actions, rates)
-        frame = pd.DataFrame(values[:, 1:], columns=sels)
-        frame.insert(0, "time", t)
-        return frame
+        values[:, 0] = t  # the requested times exactly (one frame built at once: DataFrame.insert costs ~0.5 ms)
+        return pd.DataFrame(values, columns=["time", *sels])
 
     def _set_selections(self, rr: Any, sels: list[str]) -> None:
         for s in sels:
