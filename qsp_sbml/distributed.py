@@ -1,7 +1,7 @@
 """Dask engine: the :class:`~qsp_sbml.engine.Engine` contract on a Dask cluster, plus a pyPESTO adapter.
 
 :class:`DaskEngine` runs ``fn`` over ``items`` on the workers of a Dask cluster: an existing scheduler
-(``address="tcp://host:8786"``, e.g. one started by dask-jobqueue on SLURM/PBS, docs/distributed.md) or a
+(``address="tcp://host:8786"``, e.g. one started by dask-jobqueue on SLURM/PBS, docs/guide/distributed.md) or a
 :class:`distributed.LocalCluster` of worker processes on loopback.  Per :meth:`DaskEngine.map` call:
 
 * the initializer arguments (for cohort simulation: the compiled RoadRunner state of the model) are
