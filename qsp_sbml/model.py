@@ -25,6 +25,7 @@ from qsp_sbml.errors import SbmlError
 from qsp_sbml.simulate._initial import InitialAssignments, event_parameters, reset_keeping_values
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.plan import Action, plan_regimen
+from qsp_sbml.simulate.runner import new_runner
 from qsp_sbml.simulate.sbml_inputs import add_dosing_events, add_infusion_inputs, infusion_parameter
 from qsp_sbml.simulate.timeline import run_timeline
 from qsp_sbml.validate import ValidationReport
@@ -143,15 +144,13 @@ class Model:
             return self._runners[key]
         roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
         if not key and self._state is not None:
-            rr = roadrunner.RoadRunner()
-            rr.loadStateS(self._state)
+            rr = new_runner(state=self._state)
             rr.resetAll()
         else:
             from qsp_sbml.simulate.model_cache import compiled_state
 
             try:
-                rr = roadrunner.RoadRunner()
-                rr.loadStateS(compiled_state(self._sbml_with_inputs(key)))  # cached across runs
+                rr = new_runner(state=compiled_state(self._sbml_with_inputs(key)))  # cached across runs
                 rr.resetAll()
             except RuntimeError as err:
                 raise SbmlError(f"{self.source}: RoadRunner could not compile the model: {err}") from err

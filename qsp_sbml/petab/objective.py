@@ -281,9 +281,8 @@ class PetabObjective:
         """The runner on the augmented model (built and compiled on first use)."""
         if self._sens_runner is not None:
             return self._sens_runner
-        import roadrunner
-
         from qsp_sbml.petab._sensitivity import SensitivityModel, SensitivityRunner
+        from qsp_sbml.simulate.runner import new_runner
 
         problem = self.problem
         spec = problem.spec
@@ -298,7 +297,7 @@ class PetabObjective:
                         settable.add(ch.target)
         sm = SensitivityModel(problem.model.sbml_model, self.simulation_parameters, settable, list(self._columns))
         try:
-            rr = roadrunner.RoadRunner(sm.sbml())
+            rr = new_runner(sm.sbml())
         except RuntimeError as err:
             raise SimulationError(f"RoadRunner could not compile the sensitivity model of {problem.source}: {err}",
                                   ) from err

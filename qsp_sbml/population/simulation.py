@@ -35,6 +35,7 @@ from qsp_sbml.population.checkpoint import ChunkData
 from qsp_sbml.population.cohort import Cohort
 from qsp_sbml.simulate._initial import reset_keeping_values
 from qsp_sbml.simulate.options import IntegratorOptions
+from qsp_sbml.simulate.runner import new_runner
 from qsp_sbml.simulate.timeline import failure_hint
 
 __all__ = ["CohortResult", "check_cohort_parameters", "simulate_cohort"]
@@ -84,8 +85,7 @@ def _init_worker(setup: _Setup) -> None:
 
     # failures are recorded per subject; RoadRunner's own console messages would only repeat them
     roadrunner.Logger.setLevel(roadrunner.Logger.LOG_CRITICAL)
-    rr = roadrunner.RoadRunner()
-    rr.loadStateS(setup.state)
+    rr = new_runner(state=setup.state)
     setup.options.apply(rr)
     rr.timeCourseSelections = ["time", *setup.selections]
     model = Model(setup.sbml, options=setup.options)
@@ -368,7 +368,7 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
     if batches:
         event_sbml = model.to_sbml(regimen, end=float(t[-1]))  # one compilation: the regimen is the same for all
         roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
-        rr = roadrunner.RoadRunner(event_sbml)
+        rr = new_runner(event_sbml)
         model._set_selections(rr, list(outputs))
         grid = np.unique(np.concatenate(([0.0], t)))
         setup = _Setup(sbml=event_sbml, state=bytes(rr.saveStateS()), grid=grid, rows=np.searchsorted(grid, t),

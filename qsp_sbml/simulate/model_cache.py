@@ -123,7 +123,7 @@ def compiled_state(sbml: str) -> bytes:
     RuntimeError
         RoadRunner refused the model (as ``roadrunner.RoadRunner(sbml)`` would).
     """
-    import roadrunner
+    from qsp_sbml.simulate.runner import new_runner
 
     folder = cache_dir()
     path = folder / f"{cache_key(sbml)}.rrstate" if folder is not None else None
@@ -131,7 +131,7 @@ def compiled_state(sbml: str) -> bytes:
         payload = _read_entry(path)
         if payload is not None:
             try:
-                roadrunner.RoadRunner().loadStateS(payload)  # a whole, loadable entry: ~10 ms, no compilation
+                new_runner(state=payload)  # a whole, loadable entry: ~10 ms, no compilation
             except RuntimeError as err:
                 STATS["corrupt"] += 1
                 logger.warning("compiled-model cache: RoadRunner refused entry %s (%s); rebuilding it", path, err)
@@ -140,7 +140,7 @@ def compiled_state(sbml: str) -> bytes:
                 logger.debug("compiled-model cache: hit %s", path)
                 return payload
     STATS["miss"] += 1
-    state = bytes(roadrunner.RoadRunner(sbml).saveStateS())
+    state = bytes(new_runner(sbml).saveStateS())
     if path is not None:
         _write_entry(path, state)
     return state
