@@ -164,6 +164,17 @@ def unsupported_features(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[
                 sbml_id=element.getId() if element.isSetId() else None,
                 hint="replace delay() by a transit-compartment chain",
             )
+    fbc = model.getPlugin("fbc") if doc.getLevel() >= 3 else None
+    if fbc is not None and (fbc.getNumObjectives() or getattr(fbc, "getNumFluxBounds", lambda: 0)()):
+        yield Issue(
+            Severity.CRITICAL,
+            "flux balance model (SBML 'fbc' objectives and flux bounds): it is analysed by constraint-based "
+            "methods, not simulated as ODEs (RoadRunner refuses it)",
+            check="unsupported-fbc",
+            where=source,
+            file=source,
+            hint="use a constraint-based tool such as COBRApy for this model",
+        )
     # SBML Level 2 has no packages; libSBML still lists L2 plugins (layout) and reports them "required"
     for k in range(doc.getNumPlugins() if doc.getLevel() >= 3 else 0):
         prefix = doc.getPlugin(k).getPrefix()

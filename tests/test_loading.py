@@ -234,3 +234,29 @@ def test_unit_findings_follow_our_rule_whatever_libsbml_severity(version):
     assert [i.severity for i in model.report if i.check.startswith("sbml-units-")] == [qs.Severity.WARNING]
     with pytest.raises(qs.ValidationError, match="kinetic law"):
         qs.load_model(text, guard=False, strict_units=True)
+
+
+_FBC = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version1/core" xmlns:fbc="http://www.sbml.org/sbml/level3/version1/fbc/version2"
+      level="3" version="1" fbc:required="false">
+  <model id="fba" fbc:strict="true">
+    <listOfCompartments><compartment id="c" size="1" constant="true"/></listOfCompartments>
+    <listOfSpecies><species id="A" compartment="c" initialAmount="0" hasOnlySubstanceUnits="true"
+      boundaryCondition="false" constant="false"/></listOfSpecies>
+    <listOfParameters><parameter id="lb" value="0" constant="true"/><parameter id="ub" value="10" constant="true"/>
+    </listOfParameters>
+    <listOfReactions><reaction id="R1" reversible="false" fast="false" fbc:lowerFluxBound="lb" fbc:upperFluxBound="ub">
+      <listOfProducts><speciesReference species="A" stoichiometry="1" constant="true"/></listOfProducts></reaction>
+    </listOfReactions>
+    <fbc:listOfObjectives fbc:activeObjective="obj">
+      <fbc:objective fbc:id="obj" fbc:type="maximize"><fbc:listOfFluxObjectives>
+        <fbc:fluxObjective fbc:reaction="R1" fbc:coefficient="1"/></fbc:listOfFluxObjectives></fbc:objective>
+    </fbc:listOfObjectives>
+  </model>
+</sbml>
+"""
+
+
+def test_a_flux_balance_model_is_refused_naming_fbc():
+    with pytest.raises(qs.UnsupportedFeatureError, match=r"flux balance model \(SBML 'fbc'"):
+        qs.load_model(_FBC, guard=False)
