@@ -98,8 +98,10 @@ def run_case(root: Path, case: str) -> dict[str, str]:
     selections = [f"[{v}]" if v in conc else v for v in variables]
     start, duration, steps = float(s["start"]), float(s["duration"]), int(float(s["steps"]))
     times = np.linspace(start, start + duration, steps + 1)
-    expected = pd.read_csv(folder / f"{case}-results.csv")
-    expected.columns = [c.strip() for c in expected.columns]
+    raw = pd.read_csv(folder / f"{case}-results.csv", header=None, skiprows=1)
+    names = [c.strip() for c in (folder / f"{case}-results.csv").read_text().splitlines()[0].split(",")]
+    # the first column is the time axis; the others are the variables by name (a model may call one 'time')
+    expected = pd.DataFrame({name: raw[k + 1] for k, name in enumerate(names[1:])})
     atol, rtol = float(s["absolute"]), float(s["relative"])
 
     # ours

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from qsp_sbml.dosing import Dose, Regimen, as_regimen
-from qsp_sbml.errors import SbmlError
+from qsp_sbml.errors import SbmlError, UnsupportedFeatureError
 from qsp_sbml.simulate._initial import InitialAssignments, event_parameters, reset_keeping_values
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.plan import Action, plan_regimen
@@ -233,6 +233,11 @@ class Model:
         return pd.DataFrame(values, columns=["time", *sels])
 
     def _set_selections(self, rr: Any, sels: list[str]) -> None:
+        if "time" in sels and "time" in {*self.parameter_ids, *self.species_ids, *self.compartment_ids}:
+            raise UnsupportedFeatureError(
+                f"model {self.id!r} has an element named 'time': RoadRunner reads the simulation time for the "
+                "selection 'time', not the element; rename the element", feature="element named time",
+                sbml_id="time")
         for s in sels:
             try:
                 rr.getValue(s)

@@ -148,3 +148,15 @@ def test_an_integration_failure_names_the_tolerances_and_what_to_try():
     assert "integration failed between t=0 and t=2" in message
     assert "CVODE with rtol=1e-08, atol=1e-12, max_steps=100000" in message
     assert "IntegratorOptions(rtol=1e-6, atol=1e-10)" in message and "--rtol 1e-6" in message
+
+
+def test_selecting_an_element_named_time_is_refused_not_confused_with_the_time_axis():
+    import qsp_sbml as qs
+
+    text = _BLOW_UP.replace('<parameter id="x" value="1" constant="false"/>',
+                            '<parameter id="x" value="1" constant="false"/><parameter id="time" value="10" '
+                            'constant="true"/>')
+    model = qs.load_model(text, guard=False)
+    assert model.simulate([0, 0.5], selections=["x"])["time"].tolist() == [0.0, 0.5]
+    with pytest.raises(qs.UnsupportedFeatureError, match="has an element named 'time'"):
+        model.simulate([0, 0.5], selections=["time"])
