@@ -1,4 +1,4 @@
-"""The whole SBML semantic test suite through ``load_model`` + ``Model.simulate``, side by side with plain libroadrunner.
+"""The whole SBML semantic test suite through ``load_model`` + ``Model.simulate``, side by side with libroadrunner.
 
 Reads ``$QSP_SBML_CONFORMANCE_DIR/sbml_semantic`` (default ``../shared/conformance``); never copies it.  Each case
 uses the newest SBML level/version it ships, its own settings (start, duration, steps, variables, amounts vs
@@ -11,7 +11,8 @@ Outcomes per case and simulator:
 ``wrong``      numbers returned that differ from the expected results (a silent wrong answer);
 ``refused``    ``UnsupportedFeatureError`` (ours) naming the construct;
 ``error``      another exception (message kept);
-``crash``      the worker process died.
+``crash``      the worker process died;
+``n/a``        (plain) a case with no time course (flux balance): nothing to simulate.
 
 Cases run in worker processes of ``--chunk`` cases each (a crash loses one case, never the run).  Writes a
 TSV of every case (``--out``, default ``sbml_semantic_report.tsv``) and prints the counts side by side.
@@ -79,13 +80,11 @@ def _compare(expected, got, variables, atol: float, rtol: float) -> str | None:
     return None
 
 
-def run_case(root: Path, case: str) -> dict[str, str]:
-    """Both simulators on one case; a dict of outcomes and messages."""
+def run_case(root: Path, case: str, sides: tuple[str, ...] = ("ours", "plain")) -> dict[str, str]:
+    """The simulators of ``sides`` on one case; a dict of outcomes and messages."""
     import numpy as np
     import pandas as pd
-    import roadrunner
 
-    import qsp_sbml as qs
 
     folder = root / case
     s = settings(folder / f"{case}-settings.txt")
@@ -93,6 +92,9 @@ def run_case(root: Path, case: str) -> dict[str, str]:
     row = {"case": case, "file": path.name if path else ""}
     if path is None:
         return {**row, "ours": "error", "ours_msg": "no SBML file", "plain": "error", "plain_msg": "no SBML file"}
+    if not s.get("duration"):  # not a time course (flux balance cases): a simulator must refuse the model
+        return {**row, **({"ours": _refusal(path)} if "ours" in sides else {}),
+                **({"plain": "n/a", "plain_msg": "no time course to compare"} if "plain" in sides else {})}
     variables = [v.strip() for v in s.get("variables", "").split(",") if v.strip()]
     conc = {v.strip() for v in s.get("concentration", "").split(",") if v.strip()}
     selections = [f"[{v}]" if v in conc else v for v in variables]
@@ -104,7 +106,36 @@ def run_case(root: Path, case: str) -> dict[str, str]:
     expected = pd.DataFrame({name: raw[k + 1] for k, name in enumerate(names[1:])})
     atol, rtol = float(s["absolute"]), float(s["relative"])
 
-    # ours
+    if "ours" in sides:
+        row.update(_ours(path, times, selections, expected, variables, atol, rtol, start))
+    if "plain" in sides:
+        row.update(_plain(path, times, selections, expected, variables, atol, rtol, start, duration, steps))
+    return row
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).splitlines()[0][:300] if str(err) else ""
+    return f"{type(err).__name__}: {text}"
+
+
+def _refusal(path: Path) -> str:
+    import qsp_sbml as qs
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            qs.load_model(path, guard=False)
+    except qs.UnsupportedFeatureError:
+        return "refused"
+    except Exception:
+        return "error"
+    return "error"
+
+
+def _ours(path, times, selections, expected, variables, atol, rtol, start) -> dict[str, str]:
+    import qsp_sbml as qs
+
+    row: dict[str, str] = {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -118,9 +149,15 @@ def run_case(root: Path, case: str) -> dict[str, str]:
     except qs.UnsupportedFeatureError as err:
         row.update(ours="refused", ours_msg=str(err).splitlines()[0][:300])
     except Exception as err:
-        row.update(ours="error", ours_msg=f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}")
+        row.update(ours="error", ours_msg=_short(err))
+    return row
 
-    # plain libroadrunner, same file and settings
+
+def _plain(path, times, selections, expected, variables, atol, rtol, start, duration, steps) -> dict[str, str]:
+    import numpy as np
+    import roadrunner
+
+    row: dict[str, str] = {}
     try:
         roadrunner.Logger.setLevel(roadrunner.Logger.LOG_CRITICAL)
         rr = roadrunner.RoadRunner(str(path))
@@ -132,32 +169,38 @@ def run_case(root: Path, case: str) -> dict[str, str]:
         msg = _compare(expected, values, variables, atol, rtol)
         row.update(plain="wrong" if msg else "pass", plain_msg=msg or "")
     except Exception as err:
-        row.update(plain="error", plain_msg=f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}")
+        row.update(plain="error", plain_msg=_short(err))
     return row
 
 
-def _worker(root: Path, cases: list[str]) -> None:
+def _worker(side: str, root: Path, cases: list[str]) -> None:
     for case in cases:
-        print(json.dumps(run_case(root, case)), flush=True)
+        print(json.dumps(run_case(root, case, (side,))), flush=True)
 
 
-def run_all(root: Path, cases: list[str], chunk: int) -> list[dict[str, str]]:
-    rows: list[dict[str, str]] = []
+def _run_side(side: str, root: Path, cases: list[str], chunk: int) -> dict[str, dict[str, str]]:
+    """One simulator over the cases, in worker processes: a crash is that case's outcome, the rest go on."""
+    rows: dict[str, dict[str, str]] = {}
     pending = list(cases)
     while pending:
         batch, pending = pending[:chunk], pending[chunk:]
-        proc = subprocess.run([sys.executable, __file__, "--worker", str(root), *batch], capture_output=True,
+        proc = subprocess.run([sys.executable, __file__, "--worker", side, str(root), *batch], capture_output=True,
                               text=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
         done = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-        rows.extend(done)
+        rows.update({r["case"]: r for r in done})
         if len(done) < len(batch):  # the worker died on the next case: record it, go on after it
             dead = batch[len(done)]
-            rows.append({"case": dead, "file": "", "ours": "crash", "ours_msg": f"exit {proc.returncode}",
-                         "plain": "crash", "plain_msg": "not run separately"})
+            rows[dead] = {"case": dead, "file": "", side: "crash", f"{side}_msg": f"exit {proc.returncode}"}
             pending = batch[len(done) + 1:] + pending
-        print(f"\r{len(rows)}/{len(cases)} cases", end="", file=sys.stderr, flush=True)
+        print(f"\r{side}: {len(rows)}/{len(cases)} cases", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return rows
+
+
+def run_all(root: Path, cases: list[str], chunk: int) -> list[dict[str, str]]:
+    ours = _run_side("ours", root, cases, chunk)
+    plain = _run_side("plain", root, cases, chunk)
+    return [{**plain[c], **ours[c]} for c in cases]
 
 
 def main() -> None:
@@ -168,7 +211,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        _worker(Path(args.worker[0]), args.worker[1:])
+        _worker(args.worker[0], Path(args.worker[1]), args.worker[2:])
         return
     root = suite_dir()
     if not root.is_dir():
@@ -186,7 +229,7 @@ def main() -> None:
     ours, plain = Counter(table["ours"]), Counter(table["plain"])
     print(f"SBML semantic suite: {len(table)} cases, {time.time() - t0:.0f} s; report {args.out}")
     print(f"{'outcome':<10} {'qsp-sbml':>9} {'plain libroadrunner':>20}")
-    for key in ("pass", "wrong", "refused", "error", "crash"):
+    for key in ("pass", "wrong", "refused", "error", "crash", "n/a"):
         print(f"{key:<10} {ours.get(key, 0):9d} {plain.get(key, 0):20d}")
     both = table[(table["plain"] == "pass") & (table["ours"] != "pass")]
     print(f"plain passes, we do not: {len(both)}; we pass, plain does not: "
