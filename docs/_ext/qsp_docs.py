@@ -93,7 +93,7 @@ def write_model_pages(out: Path = MODELS_OUT) -> list[Path]:
                   "| model card | models |", "|---|---|"]
         for docname, first in sorted(pages[kind]):
             names = ", ".join(f"`{m.name}`" for m in by_card[first.card])
-            lines.append(f"| [{first.title}]({Path(docname).name and docname}.md) | {names} |")
+            lines.append(f"| [{first.title}]({docname}.md) | {names} |")
             toctree.append(docname)
         lines.append("")
     lines += ["```{toctree}", ":hidden:", "", *toctree, "```", ""]
