@@ -25,6 +25,7 @@ from qsp_sbml.trial.bioequivalence import (
 from qsp_sbml.trial.dose import DoseSelection, EmaxFit, fit_emax, select_dose, trend_test
 from qsp_sbml.trial.power import PowerResult, SampleSizeResult, assurance, sample_size_search, simulated_power
 from qsp_sbml.trial.rar import RarOperatingCharacteristics, prob_better, rar_allocation, simulate_rar
+from qsp_sbml.trial.runner import run_trial
 from qsp_sbml.trial.twin import (
     ProcovaResult,
     RegimenRank,
@@ -66,6 +67,7 @@ __all__ = [
     "procova",
     "procova_sample_size",
     "rank_regimens",
+    "run_trial",
     "rar_allocation",
     "responder_test",
     "sample_size_search",
