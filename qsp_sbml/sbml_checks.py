@@ -26,8 +26,10 @@ __all__ = [
     "unsupported_features",
 ]
 
-#: libSBML "modelling practice" ids that are about missing units (treated as unit issues).
-UNIT_CHECK_IDS = frozenset({80701, 80702})
+#: libSBML ids about units outside its units-consistency category, treated as unit issues: "modelling practice"
+#: findings of missing units (80701, 80702) and a unit reference that names no unit (10313; units do not enter
+#: the simulation, and RoadRunner runs such models: SBML semantic case 00959).
+UNIT_CHECK_IDS = frozenset({10313, 80701, 80702})
 
 _QUOTED_ID = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)'")
 _SEVERITY = {
@@ -134,7 +136,8 @@ def unsupported_features(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[
     if model is None:
         return
     for element in model.getListOfAllElements():
-        if isinstance(element, libsbml.Rule) and element.isAlgebraic():
+        # an algebraic rule without math (legal in L3V2) constrains nothing: semantic case 01244
+        if isinstance(element, libsbml.Rule) and element.isAlgebraic() and element.isSetMath():
             yield Issue(
                 Severity.CRITICAL,
                 f"algebraic rule ({libsbml.formulaToL3String(element.getMath())} = 0) "

@@ -260,3 +260,27 @@ _FBC = """<?xml version="1.0" encoding="UTF-8"?>
 def test_a_flux_balance_model_is_refused_naming_fbc():
     with pytest.raises(qs.UnsupportedFeatureError, match=r"flux balance model \(SBML 'fbc'"):
         qs.load_model(_FBC, guard=False)
+
+
+_L3 = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+<model id="m"{attrs}><listOfParameters><parameter id="p" value="1" constant="false"/></listOfParameters>
+<listOfRules>{rules}<rateRule variable="p"><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>1</cn></math>
+</rateRule></listOfRules></model></sbml>
+"""
+
+
+def test_a_unit_reference_to_nothing_is_a_unit_finding():
+    """areaUnits naming no unit (semantic case 00959): one UnitWarning, refused only with strict_units."""
+    text = _L3.format(attrs=' areaUnits="area"', rules="")
+    with pytest.warns(qs.UnitWarning, match="areaUnits 'area'"):
+        model = qs.load_model(text, guard=False)
+    assert model.simulate([0, 1], selections=["p"])["p"].tolist() == pytest.approx([1, 2])
+    with pytest.raises(qs.ValidationError, match="areaUnits 'area'"):
+        qs.load_model(text, guard=False, strict_units=True)
+
+
+def test_an_algebraic_rule_without_math_constrains_nothing():
+    """Legal in L3V2 (semantic case 01244): loaded and simulated, not refused as an algebraic rule."""
+    model = qs.load_model(_L3.format(attrs="", rules="<algebraicRule/>"), guard=False)
+    assert model.simulate([0, 1], selections=["p"])["p"].tolist() == pytest.approx([1, 2])
