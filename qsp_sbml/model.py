@@ -74,7 +74,7 @@ class Model:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_runners"] = {}
-        for key in ("document", "_initial_assignments", "_rule_targets", "_event_parameters"):
+        for key in ("document", "_initial_assignments", "_rule_targets", "_event_parameters", "has_delayed_events"):
             state.pop(key, None)
         return state
 
@@ -222,11 +222,16 @@ class Model:
         """
         t = _check_times(times)
         actions, targets = self.plan(regimen, end=float(t[-1]))
-        rr = self.roadrunner(targets)
+        before, after = self._split_values(parameters or {})
+        if self.has_delayed_events:
+            rr = self._fresh_runner(targets, {**before, **after})
+        else:
+            rr = self.roadrunner(targets)
         (options or self.options).apply(rr)
         sels = list(selections) if selections is not None else list(rr.model.getFloatingSpeciesIds())
         self._set_selections(rr, sels)
-        self._reset(rr, parameters or {})
+        if not self.has_delayed_events:
+            self._reset(rr, before, after)
         rates = {target: infusion_parameter(target) for target in targets}
         values = run_timeline(rr, t, actions, rates)
         values[:, 0] = t  # the requested times exactly (one frame built at once: DataFrame.insert costs ~0.5 ms)
@@ -248,16 +253,48 @@ class Model:
                 raise SbmlError(f"unknown selection {s!r} for model {self.id!r}{hint}", sbml_id=s) from None
         rr.timeCourseSelections = ["time", *sels]
 
-    def _reset(self, rr: Any, parameters: Mapping[str, float]) -> None:
-        rr.resetAll()
+    @cached_property
+    def has_delayed_events(self) -> bool:
+        """Whether an SBML event has a delay.
+
+        RoadRunner keeps delayed events pending across ``reset()`` and fires the t=0 events again at every
+        reset (measured on 2.11: an event squaring a parameter after a delay gave 5**16 instead of 5**2), so
+        such a model is simulated on a RoadRunner compiled afresh for each call (from RoadRunner's in-memory
+        cache when the SBML text is the same), with the values given written into the SBML.
+        """
+        return any(e.isSetDelay() for e in self.sbml_model.getListOfEvents())
+
+    def _fresh_runner(self, targets: frozenset[str], values: Mapping[str, float]) -> Any:
+        """A new RoadRunner of the model (with infusion inputs for ``targets``) with ``values`` as initial values."""
+        if not values:
+            return new_runner(self._sbml_with_inputs(targets))
+        doc = libsbml.readSBMLFromString(self._sbml_with_inputs(targets))
+        model = doc.getModel()
+        for key, value in values.items():
+            name = key[1:-1] if key.startswith("[") else key
+            model.removeInitialAssignment(name)  # the given value wins, as with setValue after a reset
+            species = model.getSpecies(name)
+            if species is not None and key.startswith("["):
+                species.setInitialConcentration(value)
+            elif species is not None:
+                species.setInitialAmount(value)
+            else:
+                (model.getParameter(name) or model.getCompartment(name)).setValue(value)
+        try:
+            return new_runner(str(libsbml.writeSBMLToString(doc)))
+        except RuntimeError as err:
+            raise SbmlError(f"{self.source}: RoadRunner could not compile the model: {err}") from err
+
+    def _split_values(self, parameters: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        """Check values given to ``simulate``; return (parameters and compartments, state initial values)."""
         if not parameters:
-            return
+            return {}, {}
         rate_targets, assigned = self._rule_targets
         species = set(self.species_ids)
         states = species | rate_targets
         known = set(self.parameter_ids) | set(self.compartment_ids) | species
         later: dict[str, float] = {}
-        changed: set[str] = set()
+        before: dict[str, float] = {}
         for key, value in parameters.items():
             name = key[1:-1] if key.startswith("[") and key.endswith("]") else key
             if name not in known:
@@ -273,12 +310,18 @@ class Model:
             if name in states:
                 later[key] = float(value)
             else:
-                rr.setValue(name, float(value))
-                changed.add(name)
-        if changed:
+                before[name] = float(value)
+        return before, later
+
+    def _reset(self, rr: Any, before: Mapping[str, float], after: Mapping[str, float]) -> None:
+        """Reset ``rr``, set ``before`` (re-evaluating the initial assignments that use them), then ``after``."""
+        rr.resetAll()
+        for name, value in before.items():
+            rr.setValue(name, value)
+        if before:
             reset_keeping_values(rr, self._event_parameters)
-            self._initial_assignments.reapply(rr, changed)
-        for key, value in later.items():
+            self._initial_assignments.reapply(rr, set(before))
+        for key, value in after.items():
             rr.setValue(key, value)
 
 

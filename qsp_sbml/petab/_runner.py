@@ -108,6 +108,13 @@ class ExperimentRunner:
             if not s.getHasOnlySubstanceUnits() and s.isSetInitialConcentration():
                 self._init_conc[s.getId()] = s.getInitialConcentration()
         self.events = self._read_events(sbml_model)
+        delayed = [ev.id for ev in self.events if ev.delayed]
+        if delayed:
+            # RoadRunner keeps delayed events pending across reset() and fires t=0 events again at every reset
+            raise UnsupportedFeatureError(
+                f"event {delayed[0]!r} has a delay: PEtab experiments reset one compiled model, and RoadRunner "
+                "keeps delayed events pending across resets (a silently wrong result); not supported in PEtab "
+                "problems yet (Model.simulate runs such models)", feature="petab-delayed-event", sbml_id=delayed[0])
         self._rate_rules = [sbml_model.getRule(i).getVariable() for i in range(sbml_model.getNumRules())
                             if sbml_model.getRule(i).isRate()]
         self._conserved: np.ndarray | None = None

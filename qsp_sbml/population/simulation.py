@@ -140,6 +140,14 @@ def check_cohort_parameters(model: Model, cohort: Cohort, *, required: Sequence[
     that is not a finite number.
     """
     m = model.sbml_model
+    if model.has_delayed_events:
+        from qsp_sbml.errors import UnsupportedFeatureError
+
+        delayed = next(e.getId() for e in m.getListOfEvents() if e.isSetDelay())
+        raise UnsupportedFeatureError(
+            f"model {model.id!r}: event {delayed!r} has a delay; a cohort resets one compiled model per subject, "
+            "and RoadRunner keeps delayed events pending across resets (a silently wrong result); simulate such "
+            "subjects one by one with Model.simulate", feature="cohort-delayed-event", sbml_id=delayed)
     species = set(model.species_ids)
     rate_targets, assigned = model._rule_targets
     known = set(model.parameter_ids) | set(model.compartment_ids) | species
