@@ -258,7 +258,7 @@ class Model:
         """Whether an SBML event has a delay.
 
         RoadRunner keeps delayed events pending across ``reset()`` and fires the t=0 events again at every
-        reset (measured on 2.11: an event squaring a parameter after a delay gave 5**16 instead of 5**2), so
+        reset (measured on 2.11: an event squaring a parameter after a delay gave ``5**16`` instead of ``5**2``), so
         such a model is simulated on a RoadRunner compiled afresh for each call (from RoadRunner's in-memory
         cache when the SBML text is the same), with the values given written into the SBML.
         """
