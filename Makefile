@@ -3,10 +3,16 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 LOCK   := requirements/lock-py312-linux.txt
+LOWEST := requirements/lowest-py312-linux.txt
+# compiled packages whose lowest versions must come as wheels for CPython 3.12 (no source builds)
+BINARY := numpy scipy pandas h5py pyarrow pyyaml statsmodels matplotlib contourpy kiwisolver pydantic-core \
+          libroadrunner python-libsbml antimony python-libcombine pillow msgpack psutil pyzmq tornado lxml
+COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.12 \
+          --python-platform x86_64-manylinux_2_28 --no-emit-package qsp-sbml --custom-compile-command "make lock"
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)
 CONFORMANCE ?= ../shared/conformance
 
-.PHONY: demo test lint unit docs wheel-check lock setup clean
+.PHONY: demo test lint unit docs wheel-check lock test-lowest setup clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -39,11 +45,19 @@ docs: $(STAMP)
 wheel-check: $(STAMP)
 	scripts/wheel-check $(PY) $(LOCK)
 
-# Re-resolve the lock (exact versions for CPython 3.12 on Linux x86_64) from pyproject.toml's ranges.
+# Re-resolve the lock (exact versions for CPython 3.12 on Linux x86_64) from pyproject.toml's ranges, and the
+# lowest-direct resolution that tests pyproject.toml's lower bounds.
 lock: $(STAMP)
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.12 \
-	  --python-platform x86_64-manylinux_2_28 --no-emit-package qsp-sbml \
-	  --custom-compile-command "make lock" -o $(LOCK)
+	$(COMPILE) -o $(LOCK)
+	$(COMPILE) --resolution lowest-direct $(foreach p,$(BINARY),--only-binary $(p)) -o $(LOWEST)
+
+# Opt-in: the default test suite on the lowest versions pyproject.toml allows (its lower bounds are tested).
+test-lowest:
+	@test -x .venv-lowest/bin/python || "$$(scripts/find-python)" -m venv .venv-lowest
+	.venv-lowest/bin/python -m pip install --quiet --upgrade "pip>=24"
+	.venv-lowest/bin/python -m pip install --quiet -r $(LOWEST)
+	.venv-lowest/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	.venv-lowest/bin/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) demo-report docs/_build
+	rm -rf $(VENV) .venv-lowest demo-report docs/_build
