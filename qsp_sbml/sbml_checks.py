@@ -157,6 +157,18 @@ def unsupported_features(doc: libsbml.SBMLDocument, *, source: str) -> Iterator[
                 sbml_id=element.getId(),
                 hint="replace the fast reaction by a quasi-steady-state assignment",
             )
+        elif (isinstance(element, libsbml.SpeciesReference) and element.isSetStoichiometryMath()
+              and _has_delay(element.getStoichiometryMath().getMath())):  # L2; not among getListOfAllElements
+            yield Issue(
+                Severity.CRITICAL,
+                f"delay() in the stoichiometryMath of {describe(element)} is not supported by the RoadRunner "
+                "simulator",
+                check="unsupported-delay",
+                where=source,
+                file=source,
+                sbml_id=element.getSpecies(),
+                hint="replace delay() by a transit-compartment chain",
+            )
         elif hasattr(element, "isSetMath") and element.isSetMath() and _has_delay(element.getMath()):
             yield Issue(
                 Severity.CRITICAL,

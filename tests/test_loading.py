@@ -284,3 +284,21 @@ def test_an_algebraic_rule_without_math_constrains_nothing():
     """Legal in L3V2 (semantic case 01244): loaded and simulated, not refused as an algebraic rule."""
     model = qs.load_model(_L3.format(attrs="", rules="<algebraicRule/>"), guard=False)
     assert model.simulate([0, 1], selections=["p"])["p"].tolist() == pytest.approx([1, 2])
+
+
+def test_delay_in_l2_stoichiometry_math_is_refused_naming_it():
+    """getListOfAllElements does not list L2 stoichiometryMath: its delay() was left to RoadRunner's refusal
+    (a ValidationError) instead of UnsupportedFeatureError (semantic case 01481)."""
+    text = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level2/version4" level="2" version="4">
+<model id="m"><listOfCompartments><compartment id="c" size="1"/></listOfCompartments>
+<listOfSpecies><species id="S1" compartment="c" initialAmount="1"/></listOfSpecies>
+<listOfReactions><reaction id="r" reversible="false"><listOfProducts><speciesReference species="S1">
+<stoichiometryMath><math xmlns="http://www.w3.org/1998/Math/MathML"><apply>
+<csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/delay">delay</csymbol>
+<ci>S1</ci><cn>1</cn></apply></math></stoichiometryMath></speciesReference></listOfProducts>
+<kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML"><cn>1</cn></math></kineticLaw></reaction>
+</listOfReactions></model></sbml>
+"""
+    with pytest.raises(qs.UnsupportedFeatureError, match="delay\\(\\) in the stoichiometryMath"):
+        qs.load_model(text, guard=False)
