@@ -12,7 +12,7 @@ COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-12)
 CONFORMANCE ?= ../shared/conformance
 
-.PHONY: demo test lint unit docs wheel-check lock test-lowest setup clean
+.PHONY: demo test lint unit docs wheel-check semantic lock test-lowest setup clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -44,6 +44,12 @@ docs: $(STAMP)
 # Build the wheel and run it from a new virtual environment in an empty folder, no checkout on any path.
 wheel-check: $(STAMP)
 	scripts/wheel-check $(PY) $(LOCK)
+
+# The whole SBML semantic test suite (1,821 cases) through load_model + Model.simulate and plain libroadrunner,
+# side by side; fails on a wrong answer, error or crash, or a case plain passes and we do not, unless listed.
+semantic: $(STAMP)
+	QSP_SBML_CONFORMANCE_DIR=$(CONFORMANCE) $(PY) benchmarks/sbml_semantic.py \
+	  --out "$${TMPDIR:-/tmp}/qsp-sbml-semantic-report.tsv" --check tests/conformance/sbml_semantic_known.tsv
 
 # Re-resolve the lock (exact versions for CPython 3.12 on Linux x86_64) from pyproject.toml's ranges, and the
 # lowest-direct resolution that tests pyproject.toml's lower bounds.

@@ -17,9 +17,13 @@ Outcomes per case and simulator:
 Cases run in worker processes of ``--chunk`` cases each (a crash loses one case, never the run).  Writes a
 TSV of every case (``--out``, default ``sbml_semantic_report.tsv``) and prints the counts side by side.
 
+With ``--check KNOWN.tsv`` (columns ``case``, ``outcome``, ``reason``) it exits 1 when a case ends ``wrong``,
+``error`` or ``crash`` for us, or plain libroadrunner passes a case we do not pass, unless KNOWN lists that
+case with that outcome and its reason; ``.ci/run`` runs it so (``make semantic``).
+
 Usage::
 
-    python benchmarks/sbml_semantic.py [--out report.tsv] [--cases 1-200] [--chunk 60]
+    python benchmarks/sbml_semantic.py [--out report.tsv] [--cases 1-200] [--chunk 60] [--check KNOWN.tsv]
 """
 
 from __future__ import annotations
@@ -208,6 +212,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("sbml_semantic_report.tsv"))
     parser.add_argument("--cases", help="a range such as 1-200")
     parser.add_argument("--chunk", type=int, default=60)
+    parser.add_argument("--check", type=Path, help="known cases (TSV: case, outcome, reason); exit 1 on others")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -234,6 +239,28 @@ def main() -> None:
     both = table[(table["plain"] == "pass") & (table["ours"] != "pass")]
     print(f"plain passes, we do not: {len(both)}; we pass, plain does not: "
           f"{len(table[(table['ours'] == 'pass') & (table['plain'] != 'pass')])}")
+    if args.check:
+        sys.exit(check(table, args.check))
+
+
+def check(table, known_path: Path) -> int:
+    """0 when every bad outcome of ours is listed in ``known_path`` with its reason, else 1 (printing them)."""
+    import pandas as pd
+
+    known = pd.read_csv(known_path, sep="\t", dtype=str, comment="#")
+    listed = {(r.case, r.outcome) for r in known.itertuples()}
+    bad = table[table["ours"].isin(["wrong", "error", "crash"])
+                | ((table["plain"] == "pass") & (table["ours"] != "pass"))]
+    unlisted = [r for r in bad.itertuples() if (r.case, r.ours) not in listed]
+    stale = sorted(c for c, o in listed if c in set(table["case"]) and (c, o) not in
+                   {(r.case, r.ours) for r in bad.itertuples()})
+    for r in unlisted:
+        print(f"NOT LISTED: {r.case} ours={r.ours} plain={r.plain}: {r.ours_msg}")
+    for c in stale:
+        print(f"LISTED BUT NOT SEEN (remove it from {known_path.name}): {c}")
+    print(f"check against {known_path}: {len(bad)} cases listed with reasons, {len(unlisted)} not listed, "
+          f"{len(stale)} stale")
+    return 1 if unlisted or stale else 0
 
 
 if __name__ == "__main__":
