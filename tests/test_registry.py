@@ -26,7 +26,8 @@ def run():
 
 
 def test_every_shipped_sbml_file_is_listed_with_its_card() -> None:
-    on_disk = sorted(p.relative_to(REPO / "models").with_suffix("").as_posix() for p in (REPO / "models").rglob("*.xml"))
+    library = REPO / "models"
+    on_disk = sorted(p.relative_to(library).with_suffix("").as_posix() for p in library.rglob("*.xml"))
     entries = registry.list_models()
     listed = sorted(e.name for e in entries if e.kind != "reference")
     assert listed == on_disk
