@@ -131,29 +131,6 @@ def _prepare_notebooks(app: Sphinx) -> None:
     app.connect("build-finished", lambda _app, _exc: shutil.rmtree(scratch, ignore_errors=True))
 
 
-def _notebook_output_images(app: Sphinx, doctree: nodes.document) -> None:
-    """Images that a notebook's Markdown output names relative to the folder the notebook wrote them to.
-
-    A notebook that displays a report (``display(Markdown(report))``) leaves image links such as
-    ``n_of_1_fit.png`` relative to its output folder (``QSP_SBML_NB_OUT``), not to the page.  Such an image is
-    copied from that folder into the build and the link pointed at the copy (before Sphinx collects images).
-    """
-    docname = app.env.docname
-    if not docname.startswith("tutorials/"):
-        return
-    scratch = Path(os.environ.get("QSP_SBML_NB_OUT", ""))
-    store = Path(app.srcdir) / "_build" / "nb_output_images"  # inside the source folder: Sphinx copies it
-    for image in doctree.findall(nodes.image):
-        uri = image.get("uri", "")
-        if "://" in uri or uri.startswith("data:") or (Path(app.srcdir) / Path(docname).parent / uri).is_file():
-            continue
-        found = sorted(scratch.rglob(Path(uri).name)) if scratch.is_dir() else []
-        if found:
-            store.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(found[0], store / found[0].name)
-            image["uri"] = "/" + (store / found[0].name).relative_to(app.srcdir).as_posix()
-
-
 # -- references to re-exported and privately defined public objects -------------------------------------
 class Resolver:
     """Finds the documented name of an object referred to by another of its names.
@@ -327,7 +304,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     """Register the event handlers."""
     app.connect("builder-inited", _on_builder_inited)
     app.connect("missing-reference", _resolve_alias)
-    app.connect("doctree-read", _notebook_output_images, priority=400)
     app.connect("autodoc-process-docstring", _before_napoleon, priority=100)
     app.connect("autodoc-process-docstring", _after_napoleon, priority=900)
     app.connect("autodoc-process-signature", _signature)
