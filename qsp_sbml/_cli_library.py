@@ -120,7 +120,7 @@ def copy_cmd(folder: Path, as_json: bool) -> None:
 
     \b
     Example:
-      qsp-sbml examples copy ex && cd ex/notebooks && jupyter lab
+      qsp-sbml examples copy ex && cd ex && qsp-sbml validate trials/aih_enrichment.yaml
     """
     from qsp_sbml._io import atomic_folder
     from qsp_sbml.resources import PROJECT_FOLDERS, project_dir
