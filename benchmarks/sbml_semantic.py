@@ -50,6 +50,7 @@ def suite_dir() -> Path:
 
 
 def settings(path: Path) -> dict[str, str]:
+    """A test-suite case's ``NNNNN-settings.txt`` as key -> value (also read by tests/conformance)."""
     out = {}
     for line in path.read_text().splitlines():
         key, sep, value = line.partition(":")

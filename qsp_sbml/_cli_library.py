@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from qsp_sbml._cli_common import _emit_json, handle_errors
 
+if TYPE_CHECKING:
+    from qsp_sbml.registry import ModelEntry
+
 __all__ = ["examples", "models"]
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+
+
+def _entry(e: ModelEntry) -> dict[str, str]:
+    """A registry entry as JSON-ready fields."""
+    return {"name": e.name, "kind": e.kind, "path": str(e.path), "card": str(e.card), "title": e.title}
 
 
 @click.group()
@@ -46,8 +55,7 @@ def list_cmd(kind: str | None, as_json: bool) -> None:
 
     entries = list_models(kind)
     if as_json:
-        _emit_json([{"name": e.name, "kind": e.kind, "path": str(e.path), "card": str(e.card), "title": e.title}
-                    for e in entries])
+        _emit_json([_entry(e) for e in entries])
         return
     width = max(len(e.name) for e in entries)
     for e in entries:
@@ -71,8 +79,7 @@ def show_cmd(name: str, as_json: bool) -> None:
     entry = get(name)
     card = entry.read_card()
     if as_json:
-        _emit_json({"name": entry.name, "kind": entry.kind, "path": str(entry.path), "card": str(entry.card),
-                    "title": entry.title, "text": card})
+        _emit_json({**_entry(entry), "text": card})
         return
     click.echo(f"{entry.name} ({entry.kind})\nfile: {entry.path}\ncard: {entry.card}\n")
     click.echo(card, nl=not card.endswith("\n"))

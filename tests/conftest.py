@@ -31,3 +31,18 @@ def conformance_dir() -> Path:
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
     return FIXTURES
+
+
+@pytest.fixture
+def run():
+    """Invoke the ``qsp-sbml`` command line in-process: ``run("models", "list")`` -> click's Result."""
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+
+    runner = CliRunner()
+
+    def invoke(*args: object):
+        return runner.invoke(main, [str(a) for a in args])
+
+    return invoke

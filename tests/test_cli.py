@@ -16,16 +16,6 @@ from qsp_sbml.cli import main
 from tests.test_loading import BAD
 
 
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(main, [str(a) for a in args])
-
-    return invoke
-
-
 @pytest.mark.parametrize("name", sorted(BAD))
 def test_validate_bad_files_exit_1_naming_the_problem(run, fixtures, name):
     needle, _check = BAD[name]

@@ -6,20 +6,8 @@ import json
 
 import libsbml
 import pytest
-from click.testing import CliRunner
 
-from qsp_sbml.cli import main
 from tests.test_compose import MAB, SPEC, emax_module, pk_module
-
-
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args: object):
-        return runner.invoke(main, [str(a) for a in args])
-
-    return invoke
 
 
 @pytest.fixture

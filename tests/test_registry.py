@@ -7,22 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from qsp_sbml import registry, resources
-from qsp_sbml.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def run():
-    runner = CliRunner()
-
-    def invoke(*args: object):
-        return runner.invoke(main, [str(a) for a in args])
-
-    return invoke
 
 
 def test_every_shipped_sbml_file_is_listed_with_its_card() -> None:

@@ -8,13 +8,13 @@ Opt-in (``--run-conformance``); reads ``$QSP_SBML_CONFORMANCE_DIR/sbml_comp``
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import qsp_sbml as qs
+from benchmarks.sbml_semantic import settings as _settings
 from tests.conftest import conformance_dir
 
 pytestmark = pytest.mark.conformance
@@ -24,15 +24,6 @@ CASES = sorted(p.name for p in ROOT.iterdir() if p.name.isdigit()) if ROOT.is_di
 #: Cases using constructs RoadRunner cannot run (algebraic rules, delay): they must be refused.
 UNSUPPORTED = {"01142", "01173", "01174", "01176", "01350", "01359", "01368", "01377", "01386"}
 TIGHT = qs.IntegratorOptions(rtol=1e-10, atol=1e-14)
-
-
-def _settings(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            out[key.strip()] = value.strip()
-    return out
 
 
 def test_conformance_folder_is_present():
