@@ -1,0 +1,87 @@
+"""The shared typed-YAML reader: every error names file, line and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import field_validator
+
+from qsp_sbml.typed_yaml import SpecModel, YamlDoc, field_path, parse, read_yaml
+
+
+class Arm(SpecModel):
+    id: str
+    dose: float = 0.0
+
+
+class Spec(SpecModel):
+    n: int
+    arms: list[Arm]
+    model: Path | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _exists(cls, v: Path | None, info):  # type: ignore[no-untyped-def]
+        if v is not None and not (info.context["base"] / v).is_file():
+            raise ValueError(f"no such file: {v}")
+        return v
+
+
+class SpecError(ValueError):
+    pass
+
+
+TEXT = """\
+n: 3
+arms:
+  - id: a
+  - id: b
+    dose: lots
+    colour: red
+"""
+
+
+def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
+    p = tmp_path / "spec.yaml"
+    p.write_text(TEXT)
+    with pytest.raises(SpecError) as info:
+        parse(Spec, read_yaml(p, error=SpecError), error=SpecError)
+    lines = str(info.value).splitlines()
+    assert lines == [
+        f"{p}, line 5, field arms[1].dose: Input should be a valid number, unable to parse string as a number "
+        "(got 'lots')",
+        f"{p}, line 6, field arms[1].colour: unknown field; check its spelling against the documented fields",
+    ]
+
+
+def test_missing_field_points_at_enclosing_node() -> None:
+    doc = YamlDoc.from_text("arms:\n  - {dose: 1}\n", source="s.yaml")
+    with pytest.raises(ValueError) as info:
+        parse(Spec, doc)
+    msg = str(info.value)
+    assert "s.yaml, line 2, field arms[0].id: required field is missing" in msg
+    assert "s.yaml, line 1, field n: required field is missing" in msg
+
+
+def test_validators_see_the_spec_folder(tmp_path: Path) -> None:
+    (tmp_path / "m.xml").write_text("<sbml/>")
+    doc = YamlDoc.from_text("n: 1\narms: []\nmodel: m.xml\n", source=str(tmp_path / "s.yaml"))
+    assert parse(Spec, doc).model == Path("m.xml")
+    bad = YamlDoc.from_text("n: 1\narms: []\nmodel: x.xml\n", source=str(tmp_path / "s.yaml"))
+    with pytest.raises(ValueError, match=r"line 3, field model: no such file: x.xml"):
+        parse(Spec, bad)
+
+
+def test_yaml_syntax_error_and_missing_file(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yaml"
+    p.write_text("n: 1\narms: [\n")
+    with pytest.raises(SpecError, match=r"bad.yaml, line \d+: not valid YAML"):
+        read_yaml(p, error=SpecError)
+    with pytest.raises(SpecError, match="no such spec file"):
+        read_yaml(tmp_path / "none.yaml", error=SpecError)
+
+
+def test_field_path() -> None:
+    assert field_path(("arms", 1, "regimen")) == "arms[1].regimen"
+    assert field_path((0, "x")) == "[0].x"
