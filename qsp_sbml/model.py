@@ -8,7 +8,6 @@ infusion targets and cached.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import logging
 import math
@@ -21,13 +20,11 @@ import numpy as np
 import pandas as pd
 
 from qsp_sbml.dosing import Dose, Regimen, as_regimen
-from qsp_sbml.errors import SbmlError, UnsupportedFeatureError
-from qsp_sbml.simulate._initial import InitialAssignments, event_parameters, reset_keeping_values
+from qsp_sbml.errors import SbmlError
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.plan import Action, plan_regimen
-from qsp_sbml.simulate.runner import new_runner
 from qsp_sbml.simulate.sbml_inputs import add_dosing_events, add_infusion_inputs, infusion_parameter
-from qsp_sbml.simulate.timeline import run_timeline
+from qsp_sbml.simulate.simulator import ModelStructure, Simulator
 from qsp_sbml.validate import ValidationReport
 
 __all__ = ["Model"]
@@ -38,7 +35,7 @@ RegimenLike = Regimen | Dose | Iterable[Dose] | str | None
 
 
 class Model:
-    """A validated, flattened SBML model with a RoadRunner compiled on demand.
+    """A validated, flattened SBML model with a :class:`~qsp_sbml.simulate.simulator.Simulator` compiled on demand.
 
     Create it with :func:`qsp_sbml.load_model`, not directly.
 
@@ -66,15 +63,15 @@ class Model:
         self.report = report if report is not None else ValidationReport()
         self.options = options or IntegratorOptions()
         self._state = state
-        self._runners: dict[frozenset[str], Any] = {}
+        self._simulators: dict[frozenset[str], Simulator] = {}
 
     def __repr__(self) -> str:
         return f"Model(id={self.id!r}, source={self.source!r})"
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_runners"] = {}
-        for key in ("document", "_initial_assignments", "_rule_targets", "_event_parameters", "has_delayed_events"):
+        state["_simulators"] = {}
+        for key in ("document", "structure"):
             state.pop(key, None)
         return state
 
@@ -118,44 +115,30 @@ class Model:
         return [m.getCompartment(i).getId() for i in range(m.getNumCompartments())]
 
     @cached_property
-    def _rule_targets(self) -> tuple[frozenset[str], frozenset[str]]:
-        """(rate-rule variables, assignment-rule variables) of the flat model."""
-        rules = self.sbml_model.getListOfRules()
-        rate = frozenset(r.getVariable() for r in rules if r.isRate())
-        assigned = frozenset(r.getVariable() for r in rules if r.isAssignment())
-        return rate, assigned
-
-    @cached_property
-    def _event_parameters(self) -> tuple[str, ...]:
-        """Global parameters and compartments that SBML events assign (e.g. an infusion rate)."""
-        return event_parameters(self.sbml_model)
-
-    @cached_property
-    def _initial_assignments(self) -> InitialAssignments:
-        return InitialAssignments.from_model(self.sbml_model)
+    def structure(self) -> ModelStructure:
+        """What simulating the model needs to know about its SBML (rules, events, initial assignments)."""
+        return ModelStructure.from_model(self.sbml_model)
 
     # -- compilation ---------------------------------------------------
-    def roadrunner(self, infusion_targets: Iterable[str] = ()) -> Any:
-        """The compiled RoadRunner instance (with inputs for ``infusion_targets``)."""
-        import roadrunner
-
+    def simulator(self, infusion_targets: Iterable[str] = ()) -> Simulator:
+        """The compiled model (with inputs for ``infusion_targets``), compiled once and kept."""
         key = frozenset(infusion_targets)
-        if key in self._runners:
-            return self._runners[key]
-        roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
-        if not key and self._state is not None:
-            rr = new_runner(state=self._state)
-            rr.resetAll()
-        else:
-            from qsp_sbml.simulate.model_cache import compiled_state
+        sim = self._simulators.get(key)
+        if sim is None:
+            if not key and self._state is not None:
+                sim = Simulator.from_state(self._state, self.structure, source=self.source)
+            else:
+                sim = Simulator.compile(self._sbml_with_inputs(key), self.structure, source=self.source)
+            self._simulators[key] = sim
+        return sim
 
-            try:
-                rr = new_runner(state=compiled_state(self._sbml_with_inputs(key)))  # cached across runs
-                rr.resetAll()
-            except RuntimeError as err:
-                raise SbmlError(f"{self.source}: RoadRunner could not compile the model: {err}") from err
-        self._runners[key] = rr
-        return rr
+    def roadrunner(self, infusion_targets: Iterable[str] = ()) -> Any:
+        """The compiled RoadRunner instance (with inputs for ``infusion_targets``), for interactive use.
+
+        Setting values on it changes what :meth:`simulate` starts from only until the next call, which
+        resets the model; prefer ``parameters=``.
+        """
+        return self.simulator(infusion_targets).rr
 
     def _sbml_with_inputs(self, targets: Iterable[str]) -> str:
         targets = sorted(targets)
@@ -222,107 +205,32 @@ class Model:
         """
         t = _check_times(times)
         actions, targets = self.plan(regimen, end=float(t[-1]))
-        before, after = self._split_values(parameters or {})
+        values = dict(parameters or {})
+        self._check_values(values)
+        before, after = self.structure.split(values)
         if self.has_delayed_events:
-            rr = self._fresh_runner(targets, {**before, **after})
+            sim = Simulator.fresh(self._sbml_with_inputs(targets), self.structure, values, source=self.source)
         else:
-            rr = self.roadrunner(targets)
-        (options or self.options).apply(rr)
-        sels = list(selections) if selections is not None else list(rr.model.getFloatingSpeciesIds())
-        self._set_selections(rr, sels)
+            sim = self.simulator(targets)
+        sim.set_options(options or self.options)
+        sels = sim.select(selections)
         if not self.has_delayed_events:
-            self._reset(rr, before, after)
-        rates = {target: infusion_parameter(target) for target in targets}
-        values = run_timeline(rr, t, actions, rates)
-        values[:, 0] = t  # the requested times exactly (one frame built at once: DataFrame.insert costs ~0.5 ms)
-        return pd.DataFrame(values, columns=["time", *sels])
+            sim.reset({k: values[k] for k in before}, {k: values[k] for k in after})
+        out = sim.run(t, actions, {target: infusion_parameter(target) for target in targets})
+        out[:, 0] = t  # the requested times exactly (one frame built at once: DataFrame.insert costs ~0.5 ms)
+        return pd.DataFrame(out, columns=["time", *sels])
 
-    def _set_selections(self, rr: Any, sels: list[str]) -> None:
-        if "time" in sels and "time" in {*self.parameter_ids, *self.species_ids, *self.compartment_ids}:
-            raise UnsupportedFeatureError(
-                f"model {self.id!r} has an element named 'time': RoadRunner reads the simulation time for the "
-                "selection 'time', not the element; rename the element", feature="element named time",
-                sbml_id="time")
-        for s in sels:
-            try:
-                rr.getValue(s)
-            except RuntimeError:
-                ids = self.species_ids + self.parameter_ids + self.compartment_ids
-                close = difflib.get_close_matches(s.strip("[]"), ids, n=3)
-                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                raise SbmlError(f"unknown selection {s!r} for model {self.id!r}{hint}", sbml_id=s) from None
-        rr.timeCourseSelections = ["time", *sels]
-
-    @cached_property
+    @property
     def has_delayed_events(self) -> bool:
-        """Whether an SBML event has a delay.
+        """Whether an SBML event has a delay (simulated on a fresh compilation per call, see ``Simulator``)."""
+        return self.structure.delayed_event is not None
 
-        RoadRunner keeps delayed events pending across ``reset()`` and fires the t=0 events again at every
-        reset (measured on 2.11: an event squaring a parameter after a delay gave ``5**16`` instead of ``5**2``), so
-        such a model is simulated on a RoadRunner compiled afresh for each call (from RoadRunner's in-memory
-        cache when the SBML text is the same), with the values given written into the SBML.
-        """
-        return any(e.isSetDelay() for e in self.sbml_model.getListOfEvents())
-
-    def _fresh_runner(self, targets: frozenset[str], values: Mapping[str, float]) -> Any:
-        """A new RoadRunner of the model (with infusion inputs for ``targets``) with ``values`` as initial values."""
-        if not values:
-            return new_runner(self._sbml_with_inputs(targets))
-        doc = libsbml.readSBMLFromString(self._sbml_with_inputs(targets))
-        model = doc.getModel()
+    def _check_values(self, values: Mapping[str, float]) -> None:
+        """Raise :class:`~qsp_sbml.errors.SbmlError` naming a value that is not a known id or not a finite number."""
+        self.structure.check_keys(values)
         for key, value in values.items():
-            name = key[1:-1] if key.startswith("[") else key
-            model.removeInitialAssignment(name)  # the given value wins, as with setValue after a reset
-            species = model.getSpecies(name)
-            if species is not None and key.startswith("["):
-                species.setInitialConcentration(value)
-            elif species is not None:
-                species.setInitialAmount(value)
-            else:
-                (model.getParameter(name) or model.getCompartment(name)).setValue(value)
-        try:
-            return new_runner(str(libsbml.writeSBMLToString(doc)))
-        except RuntimeError as err:
-            raise SbmlError(f"{self.source}: RoadRunner could not compile the model: {err}") from err
-
-    def _split_values(self, parameters: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
-        """Check values given to ``simulate``; return (parameters and compartments, state initial values)."""
-        if not parameters:
-            return {}, {}
-        rate_targets, assigned = self._rule_targets
-        species = set(self.species_ids)
-        states = species | rate_targets
-        known = set(self.parameter_ids) | set(self.compartment_ids) | species
-        later: dict[str, float] = {}
-        before: dict[str, float] = {}
-        for key, value in parameters.items():
-            name = key[1:-1] if key.startswith("[") and key.endswith("]") else key
-            if name not in known:
-                close = difflib.get_close_matches(name, sorted(known), n=3)
-                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                raise SbmlError(f"unknown parameter {key!r} for model {self.id!r}{hint}", sbml_id=key)
             if not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
                 raise SbmlError(f"parameter {key!r} must be a finite number, got {value!r}", sbml_id=key)
-            if name in assigned:
-                raise SbmlError(
-                    f"{key!r} is set by an assignment rule in model {self.id!r}; a value given for it would be "
-                    "overwritten at every step: set the parameters its rule reads instead", sbml_id=key)
-            if name in states:
-                later[key] = float(value)
-            else:
-                before[name] = float(value)
-        return before, later
-
-    def _reset(self, rr: Any, before: Mapping[str, float], after: Mapping[str, float]) -> None:
-        """Reset ``rr``, set ``before`` (re-evaluating the initial assignments that use them), then ``after``."""
-        rr.resetAll()
-        for name, value in before.items():
-            rr.setValue(name, value)
-        if before:
-            reset_keeping_values(rr, self._event_parameters)
-            self._initial_assignments.reapply(rr, set(before))
-        for key, value in after.items():
-            rr.setValue(key, value)
 
 
 def _check_times(times: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -95,7 +95,7 @@ def test_bad_cohort_input_names_row_and_column(model: qs.Model) -> None:
     cohort = _cohort(5)
     t = cohort.table.copy()
     unknown = Cohort(t.rename(columns={"ka": "kaa"}), {"parameters": ("CL", "Vc", "kaa")})
-    with pytest.raises(PopulationError, match=r"column 'kaa': unknown column.*did you mean 'ka'"):
+    with pytest.raises(PopulationError, match=r"column 'kaa': unknown column 'kaa'.*did you mean 'ka'"):
         simulate_cohort(model, unknown, TIMES, outputs=["C"])
     t.loc[2, "Vc"] = np.nan
     with pytest.raises(PopulationError, match=r"row 3, column 'Vc'"):

@@ -81,9 +81,9 @@ def test_compiled_once_and_reused():
     model.simulate([0, 1], regimen="2 mg iv to A")
     assert model.roadrunner() is rr
     model.simulate([0, 1], regimen="2 mg iv over 1 h to A")
-    assert len(model._runners) == 2  # the infusion variant, compiled once
+    assert len(model._simulators) == 2  # the infusion variant, compiled once
     model.simulate([0, 1], regimen="3 mg iv over 2 h to A")
-    assert len(model._runners) == 2
+    assert len(model._simulators) == 2
 
 
 def test_model_pickles_without_compiled_state():

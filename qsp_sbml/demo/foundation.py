@@ -82,8 +82,8 @@ def run_foundation(out_dir: str | Path) -> dict[str, Any]:
     single = model.simulate(np.round(np.arange(0.0, 72.0 + 1e-9, 0.05), 10), selections=["C"],
                             regimen=f"{DOSE_MG:g} mg po to A_gut", options=opts)
 
-    rr = model.roadrunner()
-    ka, cl, f, v = (rr.getValue(x) for x in ("ka", "CL", "F", "Vc"))
+    sim = model.simulator()
+    ka, cl, f, v = (sim.value(x) for x in ("ka", "CL", "F", "Vc"))
     exact = closed_form_oral(times, dose=DOSE_MG, tau=TAU_H, n=N_DOSES, ka=ka, cl=cl, v=v, f=f)
     c = profile["C"].to_numpy()
     peak = float(np.max(exact))

@@ -2,11 +2,12 @@
 
 The timeline of an experiment:
 
-1. ``resetAll()``; parameter-table values of model parameters and the first
-   period's pre-initialisation overrides (v1 condition parameters and
-   compartments) are set; initial assignments that depend on them are
-   re-evaluated (RoadRunner's ``reset()`` does not), and concentrations of
-   species in a resized compartment are restored;
+1. the model is reset with the parameter-table values of model parameters and
+   the first period's pre-initialisation overrides (v1 condition parameters,
+   compartments and initial values) by the one reset sequence of
+   :meth:`qsp_sbml.simulate.simulator.Simulator.reset` (initial assignments
+   that depend on them re-evaluated, concentrations of species in a resized
+   compartment restored, t=0 events fired once);
 2. each period's changes are evaluated on the current state and applied
    simultaneously; SBML events whose trigger a change switched on fire
    after the changes;
@@ -32,8 +33,9 @@ from qsp_sbml.errors import SimulationError, UnsupportedFeatureError
 from qsp_sbml.petab._common import TIME_SYMBOLS, ModelEntities
 from qsp_sbml.petab._spec import Change, ExperimentSpec, Period
 from qsp_sbml.petab.options import SteadyStateOptions
-from qsp_sbml.simulate._initial import InitialAssignments, evaluate, event_parameters, reset_keeping_values
+from qsp_sbml.simulate._initial import evaluate
 from qsp_sbml.simulate.options import IntegratorOptions
+from qsp_sbml.simulate.simulator import Simulator
 from qsp_sbml.simulate.timeline import failure_hint
 
 __all__ = ["ExperimentRunner"]
@@ -79,11 +81,15 @@ class _Compiled:
 
 
 class ExperimentRunner:
-    """Run experiments of one problem on one compiled RoadRunner instance."""
+    """Run experiments of one problem on one compiled model (a :class:`~qsp_sbml.simulate.simulator.Simulator`).
+
+    The reset is the simulator's; what PEtab adds on top (simultaneous condition changes, events switched on
+    by a change, steady states, integration pieces at piecewise switching times) lives here.
+    """
 
     def __init__(
         self,
-        rr: Any,
+        sim: Simulator,
         sbml_model: libsbml.Model,
         entities: ModelEntities,
         model_parameters: Mapping[str, Any],
@@ -92,21 +98,16 @@ class ExperimentRunner:
         integrator: IntegratorOptions,
         steady_state: SteadyStateOptions,
     ) -> None:
-        self.rr = rr
+        self.sim = sim
+        self.rr = sim.rr
         self.entities = entities
         self.selections = list(selections)
         self.integrator = integrator
         self.steady = steady_state
-        self.ia = InitialAssignments.from_model(sbml_model)
-        self._event_parameters = event_parameters(sbml_model)
-        self._ia_math = {sym: m for sym, m, _ in self.ia.order}
+        self.ia = sim.structure.initial_assignments
         self._model_parameters = {k: _Compiled(v) for k, v in model_parameters.items()}
         self._compiled: dict[Any, _Compiled] = {}
-        self._init_conc = {}
-        for i in range(sbml_model.getNumSpecies()):
-            s = sbml_model.getSpecies(i)
-            if not s.getHasOnlySubstanceUnits() and s.isSetInitialConcentration():
-                self._init_conc[s.getId()] = s.getInitialConcentration()
+        self._init_conc = sim.structure.initial_concentration
         self.events = self._read_events(sbml_model)
         delayed = [ev.id for ev in self.events if ev.delayed]
         if delayed:
@@ -164,34 +165,16 @@ class ExperimentRunner:
 
     # -- initialisation and changes -------------------------------------------
     def _initialise(self, first_before_init: Sequence[Change], values: Mapping[str, float]) -> None:
-        rr = self.rr
-        rr.resetAll()
         params_only = values.__getitem__
         pre: dict[str, float] = {k: c(params_only) for k, c in self._model_parameters.items()}
         for ch in first_before_init:
             pre[ch.target] = self._compile(ch.value)(params_only)
-        if not pre:
-            return
-        for key, value in pre.items():
-            self._set(key, value)
-        reset_keeping_values(rr, self._event_parameters)
-        for key, value in pre.items():  # reset() restores rate-rule variables: set again
-            self._set(key, value)
-        changed = set(pre)
-        self.ia.reapply(rr, changed)
-        comps = changed & self.entities.compartments
-        if comps:
-            lookup = self._lookup(values)
-            for sid in sorted(self.entities.species - self.entities.amount_species):
-                if self.entities.compartment_of[sid] not in comps or sid in changed:
-                    continue
-                if sid in self._ia_math:
-                    conc = evaluate(self._ia_math[sid], lookup, self.ia.functions)
-                elif sid in self._init_conc:
-                    conc = self._init_conc[sid]
-                else:
-                    continue  # initial amount given: the amount stays
-                rr.setValue(f"[{sid}]", conc)
+        given = {self.entities.selection(k): v for k, v in pre.items()}
+        before, after = self.sim.structure.split(given)
+        try:
+            self.sim.reset({k: given[k] for k in before}, {k: given[k] for k in after})
+        except RuntimeError as err:
+            raise SimulationError(f"cannot set the initial values {given}: {err}") from err
 
     def _triggers(self, lookup: Callable[[str], float]) -> list[bool]:
         return [bool(evaluate(ev.trigger, lookup)) for ev in self.events]

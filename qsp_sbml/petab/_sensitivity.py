@@ -52,6 +52,7 @@ from qsp_sbml.petab._spec import Change
 from qsp_sbml.petab._sympy_sbml import TIME, ast_to_sympy, to_l3
 from qsp_sbml.petab.options import SteadyStateOptions
 from qsp_sbml.simulate.options import IntegratorOptions
+from qsp_sbml.simulate.simulator import Simulator
 
 __all__ = ["SensitivityModel", "SensitivityRunner"]
 
@@ -390,16 +391,17 @@ class SensitivityRunner(ExperimentRunner):
     ``c`` and parameter ``j`` (c-major) ``d value_c / d theta_j``.
     """
 
-    def __init__(self, sm: SensitivityModel, rr: Any, entities: ModelEntities, model_parameters: Mapping[str, Any],
-                 selections: Sequence[str], *, integrator: IntegratorOptions, steady_state: SteadyStateOptions,
-                 ) -> None:
-        super().__init__(rr, sm.model, entities, model_parameters,
+    def __init__(self, sm: SensitivityModel, sim: Simulator, entities: ModelEntities,
+                 model_parameters: Mapping[str, Any], selections: Sequence[str], *, integrator: IntegratorOptions,
+                 steady_state: SteadyStateOptions) -> None:
+        super().__init__(sim, sm.model, entities, model_parameters,
                          [*selections, *(m for row in sm.m_ids for m in row)],
                          integrator=integrator, steady_state=steady_state)
         self.sm = sm
         self._model_parameters_expr = dict(model_parameters)
         self.n_theta = len(sm.thetas)
         self._theta_index = {t: j for j, t in enumerate(sm.thetas)}
+        rr = self.rr
         gp = list(rr.model.getGlobalParameterIds())
         self._s_idx = np.array([[gp.index(i) for i in row] for row in sm.s_ids], dtype=int).reshape(
             len(sm.states), self.n_theta)
@@ -515,7 +517,7 @@ class SensitivityRunner(ExperimentRunner):
             elif sym in sm.q_index:
                 q[sm.q_index[sym]] = d
         set_states()
-        comps = set(pre) & self.entities.compartments
+        comps = (set(pre) | set(self.ia.affected(set(pre)))) & self.entities.compartments  # as Simulator.reset
         for sid, i in sm.state_index.items():
             if (sm.kind[sid] == "conc" and sm.compartment_of[sid] in comps and sid not in pre
                     and sid not in self._ia_partials and sid in self._init_conc

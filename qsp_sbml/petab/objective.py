@@ -28,7 +28,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import pandas as pd
 
-from qsp_sbml.errors import PetabError, SimulationError
+from qsp_sbml.errors import PetabError, SbmlError, SimulationError
 from qsp_sbml.petab._common import TIME_SYMBOLS
 from qsp_sbml.petab._gradient import (
     ObservableDerivatives,
@@ -165,7 +165,7 @@ class PetabObjective:
         self._columns = {n: k for k, n in enumerate(model_names)}
         selections = [problem.entities.selection(n) for n in model_names]
         self._runner = ExperimentRunner(
-            problem.model.roadrunner(), problem.model.sbml_model, problem.entities, spec.model_parameters,
+            problem.model.simulator(), problem.model.sbml_model, problem.entities, spec.model_parameters,
             selections, integrator=self.options.integrator, steady_state=self.options.steady_state)
         # per experiment: sorted unique times and, per row, the index into them
         self._exp_rows: dict[str, np.ndarray] = {}
@@ -282,7 +282,7 @@ class PetabObjective:
         if self._sens_runner is not None:
             return self._sens_runner
         from qsp_sbml.petab._sensitivity import SensitivityModel, SensitivityRunner
-        from qsp_sbml.simulate.runner import new_runner
+        from qsp_sbml.simulate.simulator import ModelStructure, Simulator
 
         problem = self.problem
         spec = problem.spec
@@ -297,14 +297,14 @@ class PetabObjective:
                         settable.add(ch.target)
         sm = SensitivityModel(problem.model.sbml_model, self.simulation_parameters, settable, list(self._columns))
         try:
-            rr = new_runner(sm.sbml())
-        except RuntimeError as err:
-            raise SimulationError(f"RoadRunner could not compile the sensitivity model of {problem.source}: {err}",
-                                  ) from err
+            sim = Simulator.compile(sm.sbml(), ModelStructure.from_model(sm.model), cache=False,
+                                    source=f"the sensitivity model of {problem.source}")
+        except SbmlError as err:
+            raise SimulationError(str(err)) from err
         logger.info("%s: sensitivity model with %d states x %d parameters compiled", problem.source,
                     len(sm.states), len(sm.thetas))
         self._sens_runner = SensitivityRunner(
-            sm, rr, problem.entities, spec.model_parameters, [problem.entities.selection(n) for n in self._columns],
+            sm, sim, problem.entities, spec.model_parameters, [problem.entities.selection(n) for n in self._columns],
             integrator=self.options.integrator, steady_state=self.options.steady_state)
         return self._sens_runner
 

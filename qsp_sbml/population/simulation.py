@@ -33,10 +33,8 @@ from qsp_sbml.errors import PopulationError, SimulationError, SimulationWarning
 from qsp_sbml.model import Model, RegimenLike
 from qsp_sbml.population.checkpoint import ChunkData
 from qsp_sbml.population.cohort import Cohort
-from qsp_sbml.simulate._initial import reset_keeping_values
 from qsp_sbml.simulate.options import IntegratorOptions
-from qsp_sbml.simulate.runner import new_runner
-from qsp_sbml.simulate.timeline import failure_hint
+from qsp_sbml.simulate.simulator import ModelStructure, Simulator
 
 __all__ = ["CohortResult", "check_cohort_parameters", "simulate_cohort"]
 
@@ -85,24 +83,18 @@ def _init_worker(setup: _Setup) -> None:
 
     # failures are recorded per subject; RoadRunner's own console messages would only repeat them
     roadrunner.Logger.setLevel(roadrunner.Logger.LOG_CRITICAL)
-    rr = new_runner(state=setup.state)
-    setup.options.apply(rr)
-    rr.timeCourseSelections = ["time", *setup.selections]
-    model = Model(setup.sbml, options=setup.options)
-    changed = set(setup.before)
-    ia = model._initial_assignments
+    sim = Simulator.from_state(setup.state, ModelStructure.from_sbml(setup.sbml))
+    sim.set_options(setup.options)
+    sim.select(setup.selections)
     _WORKER.clear()
-    _WORKER.update(rr=rr, setup=setup, ia=ia if changed and ia.affected(changed) else None, changed=changed,
-                   event_targets=model._event_parameters)
+    _WORKER.update(sim=sim, setup=setup)
 
 
 def _run_batch(batch: _Batch) -> _BatchResult:
     """Simulate the subjects of one batch in this worker's compiled model."""
-    rr, setup, ia, changed = _WORKER["rr"], _WORKER["setup"], _WORKER["ia"], _WORKER["changed"]
-    event_targets = _WORKER["event_targets"]
+    sim: Simulator = _WORKER["sim"]
+    setup: _Setup = _WORKER["setup"]
     nb = len(setup.before)
-    before = list(setup.before)
-    after = list(setup.after)
     k = len(batch.values)
     values = np.full((k, len(setup.rows), len(setup.selections)), np.nan)
     status = ["ok"] * k
@@ -110,22 +102,16 @@ def _run_batch(batch: _Batch) -> _BatchResult:
     fail_time = np.full(k, np.nan)
     for j, row in enumerate(batch.values):
         try:
-            rr.resetAll()
-            if nb:
-                rr.setValues(before, row[:nb].tolist())
-                reset_keeping_values(rr, event_targets)
-                if ia is not None:
-                    ia.reapply(rr, changed)
-            if after:
-                rr.setValues(after, row[nb:].tolist())
-            values[j] = rr.simulate(times=setup.grid)[setup.rows, 1:]
+            sim.reset(dict(zip(setup.before, row[:nb].tolist(), strict=True)),
+                      dict(zip(setup.after, row[nb:].tolist(), strict=True)))
+            values[j] = sim.simulate_grid(setup.grid)[setup.rows, 1:]
         except RuntimeError as err:  # roadrunner raises RuntimeError on CVODE or setValue failure
             try:
-                when = float(rr.model.getTime())
+                when = sim.time
             except Exception:
                 when = math.nan
             status[j] = "failed"
-            messages[j] = f"integration failed at t={when:g}: {err}{failure_hint(rr)}"
+            messages[j] = f"integration failed at t={when:g}: {err}{sim.failure_hint()}"
             fail_time[j] = when
     return _BatchResult(values, status, messages, fail_time)
 
@@ -140,33 +126,19 @@ def check_cohort_parameters(model: Model, cohort: Cohort, *, required: Sequence[
     that is not a finite number.
     """
     m = model.sbml_model
-    if model.has_delayed_events:
+    st = model.structure
+    if st.delayed_event is not None:
         from qsp_sbml.errors import UnsupportedFeatureError
 
-        delayed = next(e.getId() for e in m.getListOfEvents() if e.isSetDelay())
         raise UnsupportedFeatureError(
-            f"model {model.id!r}: event {delayed!r} has a delay; a cohort resets one compiled model per subject, "
-            "and RoadRunner keeps delayed events pending across resets (a silently wrong result); simulate such "
-            "subjects one by one with Model.simulate", feature="cohort-delayed-event", sbml_id=delayed)
-    species = set(model.species_ids)
-    rate_targets, assigned = model._rule_targets
-    known = set(model.parameter_ids) | set(model.compartment_ids) | species
+            f"model {model.id!r}: event {st.delayed_event!r} has a delay; a cohort resets one compiled model per "
+            "subject, and RoadRunner keeps delayed events pending across resets (a silently wrong result); simulate "
+            "such subjects one by one with Model.simulate", feature="cohort-delayed-event", sbml_id=st.delayed_event)
     cols = cohort.parameter_columns
-    for col in cols:
-        name = col[1:-1] if col.startswith("[") and col.endswith("]") else col
-        if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, sorted(known), n=3)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise PopulationError(f"unknown column: model {model.id!r} has no parameter, compartment or species "
-                                  f"{name!r}{hint}", source="cohort", column=col)
-        if name in assigned:
-            raise PopulationError(f"{name!r} is set by an assignment rule in model {model.id!r}; set the "
-                                  "parameters its rule reads instead", source="cohort", column=col)
-    unset = [m.getParameter(i).getId() for i in range(m.getNumParameters())
-             if not m.getParameter(i).isSetValue() and m.getInitialAssignment(m.getParameter(i).getId()) is None
-             and m.getParameter(i).getId() not in assigned and m.getParameter(i).getId() not in rate_targets]
+    st.check_keys(cols, lambda msg, col: PopulationError(msg, source="cohort", column=col), what="column")
+    unset = [p.getId() for p in m.getListOfParameters()
+             if not p.isSetValue() and m.getInitialAssignment(p.getId()) is None
+             and p.getId() not in st.assigned and p.getId() not in st.rate_targets]
     needed = list(dict.fromkeys([*unset, *required]))
     missing = [p for p in needed if p not in cols]
     if missing:
@@ -174,10 +146,7 @@ def check_cohort_parameters(model: Model, cohort: Cohort, *, required: Sequence[
                               + (f" (also missing: {missing[1:]})" if len(missing) > 1 else ""),
                               source="cohort", column=missing[0])
     cohort.parameters()  # names the row and column of a non-finite value
-    states = species | rate_targets
-    before = [c for c in cols if c not in states and not c.startswith("[")]
-    after = [c for c in cols if c not in before]
-    return before, after
+    return st.split(cols)
 
 
 @dataclass(frozen=True)
@@ -376,10 +345,10 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
     if batches:
         event_sbml = model.to_sbml(regimen, end=float(t[-1]))  # one compilation: the regimen is the same for all
         roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
-        rr = new_runner(event_sbml)
-        model._set_selections(rr, list(outputs))
+        sim = Simulator.compile(event_sbml, cache=False, source=model.source)
+        sim.select(list(outputs))
         grid = np.unique(np.concatenate(([0.0], t)))
-        setup = _Setup(sbml=event_sbml, state=bytes(rr.saveStateS()), grid=grid, rows=np.searchsorted(grid, t),
+        setup = _Setup(sbml=event_sbml, state=sim.save_state(), grid=grid, rows=np.searchsorted(grid, t),
                        selections=tuple(outputs), before=tuple(before), after=tuple(after), options=opts)
         fn = task or _run_batch
         eng.map_isolated(fn, batches, initializer=_init_worker, initargs=(setup,), progress=progress,

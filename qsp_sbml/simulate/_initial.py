@@ -12,7 +12,7 @@ evaluator over libSBML's AST (no ``eval``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ import libsbml
 
 from qsp_sbml.errors import SbmlError
 
-__all__ = ["InitialAssignments", "evaluate", "event_parameters", "reset_keeping_values"]
+__all__ = ["InitialAssignments", "evaluate", "event_parameters"]
 
 _UNARY: dict[int, Callable[[float], float]] = {
     libsbml.AST_FUNCTION_EXP: math.exp,
@@ -204,36 +204,8 @@ class InitialAssignments:
                 dirty.add(symbol)
         return out
 
-    def reapply(self, rr: object, changed: set[str]) -> list[str]:
-        """Recompute the affected assignments on a RoadRunner instance; return their ids."""
-        affected = set(self.affected(changed))
-        get = rr.getValue  # type: ignore[attr-defined]
-
-        def lookup(name: str) -> float:
-            return float(get(f"[{name}]" if name in self.concentration_species else name))
-
-        for symbol, math_, _ in self.order:
-            if symbol in affected:
-                key = f"[{symbol}]" if symbol in self.concentration_species else symbol
-                rr.setValue(key, evaluate(math_, lookup, self.functions))  # type: ignore[attr-defined]
-        return sorted(affected)
-
 
 def event_parameters(model: Any) -> tuple[str, ...]:
     """Ids of the global parameters and compartments assigned by the events of a libSBML ``model``."""
     ids = {a.getVariable() for e in model.getListOfEvents() for a in e.getListOfEventAssignments()}
     return tuple(sorted(i for i in ids if model.getParameter(i) is not None or model.getCompartment(i) is not None))
-
-
-def reset_keeping_values(rr: Any, event_targets: Sequence[str]) -> None:
-    """``rr.reset()`` after ``setValue`` calls, without firing the t=0 events twice.
-
-    ``reset()`` restores species and time but not global parameters, and fires
-    the events whose trigger holds at t=0 again.  After ``resetAll()`` had
-    already fired them, an event that adds to a parameter (an infusion starting
-    at t=0: ``rate = rate + r``) would add twice and be undone once, so the
-    event-assigned parameters go back to their initial values first.
-    """
-    if event_targets:
-        rr.setValues(list(event_targets), [rr.getValue(f"init({i})") for i in event_targets])
-    rr.reset()
