@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import click
@@ -110,8 +107,6 @@ def simulate_cohort_cmd(model_path: Path, cohort_path: Path, regimen_text: str |
     """
     import warnings
 
-    import numpy as np
-
     from qsp_sbml.engine import as_engine
     from qsp_sbml.errors import SimulationError, SimulationWarning
     from qsp_sbml.loading import load_model
@@ -141,24 +136,9 @@ def simulate_cohort_cmd(model_path: Path, cohort_path: Path, regimen_text: str |
             if not existed and out_dir.is_dir() and not any(out_dir.iterdir()):
                 out_dir.rmdir()
             raise
-    nca = result.metrics(interval=interval)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        result.to_dataframe().to_parquet(tmp / "timecourses.parquet", index=False)
-        result.subjects().to_parquet(tmp / "subjects.parquet", index=False)
-        nca.to_parquet(tmp / "nca.parquet", index=False)
-        np.savez_compressed(tmp / "trajectories.npz", values=result.values, time=result.times,
-                            subject_id=np.asarray([str(s) for s in result.subject_ids]),
-                            output=np.asarray(result.outputs))
-        provenance = {**dict(result.attrs), "model": str(model_path), "cohort": str(cohort_path),
-                      "cohort_provenance": dict(cohort.provenance), "n_failed": len(result.failed)}
-        (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2, default=str), encoding="utf-8")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for f in tmp.iterdir():
-            os.replace(f, out_dir / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    result.to_folder(out_dir, interval=interval,
+                     provenance={"model": str(model_path), "cohort": str(cohort_path),
+                                 "cohort_provenance": dict(cohort.provenance)})
     shutil.rmtree(out_dir / "chunks", ignore_errors=True)  # the results are whole: the checkpoint has served
     failed = [{"subject_id": str(s), "status": st, "message": m} for s, st, m in
               zip(result.subject_ids, result.status, result.messages, strict=True) if st != "ok"]

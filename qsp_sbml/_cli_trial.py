@@ -25,7 +25,7 @@ def _engine(value: str) -> Any:
 
 
 def _screen(summary: dict[str, Any], out: Path) -> list[str]:
-    from qsp_sbml.trial._report import fmt
+    from qsp_sbml.trial.report import fmt
 
     kind = summary.get("type")
     if kind is not None and kind != "parallel":  # the other kinds say what matters in their results

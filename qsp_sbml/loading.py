@@ -190,11 +190,10 @@ def _dedupe(report: ValidationReport) -> ValidationReport:
 
 
 def _compile_state(flat_sbml: str, name: str, report: ValidationReport) -> bytes | None:
-    import roadrunner
-
     from qsp_sbml.simulate.model_cache import compiled_state
+    from qsp_sbml.simulate.runner import set_log_level
 
-    roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
+    set_log_level("error")
     try:
         return compiled_state(flat_sbml)  # from the on-disk cache of compiled models when there
     except RuntimeError as err:

@@ -24,7 +24,7 @@ from qsp_sbml.errors import SbmlError
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.plan import Action, plan_regimen
 from qsp_sbml.simulate.sbml_inputs import add_dosing_events, add_infusion_inputs, infusion_parameter
-from qsp_sbml.simulate.simulator import ModelStructure, Simulator
+from qsp_sbml.simulate.simulator import ModelStructure, Simulator, check_times
 from qsp_sbml.validate import ValidationReport
 
 __all__ = ["Model"]
@@ -203,7 +203,7 @@ class Model:
         pandas.DataFrame
             Column ``time`` plus one column per selection.
         """
-        t = _check_times(times)
+        t = check_times(times)
         actions, targets = self.plan(regimen, end=float(t[-1]))
         values = dict(parameters or {})
         self._check_values(values)
@@ -231,16 +231,3 @@ class Model:
         for key, value in values.items():
             if not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value):
                 raise SbmlError(f"parameter {key!r} must be a finite number, got {value!r}", sbml_id=key)
-
-
-def _check_times(times: Sequence[float] | np.ndarray) -> np.ndarray:
-    t = np.asarray(times, dtype=float).ravel()
-    if t.size == 0:
-        raise ValueError("times is empty; give at least one output time")
-    if not np.all(np.isfinite(t)):
-        raise ValueError("times must be finite")
-    if t[0] < 0:
-        raise ValueError(f"times must be >= 0 (simulations start at t=0), got {t[0]!r}")
-    if np.any(np.diff(t) < 0):
-        raise ValueError("times must be non-decreasing")
-    return t

@@ -12,7 +12,7 @@ import pytest
 import qsp_sbml as qs
 from qsp_sbml.engine import ProcessEngine, SerialEngine, as_engine
 from qsp_sbml.errors import PopulationError, SimulationError, SimulationWarning
-from qsp_sbml.population import Cohort, lognormal_iiv, sample_population, simulate_cohort
+from qsp_sbml.population import Cohort, CohortResult, lognormal_iiv, sample_population, simulate_cohort
 from qsp_sbml.resources import project_models_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,6 +117,22 @@ def test_result_tables_and_nca(model: qs.Model) -> None:
     nca = res.metrics(interval=(24.0, 36.0))
     assert len(nca) == 3 and (nca["cmax"] >= nca["ctrough"]).all()
     assert res.attrs["cohort_seed"] == 1 and res.coords["output"] == ["C"]
+
+
+def test_results_folder_round_trip(model: qs.Model, tmp_path) -> None:
+    res = simulate_cohort(model, _cohort(3), TIMES, outputs=["C"], regimen=REGIMEN)
+    folder = res.to_folder(tmp_path / "run", provenance={"model": "m.xml"})
+    assert sorted(p.name for p in folder.iterdir()) == sorted(CohortResult.FILES)
+    back = CohortResult.from_folder(folder)
+    np.testing.assert_array_equal(back.values, res.values)
+    np.testing.assert_array_equal(back.times, res.times)
+    assert back.subject_ids == res.subject_ids and back.outputs == res.outputs
+    assert list(back.status) == list(res.status) and back.attrs["model"] == "m.xml"
+    assert back.attrs["cohort_seed"] == res.attrs["cohort_seed"]
+    pd.testing.assert_frame_equal(back.metrics(), res.metrics())
+    (folder / "trajectories.npz").unlink()
+    with pytest.raises(PopulationError, match="trajectories.npz is missing"):
+        CohortResult.from_folder(folder)
 
 
 def test_as_engine() -> None:

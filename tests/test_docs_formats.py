@@ -338,7 +338,7 @@ CODE: dict[str, Callable[..., set[str]]] = {
         if isinstance(node, ast.For) for s in (_strings(node.iter) or [])},
     # trial results
     "trial_results.files": lambda: file_names("qsp_sbml.trial.runner", ".json", ".md", ".png", function="run_trial"),
-    "trial_results.parallel_plots": lambda: file_names("qsp_sbml.trial._report", ".png"),
+    "trial_results.parallel_plots": lambda: file_names("qsp_sbml.trial.report", ".png"),
     "trial_results.bioequivalence_plots": lambda: file_names("qsp_sbml.trial.vbe", ".png"),
     "trial_results.n_of_1_plots": lambda: file_names("qsp_sbml.trial.n_of_1", ".png"),
     "trial_results.parallel": _trial_summary("qsp_sbml.trial.parallel"),

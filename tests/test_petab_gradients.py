@@ -321,7 +321,7 @@ def test_sbml_math_round_trip_through_sympy(formula):
     import sympy as sp
 
     from qsp_sbml.petab._sympy_sbml import ast_to_sympy, to_l3
-    from qsp_sbml.simulate._initial import evaluate
+    from qsp_sbml.simulate.initial import evaluate
 
     values = {"k": 0.7, "A": 2.5, "Km": 1.3}
     ast = libsbml.parseL3Formula(formula)

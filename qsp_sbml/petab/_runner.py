@@ -33,10 +33,9 @@ from qsp_sbml.errors import SimulationError, UnsupportedFeatureError
 from qsp_sbml.petab._common import TIME_SYMBOLS, ModelEntities
 from qsp_sbml.petab._spec import Change, ExperimentSpec, Period
 from qsp_sbml.petab.options import SteadyStateOptions
-from qsp_sbml.simulate._initial import evaluate
+from qsp_sbml.simulate.initial import evaluate
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.simulator import Simulator
-from qsp_sbml.simulate.timeline import failure_hint
 
 __all__ = ["ExperimentRunner"]
 
@@ -99,7 +98,6 @@ class ExperimentRunner:
         steady_state: SteadyStateOptions,
     ) -> None:
         self.sim = sim
-        self.rr = sim.rr
         self.entities = entities
         self.selections = list(selections)
         self.integrator = integrator
@@ -144,8 +142,8 @@ class ExperimentRunner:
     # -- values ------------------------------------------------------------
     def _model_value(self, name: str) -> float:
         if name == _TIME or name in TIME_SYMBOLS:
-            return float(self.rr.model.getTime())
-        return float(self.rr.getValue(self.entities.selection(name)))
+            return self.sim.time
+        return float(self.sim.value(self.entities.selection(name)))
 
     def _lookup(self, values: Mapping[str, float]) -> Callable[[str], float]:
         model = self.entities.all
@@ -159,7 +157,7 @@ class ExperimentRunner:
 
     def _set(self, target: str, value: float) -> None:
         try:
-            self.rr.setValue(self.entities.selection(target), value)
+            self.sim.set_value(self.entities.selection(target), value)
         except RuntimeError as err:
             raise SimulationError(f"cannot set {target!r} to {value!r}: {err}") from err
 
@@ -191,11 +189,11 @@ class ExperimentRunner:
         if comps:
             for sid in self.entities.species - self.entities.amount_species:
                 if self.entities.compartment_of[sid] in comps and sid not in new:
-                    keep[sid] = float(self.rr.getValue(f"[{sid}]"))
+                    keep[sid] = float(self.sim.value(f"[{sid}]"))
         for t in comps:
             self._set(t, new[t])
         for sid, conc in keep.items():
-            self.rr.setValue(f"[{sid}]", conc)
+            self.sim.set_value(f"[{sid}]", conc)
         for t, v in new.items():
             if t not in self.entities.compartments:
                 self._set(t, v)
@@ -226,7 +224,7 @@ class ExperimentRunner:
 
     # -- integration -----------------------------------------------------------
     def _current(self) -> np.ndarray:
-        return np.array([self.rr.getValue(s) for s in self.selections], dtype=float)
+        return np.array([self.sim.value(s) for s in self.selections], dtype=float)
 
     @staticmethod
     def _read_breakpoints(model: libsbml.Model) -> list[_Compiled]:
@@ -287,7 +285,7 @@ class ExperimentRunner:
         """
         breaks: list[float] = []
         if self._breakpoints and t1 > t0:
-            get = self.rr.getValue
+            get = self.sim.value
             with np.errstate(all="ignore"):
                 found = {c(lambda n: float(get(n))) for c in self._breakpoints}
             breaks = sorted(b for b in found if math.isfinite(b) and t0 < b <= t1)
@@ -303,7 +301,7 @@ class ExperimentRunner:
             out[sel] = self._integrate_piece(a, end, np.minimum(out_times[sel], end))
             done |= sel
             if is_break:
-                self.rr.model.setTime(b)
+                self.sim.set_time(b)
         if np.any(~done):  # at t1, itself a switching time
             out[~done] = self._current()
         return out
@@ -311,21 +309,19 @@ class ExperimentRunner:
     def _integrate_piece(self, t0: float, t1: float, out_times: np.ndarray) -> np.ndarray:
         grid = np.unique(np.concatenate(([t0], out_times, [t1])))
         if len(grid) == 1:
-            self.rr.model.setTime(t0)
+            self.sim.set_time(t0)
             return np.tile(self._current(), (len(out_times), 1))
-        # set every time: RoadRunner's steady-state solver resets the selections
-        self.rr.timeCourseSelections = ["time", *self.selections]
-        try:
-            values = np.asarray(self.rr.simulate(times=grid))
+        try:  # the selections are set every time: RoadRunner's steady-state solver resets them
+            values = self.sim.simulate_grid(grid, self.selections)
         except RuntimeError as err:
-            raise SimulationError(f"integration failed between t={t0:g} and t={t1:g}: {err}{failure_hint(self.rr)}",
+            raise SimulationError(f"integration failed between t={t0:g} and t={t1:g}: {err}{self.sim.failure_hint()}",
                                   time=t0) from err
         return values[np.searchsorted(grid, out_times), 1:]
 
     def _state(self) -> tuple[np.ndarray, np.ndarray]:
-        ids = list(self.rr.model.getFloatingSpeciesIds()) + self._rate_rules
-        x = np.array([self.rr.getValue(i) for i in ids], dtype=float)
-        dx = np.asarray(self.rr.getRatesOfChange(), dtype=float)
+        ids = self.sim.floating_species + self._rate_rules
+        x = np.array([self.sim.value(i) for i in ids], dtype=float)
+        dx = self.sim.rates_of_change()
         return x, dx
 
     def _converged(self) -> bool:
@@ -344,13 +340,13 @@ class ExperimentRunner:
             return
         if method == "newton":
             raise SimulationError("RoadRunner's steady-state solver did not converge")
-        t = float(self.rr.model.getTime())
+        t = self.sim.time
         t = 0.0 if not math.isfinite(t) else t
         dt = self.steady.first_window
         elapsed = 0.0
         while elapsed < self.steady.max_time:
             try:
-                self.rr.simulate(t, t + dt, 2)
+                self.sim.advance(t, t + dt)
             except RuntimeError as err:
                 raise SimulationError(f"integration to steady state failed near t={t:g}: {err}", time=t) from err
             t += dt
@@ -364,11 +360,11 @@ class ExperimentRunner:
     def _conservation(self) -> np.ndarray:
         """Conservation laws (rows) of the floating species amounts: the left null space of the stoichiometry."""
         if self._conserved is None:
-            ids = list(self.rr.model.getFloatingSpeciesIds())
-            if not ids or not self.rr.model.getNumReactions():
+            ids = self.sim.floating_species
+            if not ids or not self.sim.n_reactions:
                 self._conserved = np.zeros((0, len(ids)))
                 return self._conserved
-            n = np.array(self.rr.getFullStoichiometryMatrix(), dtype=float).reshape(len(ids), -1)
+            n = self.sim.stoichiometry()
             n[[k for k, i in enumerate(ids) if i in self._rate_rules]] = np.nan  # rate rules: not conserved
             rows = [k for k in range(len(ids)) if np.all(np.isfinite(n[k]))]
             laws = np.zeros((0, len(ids)))
@@ -396,25 +392,22 @@ class ExperimentRunner:
         Blasi_CellSystems2016: an objective 1886 higher after a 1e-4 step in one
         parameter); the long simulation then takes over.
         """
-        rr = self.rr
-        saved = {i: rr.getValue(i) for i in list(rr.model.getFloatingSpeciesIds()) + self._rate_rules}
-        species = list(rr.model.getFloatingSpeciesIds())
+        sim = self.sim
+        saved = {i: sim.value(i) for i in sim.floating_species + self._rate_rules}
+        species = sim.floating_species
         before = np.array([saved[i] for i in species], dtype=float)
-        t = rr.model.getTime()
+        t = sim.time
         try:
-            solver = rr.getSteadyStateSolver()
-            solver.setValue("auto_moiety_analysis", False)
-            solver.setValue("allow_presimulation", False)
-            rr.steadyState()
-            after = np.array([rr.getValue(i) for i in species], dtype=float)
+            sim.newton_steady_state()
+            after = np.array([sim.value(i) for i in species], dtype=float)
             ok = (self._converged() and bool(np.all(after >= -self.steady.atol))
                   and self._keeps_conserved(before, after))
         except RuntimeError:
             ok = False
         if not ok:
             for i, v in saved.items():
-                rr.setValue(i, v)
-            rr.model.setTime(t)
+                sim.set_value(i, v)
+            sim.set_time(t)
         return ok
 
     def _restart_clock(self, t: float) -> None:
@@ -427,29 +420,23 @@ class ExperimentRunner:
         them; the state is saved and restored around it (parameters set with
         ``setValue`` survive ``reset()``).
         """
-        rr = self.rr
-        ids = list(rr.model.getFloatingSpeciesIds()) + self._rate_rules
-        saved = [rr.getValue(i) for i in ids]
-        rr.reset()
-        for i, v in zip(ids, saved, strict=True):
-            rr.setValue(i, v)
-        rr.model.setTime(t)
+        self.sim.restart(t, self.sim.floating_species + self._rate_rules)
 
     # -- the timeline ------------------------------------------------------------
     def run(self, experiment: ExperimentSpec, values: Mapping[str, float], times: np.ndarray) -> np.ndarray:
         """Values of the selections (columns) at sorted unique ``times`` (rows; may end with inf)."""
-        self.integrator.apply(self.rr)
+        self.sim.set_options(self.integrator)
         out = np.full((len(times), len(self.selections)), np.nan)
         periods = list(experiment.periods)
         self._initialise(periods[0].before_init, values)
         t_cur = periods[0].start if math.isfinite(periods[0].start) else 0.0
-        self.rr.model.setTime(t_cur)
+        self.sim.set_time(t_cur)
         self._apply_changes(periods[0].changes, values)
         if periods[0].is_preequilibration:
             self.steady_state()
             periods = periods[1:] or [Period(0.0)]  # preequilibration only: simulate on from t=0
             t_cur = periods[0].start
-            self.rr.model.setTime(t_cur)
+            self.sim.set_time(t_cur)
             self._apply_changes(periods[0].changes, values)
             self._restart_clock(t_cur)
         finite = np.isfinite(times)
@@ -464,7 +451,7 @@ class ExperimentRunner:
                 stop = max(t_cur, nxt - 1e-9 * max(1.0, abs(nxt))) if self.events else nxt
                 out[sel] = self._integrate(t_cur, stop, times[sel])
                 t_cur = stop
-                self.rr.model.setTime(t_cur)
+                self.sim.set_time(t_cur)
                 self._apply_changes(periods[k + 1].changes, values)
             elif np.any(sel):
                 seg = times[sel]

@@ -401,14 +401,13 @@ class SensitivityRunner(ExperimentRunner):
         self._model_parameters_expr = dict(model_parameters)
         self.n_theta = len(sm.thetas)
         self._theta_index = {t: j for j, t in enumerate(sm.thetas)}
-        rr = self.rr
-        gp = list(rr.model.getGlobalParameterIds())
+        gp = sim.global_parameter_ids()
         self._s_idx = np.array([[gp.index(i) for i in row] for row in sm.s_ids], dtype=int).reshape(
             len(sm.states), self.n_theta)
         self._q_idx = np.array([[gp.index(i) for i in row] for row in sm.q_ids], dtype=int).reshape(
             len(sm.sensitive_list), self.n_theta)
         self._x_ids = list(sm.states)
-        self._vector = [rr.model.getStateVectorId(i) for i in range(len(rr.getRatesOfChange()))]
+        self._vector = sim.state_vector_ids()
         self._x_pos = np.array([self._vector.index(s) for s in self._x_ids], dtype=int)
         self._s_pos = np.array([self._vector.index(s) for row in sm.s_ids for s in row], dtype=int)
         self._value_partials: dict[str, _Partials] = {}
@@ -418,24 +417,22 @@ class SensitivityRunner(ExperimentRunner):
 
     # -- reading and writing s, dq ------------------------------------------------------
     def _read(self) -> tuple[np.ndarray, np.ndarray]:
-        model = self.rr.model
-        s = np.asarray(model.getGlobalParameterValues(self._s_idx.ravel().tolist()), dtype=float)
-        q = np.asarray(model.getGlobalParameterValues(self._q_idx.ravel().tolist()), dtype=float)
+        s = self.sim.global_parameter_values(self._s_idx.ravel().tolist())
+        q = self.sim.global_parameter_values(self._q_idx.ravel().tolist())
         return s.reshape(self._s_idx.shape), q.reshape(self._q_idx.shape)
 
     def _write(self, s: np.ndarray, q: np.ndarray) -> None:
-        model = self.rr.model
         if s.size:
-            model.setGlobalParameterValues(self._s_idx.ravel().tolist(), s.ravel().tolist())
+            self.sim.set_global_parameter_values(self._s_idx.ravel().tolist(), s.ravel().tolist())
         if q.size:
-            model.setGlobalParameterValues(self._q_idx.ravel().tolist(), q.ravel().tolist())
+            self.sim.set_global_parameter_values(self._q_idx.ravel().tolist(), q.ravel().tolist())
 
     def _lookup(self, values: Mapping[str, float]) -> Callable[[str], float]:
         base = super()._lookup(values)
 
         def lookup(name: str) -> float:
             if name.startswith(PREFIX):
-                return float(self.rr.getValue(name))
+                return self.sim.value(name)
             return base(name)
 
         return lookup
@@ -569,8 +566,8 @@ class SensitivityRunner(ExperimentRunner):
 
     # -- steady state -------------------------------------------------------------------
     def _state(self) -> tuple[np.ndarray, np.ndarray]:
-        rates = np.asarray(self.rr.getRatesOfChange(), dtype=float)
-        x = np.array([self.rr.getValue(i) for i in self._x_ids], dtype=float)
+        rates = self.sim.rates_of_change()
+        x = np.array([self.sim.value(i) for i in self._x_ids], dtype=float)
         return x, rates[self._x_pos]
 
     def _converged(self) -> bool:
@@ -579,7 +576,7 @@ class SensitivityRunner(ExperimentRunner):
         if not self._with_sensitivities:
             return True
         s, _ = self._read()
-        ds = np.asarray(self.rr.getRatesOfChange(), dtype=float)[self._s_pos]
+        ds = self.sim.rates_of_change()[self._s_pos]
         if not (np.all(np.isfinite(s)) and np.all(np.isfinite(ds))):
             return False
         return ds.size == 0 or float(np.max(np.abs(ds))) <= self.steady.atol + self.steady.rtol * float(
@@ -597,8 +594,8 @@ class SensitivityRunner(ExperimentRunner):
         """
         if self._with_sensitivities or not self._x_ids:
             return False
-        rr = self.rr
-        species = list(rr.model.getFloatingSpeciesIds())
+        sim = self.sim
+        species = sim.floating_species
         pos = {s: k for k, s in enumerate(species)}
         laws_sp = self._conservation()
         laws = np.zeros((laws_sp.shape[0], len(self._x_ids)))
@@ -610,7 +607,7 @@ class SensitivityRunner(ExperimentRunner):
 
         def put(x: np.ndarray) -> None:
             for sid, v in zip(self._x_ids, x, strict=True):
-                rr.setValue(sid, float(v))
+                sim.set_value(sid, float(v))
 
         x = x0.copy()
         extra = 1
@@ -651,18 +648,18 @@ class SensitivityRunner(ExperimentRunner):
 
     def steady_state(self) -> None:
         """Steady state of the state, then of the sensitivities (linear solve, else long simulation)."""
-        rr = self.rr
+        sim = self.sim
         s0, q = self._read()
-        ids = list(rr.model.getFloatingSpeciesIds()) + self._rate_rules
-        saved = [rr.getValue(i) for i in ids]
-        t0 = rr.model.getTime()
+        ids = sim.floating_species + self._rate_rules
+        saved = [sim.value(i) for i in ids]
+        t0 = sim.time
         super().steady_state()
         if self._solve_steady(s0, q):
             return
         logger.info("steady-state sensitivities: linear system singular; simulating them to steady state")
         for i, v in zip(ids, saved, strict=True):
-            rr.setValue(i, v)
-        rr.model.setTime(t0)
+            sim.set_value(i, v)
+        sim.set_time(t0)
         self._write(s0, q)
         self._with_sensitivities = True
         try:

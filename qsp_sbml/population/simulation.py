@@ -34,7 +34,8 @@ from qsp_sbml.model import Model, RegimenLike
 from qsp_sbml.population.checkpoint import ChunkData
 from qsp_sbml.population.cohort import Cohort
 from qsp_sbml.simulate.options import IntegratorOptions
-from qsp_sbml.simulate.simulator import ModelStructure, Simulator
+from qsp_sbml.simulate.runner import set_log_level
+from qsp_sbml.simulate.simulator import ModelStructure, Simulator, check_times
 
 __all__ = ["CohortResult", "check_cohort_parameters", "simulate_cohort"]
 
@@ -79,10 +80,8 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(setup: _Setup) -> None:
     """Load the compiled model once in this process (no recompilation)."""
-    import roadrunner
-
     # failures are recorded per subject; RoadRunner's own console messages would only repeat them
-    roadrunner.Logger.setLevel(roadrunner.Logger.LOG_CRITICAL)
+    set_log_level("critical")
     sim = Simulator.from_state(setup.state, ModelStructure.from_sbml(setup.sbml))
     sim.set_options(setup.options)
     sim.select(setup.selections)
@@ -202,6 +201,68 @@ class CohortResult:
         return xr.DataArray(self.values, dims=("subject", "time", "output"), coords=self.coords,
                             attrs={k: str(v) for k, v in self.attrs.items()})
 
+    #: Files of a results folder (:meth:`to_folder`), documented in docs/formats.
+    FILES = ("timecourses.parquet", "subjects.parquet", "nca.parquet", "trajectories.npz", "provenance.json")
+
+    def to_folder(self, path: str | Path, *, interval: tuple[float, float] | None = None,
+                  provenance: Mapping[str, Any] | None = None) -> Path:
+        """Write the results folder: :attr:`FILES` (tidy time courses, subjects, NCA, arrays, provenance).
+
+        The files are written to a temporary folder beside ``path`` and moved in when all are written, so
+        ``path`` holds the previous files or all the new ones.  ``provenance`` is added to :attr:`attrs` in
+        ``provenance.json``; ``interval`` restricts the NCA to one dosing interval.
+        """
+        import json
+        import os
+        import shutil
+        import tempfile
+
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            self.to_dataframe().to_parquet(tmp / "timecourses.parquet", index=False)
+            self.subjects().to_parquet(tmp / "subjects.parquet", index=False)
+            self.metrics(interval=interval).to_parquet(tmp / "nca.parquet", index=False)
+            np.savez_compressed(tmp / "trajectories.npz", values=self.values, time=self.times,
+                                subject_id=np.asarray([str(s) for s in self.subject_ids]),
+                                output=np.asarray(self.outputs))
+            meta = {**dict(self.attrs), **dict(provenance or {}), "n_failed": len(self.failed)}
+            (tmp / "provenance.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+            out.mkdir(parents=True, exist_ok=True)
+            for f in tmp.iterdir():
+                os.replace(f, out / f.name)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return out
+
+    @classmethod
+    def from_folder(cls, path: str | Path) -> CohortResult:
+        """Read a results folder written by :meth:`to_folder` (or ``qsp-sbml simulate-cohort``).
+
+        Raises :class:`~qsp_sbml.errors.PopulationError` naming a missing or unreadable file.
+        """
+        import json
+
+        folder = Path(path)
+        for name in ("subjects.parquet", "trajectories.npz", "provenance.json"):
+            if not (folder / name).is_file():
+                raise PopulationError(f"not a cohort results folder: {name} is missing (write one with "
+                                      "CohortResult.to_folder or qsp-sbml simulate-cohort)", source=str(folder))
+        try:
+            subjects = pd.read_parquet(folder / "subjects.parquet")
+            with np.load(folder / "trajectories.npz", allow_pickle=False) as arrays:
+                values, times, outputs = arrays["values"], arrays["time"], [str(o) for o in arrays["output"]]
+            attrs = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError) as err:
+            raise PopulationError(f"cannot read the cohort results: {err}", source=str(folder)) from err
+        if values.shape[0] != len(subjects):
+            raise PopulationError(f"trajectories.npz has {values.shape[0]} subjects, subjects.parquet "
+                                  f"{len(subjects)}", source=str(folder))
+        return cls(values, list(subjects["subject_id"]), times, outputs,
+                   subjects["status"].to_numpy(dtype=object), [str(m) for m in subjects["message"]],
+                   subjects["fail_time"].to_numpy(dtype=float), attrs)
+
     def metrics(self, *, interval: tuple[float, float] | None = None) -> pd.DataFrame:
         """NCA per subject and output (:func:`qsp_sbml.metrics.nca`); ``interval`` restricts it to one."""
         from qsp_sbml.metrics import nca
@@ -267,8 +328,6 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         The function run on each batch in the workers (default: integrate with RoadRunner); for
         instrumentation and fault-injection tests.
     """
-    from qsp_sbml.model import _check_times
-
     eng = engine or SerialEngine()
     if batch_size is None:
         batch_size = max(1, min(64, -(-cohort.n // (4 * eng.n_workers)))) if eng.n_workers > 1 else 64
@@ -276,12 +335,10 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-    t = _check_times(times)
+    t = check_times(times)
     if not outputs:
         raise ValueError("give at least one output")
     before, after = check_cohort_parameters(model, cohort, required=required)
-    import roadrunner
-
     opts = options or model.options
     params = cohort.parameters()
     matrix = params[[*before, *after]].to_numpy(dtype=float) if before or after else np.empty((cohort.n, 0))
@@ -344,7 +401,6 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
 
     if batches:
         event_sbml = model.to_sbml(regimen, end=float(t[-1]))  # one compilation: the regimen is the same for all
-        roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
         sim = Simulator.compile(event_sbml, cache=False, source=model.source)
         sim.select(list(outputs))
         grid = np.unique(np.concatenate(([0.0], t)))

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["new_runner", "repair_roadrunner_class"]
+__all__ = ["new_runner", "repair_roadrunner_class", "set_log_level"]
 
 _lock = threading.Lock()
 _ORIGINAL: dict[str, Any] = {}
@@ -71,3 +71,15 @@ def new_runner(sbml: str | None = None, *, state: bytes | None = None) -> Any:
         else:
             rr = roadrunner.RoadRunner(sbml)
     return rr
+
+
+def set_log_level(level: str) -> None:
+    """Set RoadRunner's console log level.
+
+    ``"error"`` is what the package uses; ``"critical"`` is for cohort workers, which record each subject's
+    failure themselves.
+    """
+    roadrunner = _roadrunner()
+    levels = {"error": roadrunner.Logger.LOG_ERROR, "critical": roadrunner.Logger.LOG_CRITICAL,
+              "warning": roadrunner.Logger.LOG_WARNING}
+    roadrunner.Logger.setLevel(levels[level])

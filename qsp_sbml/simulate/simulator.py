@@ -47,13 +47,13 @@ import libsbml
 import numpy as np
 
 from qsp_sbml.errors import SbmlError, UnsupportedFeatureError
-from qsp_sbml.simulate._initial import InitialAssignments, evaluate, event_parameters
+from qsp_sbml.simulate.initial import InitialAssignments, evaluate, event_parameters
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.plan import Action
-from qsp_sbml.simulate.runner import new_runner
+from qsp_sbml.simulate.runner import new_runner, set_log_level
 from qsp_sbml.simulate.timeline import failure_hint, run_timeline
 
-__all__ = ["ModelStructure", "Simulator"]
+__all__ = ["ModelStructure", "Simulator", "check_times"]
 
 
 def _name(key: str) -> str:
@@ -221,6 +221,7 @@ class Simulator:
         """Compile ``sbml`` (through the on-disk compiled-model cache unless ``cache=False``)."""
         from qsp_sbml.simulate.model_cache import compiled_state
 
+        set_log_level("error")
         try:
             rr = new_runner(state=compiled_state(sbml)) if cache else new_runner(sbml)
         except RuntimeError as err:
@@ -380,10 +381,97 @@ class Simulator:
         """
         return run_timeline(self.rr, np.asarray(times, dtype=float), actions, rates or {})
 
-    def simulate_grid(self, grid: np.ndarray) -> np.ndarray:
+    def simulate_grid(self, grid: np.ndarray, selections: Sequence[str] | None = None) -> np.ndarray:
         """One integration over ``grid`` (no dosing actions); rows per grid time, first column the time.
 
-        Raises RoadRunner's ``RuntimeError`` on a CVODE failure (callers that record failures per subject
-        catch it).
+        ``selections`` (already checked) replace the reported ones first: RoadRunner's steady-state solver
+        resets them.  Raises RoadRunner's ``RuntimeError`` on a CVODE failure (callers that record failures
+        per subject catch it).
         """
+        if selections is not None:
+            self.rr.timeCourseSelections = ["time", *selections]
         return np.asarray(self.rr.simulate(times=grid))
+
+    def advance(self, t0: float, t1: float) -> None:
+        """Integrate from ``t0`` to ``t1`` without reporting (raises ``RuntimeError`` on a CVODE failure)."""
+        self.rr.simulate(t0, t1, 2)
+
+    # -- state access for the solvers built on top (PEtab's steady states and sensitivities) --------------------
+    def set_value(self, key: str, value: float) -> None:
+        """Set an id or selection now (raises ``RuntimeError`` when RoadRunner refuses)."""
+        self.rr.setValue(key, value)
+
+    def set_time(self, t: float) -> None:
+        """Move the model clock to ``t`` (the state is kept)."""
+        self.rr.model.setTime(t)
+
+    @property
+    def floating_species(self) -> list[str]:
+        """Ids of the floating species, in RoadRunner's order."""
+        return list(self.rr.model.getFloatingSpeciesIds())
+
+    @property
+    def n_reactions(self) -> int:
+        """Number of reactions."""
+        return int(self.rr.model.getNumReactions())
+
+    def rates_of_change(self) -> np.ndarray:
+        """Time derivatives of the state vector (:meth:`state_vector_ids` order)."""
+        return np.asarray(self.rr.getRatesOfChange(), dtype=float)
+
+    def state_vector_ids(self) -> list[str]:
+        """Ids of the state vector's entries."""
+        return [self.rr.model.getStateVectorId(i) for i in range(len(self.rr.getRatesOfChange()))]
+
+    def stoichiometry(self) -> np.ndarray:
+        """The full stoichiometry matrix (floating species x reactions)."""
+        n = len(self.floating_species)
+        return np.array(self.rr.getFullStoichiometryMatrix(), dtype=float).reshape(n, -1)
+
+    def global_parameter_ids(self) -> list[str]:
+        """Ids of the global parameters, in RoadRunner's order."""
+        return list(self.rr.model.getGlobalParameterIds())
+
+    def global_parameter_values(self, indices: Sequence[int]) -> np.ndarray:
+        """Values of the global parameters at ``indices`` (:meth:`global_parameter_ids` order)."""
+        return np.asarray(self.rr.model.getGlobalParameterValues(list(indices)), dtype=float)
+
+    def set_global_parameter_values(self, indices: Sequence[int], values: Sequence[float]) -> None:
+        """Set global parameters by index."""
+        self.rr.model.setGlobalParameterValues(list(indices), list(values))
+
+    def newton_steady_state(self) -> None:
+        """RoadRunner's steady-state solver from the current state, without moiety analysis or presimulation.
+
+        Raises ``RuntimeError`` when it fails; the caller checks convergence and restores the state.
+        """
+        solver = self.rr.getSteadyStateSolver()
+        solver.setValue("auto_moiety_analysis", False)
+        solver.setValue("allow_presimulation", False)
+        self.rr.steadyState()
+
+    def restart(self, t: float, keep: Sequence[str]) -> None:
+        """Restart the integration at ``t`` keeping the state.
+
+        ``reset()`` re-evaluates the trigger states of piecewise conditions; the values of ``keep`` are
+        saved and restored around it (parameters set with ``setValue`` survive it).
+        """
+        saved = [self.rr.getValue(i) for i in keep]
+        self.rr.reset()
+        for i, v in zip(keep, saved, strict=True):
+            self.rr.setValue(i, v)
+        self.rr.model.setTime(t)
+
+
+def check_times(times: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Output times as a float array: raises ``ValueError`` unless non-empty, finite, >= 0 and non-decreasing."""
+    t = np.asarray(times, dtype=float).ravel()
+    if t.size == 0:
+        raise ValueError("times is empty; give at least one output time")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("times must be finite")
+    if t[0] < 0:
+        raise ValueError(f"times must be >= 0 (simulations start at t=0), got {t[0]!r}")
+    if np.any(np.diff(t) < 0):
+        raise ValueError("times must be non-decreasing")
+    return t

@@ -310,7 +310,7 @@ def run(design: ParallelDesign, *, seed: int, engine: Engine, out: Path,
                    "failed_simulations": trials.failed},
         "populations": _summarise(trials, tables, res, ns),
     }
-    from qsp_sbml.trial import _report
+    from qsp_sbml.trial import report
 
-    body = _report.parallel_report(design, trials, tables, summary, out)
+    body = report.parallel_report(design, trials, tables, summary, out)
     return summary, body
