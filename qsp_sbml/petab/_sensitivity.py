@@ -100,6 +100,25 @@ class SensitivityModel:
         self._assigned = {r.getVariable(): r.getMath() for r in rules if r.isAssignment()}
         rate = {r.getVariable(): r.getMath() for r in rules if r.isRate()}
         self._reactions = {model.getReaction(i).getId(): model.getReaction(i) for i in range(model.getNumReactions())}
+        self._classify(model, rate)
+        self.states = list(self.kind)
+        self._memo: dict[str, Any] = {}
+        self.sym = {n: sp.Symbol(n) for n in [*self.states, *self.constants]}
+        self.rhs = self._right_hand_sides(model, rate)
+        self._find_sensitive(model, settable)
+        self.sensitive_list = sorted(self.sensitive)
+        self.dynamic = {self.sym[n] for n in [*self.states, *self.sensitive_list]}
+        n_theta = len(self.thetas)
+        self.s_ids = [[f"{PREFIX}s{i}_{j}" for j in range(n_theta)] for i in range(len(self.states))]
+        self.q_ids = [[f"{PREFIX}q{k}_{j}" for j in range(n_theta)] for k in range(len(self.sensitive_list))]
+        self.outputs = list(outputs)
+        self.m_ids = [[f"{PREFIX}m{c}_{j}" for j in range(n_theta)] for c in range(len(self.outputs))]
+        self.state_index = {s: i for i, s in enumerate(self.states)}
+        self.q_index = {q: k for k, q in enumerate(self.sensitive_list)}
+        self._build()
+
+    def _classify(self, model: libsbml.Model, rate: dict[str, Any]) -> None:
+        """States (with their kind and compartment) and constants; refuses what the gradient cannot follow."""
         species = [model.getSpecies(i) for i in range(model.getNumSpecies())]
         #: state id -> "conc" (species symbol is a concentration), "amount" or "value"
         self.kind: dict[str, str] = {}
@@ -130,10 +149,11 @@ class SensitivityModel:
             if kind == "conc" and self.compartment_of[sid] not in self.constants:
                 raise _unsupported(f"species {sid!r} is in compartment {self.compartment_of[sid]!r}, whose size "
                                    "is given by a rule", "petab-gradient-variable-compartment", sid)
-        self.states = list(self.kind)
-        self._memo: dict[str, Any] = {}
-        self.sym = {n: sp.Symbol(n) for n in [*self.states, *self.constants]}
-        # right-hand side of the amounts / values
+
+    def _right_hand_sides(self, model: libsbml.Model, rate: dict[str, Any]) -> dict[str, Any]:
+        """Right-hand sides of the amounts (species) and values (rate-rule parameters)."""
+        import sympy as sp
+
         rhs: dict[str, Any] = {s: sp.Integer(0) for s in self.states}
         for sid, math in rate.items():
             if sid not in self.kind:
@@ -155,8 +175,10 @@ class SensitivityModel:
                                            ref.getId())
                     stoich = ref.getStoichiometry() if ref.isSetStoichiometry() else 1.0
                     rhs[sid] += sign * sp.Float(stoich) * v
-        self.rhs = rhs
-        # constants whose value can depend on theta: set by PEtab, or initial/event assignments of such values
+        return rhs
+
+    def _find_sensitive(self, model: libsbml.Model, settable: Iterable[str]) -> None:
+        """Constants whose value can depend on theta: set by PEtab, or initial/event assignments of such values."""
         dynamic = set(self.states)
         self.sensitive = {q for q in settable if q in self.constants}
         ias = {model.getInitialAssignment(i).getSymbol(): model.getInitialAssignment(i).getMath()
@@ -172,16 +194,6 @@ class SensitivityModel:
             if not grown:
                 break
             self.sensitive |= grown
-        self.sensitive_list = sorted(self.sensitive)
-        self.dynamic = {self.sym[n] for n in [*self.states, *self.sensitive_list]}
-        n_theta = len(self.thetas)
-        self.s_ids = [[f"{PREFIX}s{i}_{j}" for j in range(n_theta)] for i in range(len(self.states))]
-        self.q_ids = [[f"{PREFIX}q{k}_{j}" for j in range(n_theta)] for k in range(len(self.sensitive_list))]
-        self.outputs = list(outputs)
-        self.m_ids = [[f"{PREFIX}m{c}_{j}" for j in range(n_theta)] for c in range(len(self.outputs))]
-        self.state_index = {s: i for i, s in enumerate(self.states)}
-        self.q_index = {q: k for k, q in enumerate(self.sensitive_list)}
-        self._build()
 
     # -- symbols -------------------------------------------------------------------
     def value(self, name: str) -> Any:

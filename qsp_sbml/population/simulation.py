@@ -329,10 +329,7 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         instrumentation and fault-injection tests.
     """
     eng = engine or SerialEngine()
-    if batch_size is None:
-        batch_size = max(1, min(64, -(-cohort.n // (4 * eng.n_workers)))) if eng.n_workers > 1 else 64
-    if isinstance(batch_size, bool) or not (isinstance(batch_size, int) and batch_size > 0):
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = _batch_size(batch_size, cohort.n, eng)
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
     t = check_times(times)
@@ -342,63 +339,11 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
     opts = options or model.options
     params = cohort.parameters()
     matrix = params[[*before, *after]].to_numpy(dtype=float) if before or after else np.empty((cohort.n, 0))
-    ids = cohort.subject_ids
-    n, n_t, n_o = cohort.n, len(t), len(outputs)
-    values = np.full((n, n_t, n_o), np.nan)
-    status = np.array(["ok"] * n, dtype=object)
-    messages = [""] * n
-    fail_time = np.full(n, np.nan)
-
-    checkpoint = None
-    chunk_ranges = [(0, n)]
-    todo = [0]
+    col = _Collector(cohort.subject_ids, len(t), len(outputs))
     if out is not None:
-        from qsp_sbml.population.checkpoint import Checkpoint, cohort_sha256
-
-        inputs = {"model_sha256": model.sha256, "regimen": str(regimen),
-                  "times_sha256": hashlib.sha256(np.ascontiguousarray(t, dtype="<f8").tobytes()).hexdigest(),
-                  "outputs": list(outputs), "options": dataclasses.asdict(opts),
-                  "cohort_sha256": cohort_sha256(ids, [*before, *after], matrix), "cohort_seed": cohort.seed}
-        checkpoint = Checkpoint(out, inputs, n, chunk_size, resume=resume)
-        chunk_ranges, todo = checkpoint.ranges, checkpoint.todo
-        for index in sorted(checkpoint.chunks):
-            data = checkpoint.read(index, n_t, n_o)
-            sl = slice(data.start, data.stop)
-            values[sl], status[sl], fail_time[sl] = data.values, data.status, data.fail_time
-            messages[sl] = data.messages
-        if checkpoint.chunks:
-            logger.info("resuming %s: %d of %d chunks done", out, len(checkpoint.chunks), len(chunk_ranges))
-
-    batches = [_Batch(np.arange(s, min(s + batch_size, b)), matrix[s:min(s + batch_size, b)])
-               for c in todo for a, b in [chunk_ranges[c]] for s in range(a, b, batch_size)]
-    remaining = {c: chunk_ranges[c][1] - chunk_ranges[c][0] for c in todo}
-    chunk_of = np.zeros(n, dtype=int)
-    for c, (a, b) in enumerate(chunk_ranges):
-        chunk_of[a:b] = c
-
-    def store(rows: np.ndarray, res: _BatchResult) -> None:
-        values[rows], status[rows], fail_time[rows] = res.values, res.status, res.fail_time
-        for j, r in enumerate(rows):
-            messages[r] = res.messages[j]
-        c = int(chunk_of[rows[0]])
-        remaining[c] -= len(rows)
-        if remaining[c] == 0 and checkpoint is not None:
-            a, b = chunk_ranges[c]
-            checkpoint.write(c, ChunkData(a, b, values[a:b], list(status[a:b]), fail_time[a:b], messages[a:b]), ids)
-
-    lost: list[_Batch] = []
-
-    def on_result(i: int, res: _BatchResult | Lost, *, pool: list[_Batch]) -> None:
-        if isinstance(res, Lost):
-            if len(pool[i].rows) > 1:
-                lost.append(pool[i])
-                return
-            failed = _BatchResult(np.full((1, n_t, n_o), np.nan), [_LOST_STATUS[res.reason]],
-                                  [f"subject lost: {res.message}"], np.array([np.nan]))
-            store(pool[i].rows, failed)
-            return
-        store(pool[i].rows, res)
-
+        col.open_checkpoint(out, _run_inputs(model, regimen, t, outputs, opts, cohort, [*before, *after], matrix),
+                            chunk_size=chunk_size, resume=resume)
+    batches = col.batches(matrix, batch_size)
     if batches:
         event_sbml = model.to_sbml(regimen, end=float(t[-1]))  # one compilation: the regimen is the same for all
         sim = Simulator.compile(event_sbml, cache=False, source=model.source)
@@ -406,30 +351,124 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         grid = np.unique(np.concatenate(([0.0], t)))
         setup = _Setup(sbml=event_sbml, state=sim.save_state(), grid=grid, rows=np.searchsorted(grid, t),
                        selections=tuple(outputs), before=tuple(before), after=tuple(after), options=opts)
-        fn = task or _run_batch
-        eng.map_isolated(fn, batches, initializer=_init_worker, initargs=(setup,), progress=progress,
-                         total=len(batches), timeout=None if timeout is None else timeout * batch_size,
-                         on_result=functools.partial(on_result, pool=batches))
-        if lost:  # a worker died on these batches: run their subjects one by one to find the culprit(s)
-            singles = [_Batch(b.rows[k:k + 1], b.values[k:k + 1]) for b in lost for k in range(len(b.rows))]
-            logger.warning("%d batch(es) lost with their worker; simulating their %d subjects one by one",
-                           len(lost), len(singles))
-            eng.map_isolated(fn, singles, initializer=_init_worker, initargs=(setup,), progress=progress,
-                             timeout=timeout, on_result=functools.partial(on_result, pool=singles))
-    failed = [ids[k] for k in range(n) if status[k] != "ok"]
-    counts = {s: int(np.sum(status == s)) for s in ("failed", "crashed", "timeout") if np.any(status == s)}
-    if failed:
-        first = next(k for k in range(n) if status[k] != "ok")
-        kinds = ", ".join(f"{v} {k}" for k, v in counts.items())
-        text = (f"{len(failed)} of {n} subjects failed ({kinds}; first: subject {failed[0]!r}: {messages[first]})")
-        if strict:
-            raise SimulationError(text, subject_id=str(failed[0]),
-                                  time=None if math.isnan(fail_time[first]) else float(fail_time[first]))
-        warnings.warn(f"{text}; see result.failed", SimulationWarning, stacklevel=2)
+        col.run(eng, task or _run_batch, batches, setup, progress=progress, timeout=timeout)
+    counts = col.report_failures(strict=strict)
     attrs = {"model_id": model.id, "model_sha256": model.sha256, "regimen": str(regimen),
              "cohort_seed": cohort.seed, "engine": repr(eng), "batch_size": batch_size,
              "rtol": opts.rtol, "atol": opts.atol, "failures": counts}
-    return CohortResult(values, ids, t, list(outputs), status, messages, fail_time, attrs)
+    return CohortResult(col.values, col.ids, t, list(outputs), col.status, col.messages, col.fail_time, attrs)
+
+
+def _run_inputs(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequence[str], opts: IntegratorOptions,
+                cohort: Cohort, columns: list[str], matrix: np.ndarray) -> dict[str, Any]:
+    """What a resumable run's manifest records: a resumed run must have the same."""
+    from qsp_sbml.population.checkpoint import cohort_sha256
+
+    return {"model_sha256": model.sha256, "regimen": str(regimen),
+            "times_sha256": hashlib.sha256(np.ascontiguousarray(t, dtype="<f8").tobytes()).hexdigest(),
+            "outputs": list(outputs), "options": dataclasses.asdict(opts),
+            "cohort_sha256": cohort_sha256(cohort.subject_ids, columns, matrix), "cohort_seed": cohort.seed}
+
+
+def _batch_size(batch_size: int | None, n: int, eng: Engine) -> int:
+    """The given batch size, checked, or the default: 64, fewer when that leaves under 4 tasks per worker."""
+    if batch_size is None:
+        return max(1, min(64, -(-n // (4 * eng.n_workers)))) if eng.n_workers > 1 else 64
+    if isinstance(batch_size, bool) or not (isinstance(batch_size, int) and batch_size > 0):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+class _Collector:
+    """The results of a cohort run as they arrive, by chunk, with the checkpoint of a resumable run."""
+
+    def __init__(self, ids: list[Any], n_t: int, n_o: int) -> None:
+        n = len(ids)
+        self.ids, self.n_t, self.n_o = ids, n_t, n_o
+        self.values = np.full((n, n_t, n_o), np.nan)
+        self.status = np.array(["ok"] * n, dtype=object)
+        self.messages = [""] * n
+        self.fail_time = np.full(n, np.nan)
+        self.checkpoint: Any = None
+        self.chunk_ranges = [(0, n)]
+        self.todo = [0]
+        self.lost: list[_Batch] = []
+
+    def open_checkpoint(self, out: str | Path, inputs: Mapping[str, Any], *, chunk_size: int, resume: bool) -> None:
+        """Write chunks to ``out`` as they finish; with ``resume``, read the chunks already there."""
+        from qsp_sbml.population.checkpoint import Checkpoint
+
+        self.checkpoint = cp = Checkpoint(out, inputs, len(self.ids), chunk_size, resume=resume)
+        self.chunk_ranges, self.todo = cp.ranges, cp.todo
+        for index in sorted(cp.chunks):
+            data = cp.read(index, self.n_t, self.n_o)
+            sl = slice(data.start, data.stop)
+            self.values[sl], self.status[sl], self.fail_time[sl] = data.values, data.status, data.fail_time
+            self.messages[sl] = data.messages
+        if cp.chunks:
+            logger.info("resuming %s: %d of %d chunks done", out, len(cp.chunks), len(self.chunk_ranges))
+
+    def batches(self, matrix: np.ndarray, batch_size: int) -> list[_Batch]:
+        """The batches of the chunks still to simulate."""
+        self.remaining = {c: self.chunk_ranges[c][1] - self.chunk_ranges[c][0] for c in self.todo}
+        self.chunk_of = np.zeros(len(self.ids), dtype=int)
+        for c, (a, b) in enumerate(self.chunk_ranges):
+            self.chunk_of[a:b] = c
+        return [_Batch(np.arange(s, min(s + batch_size, b)), matrix[s:min(s + batch_size, b)])
+                for c in self.todo for a, b in [self.chunk_ranges[c]] for s in range(a, b, batch_size)]
+
+    def run(self, eng: Engine, fn: Callable[[Any], Any], batches: list[_Batch], setup: _Setup, *,
+            progress: bool | None, timeout: float | None) -> None:
+        """Simulate ``batches`` on ``eng``; the subjects of batches lost with a worker again one by one."""
+        batch_size = max(len(b.rows) for b in batches)
+        eng.map_isolated(fn, batches, initializer=_init_worker, initargs=(setup,), progress=progress,
+                         total=len(batches), timeout=None if timeout is None else timeout * batch_size,
+                         on_result=functools.partial(self.on_result, pool=batches))
+        if self.lost:  # a worker died on these batches: run their subjects one by one to find the culprit(s)
+            singles = [_Batch(b.rows[k:k + 1], b.values[k:k + 1]) for b in self.lost for k in range(len(b.rows))]
+            logger.warning("%d batch(es) lost with their worker; simulating their %d subjects one by one",
+                           len(self.lost), len(singles))
+            eng.map_isolated(fn, singles, initializer=_init_worker, initargs=(setup,), progress=progress,
+                             timeout=timeout, on_result=functools.partial(self.on_result, pool=singles))
+
+    def store(self, rows: np.ndarray, res: _BatchResult) -> None:
+        """Keep a batch's results; write its chunk when complete."""
+        self.values[rows], self.status[rows], self.fail_time[rows] = res.values, res.status, res.fail_time
+        for j, r in enumerate(rows):
+            self.messages[r] = res.messages[j]
+        c = int(self.chunk_of[rows[0]])
+        self.remaining[c] -= len(rows)
+        if self.remaining[c] == 0 and self.checkpoint is not None:
+            a, b = self.chunk_ranges[c]
+            self.checkpoint.write(c, ChunkData(a, b, self.values[a:b], list(self.status[a:b]), self.fail_time[a:b],
+                                               self.messages[a:b]), self.ids)
+
+    def on_result(self, i: int, res: _BatchResult | Lost, *, pool: list[_Batch]) -> None:
+        """The engine's callback: a lost batch of several subjects is kept to be run one by one."""
+        if isinstance(res, Lost):
+            if len(pool[i].rows) > 1:
+                self.lost.append(pool[i])
+                return
+            res = _BatchResult(np.full((1, self.n_t, self.n_o), np.nan), [_LOST_STATUS[res.reason]],
+                               [f"subject lost: {res.message}"], np.array([np.nan]))
+        self.store(pool[i].rows, res)
+
+    def report_failures(self, *, strict: bool) -> dict[str, int]:
+        """Counts of failed subjects by status; raise (``strict``) or warn naming the first."""
+        status = self.status
+        counts = {s: int(np.sum(status == s)) for s in ("failed", "crashed", "timeout") if np.any(status == s)}
+        failed = [k for k in range(len(self.ids)) if status[k] != "ok"]
+        if failed:
+            first = failed[0]
+            kinds = ", ".join(f"{v} {k}" for k, v in counts.items())
+            text = (f"{len(failed)} of {len(self.ids)} subjects failed ({kinds}; first: subject "
+                    f"{self.ids[first]!r}: {self.messages[first]})")
+            if strict:
+                when = self.fail_time[first]
+                raise SimulationError(text, subject_id=str(self.ids[first]),
+                                      time=None if math.isnan(when) else float(when))
+            warnings.warn(f"{text}; see result.failed", SimulationWarning, stacklevel=3)
+        return counts
 
 
 #: Status of a subject whose worker was lost, by :attr:`qsp_sbml.engine.Lost.reason`.

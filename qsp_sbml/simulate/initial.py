@@ -49,6 +49,60 @@ _RELATIONAL: dict[int, Callable[[float, float], bool]] = {
 }
 
 
+_CONSTANTS: dict[int, float] = {
+    libsbml.AST_NAME_TIME: 0.0,
+    libsbml.AST_NAME_AVOGADRO: 6.02214076e23,
+    libsbml.AST_CONSTANT_E: math.e,
+    libsbml.AST_CONSTANT_PI: math.pi,
+    libsbml.AST_CONSTANT_TRUE: 1.0,
+    libsbml.AST_CONSTANT_FALSE: 0.0,
+}
+
+
+def _product(vals: list[float]) -> float:
+    out = 1.0
+    for v in vals:
+        out *= v
+    return out
+
+
+def _root(vals: list[float]) -> float:
+    degree, x = (vals[0], vals[1]) if len(vals) == 2 else (2.0, vals[0])
+    return float(x ** (1.0 / degree))
+
+
+def _log(vals: list[float]) -> float:
+    base, x = (vals[0], vals[1]) if len(vals) == 2 else (10.0, vals[0])
+    return math.log(x, base)
+
+
+def _unary(f: Callable[[float], float]) -> Callable[[list[float]], float]:
+    return lambda v: float(f(v[0]))
+
+
+def _chained(f: Callable[[float, float], bool]) -> Callable[[list[float]], float]:
+    """``a < b < c``: every neighbouring pair."""
+    return lambda v: float(all(f(a, b) for a, b in zip(v, v[1:], strict=False)))
+
+
+#: Operators of their evaluated arguments.
+_NARY: dict[int, Callable[[list[float]], float]] = {
+    libsbml.AST_PLUS: lambda v: float(sum(v)),
+    libsbml.AST_TIMES: _product,
+    libsbml.AST_MINUS: lambda v: -v[0] if len(v) == 1 else v[0] - v[1],
+    libsbml.AST_DIVIDE: lambda v: v[0] / v[1],
+    libsbml.AST_POWER: lambda v: float(v[0] ** v[1]),
+    libsbml.AST_FUNCTION_POWER: lambda v: float(v[0] ** v[1]),
+    libsbml.AST_FUNCTION_ROOT: _root,
+    libsbml.AST_FUNCTION_LOG: _log,
+    libsbml.AST_LOGICAL_XOR: lambda v: float(sum(bool(x) for x in v) % 2 == 1),
+    libsbml.AST_FUNCTION_MAX: max,
+    libsbml.AST_FUNCTION_MIN: min,
+    **{op: _unary(f) for op, f in _UNARY.items()},
+    **{op: _chained(f) for op, f in _RELATIONAL.items()},
+}
+
+
 def evaluate(
     node: libsbml.ASTNode,
     values: Mapping[str, float] | Callable[[str], float],
@@ -73,63 +127,22 @@ def evaluate(
         return float(node.getValue())
     if t == libsbml.AST_NAME:
         return float(lookup(node.getName()))
-    if t == libsbml.AST_NAME_TIME:
-        return 0.0
-    if t == libsbml.AST_NAME_AVOGADRO:
-        return 6.02214076e23
-    if t == libsbml.AST_CONSTANT_E:
-        return math.e
-    if t == libsbml.AST_CONSTANT_PI:
-        return math.pi
-    if t == libsbml.AST_CONSTANT_TRUE:
-        return 1.0
-    if t == libsbml.AST_CONSTANT_FALSE:
-        return 0.0
-    if t == libsbml.AST_PLUS:
-        return sum(ev(k) for k in kids)
-    if t == libsbml.AST_TIMES:
-        out = 1.0
-        for k in kids:
-            out *= ev(k)
-        return out
-    if t == libsbml.AST_MINUS:
-        return -ev(kids[0]) if len(kids) == 1 else ev(kids[0]) - ev(kids[1])
-    if t == libsbml.AST_DIVIDE:
-        return ev(kids[0]) / ev(kids[1])
-    if t in (libsbml.AST_POWER, libsbml.AST_FUNCTION_POWER):
-        return float(ev(kids[0]) ** ev(kids[1]))
-    if t == libsbml.AST_FUNCTION_ROOT:
-        degree, x = (ev(kids[0]), ev(kids[1])) if len(kids) == 2 else (2.0, ev(kids[0]))
-        return float(x ** (1.0 / degree))
-    if t == libsbml.AST_FUNCTION_LOG:
-        base, x = (ev(kids[0]), ev(kids[1])) if len(kids) == 2 else (10.0, ev(kids[0]))
-        return math.log(x, base)
-    if t in _UNARY:
-        return float(_UNARY[t](ev(kids[0])))
-    if t in _RELATIONAL:
-        vals = [ev(k) for k in kids]
-        return float(all(_RELATIONAL[t](a, b) for a, b in zip(vals, vals[1:], strict=False)))
-    if t == libsbml.AST_LOGICAL_AND:
+    if t in _CONSTANTS:
+        return _CONSTANTS[t]
+    if t in _NARY:
+        return _NARY[t]([ev(k) for k in kids])
+    if t == libsbml.AST_LOGICAL_AND:  # short-circuit, like the operators of the model
         return float(all(ev(k) for k in kids))
     if t == libsbml.AST_LOGICAL_OR:
         return float(any(ev(k) for k in kids))
-    if t == libsbml.AST_LOGICAL_XOR:
-        return float(sum(bool(ev(k)) for k in kids) % 2 == 1)
-    if t == libsbml.AST_FUNCTION_MAX:
-        return max(ev(k) for k in kids)
-    if t == libsbml.AST_FUNCTION_MIN:
-        return min(ev(k) for k in kids)
     if t == libsbml.AST_FUNCTION_PIECEWISE:
         for k in range(0, len(kids) - 1, 2):
             if ev(kids[k + 1]):
                 return ev(kids[k])
-        if len(kids) % 2 == 1:
-            return ev(kids[-1])
-        return math.nan
+        return ev(kids[-1]) if len(kids) % 2 == 1 else math.nan
     if t == libsbml.AST_FUNCTION and node.getName() in functions:
         lam = functions[node.getName()]
-        n_args = lam.getNumBvars()
-        bound = {lam.getChild(i).getName(): ev(kids[i]) for i in range(n_args)}
+        bound = {lam.getChild(i).getName(): ev(kids[i]) for i in range(lam.getNumBvars())}
 
         def inner(name: str) -> float:
             return bound[name] if name in bound else float(lookup(name))

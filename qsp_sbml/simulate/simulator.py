@@ -209,6 +209,7 @@ class Simulator:
         self._plans: dict[frozenset[str], tuple[tuple[str, Any, float], ...]] = {}
         self._nodes: tuple[tuple[str, _Node], ...] | None = None
         self._options: IntegratorOptions | None = None
+        self._selected: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
         return f"Simulator(model={self.structure.model_id!r}, source={self.source!r})"
@@ -282,6 +283,8 @@ class Simulator:
         """
         rr = self.rr
         sels = list(selections) if selections is not None else list(rr.model.getFloatingSpeciesIds())
+        if tuple(sels) == self._selected and list(rr.timeCourseSelections)[1:] == sels:
+            return sels  # checked already (a per-call cost of Model.simulate otherwise)
         if "time" in sels and "time" in self.structure.ids:
             raise UnsupportedFeatureError(
                 f"model {self.structure.model_id!r} has an element named 'time': RoadRunner reads the simulation "
@@ -299,6 +302,7 @@ class Simulator:
                     f"unknown selection {s!r} for model {self.structure.model_id!r}{hint}", sbml_id=s
                 ) from None
         rr.timeCourseSelections = ["time", *sels]
+        self._selected = tuple(sels)
         return sels
 
     @property
