@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from qsp_sbml.dosing import ROUTE_ALIASES, Dose, Route, _pydantic_message
+from qsp_sbml._dose import ROUTE_ALIASES, Dose, Route, pydantic_message
 from qsp_sbml.errors import RegimenError, UnitError
 from qsp_sbml.units import AMOUNT_UNITS, TIME_UNITS, parse_time_unit
 
@@ -253,7 +253,7 @@ def parse_regimen_text(text: str) -> list[Dose]:
                 dose = Dose(**base, time=t, interval=ph.interval_h, count=count)
                 doses.append(dose)
         except (ValidationError, UnitError) as err:
-            raise RegimenError(_pydantic_message(err), where=where) from None
+            raise RegimenError(pydantic_message(err), where=where) from None
         last = doses[-1]
         if last.count is None:
             if k < len(_split_phrases(tokens)):
