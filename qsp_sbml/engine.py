@@ -17,6 +17,10 @@ this process and cannot isolate a crash or enforce a time limit.
 
 Nothing parallel starts at import; a pool lives only inside one :meth:`Engine.map` call.
 
+The contract (:class:`Engine`, :class:`Lost`, :class:`WorkerLostError`) is defined in
+``qsp_sbml._engine_base``, below this module and the Dask engine (:mod:`qsp_sbml.distributed`), and
+exported here.
+
 Examples
 --------
 >>> SerialEngine().map(abs, [-2, 3, -1])
@@ -26,12 +30,10 @@ Examples
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 import signal
 import time
 import traceback
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,82 +41,12 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from qsp_sbml import log
-from qsp_sbml.errors import QspError
+from qsp_sbml._engine_base import Engine, Lost, WorkerLostError, usable_cpus
 
 __all__ = ["Engine", "Lost", "ProcessEngine", "SerialEngine", "WorkerLostError", "as_engine"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Lost:
-    """In place of a result: the worker running this item died or was killed.
-
-    ``reason`` is ``"crashed"`` (the process ended without answering: native crash, ``os._exit``, a signal)
-    or ``"timeout"`` (the watchdog killed it after the per-item time limit).
-    """
-
-    reason: str
-    message: str
-    exitcode: int | None = None
-
-
-class WorkerLostError(QspError, RuntimeError):
-    """A worker died on an item during :meth:`Engine.map` (use :meth:`Engine.map_isolated` to go on)."""
-
-
-class Engine(ABC):
-    """Apply a function to items; results are returned in input order."""
-
-    #: Number of workers (1 for the serial engine).
-    n_workers: int = 1
-    #: True when :meth:`map_isolated` survives a worker crash and enforces ``timeout``.
-    isolates_faults: bool = False
-
-    @abstractmethod
-    def map(self, fn: Callable[[T], R], items: Sequence[T], *, initializer: Callable[..., None] | None = None,
-            initargs: tuple[Any, ...] = (), progress: bool | None = None, total: int | None = None) -> list[R]:
-        """Apply ``fn`` to every item of ``items`` and return the results in input order.
-
-        Parameters
-        ----------
-        fn
-            A picklable (module-level) function for process engines.
-        items
-            The work items (picklable for process engines).
-        initializer, initargs
-            Run once per worker before any item (in this process for the serial engine).
-        progress
-            Show a progress bar (tqdm, when installed); ``None`` shows one on a terminal only.
-        total
-            Length shown by the bar when items are batches of a larger count (default ``len(items)``).
-        """
-
-    def map_isolated(self, fn: Callable[[T], R], items: Sequence[T], *,
-                     initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
-                     progress: bool | None = None, total: int | None = None, timeout: float | None = None,
-                     on_result: Callable[[int, R | Lost], None] | None = None) -> list[R | Lost]:
-        """Like :meth:`map`, but an item whose worker dies yields a :class:`Lost` instead of ending the run.
-
-        Parameters
-        ----------
-        fn, items, initializer, initargs, progress, total
-            As in :meth:`map`.
-        timeout
-            Wall-clock limit per item in seconds (engines with :attr:`isolates_faults` only; ignored otherwise).
-        on_result
-            Called in this process with ``(index, result)`` as each result arrives (in completion order), for
-            example to write finished work to disk before the run ends.
-
-        This default (engines that cannot isolate faults) runs :meth:`map` and then reports every result.
-        """
-        results: list[Any] = self.map(fn, items, initializer=initializer, initargs=initargs, progress=progress,
-                                      total=total)
-        if on_result is not None:
-            for i, r in enumerate(results):
-                on_result(i, r)
-        return results
 
 
 class SerialEngine(Engine):
@@ -240,7 +172,7 @@ class ProcessEngine(Engine):
     def __init__(self, n_workers: int | None = None, *, start_method: str = "spawn",
                  max_tasks_per_child: int | None = 200) -> None:
         if n_workers is None:
-            n_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            n_workers = usable_cpus()
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
         if start_method not in multiprocessing.get_all_start_methods():
