@@ -210,27 +210,52 @@ def _dose_selection(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], po
 def _summarise(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], res: pd.DataFrame,
                ns: list[int]) -> dict[str, Any]:
     """The summary of each population: arms, comparisons, power curve, required n, design extras."""
-    return {pop: _summarise_population(trials, tables, res, ns, pop) for pop in trials.populations}
-
-
-def _summarise_population(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], res: pd.DataFrame,
-                          ns: list[int], pop: str) -> dict[str, Any]:
     d = trials.design
-    comps, curve, required = _comparisons(d, tables, res, ns, pop)
-    entry_pop: dict[str, Any] = {"n": d.n, "expected_n": float(d.n), "arms": _arm_summaries(d, tables, pop),
-                                 "comparisons": comps, "power_curve": curve, "required_n": required,
-                                 "target_power": d.target_power}
-    if pop == "enriched":
-        entry_pop["criteria"] = [c.label() for c in (*d.inclusion, *d.enrichment)]
-    else:
-        entry_pop["criteria"] = [c.label() for c in d.inclusion]
-    if d.dose_selection:
-        entry_pop["dose_selection"] = _dose_selection(trials, tables, pop)
-    if d.adaptive:
-        entry_pop["adaptive"] = _adaptive(trials, tables, pop)
-        cond = entry_pop["adaptive"]["conditional"]
-        entry_pop["expected_n"] = cond["expected_n"]
-    return entry_pop
+    pops: dict[str, Any] = {}
+    for pop in trials.populations:
+        comps: list[dict[str, Any]] = []
+        curve: list[dict[str, Any]] = []
+        required: dict[str, dict[str, int | None]] = {}
+        for ep in d.endpoints:
+            required[ep.id] = {}
+            for trt in ep.analysis.treatments:
+                sel = res[(res["population"] == pop) & (res["endpoint"] == ep.id) & (res["treatment"] == trt)]
+                cond = sel[sel["mode"] == "conditional"]
+                post = sel[sel["mode"] == "posterior"]
+                at_n = cond[cond["n"] == d.n]
+                ok = at_n[at_n["ok"]]
+                p, se = _rate(at_n["significant"])
+                pos, pos_se = _rate(post[post["n"] == d.n]["significant"]) if len(post) else (None, None)
+                entry = {"endpoint": ep.id, "treatment": trt, "control": ep.analysis.control,
+                         "test": ep.analysis.test, "alpha": ep.analysis.alpha,
+                         "estimand": str(ok["estimand"].iloc[0]) if len(ok) else None,
+                         "estimate": float(ok["estimate"].mean()) if len(ok) else None,
+                         "ci_low": float(ok["ci_low"].mean()) if len(ok) else None,
+                         "ci_high": float(ok["ci_high"].mean()) if len(ok) else None,
+                         "estimate_range": [float(np.percentile(ok["estimate"], 2.5)),
+                                            float(np.percentile(ok["estimate"], 97.5))] if len(ok) else None,
+                         "power": p, "power_se": se, "probability_of_success": pos,
+                         "probability_of_success_se": pos_se, "undefined_analyses": int((~at_n["ok"]).sum()),
+                         "n": d.n}
+                _add_standardised_effect(entry, d, ep, trt, tables[ep.id], pop)
+                comps.append(entry)
+                rows, required[ep.id][trt] = _power_curve_rows(d, ep, trt, cond, post, ns)
+                curve += rows
+        entry_pop: dict[str, Any] = {"n": d.n, "expected_n": float(d.n), "arms": _arm_summaries(d, tables, pop),
+                                     "comparisons": comps, "power_curve": curve, "required_n": required,
+                                     "target_power": d.target_power}
+        if pop == "enriched":
+            entry_pop["criteria"] = [c.label() for c in (*d.inclusion, *d.enrichment)]
+        else:
+            entry_pop["criteria"] = [c.label() for c in d.inclusion]
+        if d.dose_selection:
+            entry_pop["dose_selection"] = _dose_selection(trials, tables, pop)
+        if d.adaptive:
+            entry_pop["adaptive"] = _adaptive(trials, tables, pop)
+            cond = entry_pop["adaptive"]["conditional"]
+            entry_pop["expected_n"] = cond["expected_n"]
+        pops[pop] = entry_pop
+    return pops
 
 
 def _arm_summaries(d: ParallelDesign, tables: dict[str, pd.DataFrame], pop: str) -> dict[str, Any]:
@@ -257,59 +282,32 @@ def _arm_summaries(d: ParallelDesign, tables: dict[str, pd.DataFrame], pop: str)
     return arms
 
 
-def _comparisons(d: ParallelDesign, tables: dict[str, pd.DataFrame], res: pd.DataFrame, ns: list[int],
-                 pop: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, int | None]]]:
-    """Each treatment-vs-control comparison at the design's n, the power curve over ``ns`` and the required n."""
-    comps: list[dict[str, Any]] = []
-    curve: list[dict[str, Any]] = []
-    required: dict[str, dict[str, int | None]] = {}
-    for ep in d.endpoints:
-        required[ep.id] = {}
-        for trt in ep.analysis.treatments:
-            sel = res[(res["population"] == pop) & (res["endpoint"] == ep.id) & (res["treatment"] == trt)]
-            cond = sel[sel["mode"] == "conditional"]
-            post = sel[sel["mode"] == "posterior"]
-            comps.append(_comparison(d, ep, trt, tables, pop, cond, post))
-            hit = None
-            for n in ns:
-                c = cond[cond["n"] == n]
-                pn, sen = _rate(c["significant"])
-                row = {"endpoint": ep.id, "treatment": trt, "n": n, "power": pn, "power_se": sen}
-                if len(post):
-                    row["probability_of_success"] = _rate(post[post["n"] == n]["significant"])[0]
-                curve.append(row)
-                if hit is None and pn is not None and pn >= d.target_power:
-                    hit = n
-            required[ep.id][trt] = hit
-    return comps, curve, required
-
-
-def _comparison(d: ParallelDesign, ep: Endpoint, trt: str, tables: dict[str, pd.DataFrame], pop: str,
-                cond: pd.DataFrame, post: pd.DataFrame) -> dict[str, Any]:
-    """One treatment vs control at the design's n: estimate, power, probability of success, effect size."""
-    at_n = cond[cond["n"] == d.n]
-    ok = at_n[at_n["ok"]]
-    p, se = _rate(at_n["significant"])
-    pos, pos_se = _rate(post[post["n"] == d.n]["significant"]) if len(post) else (None, None)
-    entry = {"endpoint": ep.id, "treatment": trt, "control": ep.analysis.control,
-             "test": ep.analysis.test, "alpha": ep.analysis.alpha,
-             "estimand": str(ok["estimand"].iloc[0]) if len(ok) else None,
-             "estimate": float(ok["estimate"].mean()) if len(ok) else None,
-             "ci_low": float(ok["ci_low"].mean()) if len(ok) else None,
-             "ci_high": float(ok["ci_high"].mean()) if len(ok) else None,
-             "estimate_range": [float(np.percentile(ok["estimate"], 2.5)),
-                                float(np.percentile(ok["estimate"], 97.5))] if len(ok) else None,
-             "power": p, "power_se": se, "probability_of_success": pos,
-             "probability_of_success_se": pos_se, "undefined_analyses": int((~at_n["ok"]).sum()),
-             "n": d.n}
+def _add_standardised_effect(entry: dict[str, Any], d: ParallelDesign, ep: Endpoint, trt: str, table: pd.DataFrame,
+                             pop: str) -> None:
+    """Cohen's d of a continuous endpoint (pooled SD of the conditional trials at the design's n)."""
     if ep.type in ("value", "change", "percent_change", "auc", "cmax"):
-        t = tables[ep.id]
-        t = t[(t["mode"] == "conditional") & (t["population"] == pop) & (t["order"] < d.n)]
+        t = table[(table["mode"] == "conditional") & (table["population"] == pop) & (table["order"] < d.n)]
         a, b = t.loc[t["arm"] == trt, "y"].dropna(), t.loc[t["arm"] == ep.analysis.control, "y"].dropna()
         if len(a) > 1 and len(b) > 1:
             sd = math.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))
             entry["standardised_effect"] = float((a.mean() - b.mean()) / sd) if sd > 0 else None
-    return entry
+
+
+def _power_curve_rows(d: ParallelDesign, ep: Endpoint, trt: str, cond: pd.DataFrame, post: pd.DataFrame,
+                      ns: list[int]) -> tuple[list[dict[str, Any]], int | None]:
+    """Power (and probability of success) of one comparison at each n; the smallest n reaching the target."""
+    rows: list[dict[str, Any]] = []
+    hit = None
+    for n in ns:
+        c = cond[cond["n"] == n]
+        pn, sen = _rate(c["significant"])
+        row = {"endpoint": ep.id, "treatment": trt, "n": n, "power": pn, "power_se": sen}
+        if len(post):
+            row["probability_of_success"] = _rate(post[post["n"] == n]["significant"])[0]
+        rows.append(row)
+        if hit is None and pn is not None and pn >= d.target_power:
+            hit = n
+    return rows, hit
 
 
 def run(design: ParallelDesign, *, seed: int, engine: Engine, out: Path,
