@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from qsp_sbml.dosing import ROUTE_ALIASES, Dose, Route, _pydantic_message
+from qsp_sbml._dose import ROUTE_ALIASES, Dose, Route, pydantic_message
 from qsp_sbml.errors import RegimenError, UnitError
 from qsp_sbml.units import AMOUNT_UNITS, TIME_UNITS, parse_time_unit
 
@@ -96,12 +96,6 @@ def _split_phrases(tokens: list[str]) -> list[list[str]]:
 def _parse_phrase(tokens: list[str], where: str) -> _Phrase:
     ph = _Phrase(text=" ".join(tokens))
     i = 0
-
-    def need(k: int, what: str) -> str:
-        if i + k >= len(tokens):
-            raise RegimenError(f"expected {what} after {tokens[i]!r}", where=where)
-        return tokens[i + k]
-
     while i < len(tokens):
         tok = tokens[i]
         low = tok.lower()
@@ -118,32 +112,11 @@ def _parse_phrase(tokens: list[str], where: str) -> _Phrase:
             ph.route = ROUTE_ALIASES[low]
             i += 1
         elif low == "over":
-            number, unit = need(1, "a duration"), need(2, "a time unit")
-            if not _is_number(number):
-                raise RegimenError(f"expected a duration after 'over', got {number!r}", where=where)
-            ph.duration_h = _hours(float(number), unit, where)
-            ph.route = Route.IV_INFUSION
-            i += 3
+            i = _read_over(ph, tokens, i, where)
         elif low == "rate" or (low == "at" and len(tokens) > i + 3 and tokens[i + 3] == "/"):
-            number, unit, slash, tunit = need(1, "a rate"), need(2, "a unit"), need(3, "'/'"), need(4, "a time unit")
-            if not _is_number(number) or slash != "/":
-                raise RegimenError(f"a rate looks like 'rate 100 mg/h', got {ph.text!r}", where=where)
-            ph.rate = float(number) / _hours(1.0, tunit, where)
-            ph.rate_unit = unit
-            ph.route = Route.IV_INFUSION
-            i += 5
+            i = _read_rate(ph, tokens, i, where)
         elif low in ("at", "from", "starting", "start"):
-            number, unit = need(1, "a time"), need(2, "a time unit")
-            if not _is_number(number):
-                raise RegimenError(f"expected a time after {tok!r}, got {number!r}", where=where)
-            values = [_hours(v, unit, where) for v in _numbers(number)]
-            if low == "at" and len(values) > 1:
-                ph.times_h = values
-            elif low == "at" and ph.interval_h is None and not _later_freq(tokens[i + 3 :]):
-                ph.times_h = values
-            else:
-                ph.start_h = values[0]
-            i += 3
+            i = _read_time(ph, tokens, i, where)
         elif (m := _FREQ.match(low)) or low in _NAMED_FREQ:
             if m:
                 ph.interval_h = float(m.group(1) or 1.0) * _FREQ_UNIT_HOURS[m.group(2)]
@@ -151,10 +124,7 @@ def _parse_phrase(tokens: list[str], where: str) -> _Phrase:
                 ph.interval_h = _NAMED_FREQ[low]
             i += 1
         elif low == "every":
-            number, unit = need(1, "a number"), need(2, "a time unit")
-            if not _is_number(number):
-                raise RegimenError(f"expected a number after 'every', got {number!r}", where=where)
-            ph.interval_h = _hours(float(number), unit, where)
+            ph.interval_h = _read_duration(tokens, i, "a number", where)
             i += 3
         elif re.fullmatch(r"x\d+", low) or (low == "x" and _is_number(nxt)):
             text = low[1:] if low != "x" else nxt
@@ -163,13 +133,10 @@ def _parse_phrase(tokens: list[str], where: str) -> _Phrase:
                 raise RegimenError(f"the dose count must be a whole number >= 1, got {text!r}", where=where)
             i += 1 if low != "x" else 2
         elif low == "for":
-            number, unit = need(1, "a duration"), need(2, "a time unit")
-            if not _is_number(number):
-                raise RegimenError(f"expected a duration after 'for', got {number!r}", where=where)
-            ph.for_h = _hours(float(number), unit, where)
+            ph.for_h = _read_duration(tokens, i, "a duration", where)
             i += 3
         elif low in ("to", "into"):
-            ph.target = need(1, "a target id")
+            ph.target = _need(tokens, i, 1, "a target id", where)
             i += 2
         else:
             raise RegimenError(
@@ -177,6 +144,60 @@ def _parse_phrase(tokens: list[str], where: str) -> _Phrase:
                 where=where,
             )
     return ph
+
+
+def _need(tokens: list[str], i: int, k: int, what: str, where: str) -> str:
+    """The token ``k`` places after keyword ``tokens[i]``; an error names ``what`` was expected."""
+    if i + k >= len(tokens):
+        raise RegimenError(f"expected {what} after {tokens[i]!r}", where=where)
+    return tokens[i + k]
+
+
+def _read_duration(tokens: list[str], i: int, what: str, where: str) -> float:
+    """``<keyword> NUMBER TIME_UNIT`` at ``i`` (``every``, ``for``) in hours."""
+    number, unit = _need(tokens, i, 1, what, where), _need(tokens, i, 2, "a time unit", where)
+    if not _is_number(number):
+        raise RegimenError(f"expected {what} after {tokens[i].lower()!r}, got {number!r}", where=where)
+    return _hours(float(number), unit, where)
+
+
+def _read_over(ph: _Phrase, tokens: list[str], i: int, where: str) -> int:
+    """``over NUMBER TIME_UNIT``: an infusion's duration; returns the index after it."""
+    number, unit = _need(tokens, i, 1, "a duration", where), _need(tokens, i, 2, "a time unit", where)
+    if not _is_number(number):
+        raise RegimenError(f"expected a duration after 'over', got {number!r}", where=where)
+    ph.duration_h = _hours(float(number), unit, where)
+    ph.route = Route.IV_INFUSION
+    return i + 3
+
+
+def _read_rate(ph: _Phrase, tokens: list[str], i: int, where: str) -> int:
+    """``rate NUMBER UNIT / TIME_UNIT`` (or ``at ...``): an infusion's rate; returns the index after it."""
+    number, unit = _need(tokens, i, 1, "a rate", where), _need(tokens, i, 2, "a unit", where)
+    slash, tunit = _need(tokens, i, 3, "'/'", where), _need(tokens, i, 4, "a time unit", where)
+    if not _is_number(number) or slash != "/":
+        raise RegimenError(f"a rate looks like 'rate 100 mg/h', got {ph.text!r}", where=where)
+    ph.rate = float(number) / _hours(1.0, tunit, where)
+    ph.rate_unit = unit
+    ph.route = Route.IV_INFUSION
+    return i + 5
+
+
+def _read_time(ph: _Phrase, tokens: list[str], i: int, where: str) -> int:
+    """``at|from|starting|start NUMBER[,NUMBER...] TIME_UNIT``: explicit times or the start of a schedule."""
+    tok = tokens[i]
+    low = tok.lower()
+    number, unit = _need(tokens, i, 1, "a time", where), _need(tokens, i, 2, "a time unit", where)
+    if not _is_number(number):
+        raise RegimenError(f"expected a time after {tok!r}, got {number!r}", where=where)
+    values = [_hours(v, unit, where) for v in _numbers(number)]
+    if low == "at" and len(values) > 1:
+        ph.times_h = values
+    elif low == "at" and ph.interval_h is None and not _later_freq(tokens[i + 3 :]):
+        ph.times_h = values
+    else:
+        ph.start_h = values[0]
+    return i + 3
 
 
 def _later_freq(rest: list[str]) -> bool:
@@ -203,57 +224,12 @@ def parse_regimen_text(text: str) -> list[Dose]:
             raise RegimenError(f"empty phrase in {text!r}", where=where)
         ph = _parse_phrase(tokens_k, where)
         if prev is not None:
-            ph.amount = ph.amount if ph.amount is not None else prev.amount
-            ph.unit = ph.unit if ph.unit is not None else prev.unit
-            ph.route = ph.route if ph.route is not None else prev.route
-            ph.target = ph.target if ph.target is not None else prev.target
-            if ph.duration_h is None and ph.rate is None and ph.route is Route.IV_INFUSION:
-                ph.duration_h, ph.rate = prev.duration_h, prev.rate
-        if ph.amount is None:
-            raise RegimenError(f"no amount in {ph.text!r}; start with e.g. '100 mg'", where=where)
-        if ph.route is None:
-            raise RegimenError(f"no route in {ph.text!r}; add po, iv, sc or im", where=where)
-        if ph.rate_unit is not None and ph.rate_unit.lower() != (ph.unit or "").lower():
-            raise RegimenError(
-                f"the rate unit {ph.rate_unit!r} differs from the amount unit {ph.unit!r}", where=where
-            )
-        if ph.count is not None and ph.for_h is not None:
-            raise RegimenError("give either 'x N' or 'for D', not both", where=where)
-        if (ph.count is not None or ph.for_h is not None) and ph.interval_h is None:
-            raise RegimenError(f"'x N'/'for D' needs a frequency such as q12h in {ph.text!r}", where=where)
-        if ph.times_h and ph.interval_h is not None:
-            raise RegimenError("explicit times ('at 0,2,4 wk') and a frequency in one phrase; "
-                               "split them with 'then'", where=where)
+            _inherit(ph, prev)
+        _check_phrase(ph, where)
         start = ph.start_h
         if start is None and ph.interval_h is not None and prev_last is not None:
             start = prev_last + ph.interval_h
-        times = ph.times_h or [start or 0.0]
-        count: int | None = 1
-        if ph.interval_h is not None:
-            if ph.count is not None:
-                count = ph.count
-            elif ph.for_h is not None:
-                count = max(1, int(math.floor(ph.for_h / ph.interval_h + 1e-9)))
-            else:
-                count = None
-        base: dict[str, Any] = {
-            "amount": ph.amount,
-            "unit": ph.unit,
-            "time_unit": HOURS,
-            "route": ph.route,
-            "target": ph.target,
-        }
-        if ph.route is Route.IV_INFUSION:
-            if ph.duration_h is None and ph.rate is None:
-                raise RegimenError("an infusion needs 'over <duration>' or 'rate <r> mg/h'", where=where)
-            base["duration"] = ph.duration_h
-            base["rate"] = ph.rate
-        try:
-            for t in times:
-                dose = Dose(**base, time=t, interval=ph.interval_h, count=count)
-                doses.append(dose)
-        except (ValidationError, UnitError) as err:
-            raise RegimenError(_pydantic_message(err), where=where) from None
+        doses += _phrase_doses(ph, start, where)
         last = doses[-1]
         if last.count is None:
             if k < len(_split_phrases(tokens)):
@@ -263,6 +239,67 @@ def parse_regimen_text(text: str) -> list[Dose]:
         else:
             prev_last = last.time + (last.interval or 0.0) * (last.count - 1)
         prev = ph
+    return doses
+
+
+def _inherit(ph: _Phrase, prev: _Phrase) -> None:
+    """Amount, unit, route, target (and an infusion's duration or rate) the phrase omits come from ``prev``."""
+    ph.amount = ph.amount if ph.amount is not None else prev.amount
+    ph.unit = ph.unit if ph.unit is not None else prev.unit
+    ph.route = ph.route if ph.route is not None else prev.route
+    ph.target = ph.target if ph.target is not None else prev.target
+    if ph.duration_h is None and ph.rate is None and ph.route is Route.IV_INFUSION:
+        ph.duration_h, ph.rate = prev.duration_h, prev.rate
+
+
+def _check_phrase(ph: _Phrase, where: str) -> None:
+    """Refuse a phrase without amount or route, or with clauses that contradict each other."""
+    if ph.amount is None:
+        raise RegimenError(f"no amount in {ph.text!r}; start with e.g. '100 mg'", where=where)
+    if ph.route is None:
+        raise RegimenError(f"no route in {ph.text!r}; add po, iv, sc or im", where=where)
+    if ph.rate_unit is not None and ph.rate_unit.lower() != (ph.unit or "").lower():
+        raise RegimenError(
+            f"the rate unit {ph.rate_unit!r} differs from the amount unit {ph.unit!r}", where=where
+        )
+    if ph.count is not None and ph.for_h is not None:
+        raise RegimenError("give either 'x N' or 'for D', not both", where=where)
+    if (ph.count is not None or ph.for_h is not None) and ph.interval_h is None:
+        raise RegimenError(f"'x N'/'for D' needs a frequency such as q12h in {ph.text!r}", where=where)
+    if ph.times_h and ph.interval_h is not None:
+        raise RegimenError("explicit times ('at 0,2,4 wk') and a frequency in one phrase; "
+                           "split them with 'then'", where=where)
+
+
+def _phrase_doses(ph: _Phrase, start: float | None, where: str) -> list[Dose]:
+    """The doses of one checked phrase: one per explicit time, or one (repeated) dose from ``start``."""
+    times = ph.times_h or [start or 0.0]
+    count: int | None = 1
+    if ph.interval_h is not None:
+        if ph.count is not None:
+            count = ph.count
+        elif ph.for_h is not None:
+            count = max(1, int(math.floor(ph.for_h / ph.interval_h + 1e-9)))
+        else:
+            count = None
+    base: dict[str, Any] = {
+        "amount": ph.amount,
+        "unit": ph.unit,
+        "time_unit": HOURS,
+        "route": ph.route,
+        "target": ph.target,
+    }
+    if ph.route is Route.IV_INFUSION:
+        if ph.duration_h is None and ph.rate is None:
+            raise RegimenError("an infusion needs 'over <duration>' or 'rate <r> mg/h'", where=where)
+        base["duration"] = ph.duration_h
+        base["rate"] = ph.rate
+    doses = []
+    try:
+        for t in times:
+            doses.append(Dose(**base, time=t, interval=ph.interval_h, count=count))
+    except (ValidationError, UnitError) as err:
+        raise RegimenError(pydantic_message(err), where=where) from None
     return doses
 
 

@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from qsp_sbml import log
+from qsp_sbml._engine_base import Engine, Lost, WorkerLostError, usable_cpus
 from qsp_sbml._optional import require
-from qsp_sbml.engine import Engine, Lost, WorkerLostError
 
 __all__ = ["LOCAL_CLUSTER_CONFIG", "DaskEngine", "pypesto_engine"]
 
@@ -105,9 +105,7 @@ class DaskEngine(Engine):
         if address is not None and (not isinstance(address, str) or not address.strip()):
             raise ValueError(f"address must be a scheduler address such as 'tcp://host:8786', got {address!r}")
         if n_workers is None:
-            from qsp_sbml.engine import ProcessEngine
-
-            n_workers = ProcessEngine().n_workers
+            n_workers = usable_cpus()
         for name, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

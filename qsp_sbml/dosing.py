@@ -3,7 +3,8 @@
 A :class:`Regimen` is a tuple of :class:`Dose` records, each possibly repeated.
 Three ways in: Python objects, a NONMEM-like table (:meth:`Regimen.from_table`)
 and a compact text form (:meth:`Regimen.parse`, grammar in
-``qsp_sbml._regimen_text``).  A regimen expands into concrete administrations
+``qsp_sbml._regimen_text``).  :class:`Dose` and :class:`Route` are defined in ``qsp_sbml._dose``, below
+both readers, and exported here.  A regimen expands into concrete administrations
 (:meth:`Regimen.administrations`), which the simulator applies as a timeline and
 :func:`qsp_sbml.simulate.sbml_inputs.add_dosing_events` writes as SBML events.
 
@@ -19,156 +20,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qsp_sbml import C
+from qsp_sbml._dose import ROUTE_ALIASES, Dose, Route, as_route, pydantic_message  # noqa: F401 -- ROUTE_ALIASES: re-exported
+from qsp_sbml._regimen_text import format_regimen_text, parse_regimen_text
 from qsp_sbml.errors import RegimenError, UnitError
-from qsp_sbml.units import parse_amount_unit, parse_time_unit
 
 __all__ = ["Administration", "Dose", "Regimen", "Route"]
-
-
-class Route(StrEnum):
-    """Route of administration."""
-
-    IV_BOLUS = "iv_bolus"
-    IV_INFUSION = "iv_infusion"
-    ORAL = "oral"
-    SUBCUTANEOUS = "sc"
-    INTRAMUSCULAR = "im"
-
-    @property
-    def is_infusion(self) -> bool:
-        """Whether doses on this route are zero-order inputs."""
-        return self is Route.IV_INFUSION
-
-
-ROUTE_ALIASES: dict[str, Route] = {
-    "iv": Route.IV_BOLUS,
-    "ivb": Route.IV_BOLUS,
-    "bolus": Route.IV_BOLUS,
-    "iv_bolus": Route.IV_BOLUS,
-    "ivi": Route.IV_INFUSION,
-    "infusion": Route.IV_INFUSION,
-    "iv_infusion": Route.IV_INFUSION,
-    "po": Route.ORAL,
-    "oral": Route.ORAL,
-    "sc": Route.SUBCUTANEOUS,
-    "subq": Route.SUBCUTANEOUS,
-    "subcut": Route.SUBCUTANEOUS,
-    "subcutaneous": Route.SUBCUTANEOUS,
-    "im": Route.INTRAMUSCULAR,
-    "intramuscular": Route.INTRAMUSCULAR,
-}
-
-
-def as_route(value: str | Route) -> Route:
-    """Normalise a route name or alias."""
-    if isinstance(value, Route):
-        return value
-    key = str(value).strip().lower()
-    if key in ROUTE_ALIASES:
-        return ROUTE_ALIASES[key]
-    raise ValueError(f"unknown route {value!r}; use one of {sorted(ROUTE_ALIASES)}")
-
-
-class Dose(BaseModel):
-    """One dose, optionally repeated every ``interval`` for ``count`` administrations.
-
-    Times, durations and intervals are in ``time_unit`` (model units when None);
-    the amount is in ``unit`` (model units when None), the infusion ``rate`` in
-    ``unit`` per ``time_unit``.
-
-    Examples
-    --------
-    >>> Dose(amount=500, unit="mg", route="iv_infusion", duration=1, time_unit="h", target="A")
-    ... # doctest: +ELLIPSIS
-    Dose(amount=500.0, unit='mg', time=0.0, ...)
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    #: Amount per administration, > 0.
-    amount: float = Field(gt=0)
-    #: Amount unit (``mg``, ``umol``...); None means model units.
-    unit: str | None = None
-    #: Time of the first administration, >= 0.
-    time: float = Field(default=0.0, ge=0)
-    #: Unit of ``time``, ``duration`` and ``interval``; None means model units.
-    time_unit: str | None = None
-    #: Route of administration.
-    route: Route = Route.IV_BOLUS
-    #: SBML id receiving the dose; None means the model's default for the route.
-    target: str | None = None
-    #: Infusion duration (infusions only; give this or ``rate``).
-    duration: float | None = Field(default=None, gt=0)
-    #: Infusion rate in amount per time (infusions only; give this or ``duration``).
-    rate: float | None = Field(default=None, gt=0)
-    #: Time between administrations (> 0) when repeated.
-    interval: float | None = Field(default=None, gt=0)
-    #: Number of administrations; None with an interval repeats until the end of the simulation.
-    count: int | None = Field(default=1, ge=1)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise_route(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "route" in data and data["route"] is not None:
-            data = dict(data)
-            data["route"] = as_route(data["route"])
-        return data
-
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        for name in ("amount", "time", "duration", "rate", "interval"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value!r}")
-        if self.unit is not None:
-            parse_amount_unit(self.unit)
-        if self.time_unit is not None:
-            parse_time_unit(self.time_unit)
-        if self.route.is_infusion:
-            if (self.duration is None) == (self.rate is None):
-                raise ValueError("an IV infusion needs exactly one of duration or rate")
-        elif self.duration is not None or self.rate is not None:
-            raise ValueError(f"route {self.route.value!r} takes no duration or rate; use iv_infusion")
-        if self.count is None and self.interval is None:
-            raise ValueError("an open-ended dose (count=None) needs an interval")
-        if self.count is not None and self.count > 1 and self.interval is None:
-            raise ValueError(f"count={self.count} needs an interval")
-        if self.infusion_duration is not None and self.interval is not None:
-            # relative slack: an infusion filling its interval must survive unit conversion (rounding)
-            if self.infusion_duration > self.interval * (1 + 1e-12):
-                raise ValueError(
-                    f"infusion duration {self.infusion_duration} exceeds the interval {self.interval}"
-                )
-        return self
-
-    @property
-    def infusion_duration(self) -> float | None:
-        """Duration of each infusion in ``time_unit`` (None for other routes)."""
-        if not self.route.is_infusion:
-            return None
-        if self.duration is not None:
-            return self.duration
-        assert self.rate is not None  # noqa: S101 -- guaranteed by the validator
-        return self.amount / self.rate
-
-    def times(self, end: float | None = None) -> list[float]:
-        """Administration times in ``time_unit``; open-ended doses stop at ``end``."""
-        if self.count is None:
-            if end is None:
-                raise RegimenError("an open-ended regimen needs the simulation end time")
-            assert self.interval is not None  # noqa: S101
-            n = int(math.floor((end - self.time) / self.interval + 1e-9)) + 1
-            return [self.time + k * self.interval for k in range(max(n, 0))]
-        step = self.interval or 0.0
-        return [self.time + k * step for k in range(self.count)]
 
 
 @dataclass(frozen=True)
@@ -228,8 +91,6 @@ class Regimen(BaseModel):
         maps route names (``po``, ``iv``, ``sc``...) to ids.  The grammar is
         documented in ``qsp_sbml._regimen_text``.
         """
-        from qsp_sbml._regimen_text import parse_regimen_text
-
         doses = parse_regimen_text(text)
         route_targets = {as_route(k): v for k, v in (targets or {}).items()}
         resolved = []
@@ -293,8 +154,6 @@ class Regimen(BaseModel):
         >>> Regimen.parse("500 mg iv over 30 min q8h x 3 to A").to_text()
         '500 mg infusion over 0.5 h every 8 h x 3 from 0 h to A'
         """
-        from qsp_sbml._regimen_text import format_regimen_text
-
         return format_regimen_text(self.doses)
 
     def to_table(self) -> pd.DataFrame:
@@ -420,25 +279,14 @@ def _dose_from_row(
         at = f"{where}, column {columns[0]}" if columns else where
         raw = row.get(columns[0]) if columns else None
         got = f" (got {raw!r})" if raw not in (None, "") else ""
-        raise RegimenError(_pydantic_message(err) + got, where=at) from None
+        raise RegimenError(pydantic_message(err) + got, where=at) from None
     except UnitError as err:
-        raise RegimenError(_pydantic_message(err), where=f"{where}, column {C.UNIT}") from None
+        raise RegimenError(pydantic_message(err), where=f"{where}, column {C.UNIT}") from None
 
 
 #: Dose field -> dosing-table column, so that errors name the column the user wrote.
 _FIELD_COLUMN = {"amount": C.AMT, "time": C.TIME, "interval": C.II, "count": C.ADDL, "duration": C.DUR,
                  "rate": C.RATE, "unit": C.UNIT, "target": C.TARGET, "route": C.ROUTE, "time_unit": C.TIME}
-
-
-def _pydantic_message(err: Exception) -> str:
-    if isinstance(err, ValidationError):
-        parts = []
-        for e in err.errors():
-            loc = ".".join(str(x) for x in e["loc"])
-            msg = e["msg"].removeprefix("Value error, ")
-            parts.append(f"{loc}: {msg}" if loc else msg)
-        return "; ".join(parts)
-    return str(err)
 
 
 def as_regimen(value: Regimen | Dose | Iterable[Dose] | str | None) -> Regimen | None:

@@ -17,6 +17,10 @@ this process and cannot isolate a crash or enforce a time limit.
 
 Nothing parallel starts at import; a pool lives only inside one :meth:`Engine.map` call.
 
+The contract (:class:`Engine`, :class:`Lost`, :class:`WorkerLostError`) is defined in
+``qsp_sbml._engine_base``, below this module and the Dask engine (:mod:`qsp_sbml.distributed`), and
+exported here.
+
 Examples
 --------
 >>> SerialEngine().map(abs, [-2, 3, -1])
@@ -26,12 +30,10 @@ Examples
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 import signal
 import time
 import traceback
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -39,82 +41,12 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from qsp_sbml import log
-from qsp_sbml.errors import QspError
+from qsp_sbml._engine_base import Engine, Lost, WorkerLostError, usable_cpus
 
 __all__ = ["Engine", "Lost", "ProcessEngine", "SerialEngine", "WorkerLostError", "as_engine"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Lost:
-    """In place of a result: the worker running this item died or was killed.
-
-    ``reason`` is ``"crashed"`` (the process ended without answering: native crash, ``os._exit``, a signal)
-    or ``"timeout"`` (the watchdog killed it after the per-item time limit).
-    """
-
-    reason: str
-    message: str
-    exitcode: int | None = None
-
-
-class WorkerLostError(QspError, RuntimeError):
-    """A worker died on an item during :meth:`Engine.map` (use :meth:`Engine.map_isolated` to go on)."""
-
-
-class Engine(ABC):
-    """Apply a function to items; results are returned in input order."""
-
-    #: Number of workers (1 for the serial engine).
-    n_workers: int = 1
-    #: True when :meth:`map_isolated` survives a worker crash and enforces ``timeout``.
-    isolates_faults: bool = False
-
-    @abstractmethod
-    def map(self, fn: Callable[[T], R], items: Sequence[T], *, initializer: Callable[..., None] | None = None,
-            initargs: tuple[Any, ...] = (), progress: bool | None = None, total: int | None = None) -> list[R]:
-        """Apply ``fn`` to every item of ``items`` and return the results in input order.
-
-        Parameters
-        ----------
-        fn
-            A picklable (module-level) function for process engines.
-        items
-            The work items (picklable for process engines).
-        initializer, initargs
-            Run once per worker before any item (in this process for the serial engine).
-        progress
-            Show a progress bar (tqdm, when installed); ``None`` shows one on a terminal only.
-        total
-            Length shown by the bar when items are batches of a larger count (default ``len(items)``).
-        """
-
-    def map_isolated(self, fn: Callable[[T], R], items: Sequence[T], *,
-                     initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = (),
-                     progress: bool | None = None, total: int | None = None, timeout: float | None = None,
-                     on_result: Callable[[int, R | Lost], None] | None = None) -> list[R | Lost]:
-        """Like :meth:`map`, but an item whose worker dies yields a :class:`Lost` instead of ending the run.
-
-        Parameters
-        ----------
-        fn, items, initializer, initargs, progress, total
-            As in :meth:`map`.
-        timeout
-            Wall-clock limit per item in seconds (engines with :attr:`isolates_faults` only; ignored otherwise).
-        on_result
-            Called in this process with ``(index, result)`` as each result arrives (in completion order), for
-            example to write finished work to disk before the run ends.
-
-        This default (engines that cannot isolate faults) runs :meth:`map` and then reports every result.
-        """
-        results: list[Any] = self.map(fn, items, initializer=initializer, initargs=initargs, progress=progress,
-                                      total=total)
-        if on_result is not None:
-            for i, r in enumerate(results):
-                on_result(i, r)
-        return results
 
 
 class SerialEngine(Engine):
@@ -240,7 +172,7 @@ class ProcessEngine(Engine):
     def __init__(self, n_workers: int | None = None, *, start_method: str = "spawn",
                  max_tasks_per_child: int | None = 200) -> None:
         if n_workers is None:
-            n_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            n_workers = usable_cpus()
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
             raise ValueError(f"n_workers must be a positive integer, got {n_workers!r}")
         if start_method not in multiprocessing.get_all_start_methods():
@@ -279,134 +211,183 @@ class ProcessEngine(Engine):
         """
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-        n = len(items)
-        out: list[Any] = [None] * n
-        if n == 0:
-            return out
-        ctx: Any = multiprocessing.get_context(self.start_method)
-        pending: deque[int] = deque(range(n))
-        workers: list[_Worker] = []
+        if len(items) == 0:
+            return []
         self.last_spawned = 0
-        bar = _Bar(progress, n)
+        run = _PoolRun(self, fn, items, initializer=initializer, initargs=initargs, progress=progress,
+                       timeout=timeout, on_result=on_result, stop_on_lost=stop_on_lost)
+        return run.run()
 
-        def spawn() -> None:
-            parent, child = ctx.Pipe(duplex=True)
-            proc = ctx.Process(target=_worker_main, args=(child, fn, initializer, initargs), daemon=True)
-            proc.start()
-            child.close()
-            workers.append(_Worker(proc, parent))
-            self.last_spawned += 1
 
-        def finish(i: int, result: Any) -> None:
-            out[i] = result
-            bar.update()
-            if on_result is not None:
-                on_result(i, result)
+class _PoolRun:
+    """One :meth:`ProcessEngine.map_isolated` call: the workers, the items not yet sent, the results.
 
-        def retire(w: _Worker, *, kill: bool = False) -> None:
-            if kill:
-                w.proc.kill()
-            else:
-                try:
-                    w.conn.send(None)
-                except OSError:
-                    pass
-            w.proc.join(timeout=None if kill else 5)
-            if w.proc.is_alive():
-                w.proc.kill()
-                w.proc.join()
-            w.conn.close()
-            workers.remove(w)
+    :meth:`run` starts the workers, then loops: recycle and feed idle workers, wait for an answer, a worker's
+    death or the next time limit, handle what arrived, kill workers over the time limit.  Every exit (done,
+    an exception raised by ``fn``, Ctrl-C) retires the workers still alive.
+    """
 
-        def lose(w: _Worker, reason: str) -> None:
-            i = w.task
-            if reason != "timeout":
-                w.proc.join(timeout=2)  # it is dying: collect its exit code
-            code = w.proc.exitcode
-            retire(w, kill=True)
-            assert i is not None  # noqa: S101 -- only called for busy workers
-            what = (f"the worker was killed after the time limit of {timeout:g} s" if reason == "timeout"
-                    else f"the worker process died (exit code {code}"
-                         + (f", signal {signal.Signals(-code).name}" if code is not None and code < 0
-                            and -code in signal.valid_signals() else "") + ")")
-            lost = Lost(reason, what, None if reason == "timeout" else code)
-            if stop_on_lost:
-                raise WorkerLostError(f"{what} on item {i}")
-            finish(i, lost)
+    def __init__(self, engine: ProcessEngine, fn: Callable[[Any], Any], items: Sequence[Any], *,
+                 initializer: Callable[..., None] | None, initargs: tuple[Any, ...], progress: bool | None,
+                 timeout: float | None, on_result: Callable[[int, Any], None] | None, stop_on_lost: bool) -> None:
+        self.engine = engine
+        self.fn, self.items = fn, items
+        self.initializer, self.initargs = initializer, initargs
+        self.timeout, self.on_result, self.stop_on_lost = timeout, on_result, stop_on_lost
+        self.n = len(items)
+        self.out: list[Any] = [None] * self.n
+        self.ctx: Any = multiprocessing.get_context(engine.start_method)
+        self.pending: deque[int] = deque(range(self.n))
+        self.workers: list[_Worker] = []
+        self.bar = _Bar(progress, self.n)
+        #: Items answered or lost.
+        self.done = 0
 
-        done = 0
+    def run(self) -> list[Any]:
+        """Run every item; the results (or :class:`Lost`) in input order."""
         try:
-            for _ in range(min(self.n_workers, n)):
-                spawn()
-            while done < n:
-                # hand out work to idle, ready workers; recycle those that reached their quota
-                for w in list(workers):
-                    if w.ready and w.task is None and self.max_tasks_per_child is not None \
-                            and w.done >= self.max_tasks_per_child:
-                        retire(w)
-                        if pending:
-                            spawn()
-                for w in workers:
-                    if w.ready and w.task is None and pending:
-                        i = pending.popleft()
-                        w.conn.send((i, items[i]))
-                        w.task, w.started = i, time.monotonic()
-                now = time.monotonic()
-                wait_for: float | None = None
-                if timeout is not None:
-                    busy = [w.started + timeout - now for w in workers if w.task is not None]
-                    wait_for = max(0.0, min(busy)) if busy else None
-                handles: list[Any] = [w.conn for w in workers] + [w.proc.sentinel for w in workers]
-                ready = set(wait(handles, timeout=wait_for))
-                for w in list(workers):
+            for _ in range(min(self.engine.n_workers, self.n)):
+                self._spawn()
+            while self.done < self.n:
+                self._feed()
+                ready = self._wait()
+                for w in list(self.workers):
                     if w.conn in ready or w.conn.poll():
-                        try:
-                            kind, i, payload, tb = w.conn.recv()
-                        except (EOFError, OSError):
-                            if not w.ready:
-                                retire(w, kill=True)
-                                raise WorkerLostError(f"a worker process died while running the initializer "
-                                                      f"(exit code {w.proc.exitcode})") from None
-                            if w.task is None:  # died between items: just replace it
-                                retire(w, kill=True)
-                            else:
-                                lose(w, "crashed")
-                                done += 1
-                            if pending or done < n:
-                                spawn()
-                            continue
-                        if kind == "ready":
-                            w.ready = True
-                        elif kind == "ok":
-                            w.task = None
-                            w.done += 1
-                            finish(i, payload)
-                            done += 1
-                        else:  # error or init_error: the run stops with that exception
-                            where = "initializer" if kind == "init_error" else f"item {i}"
-                            raise _with_note(payload, f"raised in a worker process ({where}):\n{tb}")
+                        self._receive(w)
                     elif w.proc.sentinel in ready:
-                        if w.task is None:
-                            retire(w, kill=True)
-                            raise WorkerLostError(f"a worker process died before taking work (exit code "
-                                                  f"{w.proc.exitcode})")
-                        lose(w, "crashed")
-                        done += 1
-                        if done < n:
-                            spawn()
-                if timeout is not None:
-                    now = time.monotonic()
-                    for w in list(workers):
-                        if w.task is not None and now - w.started > timeout:
-                            lose(w, "timeout")
-                            done += 1
-                            if done < n:
-                                spawn()
+                        self._exited(w)
+                self._enforce_timeout()
         finally:
-            bar.close()
-            for w in list(workers):
-                retire(w, kill=w.task is not None)
-        return out
+            self.bar.close()
+            for w in list(self.workers):
+                self._retire(w, kill=w.task is not None)
+        return self.out
+
+    def _spawn(self) -> None:
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=_worker_main, args=(child, self.fn, self.initializer, self.initargs),
+                                daemon=True)
+        proc.start()
+        child.close()
+        self.workers.append(_Worker(proc, parent))
+        self.engine.last_spawned += 1
+
+    def _finish(self, i: int, result: Any) -> None:
+        self.out[i] = result
+        self.bar.update()
+        if self.on_result is not None:
+            self.on_result(i, result)
+
+    def _retire(self, w: _Worker, *, kill: bool = False) -> None:
+        if kill:
+            w.proc.kill()
+        else:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        w.proc.join(timeout=None if kill else 5)
+        if w.proc.is_alive():
+            w.proc.kill()
+            w.proc.join()
+        w.conn.close()
+        self.workers.remove(w)
+
+    def _lose(self, w: _Worker, reason: str) -> None:
+        """Kill a busy worker and report its item as :class:`Lost` (or raise, with ``stop_on_lost``)."""
+        i = w.task
+        if reason != "timeout":
+            w.proc.join(timeout=2)  # it is dying: collect its exit code
+        code = w.proc.exitcode
+        self._retire(w, kill=True)
+        assert i is not None  # noqa: S101 -- only called for busy workers
+        what = (f"the worker was killed after the time limit of {self.timeout:g} s" if reason == "timeout"
+                else f"the worker process died (exit code {code}"
+                     + (f", signal {signal.Signals(-code).name}" if code is not None and code < 0
+                        and -code in signal.valid_signals() else "") + ")")
+        lost = Lost(reason, what, None if reason == "timeout" else code)
+        if self.stop_on_lost:
+            raise WorkerLostError(f"{what} on item {i}")
+        self._finish(i, lost)
+
+    def _feed(self) -> None:
+        """Recycle idle workers that reached their quota, then hand out work to idle, ready workers."""
+        for w in list(self.workers):
+            if w.ready and w.task is None and self.engine.max_tasks_per_child is not None \
+                    and w.done >= self.engine.max_tasks_per_child:
+                self._retire(w)
+                if self.pending:
+                    self._spawn()
+        for w in self.workers:
+            if w.ready and w.task is None and self.pending:
+                i = self.pending.popleft()
+                w.conn.send((i, self.items[i]))
+                w.task, w.started = i, time.monotonic()
+
+    def _wait(self) -> set[Any]:
+        """Wait for a message or a worker's exit, at most until the first busy worker's time limit."""
+        now = time.monotonic()
+        wait_for: float | None = None
+        if self.timeout is not None:
+            busy = [w.started + self.timeout - now for w in self.workers if w.task is not None]
+            wait_for = max(0.0, min(busy)) if busy else None
+        handles: list[Any] = [w.conn for w in self.workers] + [w.proc.sentinel for w in self.workers]
+        return set(wait(handles, timeout=wait_for))
+
+    def _receive(self, w: _Worker) -> None:
+        """Handle one message of ``w``: ready, a result, or an exception that stops the run."""
+        try:
+            kind, i, payload, tb = w.conn.recv()
+        except (EOFError, OSError):
+            self._hung_up(w)
+            return
+        if kind == "ready":
+            w.ready = True
+        elif kind == "ok":
+            w.task = None
+            w.done += 1
+            self._finish(i, payload)
+            self.done += 1
+        else:  # error or init_error: the run stops with that exception
+            where = "initializer" if kind == "init_error" else f"item {i}"
+            raise _with_note(payload, f"raised in a worker process ({where}):\n{tb}")
+
+    def _hung_up(self, w: _Worker) -> None:
+        """``w``'s pipe closed: it died in the initializer (the run stops), between items, or on one."""
+        if not w.ready:
+            self._retire(w, kill=True)
+            raise WorkerLostError(f"a worker process died while running the initializer "
+                                  f"(exit code {w.proc.exitcode})") from None
+        if w.task is None:  # died between items: just replace it
+            self._retire(w, kill=True)
+        else:
+            self._lose(w, "crashed")
+            self.done += 1
+        if self.pending or self.done < self.n:
+            self._spawn()
+
+    def _exited(self, w: _Worker) -> None:
+        """``w``'s process ended with nothing left in its pipe."""
+        if w.task is None:
+            self._retire(w, kill=True)
+            raise WorkerLostError(f"a worker process died before taking work (exit code "
+                                  f"{w.proc.exitcode})")
+        self._lose(w, "crashed")
+        self.done += 1
+        if self.done < self.n:
+            self._spawn()
+
+    def _enforce_timeout(self) -> None:
+        """Kill the workers that have run their item past the time limit (the watchdog)."""
+        if self.timeout is None:
+            return
+        now = time.monotonic()
+        for w in list(self.workers):
+            if w.task is not None and now - w.started > self.timeout:
+                self._lose(w, "timeout")
+                self.done += 1
+                if self.done < self.n:
+                    self._spawn()
 
 
 def _with_note(err: BaseException, note: str) -> BaseException:

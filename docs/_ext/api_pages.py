@@ -5,8 +5,9 @@ Run ``python docs/_ext/api_pages.py`` after adding or removing a public name or 
 
 Every public module (no ``_`` in its dotted path) that defines ``__all__`` gets a section with its
 docstring (``automodule``).  Each object is documented once, in the module that defines it when that
-module is public and exports it, else in the first public module that exports it; the other modules
-that export it list it as a link.  One page per top-level subpackage or module.
+module is public and exports it, else in the public module that imports it from its private home (its
+facade, e.g. ``qsp_sbml.dosing`` for ``qsp_sbml._dose.Dose``), else in the first public module that exports
+it; the other modules that export it list it as a link.  One page per top-level subpackage or module.
 """
 
 from __future__ import annotations
@@ -93,7 +94,21 @@ def home_of(obj: Any, name: str, exporters: list[str], modules: dict[str, Module
         for mod in exporters:
             if name in _assigned_names(modules[mod]):
                 return mod
+    elif defining.startswith(f"{PACKAGE}."):  # defined in a private module: its public face, the module that
+        facades = [m for m in exporters if (defining, name) in _imported_names(modules[m])]  # imports it from there
+        if facades:
+            return min(facades, key=lambda m: (m.count("."), m))
     return min(exporters, key=lambda m: (m.count("."), m))
+
+
+def _imported_names(module: ModuleType) -> set[tuple[str, str]]:
+    """``(module, name)`` of every top-level ``from module import name`` in a module's source."""
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError):
+        return set()
+    return {(node.module, alias.name) for node in tree.body if isinstance(node, ast.ImportFrom) and node.module
+            for alias in node.names}
 
 
 def _key(obj: Any, name: str) -> object:

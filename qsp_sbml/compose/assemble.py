@@ -357,36 +357,37 @@ def assemble(
     loaded = {sub: _load_module(sub, path, base) for sub, path in modules.items()}
     _check_time_units(loaded)
     parsed = [parse_link(item) for item in links]
+    groups, driven = _group_links(parsed, loaded)
 
-    # -- resolve links, group them by source --------------------------
-    groups: dict[tuple[str, str], tuple[_End, list[tuple[Link, _End, float]]]] = {}
+    builder = _Builder(name)
+    definitions = _add_submodels(builder, loaded, notes)
+    for key, value in (overrides or {}).items():
+        _apply_override(key, value, definitions, driven)
+    wiring = _Wiring()
+    for src, members in groups.values():
+        _wire_link_group(builder, wiring, loaded, definitions[src.module.sub], src, members)
+    results = [(link, wiring.factors[link]) for link in parsed]
+
+    comp_sbml = str(libsbml.writeSBMLToString(builder.doc))
+    flat_sbml = flatten_comp(comp_sbml, name=f"composition {name!r}")
+    flat_model = libsbml.readSBMLFromString(flat_sbml).getModel()
+    origins = provenance(builder.doc, flat_model, wiring.top_origins, wiring.replaced)
+    return Composition(name, comp_sbml, flat_sbml, origins, results)
+
+
+#: Links grouped by their source ``(submodel, element)``: the source end and ``(link, target end, unit factor)``.
+_Groups = dict[tuple[str, str], tuple[_End, list[tuple[Link, _End, float]]]]
+
+
+def _group_links(parsed: list[Link], loaded: Mapping[str, _Module]) -> tuple[_Groups, dict[tuple[str, str], Link]]:
+    """Resolve every link and group the links by source; also return the link driving each input."""
+    groups: _Groups = {}
     driven: dict[tuple[str, str], Link] = {}
     for link in parsed:
         src = _resolve(link.source, link, loaded, side="source")
         tgt = _resolve(link.target, link, loaded, side="target")
-        if src.port is not None and src.port.direction == "input":
-            raise CompositionError(f"{link.describe()}: {src.label} is an input port; a link goes from an output "
-                                   "to an input", sbml_id=src.element)
-        if tgt.port is not None and tgt.port.direction == "output":
-            raise CompositionError(f"{link.describe()}: {tgt.label} is an output port; a link goes from an output "
-                                   "to an input", sbml_id=tgt.element)
-        if src.module.sub == tgt.module.sub and src.element == tgt.element:
-            raise CompositionError(f"{link.describe()}: links {src.label} to itself", sbml_id=src.element)
-        key_t = (tgt.module.sub, tgt.element)
-        if key_t in driven:
-            raise CompositionError(f"id clash: input {tgt.label} is driven by two links: {driven[key_t]} and {link}",
-                                   sbml_id=tgt.element)
-        if (tgt.module.sub, tgt.element) in groups:
-            raise CompositionError(f"{link.describe()}: {tgt.label} is already the source of another link; "
-                                   "an element cannot be both linked output and driven input", sbml_id=tgt.element)
-        for kind_end, allowed in ((src, ("parameter", "species")), (tgt, ("parameter",))):
-            kind = element_kind(kind_end.module.model.getElementBySId(kind_end.element))
-            if kind not in allowed:
-                raise CompositionError(
-                    f"{link.describe()}: {kind_end.label} is a {kind}; a link reads a parameter or species and "
-                    "drives a parameter (for now). Expose the quantity as a parameter port, e.g. an assignment "
-                    "rule C := S / V", sbml_id=kind_end.element)
-        driven[key_t] = link
+        _check_link(link, src, tgt, groups, driven)
+        driven[tgt.module.sub, tgt.element] = link
         factor = _unit_factor(link, src, tgt)
         group = groups.setdefault((src.module.sub, src.element), (src, []))
         group[1].append((link, tgt, factor))
@@ -395,9 +396,37 @@ def assemble(
             raise CompositionError(f"{driven[sub, element].describe()}: {sub}.{element} is both driven and the "
                                    f"source of {members[0][0]}; chain links through distinct elements",
                                    sbml_id=element)
+    return groups, driven
 
-    # -- the comp document ----------------------------------------------
-    builder = _Builder(name)
+
+def _check_link(link: Link, src: _End, tgt: _End, groups: _Groups, driven: Mapping[tuple[str, str], Link]) -> None:
+    """Refuse a link that runs input to output, loops on itself, drives a driven input or links non-parameters."""
+    if src.port is not None and src.port.direction == "input":
+        raise CompositionError(f"{link.describe()}: {src.label} is an input port; a link goes from an output "
+                               "to an input", sbml_id=src.element)
+    if tgt.port is not None and tgt.port.direction == "output":
+        raise CompositionError(f"{link.describe()}: {tgt.label} is an output port; a link goes from an output "
+                               "to an input", sbml_id=tgt.element)
+    if src.module.sub == tgt.module.sub and src.element == tgt.element:
+        raise CompositionError(f"{link.describe()}: links {src.label} to itself", sbml_id=src.element)
+    key_t = (tgt.module.sub, tgt.element)
+    if key_t in driven:
+        raise CompositionError(f"id clash: input {tgt.label} is driven by two links: {driven[key_t]} and {link}",
+                               sbml_id=tgt.element)
+    if (tgt.module.sub, tgt.element) in groups:
+        raise CompositionError(f"{link.describe()}: {tgt.label} is already the source of another link; "
+                               "an element cannot be both linked output and driven input", sbml_id=tgt.element)
+    for kind_end, allowed in ((src, ("parameter", "species")), (tgt, ("parameter",))):
+        kind = element_kind(kind_end.module.model.getElementBySId(kind_end.element))
+        if kind not in allowed:
+            raise CompositionError(
+                f"{link.describe()}: {kind_end.label} is a {kind}; a link reads a parameter or species and "
+                "drives a parameter (for now). Expose the quantity as a parameter port, e.g. an assignment "
+                "rule C := S / V", sbml_id=kind_end.element)
+
+
+def _add_submodels(builder: _Builder, loaded: Mapping[str, _Module], notes: str) -> dict[str, libsbml.ModelDefinition]:
+    """One model definition and one submodel per module, the modules' units; the definitions by submodel."""
     if notes:
         builder.top.setNotes(f'<body xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(notes)}</p></body>')
     definitions: dict[str, libsbml.ModelDefinition] = {}
@@ -415,79 +444,102 @@ def assemble(
         submodel.setId(sub)
         submodel.setModelRef(def_id)
     _copy_model_units(builder, loaded)
-    for key, value in (overrides or {}).items():
-        _apply_override(key, value, definitions, driven)
+    return definitions
 
-    top_origins: dict[str, Origin] = {}
-    replaced: dict[tuple[str, str], str] = {}
-    results: list[tuple[Link, float]] = []
-    factors: dict[Link, float] = {}
-    for (sub, element), (src, members) in groups.items():
-        pid = f"{sub}_{element}"
-        for other in loaded:
-            if pid.startswith(f"{other}__"):
-                raise CompositionError(f"id clash: link id {pid!r} starts with submodel prefix {other}__",
-                                       sbml_id=pid)
-        builder.claim(pid, f"the link element of {src.label}")
-        source_el = definitions[sub].getElementBySId(element)
-        src_units = element_units(src.module.model.getElementBySId(element))
-        p = builder.top.createParameter()
-        p.setId(pid)
-        read_via = ""
-        if element_kind(source_el) == "species":
-            adapter = _species_adapter(definitions[sub], source_el, src_units)
-            what = "amount" if source_el.getHasOnlySubstanceUnits() else "concentration"
-            read_via = f"; reads the {what} of species {element} through rule {adapter} := {element}"
-            p.setName(f"{what} of {sub}.{element}")
-            p.setValue(0.0)  # never used: the adapter's assignment rule sets it
-            p.setConstant(False)
-            rep = p.getPlugin("comp").createReplacedElement()
-            rep.setSubmodelRef(sub)
-            rep.setIdRef(adapter)
-            replaced[sub, adapter] = pid
-            preferred = f"{pid}_units"
-        else:
-            if source_el.isSetName():
-                p.setName(source_el.getName())
-            if source_el.isSetValue():
-                p.setValue(source_el.getValue())
-            elif definitions[sub].getAssignmentRuleByVariable(element) is not None:
-                p.setValue(0.0)  # never used: the source's assignment rule sets it (avoids libSBML warning 80702)
-            p.setConstant(source_el.getConstant())
-            preferred = source_el.getUnits() if source_el.isSetUnits() else f"{pid}_units"
-            _replace(p, src)
-            replaced[sub, element] = pid
-        if src_units is not None:
-            p.setUnits(builder.unit(src_units, preferred))
-        for link, tgt, factor in members:
-            rep = _replace(p, tgt)
-            replaced[tgt.module.sub, tgt.element] = pid
-            factors[link] = factor
-            if factor != 1.0:
-                cf_id = builder.claim(f"{tgt.module.sub}_{tgt.element}_conversion",
-                                      f"the conversion factor of {link.describe()}")
-                cf = builder.top.createParameter()
-                cf.setId(cf_id)
-                cf.setName(f"unit conversion for {link}")
-                # replaced value * factor = replacement value: factor = 1 input unit in output units
-                cf.setValue(1.0 / factor)
-                cf.setConstant(True)
-                tgt_units = element_units(tgt.module.model.getElementBySId(tgt.element))
-                ratio = libsbml.UnitDefinition.combine(src_units, _inverse(tgt_units))
-                cf.setUnits(builder.unit(ratio, f"{cf_id}_units"))
-                rep.setConversionFactor(cf_id)
-                top_origins[cf_id] = Origin("", cf_id, "parameter", "conversion",
-                                            f"{link}: 1 {unit_string(tgt_units)} in {unit_string(src_units)}")
-        note = "; ".join(f"link {link}" for link, _t, _f in members) + read_via
-        top_origins[pid] = Origin(sub, element, "parameter", "link", note)
-    for link in parsed:
-        results.append((link, factors[link]))
 
-    comp_sbml = str(libsbml.writeSBMLToString(builder.doc))
-    flat_sbml = flatten_comp(comp_sbml, name=f"composition {name!r}")
-    flat_model = libsbml.readSBMLFromString(flat_sbml).getModel()
-    origins = provenance(builder.doc, flat_model, top_origins, replaced)
-    return Composition(name, comp_sbml, flat_sbml, origins, results)
+@dataclass
+class _Wiring:
+    """What the links add to the composition besides SBML elements."""
+
+    #: Provenance of the top-level ids (link parameters, conversion factors).
+    top_origins: dict[str, Origin] = field(default_factory=dict)
+    #: ``(submodel, element)`` -> the top-level id replacing it.
+    replaced: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Unit factor of each link.
+    factors: dict[Link, float] = field(default_factory=dict)
+
+
+def _wire_link_group(builder: _Builder, wiring: _Wiring, loaded: Mapping[str, _Module],
+                     definition: libsbml.ModelDefinition, src: _End,
+                     members: list[tuple[Link, _End, float]]) -> None:
+    """The top-level parameter ``<sub>_<element>`` replacing the source and every input it drives."""
+    sub, element = src.module.sub, src.element
+    pid = f"{sub}_{element}"
+    for other in loaded:
+        if pid.startswith(f"{other}__"):
+            raise CompositionError(f"id clash: link id {pid!r} starts with submodel prefix {other}__",
+                                   sbml_id=pid)
+    builder.claim(pid, f"the link element of {src.label}")
+    source_el = definition.getElementBySId(element)
+    src_units = element_units(src.module.model.getElementBySId(element))
+    p = builder.top.createParameter()
+    p.setId(pid)
+    if element_kind(source_el) == "species":
+        preferred, read_via = _read_species(p, wiring, definition, source_el, src_units, sub)
+    else:
+        preferred, read_via = _read_parameter(p, wiring, definition, source_el, src)
+    if src_units is not None:
+        p.setUnits(builder.unit(src_units, preferred))
+    for link, tgt, factor in members:
+        _drive(builder, wiring, p, link, tgt, factor, src_units)
+    note = "; ".join(f"link {link}" for link, _t, _f in members) + read_via
+    wiring.top_origins[pid] = Origin(sub, element, "parameter", "link", note)
+
+
+def _read_species(p: libsbml.Parameter, wiring: _Wiring, definition: libsbml.ModelDefinition,
+                  species: libsbml.Species, units: libsbml.UnitDefinition | None, sub: str) -> tuple[str, str]:
+    """``p`` replaces the species' adapter rule; return the preferred unit id and the provenance note."""
+    element, pid = species.getId(), p.getId()
+    adapter = _species_adapter(definition, species, units)
+    what = "amount" if species.getHasOnlySubstanceUnits() else "concentration"
+    p.setName(f"{what} of {sub}.{element}")
+    p.setValue(0.0)  # never used: the adapter's assignment rule sets it
+    p.setConstant(False)
+    rep = p.getPlugin("comp").createReplacedElement()
+    rep.setSubmodelRef(sub)
+    rep.setIdRef(adapter)
+    wiring.replaced[sub, adapter] = pid
+    return f"{pid}_units", f"; reads the {what} of species {element} through rule {adapter} := {element}"
+
+
+def _read_parameter(p: libsbml.Parameter, wiring: _Wiring, definition: libsbml.ModelDefinition,
+                    source_el: libsbml.Parameter, src: _End) -> tuple[str, str]:
+    """``p`` replaces the source parameter; return the preferred unit id and the provenance note."""
+    if source_el.isSetName():
+        p.setName(source_el.getName())
+    if source_el.isSetValue():
+        p.setValue(source_el.getValue())
+    elif definition.getAssignmentRuleByVariable(src.element) is not None:
+        p.setValue(0.0)  # never used: the source's assignment rule sets it (avoids libSBML warning 80702)
+    p.setConstant(source_el.getConstant())
+    preferred = source_el.getUnits() if source_el.isSetUnits() else f"{p.getId()}_units"
+    _replace(p, src)
+    wiring.replaced[src.module.sub, src.element] = p.getId()
+    return preferred, ""
+
+
+def _drive(builder: _Builder, wiring: _Wiring, p: libsbml.Parameter, link: Link, tgt: _End, factor: float,
+           src_units: libsbml.UnitDefinition | None) -> None:
+    """``p`` replaces the input ``tgt``, through a conversion factor when the units differ in scale."""
+    rep = _replace(p, tgt)
+    wiring.replaced[tgt.module.sub, tgt.element] = p.getId()
+    wiring.factors[link] = factor
+    if factor == 1.0:
+        return
+    cf_id = builder.claim(f"{tgt.module.sub}_{tgt.element}_conversion",
+                          f"the conversion factor of {link.describe()}")
+    cf = builder.top.createParameter()
+    cf.setId(cf_id)
+    cf.setName(f"unit conversion for {link}")
+    # replaced value * factor = replacement value: factor = 1 input unit in output units
+    cf.setValue(1.0 / factor)
+    cf.setConstant(True)
+    tgt_units = element_units(tgt.module.model.getElementBySId(tgt.element))
+    ratio = libsbml.UnitDefinition.combine(src_units, _inverse(tgt_units))
+    cf.setUnits(builder.unit(ratio, f"{cf_id}_units"))
+    rep.setConversionFactor(cf_id)
+    wiring.top_origins[cf_id] = Origin("", cf_id, "parameter", "conversion",
+                                       f"{link}: 1 {unit_string(tgt_units)} in {unit_string(src_units)}")
 
 
 def _species_adapter(definition: libsbml.ModelDefinition, species: libsbml.Species,

@@ -65,7 +65,6 @@ def step_compose(ctx: DemoContext) -> StepOutcome:
     from qsp_sbml.compose import load_spec
     from qsp_sbml.compose.spec import compose_spec, outputs_for
     from qsp_sbml.loading import load_model
-    from qsp_sbml.plot import pyplot, save_figure
 
     spec_path, _ = _paths()
     spec = load_spec(spec_path)
@@ -81,36 +80,11 @@ def step_compose(ctx: DemoContext) -> StepOutcome:
     outputs = ["pk_C_free", "pd_inhibition", "disease__PASI", "disease__PASI_ratio", "disease__P_PASI90"]
     treated = model.simulate(times, selections=outputs, regimen=regimen)
     placebo = model.simulate(times, selections=outputs)
-
-    # the same equations written by hand in one file (doses at weeks 0, 4, 16, 28, 40 as SBML events)
-    from qsp_sbml.resources import project_models_dir
-
-    single = load_model(project_models_dir() / "disease" / "psoriasis_risankizumab.xml")
-    ref = single.simulate(times, selections=["C_free", "PASI", "P_PASI90"])
-    vs_single = {
-        "C_free": _max_rel(treated["pk_C_free"].to_numpy(), ref["C_free"].to_numpy()),
-        "PASI": _max_rel(treated["disease__PASI"].to_numpy(), ref["PASI"].to_numpy()),
-    }
-    # the regimen exported as SBML events (what another simulator receives) vs the simulator's dose timeline
-    exported = load_model(model.to_sbml(regimen, end=END_H))
-    via_events = exported.simulate(times, selections=["pk_C_free", "disease__PASI"])
-    events_vs_timeline = max(_max_rel(via_events[c].to_numpy(), treated[c].to_numpy())
-                             for c in ("pk_C_free", "disease__PASI"))
+    vs_single, events_vs_timeline = _compose_cross_checks(model, regimen, times, treated)
     atomic_write_text(ctx.folder / "typical_patient.tsv",
                       treated.assign(arm="risankizumab").pipe(
                           lambda d: pd.concat([d, placebo.assign(arm="placebo")])).to_csv(sep="\t", index=False))
-
-    plt = pyplot()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax1.plot(times / WEEK_H, treated["pk_C_free"], color="C0")
-    ax1.set(yscale="log", ylim=(0.1, None), xlabel="week", ylabel="free risankizumab (nM)",
-            title="typical patient, 150 mg SC wk 0, 4, q12w")
-    for frame, label, colour in ((treated, "risankizumab", "C0"), (placebo, "placebo", "C7")):
-        ax2.plot(times / WEEK_H, frame["disease__PASI"], color=colour, label=label)
-    ax2.set(xlabel="week", ylabel="PASI", title="typical patient")
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, ctx.folder / "typical_patient.png")
+    _typical_patient_plot(times, treated, placebo, ctx.folder / "typical_patient.png")
 
     week = {w: int(np.searchsorted(times, w * WEEK_H)) for w in (16, 52)}
     summary: dict[str, Any] = {
@@ -144,6 +118,43 @@ def step_compose(ctx: DemoContext) -> StepOutcome:
     return StepOutcome("Compose and simulate: risankizumab PK -> IL-23 inhibition -> psoriasis", summary, markdown,
                        checks, ["mab_psoriasis.xml", "mab_psoriasis_flat.xml", "typical_patient.tsv",
                                 "typical_patient.png"])
+
+
+def _compose_cross_checks(model: Any, regimen: str, times: np.ndarray,
+                          treated: pd.DataFrame) -> tuple[dict[str, float], float]:
+    """Max relative differences: composed vs the single-file model, and the regimen as SBML events vs timeline."""
+    from qsp_sbml.loading import load_model
+    from qsp_sbml.resources import project_models_dir
+
+    # the same equations written by hand in one file (doses at weeks 0, 4, 16, 28, 40 as SBML events)
+    single = load_model(project_models_dir() / "disease" / "psoriasis_risankizumab.xml")
+    ref = single.simulate(times, selections=["C_free", "PASI", "P_PASI90"])
+    vs_single = {
+        "C_free": _max_rel(treated["pk_C_free"].to_numpy(), ref["C_free"].to_numpy()),
+        "PASI": _max_rel(treated["disease__PASI"].to_numpy(), ref["PASI"].to_numpy()),
+    }
+    # the regimen exported as SBML events (what another simulator receives) vs the simulator's dose timeline
+    exported = load_model(model.to_sbml(regimen, end=END_H))
+    via_events = exported.simulate(times, selections=["pk_C_free", "disease__PASI"])
+    events_vs_timeline = max(_max_rel(via_events[c].to_numpy(), treated[c].to_numpy())
+                             for c in ("pk_C_free", "disease__PASI"))
+    return vs_single, events_vs_timeline
+
+
+def _typical_patient_plot(times: np.ndarray, treated: pd.DataFrame, placebo: pd.DataFrame, path: Path) -> None:
+    from qsp_sbml.plot import pyplot, save_figure
+
+    plt = pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax1.plot(times / WEEK_H, treated["pk_C_free"], color="C0")
+    ax1.set(yscale="log", ylim=(0.1, None), xlabel="week", ylabel="free risankizumab (nM)",
+            title="typical patient, 150 mg SC wk 0, 4, q12w")
+    for frame, label, colour in ((treated, "risankizumab", "C0"), (placebo, "placebo", "C7")):
+        ax2.plot(times / WEEK_H, frame["disease__PASI"], color=colour, label=label)
+    ax2.set(xlabel="week", ylabel="PASI", title="typical patient")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 # -- 2. calibrate ---------------------------------------------------------------
@@ -197,25 +208,13 @@ def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]
 
 def step_population(ctx: DemoContext) -> StepOutcome:
     """Virtual population on the composed model: prediction bands and responder rates vs UltIMMa-1."""
-    from qsp_sbml.plot import prediction_band, spaghetti, waterfall
-    from qsp_sbml.population import Cohort, lognormal_iiv, simulate_cohort
+    from qsp_sbml.population import simulate_cohort
 
     if "model" not in ctx.shared:
         step_compose_quiet(ctx)
     model, regimen = ctx.shared["model"], ctx.shared["regimen"]
     n, seed = ctx.settings.n_subjects, ctx.settings.seed
-    sbml = model.sbml_model
-    typical = {"pk__CL": float(sbml.getParameter("pk__CL").getValue()),
-               **{k: float(v) for k, v in ctx.shared.get("calibrated", {}).items()}}
-    s_resp = typical.get("disease__s_resp", float(sbml.getParameter("disease__s_resp").getValue()))
-    rng_iiv, rng_resp = np.random.default_rng(seed).spawn(2)
-    params = lognormal_iiv(typical, n, seed=rng_iiv, cv={"pk__CL": IIV_CL_CV})
-    # The module's between-patient response model (models/disease/psoriasis.md): a patient's log residual PASI
-    # is logistic around the typical value with scale s_resp; one draw per patient, fixed over time.
-    u = rng_resp.logistic(0.0, s_resp, size=n)
-    cohort = Cohort.from_parts(covariates=pd.DataFrame({"log_pasi_offset": u}), parameters=params, seed=seed,
-                               provenance={"typical": typical, "iiv_cv": {"pk__CL": IIV_CL_CV},
-                                           "response_scale": s_resp})
+    cohort, typical, s_resp, u = _virtual_cohort(ctx, model, n, seed)
     cohort.to_parquet(ctx.folder / "cohort.parquet")
     times = np.arange(0.0, END_H + 1e-9, WEEK_H / 2)
     outputs = ["pk_C_free", "disease__PASI_ratio"]
@@ -225,42 +224,16 @@ def step_population(ctx: DemoContext) -> StepOutcome:
         ratio = res.values[:, :, 1] * np.exp(u)[:, None]        # individual PASI / baseline PASI
         arms[arm] = {"result": res, "ratio": ratio}
     treated = arms["risankizumab"]
-    improvement = 100.0 * (1.0 - np.minimum(treated["ratio"], 1.0))
-    prediction_band(times, treated["result"].values[:, :, 0], ctx.folder / "population_C_free_band.png",
-                    logy=True, time_scale=WEEK_H, xlabel="week", ylabel="free risankizumab (nM)",
-                    title=f"{n} virtual patients, 150 mg SC wk 0, 4, q12w")
+    k16 = int(np.searchsorted(times, 16 * WEEK_H))
+    _population_plots(ctx.folder, times, treated, n, seed, k16)
     observed = pd.DataFrame([{"time": wk * WEEK_H, "value": 100 * p, "lower": 100 * _wilson(round(p * m), m)[0],
                               "upper": 100 * _wilson(round(p * m), m)[1]}
                              for (arm, wk), (p, m) in ULTIMMA1.items() if arm == "risankizumab"])
-    prediction_band(times, improvement, ctx.folder / "population_PASI_band.png", time_scale=WEEK_H,
-                    xlabel="week", ylabel="PASI improvement (%)", title="90 % prediction band, risankizumab")
-    spaghetti(times, 20.0 * treated["ratio"], ctx.folder / "population_PASI_spaghetti.png", seed=seed,
-              time_scale=WEEK_H, xlabel="week", ylabel="PASI (typical baseline 20)")
-    k16 = int(np.searchsorted(times, 16 * WEEK_H))
-    waterfall(-improvement[:, k16], ctx.folder / "population_week16_waterfall.png",
-              ylabel="PASI change from baseline at week 16 (%)", thresholds=(-75.0, -90.0),
-              title="week 16, risankizumab")
-
     typical_p90 = {arm: model.simulate(times, selections=["disease__P_PASI90"], regimen=reg,
                                        parameters={k: v for k, v in typical.items() if k != "pk__CL"}
                                        )["disease__P_PASI90"].to_numpy()
                    for arm, reg in (("risankizumab", regimen), ("placebo", None))}
-    rates: dict[str, Any] = {}
-    rows = []
-    for arm, data in arms.items():
-        ok = data["result"].status == "ok"
-        for wk in (16, 52):
-            k = int(np.searchsorted(times, wk * WEEK_H))
-            hits = int(np.sum(data["ratio"][ok, k] <= 0.1))
-            m = int(ok.sum())
-            lo, hi = _wilson(hits, m)
-            obs = ULTIMMA1.get((arm, wk))
-            formula = typical_p90[arm][k]
-            rates[f"{arm}_week{wk}"] = {"PASI90": hits / m, "ci95": [lo, hi], "n": m, "typical_formula": formula,
-                                        "observed": obs[0] if obs else None}
-            rows.append(f"| {arm} | {wk} | {100 * hits / m:.1f} % ({100 * lo:.1f}-{100 * hi:.1f}) | "
-                        f"{100 * formula:.1f} % | "
-                        + (f"{100 * obs[0]:.1f} % (n = {obs[1]})" if obs else "-") + " |")
+    rates, rows = _responder_rates(times, arms, typical_p90)
     observed.to_csv(ctx.folder / "ultimma1_observed.tsv", sep="\t", index=False)
     _responder_plot(times, arms, typical_p90, ctx.folder / "population_PASI90_rate.png")
     failed = {arm: len(d["result"].failed) for arm, d in arms.items()}
@@ -295,6 +268,69 @@ def step_population(ctx: DemoContext) -> StepOutcome:
                         "population_C_free_band.png",
                         "population_PASI_band.png", "population_PASI_spaghetti.png",
                         "population_week16_waterfall.png"])
+
+
+def _virtual_cohort(ctx: DemoContext, model: Any, n: int, seed: int) -> tuple[Any, dict[str, float], float,
+                                                                            np.ndarray]:
+    """The cohort (typical values of steps 1-2, IIV on clearance, one response draw per patient).
+
+    Returns the cohort, the typical values, the response scale ``s_resp`` and the patients' response draws.
+    """
+    from qsp_sbml.population import Cohort, lognormal_iiv
+
+    sbml = model.sbml_model
+    typical = {"pk__CL": float(sbml.getParameter("pk__CL").getValue()),
+               **{k: float(v) for k, v in ctx.shared.get("calibrated", {}).items()}}
+    s_resp = typical.get("disease__s_resp", float(sbml.getParameter("disease__s_resp").getValue()))
+    rng_iiv, rng_resp = np.random.default_rng(seed).spawn(2)
+    params = lognormal_iiv(typical, n, seed=rng_iiv, cv={"pk__CL": IIV_CL_CV})
+    # The module's between-patient response model (models/disease/psoriasis.md): a patient's log residual PASI
+    # is logistic around the typical value with scale s_resp; one draw per patient, fixed over time.
+    u = rng_resp.logistic(0.0, s_resp, size=n)
+    cohort = Cohort.from_parts(covariates=pd.DataFrame({"log_pasi_offset": u}), parameters=params, seed=seed,
+                               provenance={"typical": typical, "iiv_cv": {"pk__CL": IIV_CL_CV},
+                                           "response_scale": s_resp})
+    return cohort, typical, s_resp, u
+
+
+def _population_plots(folder: Path, times: np.ndarray, treated: dict[str, Any], n: int, seed: int,
+                      k16: int) -> None:
+    """Prediction bands of free drug and PASI improvement, PASI spaghetti and the week-16 waterfall."""
+    from qsp_sbml.plot import prediction_band, spaghetti, waterfall
+
+    improvement = 100.0 * (1.0 - np.minimum(treated["ratio"], 1.0))
+    prediction_band(times, treated["result"].values[:, :, 0], folder / "population_C_free_band.png",
+                    logy=True, time_scale=WEEK_H, xlabel="week", ylabel="free risankizumab (nM)",
+                    title=f"{n} virtual patients, 150 mg SC wk 0, 4, q12w")
+    prediction_band(times, improvement, folder / "population_PASI_band.png", time_scale=WEEK_H,
+                    xlabel="week", ylabel="PASI improvement (%)", title="90 % prediction band, risankizumab")
+    spaghetti(times, 20.0 * treated["ratio"], folder / "population_PASI_spaghetti.png", seed=seed,
+              time_scale=WEEK_H, xlabel="week", ylabel="PASI (typical baseline 20)")
+    waterfall(-improvement[:, k16], folder / "population_week16_waterfall.png",
+              ylabel="PASI change from baseline at week 16 (%)", thresholds=(-75.0, -90.0),
+              title="week 16, risankizumab")
+
+
+def _responder_rates(times: np.ndarray, arms: dict[str, Any],
+                     typical_p90: dict[str, np.ndarray]) -> tuple[dict[str, Any], list[str]]:
+    """PASI90 rates per arm at weeks 16 and 52 (Wilson 95 % CI) vs the module formula and UltIMMa-1; table rows."""
+    rates: dict[str, Any] = {}
+    rows = []
+    for arm, data in arms.items():
+        ok = data["result"].status == "ok"
+        for wk in (16, 52):
+            k = int(np.searchsorted(times, wk * WEEK_H))
+            hits = int(np.sum(data["ratio"][ok, k] <= 0.1))
+            m = int(ok.sum())
+            lo, hi = _wilson(hits, m)
+            obs = ULTIMMA1.get((arm, wk))
+            formula = typical_p90[arm][k]
+            rates[f"{arm}_week{wk}"] = {"PASI90": hits / m, "ci95": [lo, hi], "n": m, "typical_formula": formula,
+                                        "observed": obs[0] if obs else None}
+            rows.append(f"| {arm} | {wk} | {100 * hits / m:.1f} % ({100 * lo:.1f}-{100 * hi:.1f}) | "
+                        f"{100 * formula:.1f} % | "
+                        + (f"{100 * obs[0]:.1f} % (n = {obs[1]})" if obs else "-") + " |")
+    return rates, rows
 
 
 def _responder_plot(times: np.ndarray, arms: dict[str, Any], typical_p90: dict[str, np.ndarray], path: Path) -> None:

@@ -338,40 +338,43 @@ def export_omex(
     sedml = sedml_document(flat_sbml, plan, source=flat_name, rtol=rtol, atol=atol)
     petab_files = _petab_files(Path(petab)) if petab is not None else []
     out = Path(out)
+    text = description or (f"{mid}: flat model with regimen {plan.regimen or '(none)'}, simulated "
+                            f"0-{plan.end:g} (model time units); written by qsp-sbml")
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp)
-        archive = libcombine.CombineArchive()
-
-        def add(path: Path, location: str, fmt: str, master: bool = False) -> None:
-            if not archive.addFile(str(path), location, fmt, master):
-                raise ArchiveError(f"libcombine could not add {location} to the archive")
-
         (staged / source_name).write_bytes(model_path.read_bytes())
         (staged / flat_name).write_text(flat_sbml, encoding="utf-8")
         (staged / "simulation.sedml").write_text(sedml, encoding="utf-8")
-        add(staged / source_name, f"./{source_name}", FORMAT_SBML)
-        add(staged / flat_name, f"./{flat_name}", FORMAT_SBML)
-        add(staged / "simulation.sedml", "./simulation.sedml", FORMAT_SEDML, master=True)
+        entries = [(staged / source_name, f"./{source_name}", FORMAT_SBML, False),
+                   (staged / flat_name, f"./{flat_name}", FORMAT_SBML, False),
+                   (staged / "simulation.sedml", "./simulation.sedml", FORMAT_SEDML, True)]
         if petab_files:
             root = petab_files[0].parent
-            for path in petab_files:
-                add(path, f"./petab/{path.relative_to(root).as_posix()}", _format_for(path))
-        info = libcombine.OmexDescription()
-        info.setAbout(".")
-        info.setDescription(description or f"{mid}: flat model with regimen "
-                            f"{plan.regimen or '(none)'}, simulated 0-{plan.end:g} (model time units); "
-                            "written by qsp-sbml")
-        stamp = (created or _dt.datetime.now(_dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        date = libcombine.Date(stamp)
-        info.setCreated(date)
-        archive.addMetadata(".", info)
-        target = staged / "archive.omex"
-        if not archive.writeToFile(str(target)):
-            raise ArchiveError(f"libcombine could not write the archive for {model_path}")
-        archive.cleanUp()
-        data = target.read_bytes()
+            entries += [(path, f"./petab/{path.relative_to(root).as_posix()}", _format_for(path), False)
+                        for path in petab_files]
+        data = _combine_archive(libcombine, entries, staged / "archive.omex", text, created, model_path)
     atomic_write_bytes(out, data)
     return out
+
+
+def _combine_archive(libcombine: Any, entries: list[tuple[Path, str, str, bool]], target: Path, description: str,
+                     created: _dt.datetime | None, model_path: Path) -> bytes:
+    """The bytes of a COMBINE archive of ``entries`` (file, location, format, master) with its metadata."""
+    archive = libcombine.CombineArchive()
+    for path, location, fmt, master in entries:
+        if not archive.addFile(str(path), location, fmt, master):
+            raise ArchiveError(f"libcombine could not add {location} to the archive")
+    info = libcombine.OmexDescription()
+    info.setAbout(".")
+    info.setDescription(description)
+    stamp = (created or _dt.datetime.now(_dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    date = libcombine.Date(stamp)
+    info.setCreated(date)
+    archive.addMetadata(".", info)
+    if not archive.writeToFile(str(target)):
+        raise ArchiveError(f"libcombine could not write the archive for {model_path}")
+    archive.cleanUp()
+    return target.read_bytes()
 
 
 # -- import -------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -44,47 +45,54 @@ def ast_to_sympy(node: libsbml.ASTNode, resolve: Callable[[str], Any]) -> Any:
     >>> ast_to_sympy(libsbml.parseL3Formula("k * pow(A, 2) + piecewise(1, time > 2, 0)"), sp.Symbol)
     A**2*k + Piecewise((1, __qsps_time > 2), (0, True))
     """
+    kids = [ast_to_sympy(node.getChild(i), resolve) for i in range(node.getNumChildren())]
+    handler = _handlers().get(node.getType())
+    if handler is None:
+        raise _unsupported_math(node)
+    return handler(node, kids, resolve)
+
+
+#: ``(node, its children as sympy, resolve) -> sympy`` for one AST node type.
+_Handler = Callable[[libsbml.ASTNode, list[Any], Callable[[str], Any]], Any]
+
+
+def _unsupported_math(node: libsbml.ASTNode) -> UnsupportedFeatureError:
+    return _unsupported(f"the math {libsbml.formulaToL3String(node)!r}")
+
+
+@functools.cache
+def _handlers() -> dict[int, _Handler]:
+    """AST node type -> handler (built once, on first use: sympy is imported only then)."""
     import sympy as sp
 
-    t = node.getType()
-    kids = [ast_to_sympy(node.getChild(i), resolve) for i in range(node.getNumChildren())]
-    n = len(kids)
-    if t == libsbml.AST_INTEGER:
-        return sp.Integer(node.getInteger())
-    if t == libsbml.AST_RATIONAL:
-        return sp.Rational(node.getNumerator(), node.getDenominator())
-    if t in (libsbml.AST_REAL, libsbml.AST_REAL_E):
-        value = node.getReal()
-        # integral reals as integers: x**2.0 differentiates to 0/0 forms at x = 0
-        return sp.Integer(int(value)) if value.is_integer() and abs(value) < 2**53 else sp.Float(value)
-    if t == libsbml.AST_NAME:
-        return resolve(node.getName())
-    if t == libsbml.AST_NAME_TIME:
-        return TIME
-    if t == libsbml.AST_NAME_AVOGADRO:
-        return sp.Float(6.02214076e23)
-    if t == libsbml.AST_CONSTANT_E:
-        return sp.E
-    if t == libsbml.AST_CONSTANT_PI:
-        return sp.pi
-    if t == libsbml.AST_CONSTANT_TRUE:
-        return sp.true
-    if t == libsbml.AST_CONSTANT_FALSE:
-        return sp.false
-    if t == libsbml.AST_PLUS:
-        return sp.Add(*kids)
-    if t == libsbml.AST_MINUS:
-        return -kids[0] if n == 1 else kids[0] - kids[1]
-    if t == libsbml.AST_TIMES:
-        return sp.Mul(*kids)
-    if t == libsbml.AST_DIVIDE:
-        return kids[0] / kids[1]
-    if t in (libsbml.AST_POWER, libsbml.AST_FUNCTION_POWER):
-        return kids[0] ** kids[1]
-    if t == libsbml.AST_FUNCTION_ROOT:
-        return kids[1] ** (1 / kids[0]) if n == 2 else sp.sqrt(kids[0])
-    if t == libsbml.AST_FUNCTION_LOG:
-        return sp.log(kids[1]) / sp.log(kids[0]) if n == 2 else sp.log(kids[0]) / sp.log(10)
+    table: dict[int, _Handler] = {
+        libsbml.AST_INTEGER: lambda node, kids, resolve: sp.Integer(node.getInteger()),
+        libsbml.AST_RATIONAL: lambda node, kids, resolve: sp.Rational(node.getNumerator(), node.getDenominator()),
+        libsbml.AST_REAL: _real,
+        libsbml.AST_REAL_E: _real,
+        libsbml.AST_NAME: lambda node, kids, resolve: resolve(node.getName()),
+        libsbml.AST_NAME_TIME: lambda node, kids, resolve: TIME,
+        libsbml.AST_NAME_AVOGADRO: lambda node, kids, resolve: sp.Float(6.02214076e23),
+        libsbml.AST_CONSTANT_E: lambda node, kids, resolve: sp.E,
+        libsbml.AST_CONSTANT_PI: lambda node, kids, resolve: sp.pi,
+        libsbml.AST_CONSTANT_TRUE: lambda node, kids, resolve: sp.true,
+        libsbml.AST_CONSTANT_FALSE: lambda node, kids, resolve: sp.false,
+        libsbml.AST_PLUS: lambda node, kids, resolve: sp.Add(*kids),
+        libsbml.AST_MINUS: lambda node, kids, resolve: -kids[0] if len(kids) == 1 else kids[0] - kids[1],
+        libsbml.AST_TIMES: lambda node, kids, resolve: sp.Mul(*kids),
+        libsbml.AST_DIVIDE: lambda node, kids, resolve: kids[0] / kids[1],
+        libsbml.AST_POWER: lambda node, kids, resolve: kids[0] ** kids[1],
+        libsbml.AST_FUNCTION_POWER: lambda node, kids, resolve: kids[0] ** kids[1],
+        libsbml.AST_FUNCTION_ROOT: lambda node, kids, resolve: (
+            kids[1] ** (1 / kids[0]) if len(kids) == 2 else sp.sqrt(kids[0])),
+        libsbml.AST_FUNCTION_LOG: lambda node, kids, resolve: (
+            sp.log(kids[1]) / sp.log(kids[0]) if len(kids) == 2 else sp.log(kids[0]) / sp.log(10)),
+        libsbml.AST_FUNCTION_PIECEWISE: _piecewise,
+        libsbml.AST_LOGICAL_AND: lambda node, kids, resolve: sp.And(*map(_as_condition, kids)),
+        libsbml.AST_LOGICAL_OR: lambda node, kids, resolve: sp.Or(*map(_as_condition, kids)),
+        libsbml.AST_LOGICAL_NOT: lambda node, kids, resolve: sp.Not(_as_condition(kids[0])),
+        libsbml.AST_LOGICAL_XOR: lambda node, kids, resolve: sp.Xor(*map(_as_condition, kids)),
+    }
     unary = {
         libsbml.AST_FUNCTION_EXP: sp.exp, libsbml.AST_FUNCTION_LN: sp.log, libsbml.AST_FUNCTION_ABS: sp.Abs,
         libsbml.AST_FUNCTION_FLOOR: sp.floor, libsbml.AST_FUNCTION_CEILING: sp.ceiling,
@@ -93,31 +101,60 @@ def ast_to_sympy(node: libsbml.ASTNode, resolve: Callable[[str], Any]) -> Any:
         libsbml.AST_FUNCTION_ARCTAN: sp.atan, libsbml.AST_FUNCTION_SINH: sp.sinh,
         libsbml.AST_FUNCTION_COSH: sp.cosh, libsbml.AST_FUNCTION_TANH: sp.tanh,
     }
-    if t in unary and n == 1:
-        return unary[t](kids[0])
-    if t == libsbml.AST_FUNCTION_PIECEWISE:
-        pairs = [(kids[i], _as_condition(kids[i + 1])) for i in range(0, n - 1, 2)]
-        pairs.append((kids[-1] if n % 2 else sp.Integer(0), sp.true))
-        return sp.Piecewise(*pairs)
+    table.update({t: _unary(f) for t, f in unary.items()})
     relational = {
         libsbml.AST_RELATIONAL_EQ: sp.Eq, libsbml.AST_RELATIONAL_NEQ: sp.Ne, libsbml.AST_RELATIONAL_LT: sp.Lt,
         libsbml.AST_RELATIONAL_LEQ: sp.Le, libsbml.AST_RELATIONAL_GT: sp.Gt, libsbml.AST_RELATIONAL_GEQ: sp.Ge,
     }
-    if t in relational and n >= 2:
-        return sp.And(*(relational[t](kids[i], kids[i + 1]) for i in range(n - 1)))
-    if t == libsbml.AST_LOGICAL_AND:
-        return sp.And(*map(_as_condition, kids))
-    if t == libsbml.AST_LOGICAL_OR:
-        return sp.Or(*map(_as_condition, kids))
-    if t == libsbml.AST_LOGICAL_NOT:
-        return sp.Not(_as_condition(kids[0]))
-    if t == libsbml.AST_LOGICAL_XOR:
-        return sp.Xor(*map(_as_condition, kids))
-    if t == getattr(libsbml, "AST_FUNCTION_MAX", None):
-        return sp.Max(*kids)
-    if t == getattr(libsbml, "AST_FUNCTION_MIN", None):
-        return sp.Min(*kids)
-    raise _unsupported(f"the math {libsbml.formulaToL3String(node)!r}")
+    table.update({t: _chained(rel) for t, rel in relational.items()})
+    for name, f in (("AST_FUNCTION_MAX", sp.Max), ("AST_FUNCTION_MIN", sp.Min)):  # newer libSBML only
+        if hasattr(libsbml, name):
+            table[getattr(libsbml, name)] = _variadic(f)
+    return table
+
+
+def _real(node: libsbml.ASTNode, kids: list[Any], resolve: Callable[[str], Any]) -> Any:
+    import sympy as sp
+
+    value = node.getReal()
+    # integral reals as integers: x**2.0 differentiates to 0/0 forms at x = 0
+    return sp.Integer(int(value)) if value.is_integer() and abs(value) < 2**53 else sp.Float(value)
+
+
+def _piecewise(node: libsbml.ASTNode, kids: list[Any], resolve: Callable[[str], Any]) -> Any:
+    import sympy as sp
+
+    n = len(kids)
+    pairs = [(kids[i], _as_condition(kids[i + 1])) for i in range(0, n - 1, 2)]
+    pairs.append((kids[-1] if n % 2 else sp.Integer(0), sp.true))
+    return sp.Piecewise(*pairs)
+
+
+def _unary(f: Callable[[Any], Any]) -> _Handler:
+    """A handler applying ``f`` to the one child (another arity is unsupported)."""
+    def handle(node: libsbml.ASTNode, kids: list[Any], resolve: Callable[[str], Any]) -> Any:
+        if len(kids) != 1:
+            raise _unsupported_math(node)
+        return f(kids[0])
+    return handle
+
+
+def _variadic(f: Callable[..., Any]) -> _Handler:
+    """A handler applying ``f`` to all the children."""
+    def handle(node: libsbml.ASTNode, kids: list[Any], resolve: Callable[[str], Any]) -> Any:
+        return f(*kids)
+    return handle
+
+
+def _chained(rel: Callable[[Any, Any], Any]) -> _Handler:
+    """A handler for ``a < b < c``: the conjunction of neighbouring pairs (fewer than two children: unsupported)."""
+    import sympy as sp
+
+    def handle(node: libsbml.ASTNode, kids: list[Any], resolve: Callable[[str], Any]) -> Any:
+        if len(kids) < 2:
+            raise _unsupported_math(node)
+        return sp.And(*(rel(kids[i], kids[i + 1]) for i in range(len(kids) - 1)))
+    return handle
 
 
 _FUNCTIONS = {"exp": "exp", "log": "ln", "sin": "sin", "cos": "cos", "tan": "tan", "asin": "arcsin",

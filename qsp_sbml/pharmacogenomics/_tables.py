@@ -1,9 +1,10 @@
-"""Load and check the CPIC tables shipped in ``qsp_sbml/resources/pharmacogenomics/``."""
+"""Load and check the CPIC tables shipped in ``qsp_sbml/resources/pharmacogenomics/``, and read star-allele notation."""
 
 from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +17,17 @@ from qsp_sbml.errors import QspError
 __all__ = [
     "DATA_DIR",
     "FUNCTIONS",
+    "Allele",
     "ClearanceRecord",
     "FrequencyTable",
     "GeneTable",
     "GenotypeError",
     "clearance_records",
+    "declared_reference_activity",
     "frequency_tables",
     "gene_table",
     "gene_tables",
+    "parse_allele",
     "phenotype_multipliers",
 ]
 
@@ -219,9 +223,6 @@ def frequency_tables() -> dict[tuple[str, str], FrequencyTable]:
 
 
 def _check_frequency_allele(table: GeneTable, allele: str, where: str) -> None:
-    # local import: diplotype imports this module
-    from qsp_sbml.pharmacogenomics.diplotype import parse_allele
-
     parse_allele(table.gene, allele, where=where)
 
 
@@ -291,13 +292,93 @@ def phenotype_multipliers() -> dict[str, dict[str, float]]:
     return out
 
 
-@functools.cache
-def reference_activity(gene: str) -> float:
-    """Activity score of the gene's reference diplotype (from ``clearance.yaml``, else the table)."""
+def declared_reference_activity(gene: str) -> float | None:
+    """The ``reference_activity`` that ``clearance.yaml`` declares for ``gene``, or None."""
     entry = _read("clearance.yaml").get(gene) or {}
     value = entry.get("reference_activity")
-    if value is not None:
-        return float(value)
-    from qsp_sbml.pharmacogenomics.diplotype import activity_score
+    return None if value is None else float(value)
 
-    return activity_score(gene, gene_table(gene).reference)
+
+# -- star-allele notation ---------------------------------------------------------------------------------------------
+# Here, with the tables it checks against, because checking frequencies.yaml needs it too; re-exported by
+# qsp_sbml.pharmacogenomics.diplotype.
+
+_ALLELE_RE = re.compile(r"^(?P<base>\*[0-9]+[A-Za-z]?)(?:x(?P<copies>[^/]*))?$")
+_COPIES_RE = re.compile(r"^(?P<ge>≥|>=)?(?P<n>[0-9]+)$")
+
+
+@dataclass(frozen=True)
+class Allele:
+    """One chromosome's star allele, with its copy number."""
+
+    #: Single-copy allele name, ``"*1"``.
+    base: str
+    #: Number of gene copies on the chromosome (1 unless ``xN``).
+    copies: int = 1
+    #: ``True`` for ``x≥N`` (N is a lower bound).
+    at_least: bool = False
+
+    def __str__(self) -> str:
+        if self.copies == 1:
+            return self.base
+        return f"{self.base}x{'≥' if self.at_least else ''}{self.copies}"
+
+
+def parse_allele(gene: str, text: str, *, where: str | None = None, diplotype: str | None = None) -> Allele:
+    """Parse one star allele of ``gene`` (``"*4"``, ``"*1x2"``, ``"*2x≥3"``).
+
+    Raises
+    ------
+    GenotypeError
+        Unknown gene, not a star allele, unknown allele, or a copy number the gene does not allow.
+
+    Examples
+    --------
+    >>> parse_allele("CYP2D6", "*1x2")
+    Allele(base='*1', copies=2, at_least=False)
+    """
+    table = gene_table(gene)
+    context = f"{gene} diplotype {diplotype!r}: " if diplotype is not None else f"{gene}: "
+    raw = text.strip() if isinstance(text, str) else text
+    if not isinstance(raw, str) or not raw:
+        raise GenotypeError(f"{context}empty allele", gene=gene, allele=str(text), diplotype=diplotype, where=where)
+    match = _ALLELE_RE.match(raw)
+    if match is None:
+        raise GenotypeError(
+            f"{context}{raw!r} is not a star allele "
+            "(expected '*<number>', optionally 'x<copies>', e.g. '*4' or '*1x2')",
+            gene=gene, allele=raw, diplotype=diplotype, where=where,
+        )
+    base = match["base"]
+    if base not in table.alleles:
+        raise GenotypeError(
+            f"{context}unknown allele {base!r} (not in the CPIC {gene} allele table, "
+            "qsp_sbml/resources/pharmacogenomics/alleles.yaml)",
+            gene=gene, allele=base, diplotype=diplotype, where=where,
+        )
+    if match["copies"] is None:
+        return Allele(base)
+    return Allele(base, *_copies(table, base, match["copies"], context, diplotype, where))
+
+
+def _copies(
+    table: GeneTable, base: str, spec: str, context: str, diplotype: str | None, where: str | None
+) -> tuple[int, bool]:
+    allele = f"{base}x{spec}"
+    if not table.copy_number:
+        raise GenotypeError(
+            f"{context}{allele!r}: copy-number notation is defined for CYP2D6 only, not {table.gene}",
+            gene=table.gene, allele=allele, diplotype=diplotype, where=where,
+        )
+    m = _COPIES_RE.match(spec)
+    if m is None or int(m["n"]) < 2:
+        raise GenotypeError(
+            f"{context}{allele!r}: the copy number must be an integer >= 2 (e.g. 'x2', 'x3', 'x≥3')",
+            gene=table.gene, allele=allele, diplotype=diplotype, where=where,
+        )
+    if base == table.deletion:
+        raise GenotypeError(
+            f"{context}{allele!r}: {base} is the gene deletion and has no copies to duplicate",
+            gene=table.gene, allele=allele, diplotype=diplotype, where=where,
+        )
+    return int(m["n"]), m["ge"] is not None

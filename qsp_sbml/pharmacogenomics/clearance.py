@@ -18,19 +18,29 @@ not apply: ``m`` is a cited value per CPIC phenotype (``phenotype_multipliers`` 
 
 from __future__ import annotations
 
+import functools
 import math
 
 from qsp_sbml.pharmacogenomics._tables import (
     ClearanceRecord,
     GenotypeError,
     clearance_records,
+    declared_reference_activity,
     gene_table,
     phenotype_multipliers,
-    reference_activity,
 )
 from qsp_sbml.pharmacogenomics.diplotype import activity_score, parse_diplotype, phenotype
 
 __all__ = ["clearance_multiplier", "clearance_ratio", "clearance_record", "fit_k50", "saturating_multiplier"]
+
+
+@functools.cache
+def reference_activity(gene: str) -> float:
+    """Activity score of the gene's reference diplotype (from ``clearance.yaml``, else the table)."""
+    declared = declared_reference_activity(gene)
+    if declared is not None:
+        return declared
+    return activity_score(gene, gene_table(gene).reference)
 
 
 def saturating_multiplier(activity: float, reference: float, k50: float | None) -> float:

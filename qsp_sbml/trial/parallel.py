@@ -209,28 +209,10 @@ def _dose_selection(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], po
 
 def _summarise(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], res: pd.DataFrame,
                ns: list[int]) -> dict[str, Any]:
+    """The summary of each population: arms, comparisons, power curve, required n, design extras."""
     d = trials.design
     pops: dict[str, Any] = {}
     for pop in trials.populations:
-        arms: dict[str, Any] = {}
-        for arm in d.arms:
-            arms[arm.id] = {}
-            for ep in d.endpoints:
-                t = tables[ep.id]
-                t = t[(t["mode"] == "conditional") & (t["population"] == pop) & (t["order"] < d.n)
-                      & (t["arm"] == arm.id)]
-                y = t["y"].dropna()
-                entry: dict[str, Any] = {"subjects_per_trial": len(t) / max(1, t["replicate"].nunique()),
-                                         "observed_fraction": float(len(y) / len(t)) if len(t) else None,
-                                         "mean": float(y.mean()) if len(y) else None,
-                                         "sd": float(y.std(ddof=1)) if len(y) > 1 else None,
-                                         "baseline_mean": float(t["baseline"].mean()) if len(t) else None}
-                if ep.type == "responder":
-                    entry["responder_rate"] = entry.pop("mean")
-                    entry.pop("sd")
-                if ep.type == "time_to_event":
-                    entry["event_fraction"] = float(t["event"].mean()) if len(t) else None
-                arms[arm.id][ep.id] = entry
         comps: list[dict[str, Any]] = []
         curve: list[dict[str, Any]] = []
         required: dict[str, dict[str, int | None]] = {}
@@ -255,27 +237,12 @@ def _summarise(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], res: pd
                          "power": p, "power_se": se, "probability_of_success": pos,
                          "probability_of_success_se": pos_se, "undefined_analyses": int((~at_n["ok"]).sum()),
                          "n": d.n}
-                if ep.type in ("value", "change", "percent_change", "auc", "cmax"):
-                    t = tables[ep.id]
-                    t = t[(t["mode"] == "conditional") & (t["population"] == pop) & (t["order"] < d.n)]
-                    a, b = t.loc[t["arm"] == trt, "y"].dropna(), t.loc[t["arm"] == ep.analysis.control, "y"].dropna()
-                    if len(a) > 1 and len(b) > 1:
-                        sd = math.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))
-                        entry["standardised_effect"] = float((a.mean() - b.mean()) / sd) if sd > 0 else None
+                _add_standardised_effect(entry, d, ep, trt, tables[ep.id], pop)
                 comps.append(entry)
-                hit = None
-                for n in ns:
-                    c = cond[cond["n"] == n]
-                    pn, sen = _rate(c["significant"])
-                    row = {"endpoint": ep.id, "treatment": trt, "n": n, "power": pn, "power_se": sen}
-                    if len(post):
-                        row["probability_of_success"] = _rate(post[post["n"] == n]["significant"])[0]
-                    curve.append(row)
-                    if hit is None and pn is not None and pn >= d.target_power:
-                        hit = n
-                required[ep.id][trt] = hit
-        entry_pop: dict[str, Any] = {"n": d.n, "expected_n": float(d.n), "arms": arms, "comparisons": comps,
-                                     "power_curve": curve, "required_n": required,
+                rows, required[ep.id][trt] = _power_curve_rows(d, ep, trt, cond, post, ns)
+                curve += rows
+        entry_pop: dict[str, Any] = {"n": d.n, "expected_n": float(d.n), "arms": _arm_summaries(d, tables, pop),
+                                     "comparisons": comps, "power_curve": curve, "required_n": required,
                                      "target_power": d.target_power}
         if pop == "enriched":
             entry_pop["criteria"] = [c.label() for c in (*d.inclusion, *d.enrichment)]
@@ -289,6 +256,58 @@ def _summarise(trials: SimulatedTrials, tables: dict[str, pd.DataFrame], res: pd
             entry_pop["expected_n"] = cond["expected_n"]
         pops[pop] = entry_pop
     return pops
+
+
+def _arm_summaries(d: ParallelDesign, tables: dict[str, pd.DataFrame], pop: str) -> dict[str, Any]:
+    """Arm -> endpoint -> observed summary of the conditional trials at the design's n."""
+    arms: dict[str, Any] = {}
+    for arm in d.arms:
+        arms[arm.id] = {}
+        for ep in d.endpoints:
+            t = tables[ep.id]
+            t = t[(t["mode"] == "conditional") & (t["population"] == pop) & (t["order"] < d.n)
+                  & (t["arm"] == arm.id)]
+            y = t["y"].dropna()
+            entry: dict[str, Any] = {"subjects_per_trial": len(t) / max(1, t["replicate"].nunique()),
+                                     "observed_fraction": float(len(y) / len(t)) if len(t) else None,
+                                     "mean": float(y.mean()) if len(y) else None,
+                                     "sd": float(y.std(ddof=1)) if len(y) > 1 else None,
+                                     "baseline_mean": float(t["baseline"].mean()) if len(t) else None}
+            if ep.type == "responder":
+                entry["responder_rate"] = entry.pop("mean")
+                entry.pop("sd")
+            if ep.type == "time_to_event":
+                entry["event_fraction"] = float(t["event"].mean()) if len(t) else None
+            arms[arm.id][ep.id] = entry
+    return arms
+
+
+def _add_standardised_effect(entry: dict[str, Any], d: ParallelDesign, ep: Endpoint, trt: str, table: pd.DataFrame,
+                             pop: str) -> None:
+    """Cohen's d of a continuous endpoint (pooled SD of the conditional trials at the design's n)."""
+    if ep.type in ("value", "change", "percent_change", "auc", "cmax"):
+        t = table[(table["mode"] == "conditional") & (table["population"] == pop) & (table["order"] < d.n)]
+        a, b = t.loc[t["arm"] == trt, "y"].dropna(), t.loc[t["arm"] == ep.analysis.control, "y"].dropna()
+        if len(a) > 1 and len(b) > 1:
+            sd = math.sqrt(((len(a) - 1) * a.var() + (len(b) - 1) * b.var()) / (len(a) + len(b) - 2))
+            entry["standardised_effect"] = float((a.mean() - b.mean()) / sd) if sd > 0 else None
+
+
+def _power_curve_rows(d: ParallelDesign, ep: Endpoint, trt: str, cond: pd.DataFrame, post: pd.DataFrame,
+                      ns: list[int]) -> tuple[list[dict[str, Any]], int | None]:
+    """Power (and probability of success) of one comparison at each n; the smallest n reaching the target."""
+    rows: list[dict[str, Any]] = []
+    hit = None
+    for n in ns:
+        c = cond[cond["n"] == n]
+        pn, sen = _rate(c["significant"])
+        row = {"endpoint": ep.id, "treatment": trt, "n": n, "power": pn, "power_se": sen}
+        if len(post):
+            row["probability_of_success"] = _rate(post[post["n"] == n]["significant"])[0]
+        rows.append(row)
+        if hit is None and pn is not None and pn >= d.target_power:
+            hit = n
+    return rows, hit
 
 
 def run(design: ParallelDesign, *, seed: int, engine: Engine, out: Path,

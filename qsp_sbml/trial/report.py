@@ -112,7 +112,15 @@ def parallel_report(design: ParallelDesign, trials: SimulatedTrials, tables: dic
     _power_curve(summary, out / "power_curve.png", design.target_power)
     _forest(summary, out / "forest.png")
     _vpc(design, trials, out / "vpc.png", out / "spaghetti.png")
-    s = summary["design"]
+    lines = _design_lines(design, summary["design"])
+    for pop, entry in summary["populations"].items():
+        lines += _population_lines(design, pop, entry)
+    lines += _closing_lines(design)
+    return "\n".join(lines) + "\n"
+
+
+def _design_lines(design: ParallelDesign, s: dict[str, Any]) -> list[str]:
+    """Title, the design in one paragraph, the arms table and the failed simulations."""
     lines = [f"# Virtual trial: {design.name}", "",
              f"Design `{design.source.name}` (parallel groups), model `{design.model_path.name}`, seed {s['seed']}, "
              f"{s['replicates']} replicate trials per population"
@@ -123,67 +131,83 @@ def parallel_report(design: ParallelDesign, trials: SimulatedTrials, tables: dic
     lines += [f"| {a['id']} | `{a['regimen']}` | {fmt(a['dose'])} |" for a in s["arms"]]
     if s["failed_simulations"]:
         lines += ["", f"**{s['failed_simulations']} subject simulations failed** (their observations are missing)."]
-    for pop, entry in summary["populations"].items():
-        lines += ["", f"## Population: {pop}", "",
-                  f"Criteria: {'; '.join(entry['criteria']) or 'none'}. n = {entry['n']}, expected n = "
-                  f"{fmt(entry['expected_n'], 4)}.", "",
-                  "| endpoint | comparison | test | estimand | estimate | CI (mean limits) | 95% range of estimate "
-                  "| power | prob. of success | std. effect |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for c in entry["comparisons"]:
-            rng = c["estimate_range"]
-            lines.append(
-                f"| {c['endpoint']} | {c['treatment']} vs {c['control']} | {c['test']} | {c['estimand'] or '-'} | "
-                f"{fmt(c['estimate'])} | {fmt(c['ci_low'])} to {fmt(c['ci_high'])} | "
-                f"{fmt(rng[0]) if rng else '-'} to {fmt(rng[1]) if rng else '-'} | "
-                f"{fmt(c['power'])} ± {fmt(c['power_se'], 2)} | {fmt(c['probability_of_success'])} | "
-                f"{fmt(c.get('standardised_effect'))} |")
-        lines += ["", "| arm | " + " | ".join(e.id for e in design.endpoints) + " |",
-                  "|---|" + "---|" * len(design.endpoints)]
-        for arm, eps in entry["arms"].items():
-            cells = []
-            for e in design.endpoints:
-                v = eps[e.id]
-                cells.append(f"rate {fmt(v['responder_rate'])}" if e.type == "responder"
-                             else f"{fmt(v['mean'])} (SD {fmt(v['sd'])})")
-            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
-        if len({r["n"] for r in entry["power_curve"]}) > 1:
-            lines += ["", f"Power curve (target {fmt(design.target_power)}); required n: "
-                      + "; ".join(f"{ep} {t}: {fmt(n)}" for ep, d in entry["required_n"].items() for t, n in d.items()),
-                      "", "| endpoint | treatment | n | power | MC SE |", "|---|---|---|---|---|"]
-            lines += [f"| {r['endpoint']} | {r['treatment']} | {r['n']} | {fmt(r['power'])} | {fmt(r['power_se'], 2)} |"
-                      for r in entry["power_curve"]]
-        if "dose_selection" in entry:
-            ds = entry["dose_selection"]
-            what = "has its one-sided lower bound" if ds["rule"] == "lower_bound" else "is"
-            lines += ["", f"Dose selection on `{ds['endpoint']}` (smallest dose whose difference from control "
-                      f"dose {fmt(ds['control_dose'])} {what} >= {fmt(ds['target'])}, significant at one-sided "
-                      f"{fmt(ds['alpha'])}; "
-                      "qsp_sbml.trial.dose.select_dose); linear trend test power "
-                      f"{fmt(ds['trend_test_power'])}.", "", "| dose | probability selected |", "|---|---|"]
-            lines += [f"| {k} | {fmt(v)} |" for k, v in ds["probability_selected"].items()]
-        if "adaptive" in entry:
-            a = entry["adaptive"]
-            c = a["conditional"]
-            lines += ["", f"Group-sequential ({a['spending']} spending"
-                      + (f", {a['futility_spending']} futility" if a["futility_spending"] else "")
-                      + f", one-sided alpha {fmt(a['one_sided_alpha'])}) at n = {a['looks_n']}: efficacy bounds "
-                      f"{', '.join(fmt(b) for b in a['efficacy_bounds'])}"
-                      + (f", futility bounds {', '.join(fmt(b) for b in a['futility_bounds'])}"
-                         if a["futility_bounds"] else "") + ".", "",
-                      "| design | power | expected n | futility stops |", "|---|---|---|---|",
-                      f"| group-sequential | {fmt(c['sequential_power'])} ± {fmt(c['sequential_power_se'], 2)} | "
-                      f"{fmt(c['expected_n'], 4)} | {fmt(c['futility_stop'])} |",
-                      f"| fixed | {fmt(c['fixed_power'])} ± {fmt(c['fixed_power_se'], 2)} | {c['fixed_n']} | - |"]
-    lines += ["", "## Plots", "", "![power curve](power_curve.png)", "", "![forest plot](forest.png)", "",
-              "![visual predictive check](vpc.png)", "", "![spaghetti](spaghetti.png)", "",
-              "## Methods", "",
-              "Each replicate recruits candidates from the population until n pass the criteria, randomises them in "
-              "permuted blocks of the allocation ratios (within strata), simulates each subject once under its "
-              "arm's regimen, adds response variability, measurement error and exponential dropout, and analyses "
-              "every comparison with the endpoint's test (qsp_sbml.trial.analysis). Smaller n of the power curve "
-              "are the first n randomised subjects of the same replicates. Estimates and confidence limits are "
-              "means over replicates; power is the fraction of replicates with p < alpha (two-sided) with its "
-              "Monte Carlo standard error."]
+    return lines
+
+
+def _population_lines(design: ParallelDesign, pop: str, entry: dict[str, Any]) -> list[str]:
+    """One population's section: comparisons, arm summaries, power curve, dose selection, adaptive design."""
+    lines = ["", f"## Population: {pop}", "",
+             f"Criteria: {'; '.join(entry['criteria']) or 'none'}. n = {entry['n']}, expected n = "
+             f"{fmt(entry['expected_n'], 4)}.", "",
+             "| endpoint | comparison | test | estimand | estimate | CI (mean limits) | 95% range of estimate "
+             "| power | prob. of success | std. effect |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in entry["comparisons"]:
+        rng = c["estimate_range"]
+        lines.append(
+            f"| {c['endpoint']} | {c['treatment']} vs {c['control']} | {c['test']} | {c['estimand'] or '-'} | "
+            f"{fmt(c['estimate'])} | {fmt(c['ci_low'])} to {fmt(c['ci_high'])} | "
+            f"{fmt(rng[0]) if rng else '-'} to {fmt(rng[1]) if rng else '-'} | "
+            f"{fmt(c['power'])} ± {fmt(c['power_se'], 2)} | {fmt(c['probability_of_success'])} | "
+            f"{fmt(c.get('standardised_effect'))} |")
+    lines += ["", "| arm | " + " | ".join(e.id for e in design.endpoints) + " |",
+              "|---|" + "---|" * len(design.endpoints)]
+    for arm, eps in entry["arms"].items():
+        cells = []
+        for e in design.endpoints:
+            v = eps[e.id]
+            cells.append(f"rate {fmt(v['responder_rate'])}" if e.type == "responder"
+                         else f"{fmt(v['mean'])} (SD {fmt(v['sd'])})")
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    if len({r["n"] for r in entry["power_curve"]}) > 1:
+        lines += ["", f"Power curve (target {fmt(design.target_power)}); required n: "
+                  + "; ".join(f"{ep} {t}: {fmt(n)}" for ep, d in entry["required_n"].items() for t, n in d.items()),
+                  "", "| endpoint | treatment | n | power | MC SE |", "|---|---|---|---|---|"]
+        lines += [f"| {r['endpoint']} | {r['treatment']} | {r['n']} | {fmt(r['power'])} | {fmt(r['power_se'], 2)} |"
+                  for r in entry["power_curve"]]
+    if "dose_selection" in entry:
+        lines += _dose_selection_lines(entry["dose_selection"])
+    if "adaptive" in entry:
+        lines += _adaptive_lines(entry["adaptive"])
+    return lines
+
+
+def _dose_selection_lines(ds: dict[str, Any]) -> list[str]:
+    what = "has its one-sided lower bound" if ds["rule"] == "lower_bound" else "is"
+    lines = ["", f"Dose selection on `{ds['endpoint']}` (smallest dose whose difference from control "
+             f"dose {fmt(ds['control_dose'])} {what} >= {fmt(ds['target'])}, significant at one-sided "
+             f"{fmt(ds['alpha'])}; "
+             "qsp_sbml.trial.dose.select_dose); linear trend test power "
+             f"{fmt(ds['trend_test_power'])}.", "", "| dose | probability selected |", "|---|---|"]
+    lines += [f"| {k} | {fmt(v)} |" for k, v in ds["probability_selected"].items()]
+    return lines
+
+
+def _adaptive_lines(a: dict[str, Any]) -> list[str]:
+    c = a["conditional"]
+    return ["", f"Group-sequential ({a['spending']} spending"
+            + (f", {a['futility_spending']} futility" if a["futility_spending"] else "")
+            + f", one-sided alpha {fmt(a['one_sided_alpha'])}) at n = {a['looks_n']}: efficacy bounds "
+            f"{', '.join(fmt(b) for b in a['efficacy_bounds'])}"
+            + (f", futility bounds {', '.join(fmt(b) for b in a['futility_bounds'])}"
+               if a["futility_bounds"] else "") + ".", "",
+            "| design | power | expected n | futility stops |", "|---|---|---|---|",
+            f"| group-sequential | {fmt(c['sequential_power'])} ± {fmt(c['sequential_power_se'], 2)} | "
+            f"{fmt(c['expected_n'], 4)} | {fmt(c['futility_stop'])} |",
+            f"| fixed | {fmt(c['fixed_power'])} ± {fmt(c['fixed_power_se'], 2)} | {c['fixed_n']} | - |"]
+
+
+def _closing_lines(design: ParallelDesign) -> list[str]:
+    """The plots, the methods and the sources of the scenario's numbers."""
+    lines = ["", "## Plots", "", "![power curve](power_curve.png)", "", "![forest plot](forest.png)", "",
+             "![visual predictive check](vpc.png)", "", "![spaghetti](spaghetti.png)", "",
+             "## Methods", "",
+             "Each replicate recruits candidates from the population until n pass the criteria, randomises them in "
+             "permuted blocks of the allocation ratios (within strata), simulates each subject once under its "
+             "arm's regimen, adds response variability, measurement error and exponential dropout, and analyses "
+             "every comparison with the endpoint's test (qsp_sbml.trial.analysis). Smaller n of the power curve "
+             "are the first n randomised subjects of the same replicates. Estimates and confidence limits are "
+             "means over replicates; power is the fraction of replicates with p < alpha (two-sided) with its "
+             "Monte Carlo standard error."]
     if design.references:
         lines += ["", "## Sources of the scenario's numbers", ""] + [f"- {r}" for r in design.references]
-    return "\n".join(lines) + "\n"
+    return lines

@@ -190,79 +190,133 @@ def simulate_trials(design: ParallelDesign, *, seed: int, engine: Engine | None 
                     replicates: int | None = None) -> SimulatedTrials:
     """Simulate every trial of ``design`` (see the module docstring); deterministic given ``seed``."""
     from qsp_sbml.loading import load_model
-    from qsp_sbml.population.cohort import Cohort
-    from qsp_sbml.population.simulation import simulate_cohort
 
-    engine = engine or SerialEngine()
     reps = replicates or design.replicates
-    model = load_model(design.model_path)
-    defaults = _model_defaults(model)
-    outputs = design.outputs
     modes = ["conditional"] + (["posterior"] if design.population.get("posterior") else [])
     pops = [("broad", design.inclusion)]
     if design.enrichment:
         pops.append(("enriched", (*design.inclusion, *design.enrichment)))
-    n_max = max(design.n, *design.sample_size) if design.sample_size else design.n
-    needs_baseline = any(c.kind == "baseline" for _, crit in pops for c in crit) or any(
+    plan = _Plan(design=design, model=load_model(design.model_path), seed=seed, engine=engine or SerialEngine(),
+                 batch_size=batch_size, modes=modes, pops=pops,
+                 n_max=max(design.n, *design.sample_size) if design.sample_size else design.n,
+                 keys=[(mi, r) for mi in range(len(modes)) for r in range(reps)])
+    subjects = _enrol(plan, _screen(plan))
+    true, failed = _simulate_arms(plan, subjects)
+    names, outputs = [p for p, _ in pops], design.outputs
+    observed = _observe(design, subjects, true, outputs, seed, modes, names)
+    return SimulatedTrials(design, subjects, true, observed, outputs, modes, names, failed)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the steps of :func:`simulate_trials` share."""
+
+    design: ParallelDesign
+    #: The loaded model.
+    model: Any
+    seed: int
+    engine: Engine
+    batch_size: int
+    #: ``"conditional"``, then ``"posterior"`` when the population has posterior draws.
+    modes: list[str]
+    #: ``(name, inclusion criteria)``: the broad population and, with enrichment criteria, the enriched one.
+    pops: list[tuple[str, tuple[Criterion, ...]]]
+    #: Subjects each trial enrols (the largest sample size).
+    n_max: int
+    #: ``(mode index, replicate)`` of every trial.
+    keys: list[tuple[int, int]]
+
+
+def _screen(plan: _Plan) -> dict[tuple[int, int], list[pd.DataFrame]]:
+    """Each trial's candidate stream, drawn in rounds until every population has ``n_max`` passing candidates.
+
+    One baseline simulation per round (when a criterion reads a baseline output), for all trials at once.
+    """
+    design, keys = plan.design, plan.keys
+    defaults = _model_defaults(plan.model)
+    needs_baseline = any(c.kind == "baseline" for _, crit in plan.pops for c in crit) or any(
         c.kind == "baseline" for c, _ in design.stratification)
-    # -- screening: each trial's candidate stream, in rounds; one baseline simulation per round
-    keys = [(mi, r) for mi in range(len(modes)) for r in range(reps)]
     draws = _draws(design)
-    typical = {k: _typical(design, modes[k[0]], _stream(seed, *k, 0), draws) for k in keys}
-    pop_rng = {k: _stream(seed, *k, 1) for k in keys}
+    typical = {k: _typical(design, plan.modes[k[0]], _stream(plan.seed, *k, 0), draws) for k in keys}
+    pop_rng = {k: _stream(plan.seed, *k, 1) for k in keys}
     cands: dict[tuple[int, int], list[pd.DataFrame]] = {k: [] for k in keys}
-    passing = {k: [0] * len(pops) for k in keys}
-    chunk = {k: max(16, n_max) for k in keys}
+    passing = {k: [0] * len(plan.pops) for k in keys}
+    chunk = {k: max(16, plan.n_max) for k in keys}
     for _round in range(_MAX_ROUNDS):
-        todo = [k for k in keys if min(passing[k]) < n_max]
+        todo = [k for k in keys if min(passing[k]) < plan.n_max]
         if not todo:
             break
-        drawn = []
-        for k in todo:
-            cov, params = _draw(design, chunk[k], pop_rng[k], typical[k], defaults)
-            drawn.append((k, cov, params))
-        if needs_baseline:
-            allp = pd.concat([p for _, _, p in drawn], ignore_index=True)
-            # two output times (RoadRunner needs an interval); the baseline is the value at time 0
-            res = simulate_cohort(model, Cohort.from_parts(parameters=allp), [0.0, 1.0], outputs=outputs,
-                                  engine=engine, batch_size=batch_size, progress=False, strict=True)
-            base = res.values[:, 0, :]
+        drawn = [(k, *_draw(design, chunk[k], pop_rng[k], typical[k], defaults)) for k in todo]
+        base = _baselines(plan, [p for _, _, p in drawn]) if needs_baseline else None
         start = 0
         for k, cov, params in drawn:
             m = len(params)
             frame = pd.concat([cov.reset_index(drop=True), params.add_prefix("param:")], axis=1)
-            if needs_baseline:
-                for j, o in enumerate(outputs):
+            if base is not None:
+                for j, o in enumerate(design.outputs):
                     frame[o] = base[start:start + m, j]
             start += m
             cands[k].append(frame)
-            allc = pd.concat(cands[k], ignore_index=True)
-            passing[k] = [int(_passes(allc, crit).sum()) for _, crit in pops]
-            rate = max(min(passing[k]), 1) / len(allc)
-            chunk[k] = int(min(max(16, math.ceil((n_max - min(passing[k])) / rate * 1.2)), 20 * n_max))
+            passing[k], chunk[k] = _screening_progress(plan, cands[k])
     worst = min(min(v) for v in passing.values())
-    if worst < n_max:
-        raise TrialDesignError(f"the inclusion criteria admit too few candidates: only {worst} of the {n_max} "
+    if worst < plan.n_max:
+        raise TrialDesignError(f"the inclusion criteria admit too few candidates: only {worst} of the {plan.n_max} "
                                f"subjects needed passed after {_MAX_ROUNDS} screening rounds", field="inclusion")
-    # -- randomisation per trial
+    return cands
+
+
+def _baselines(plan: _Plan, parameters: list[pd.DataFrame]) -> np.ndarray:
+    """Outputs at time 0 of the candidates drawn in one round (subjects x outputs)."""
+    from qsp_sbml.population.cohort import Cohort
+    from qsp_sbml.population.simulation import simulate_cohort
+
+    allp = pd.concat(parameters, ignore_index=True)
+    # two output times (RoadRunner needs an interval); the baseline is the value at time 0
+    res = simulate_cohort(plan.model, Cohort.from_parts(parameters=allp), [0.0, 1.0], outputs=plan.design.outputs,
+                          engine=plan.engine, batch_size=plan.batch_size, progress=False, strict=True)
+    return res.values[:, 0, :]
+
+
+def _screening_progress(plan: _Plan, frames: list[pd.DataFrame]) -> tuple[list[int], int]:
+    """Candidates passing each population's criteria so far, and the size of the trial's next draw."""
+    allc = pd.concat(frames, ignore_index=True)
+    passing = [int(_passes(allc, crit).sum()) for _, crit in plan.pops]
+    rate = max(min(passing), 1) / len(allc)
+    chunk = int(min(max(16, math.ceil((plan.n_max - min(passing)) / rate * 1.2)), 20 * plan.n_max))
+    return passing, chunk
+
+
+def _enrol(plan: _Plan, cands: dict[tuple[int, int], list[pd.DataFrame]]) -> pd.DataFrame:
+    """The first ``n_max`` passing candidates of each trial and population, stratified and randomised to arms."""
+    design = plan.design
     ratios = _ratios(design.allocation)
     rows = []
-    for mi, rep in keys:
+    for mi, rep in plan.keys:
         allc = pd.concat(cands[(mi, rep)], ignore_index=True)
         allc["uid"] = [f"{mi}:{rep}:{i}" for i in range(len(allc))]
-        for pi, (pname, crit) in enumerate(pops):
-            sel = allc[_passes(allc, crit)].iloc[:n_max].reset_index(drop=True)
+        for pi, (pname, crit) in enumerate(plan.pops):
+            sel = allc[_passes(allc, crit)].iloc[:plan.n_max].reset_index(drop=True)
             strata = _stratum(design, sel)
-            arms = _randomise(strata, ratios, _stream(seed, mi, rep, 2, pi))
+            arms = _randomise(strata, ratios, _stream(plan.seed, mi, rep, 2, pi))
             sel.insert(0, "arm", [design.arms[a].id for a in arms])
             sel.insert(0, "stratum", strata)
             sel.insert(0, "order", np.arange(len(sel)))
             sel.insert(0, "replicate", rep)
             sel.insert(0, "population", pname)
-            sel.insert(0, "mode", modes[mi])
+            sel.insert(0, "mode", plan.modes[mi])
             rows.append(sel)
-    subjects = pd.concat(rows, ignore_index=True)
-    # -- model runs: once per distinct subject x arm, one simulate_cohort call per arm
+    return pd.concat(rows, ignore_index=True)
+
+
+def _simulate_arms(plan: _Plan, subjects: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """True responses (subjects x visits x outputs) and the number of failed simulations.
+
+    The model runs once per distinct subject and arm, one ``simulate_cohort`` call per arm.
+    """
+    from qsp_sbml.population.cohort import Cohort
+    from qsp_sbml.population.simulation import simulate_cohort
+
+    design, outputs = plan.design, plan.design.outputs
     times = np.asarray(design.visits) * design.hours
     true = np.full((len(subjects), len(times), len(outputs)), np.nan)
     pcols = [c for c in subjects.columns if c.startswith("param:")]
@@ -279,14 +333,13 @@ def simulate_trials(design: ParallelDesign, *, seed: int, engine: Engine | None 
             params[pid] = v
         cohort = Cohort.from_parts(parameters=params) if params.shape[1] else Cohort.from_parts(
             parameters=pd.DataFrame(index=range(len(uniq))))
-        res = simulate_cohort(model, cohort, times, outputs=outputs, regimen=arm.regimen, engine=engine,
-                              batch_size=batch_size, progress=False)
+        res = simulate_cohort(plan.model, cohort, times, outputs=outputs, regimen=arm.regimen, engine=plan.engine,
+                              batch_size=plan.batch_size, progress=False)
         failed += len(res.failed)
         pos = {u: i for i, u in enumerate(uniq["uid"])}
         idx = np.array([pos[u] for u in sub["uid"]])
         true[np.flatnonzero(mask)] = res.values[idx]
-    observed = _observe(design, subjects, true, outputs, seed, modes, [p for p, _ in pops])
-    return SimulatedTrials(design, subjects, true, observed, outputs, modes, [p for p, _ in pops], failed)
+    return true, failed
 
 
 def _observe(design: ParallelDesign, subjects: pd.DataFrame, true: np.ndarray, outputs: list[str], seed: int,
