@@ -25,6 +25,7 @@ import numpy as np
 
 from qsp_sbml.metrics import auc, nca
 from qsp_sbml.sensitivity.spec import (
+    Metric,
     NcaOutput,
     OutputSpec,
     Statistic,
@@ -98,9 +99,19 @@ def _scalar(times: np.ndarray, y: np.ndarray, out: OutputSpec) -> float:
     if isinstance(out, ValueOutput):
         return float(y[int(np.argmin(np.abs(times - out.time)))])
     if isinstance(out, NcaOutput):
-        r = nca(times, y, interval=out.interval)
-        return float({"auc": r.auc_last, "auc_inf": r.auc_inf, "cmax": r.cmax, "tmax": r.tmax,
-                      "ctrough": r.ctrough, "t_half": r.t_half}[out.metric.value])
+        if out.metric in (Metric.AUC_INF, Metric.T_HALF):  # need the terminal phase: the full NCA
+            r = nca(times, y, interval=out.interval)
+            return float(r.auc_inf if out.metric is Metric.AUC_INF else r.t_half)
+        t, c = _window(times, y, out.interval)  # as nca() computes them, without its terminal-phase fit
+        if out.metric is Metric.CMAX:
+            return float(c.max())
+        if out.metric is Metric.TMAX:
+            return float(t[int(np.argmax(c))])
+        if out.metric is Metric.CTROUGH:
+            return float(c[-1])
+        positive = np.nonzero(c > 0)[0]
+        last = int(positive[-1]) if positive.size else 0
+        return float(auc(t[: last + 1], c[: last + 1])) if last >= 1 else 0.0
     if isinstance(out, TimeToOutput):
         return time_to(times, y, out)
     assert isinstance(out, SummaryOutput)  # noqa: S101  (trajectory outputs are handled by the caller)
