@@ -64,11 +64,11 @@ class GsaResult:
 
     def samples(self) -> pd.DataFrame:
         """The design and every output column, one row per run."""
-        df = pd.DataFrame(self.design.values, columns=list(self.design.parameters))
-        for k, (out, t) in enumerate(self.columns):
-            df[out if math.isnan(t) else f"{out}@{t:g}"] = self.outputs[:, k]
-        df.insert(0, "run", np.arange(len(df)))
-        return df
+        cols: dict[str, np.ndarray] = {"run": np.arange(self.design.n_runs)}
+        cols.update({p: self.design.values[:, k] for k, p in enumerate(self.design.parameters)})
+        cols.update({(out if math.isnan(t) else f"{out}@{t:g}"): self.outputs[:, k]
+                     for k, (out, t) in enumerate(self.columns)})
+        return pd.DataFrame(cols)
 
 
 def read_spec(path: str | Path) -> tuple[GsaSpec, YamlDoc]:
