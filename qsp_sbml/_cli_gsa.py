@@ -15,28 +15,64 @@ __all__ = ["gsa"]
 @click.command("gsa")
 @click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--method", type=click.Choice(["morris", "sobol"]), help="Default: the spec's method.")
-@click.option("--n", "n", type=int, help="Morris trajectories, or Sobol base sample (a power of two >= 16); "
-                                         "default: the spec's n.")
+@click.option(
+    "--n",
+    "n",
+    type=int,
+    help="Morris trajectories, or Sobol base sample (a power of two >= 16); default: the spec's n.",
+)
 @click.option("--seed", type=int, help="Seed of the design and bootstrap (default: the spec's seed).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Output folder (written whole at the end); must not exist unless --force.")
-@click.option("--engine", default="serial", show_default=True, callback=check_engine_spec,
-              help="serial, process, dask or dask://HOST:PORT.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (written whole at the end); must not exist unless --force.",
+)
+@click.option(
+    "--engine",
+    default="serial",
+    show_default=True,
+    callback=check_engine_spec,
+    help="serial, process, dask or dask://HOST:PORT.",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Worker processes (process and local dask engines).")
-@click.option("--checkpoint", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of finished chunks while the runs go (default OUT.checkpoint; removed on success).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of finished chunks while the runs go (default OUT.checkpoint; removed on success).",
+)
 @click.option("--resume", is_flag=True, help="Continue the run kept in the checkpoint folder.")
-@click.option("--chunk-size", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Runs per checkpoint chunk.")
-@click.option("--resamples", type=click.IntRange(min=10), default=1000, show_default=True,
-              help="Bootstrap resamples of the intervals.")
+@click.option(
+    "--chunk-size", type=click.IntRange(min=1), default=256, show_default=True, help="Runs per checkpoint chunk."
+)
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=10),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples of the intervals.",
+)
 @click.option("--no-plots", is_flag=True, help="Write the tables only.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
-def gsa(spec_path: Path, method: str | None, n: int | None, seed: int | None, out_dir: Path, engine: str,
-        workers: int | None, checkpoint: Path | None, resume: bool, chunk_size: int, resamples: int,
-        no_plots: bool, force: bool, as_json: bool) -> None:
+def gsa(
+    spec_path: Path,
+    method: str | None,
+    n: int | None,
+    seed: int | None,
+    out_dir: Path,
+    engine: str,
+    workers: int | None,
+    checkpoint: Path | None,
+    resume: bool,
+    chunk_size: int,
+    resamples: int,
+    no_plots: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Global sensitivity analysis: Morris mu*/sigma or Sobol first/total-order indices.
 
     SPEC.yaml (kind: gsa) lists the uncertain parameters (bounds, factor ranges or distributions; groups,
@@ -70,8 +106,18 @@ def gsa(spec_path: Path, method: str | None, n: int | None, seed: int | None, ou
         raise SensitivityError(f"--resume: no checkpoint folder {ckpt}")
     existed = ckpt.exists()
     try:
-        result = run_gsa(spec, method=method, n=n, seed=seed, engine=as_engine(engine, workers), checkpoint=ckpt,
-                         resume=resume, chunk_size=chunk_size, num_resamples=resamples, doc=doc)
+        result = run_gsa(
+            spec,
+            method=method,
+            n=n,
+            seed=seed,
+            engine=as_engine(engine, workers),
+            checkpoint=ckpt,
+            resume=resume,
+            chunk_size=chunk_size,
+            num_resamples=resamples,
+            doc=doc,
+        )
     except (SensitivityError, ValueError) as err:
         # bad input found before any run leaves nothing behind; an interrupted run keeps its chunks for --resume
         if not existed and ckpt.is_dir() and not any(ckpt.iterdir()):

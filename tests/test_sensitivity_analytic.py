@@ -47,8 +47,17 @@ def test_ishigami_first_and_total_order() -> None:
     d = sample(params, method="sobol", n=4096, seed=7)
     x = d.values
     y = np.sin(x[:, 0]) + a * np.sin(x[:, 1]) ** 2 + b * x[:, 2] ** 4 * np.sin(x[:, 0])
-    _check(indices(d, y, num_resamples=300), {("x1", "S1"): v1 / v, ("x2", "S1"): v2 / v, ("x3", "S1"): 0.0,
-                           ("x1", "ST"): (v1 + v13) / v, ("x2", "ST"): v2 / v, ("x3", "ST"): v13 / v})
+    _check(
+        indices(d, y, num_resamples=300),
+        {
+            ("x1", "S1"): v1 / v,
+            ("x2", "S1"): v2 / v,
+            ("x3", "S1"): 0.0,
+            ("x1", "ST"): (v1 + v13) / v,
+            ("x2", "ST"): v2 / v,
+            ("x3", "ST"): v13 / v,
+        },
+    )
 
 
 def test_sobol_g_function() -> None:
@@ -70,8 +79,11 @@ def test_linear_model_variance_shares() -> None:
     c = np.array([3.0, -2.0, 0.5])
     var = np.array([4 / 12, 0.25, 36 / 12])
     share = c**2 * var / np.sum(c**2 * var)
-    params = [ParameterSpec(id="x1", lower=0, upper=2), ParameterSpec(id="x2", distribution="normal", mean=1, sd=0.5),
-              ParameterSpec(id="x3", lower=-3, upper=3)]
+    params = [
+        ParameterSpec(id="x1", lower=0, upper=2),
+        ParameterSpec(id="x2", distribution="normal", mean=1, sd=0.5),
+        ParameterSpec(id="x3", lower=-3, upper=3),
+    ]
     d = sample(params, method="sobol", n=2048, seed=3)
     t = indices(d, d.values @ c)
     # the normal marginal is clipped at the 0.1 % / 99.9 % quantiles: variance 0.9935 x sd^2
@@ -99,22 +111,30 @@ def test_same_seed_same_design_and_intervals() -> None:
 
 
 def test_groups_share_one_index_and_correlation_is_imposed() -> None:
-    params = [ParameterSpec(id="a", lower=0, upper=1, group="g"), ParameterSpec(id="b", lower=0, upper=1, group="g"),
-              ParameterSpec(id="c", lower=0, upper=1)]
+    params = [
+        ParameterSpec(id="a", lower=0, upper=1, group="g"),
+        ParameterSpec(id="b", lower=0, upper=1, group="g"),
+        ParameterSpec(id="c", lower=0, upper=1),
+    ]
     from qsp_sbml.sensitivity.spec import Correlation
 
     d = sample(params, method="sobol", n=1024, seed=1, correlations=[Correlation(between=("a", "b"), rho=0.8)])
     assert d.factors == ["g", "c"]
     r = np.corrcoef(d.values[:, 0], d.values[:, 1])[0, 1]
-    assert 0.7 < r < 0.85   # Pearson correlation of uniforms from a Gaussian copula rho = 0.8 is ~0.786
+    assert 0.7 < r < 0.85  # Pearson correlation of uniforms from a Gaussian copula rho = 0.8 is ~0.786
     t = _table(indices(d, d.values[:, 0] + d.values[:, 1]))
     assert t[("g", "ST")][0] == pytest.approx(1.0, abs=0.03) and t[("c", "ST")][0] == pytest.approx(0, abs=1e-9)
 
 
-@pytest.mark.parametrize(("method", "n", "text"), [("sobol", 8, "too small for sobol"),
-                                                   ("sobol", 100, "power of two"),
-                                                   ("morris", 2, "too small for morris"),
-                                                   ("fast", 64, "unknown method")])
+@pytest.mark.parametrize(
+    ("method", "n", "text"),
+    [
+        ("sobol", 8, "too small for sobol"),
+        ("sobol", 100, "power of two"),
+        ("morris", 2, "too small for morris"),
+        ("fast", 64, "unknown method"),
+    ],
+)
 def test_n_too_small_or_unknown_method(method: str, n: int, text: str) -> None:
     params = [ParameterSpec(id=k, lower=0, upper=1) for k in "ab"]
     with pytest.raises(SensitivityError, match=text):

@@ -15,8 +15,17 @@ THEO = Path(__file__).parents[1] / "petab_problems" / "theophylline"
 
 
 def _table(values: dict[str, float], output: str = "auc") -> pd.DataFrame:
-    return pd.DataFrame({"output": output, "time": float("nan"), "factor": list(values), "index": "ST",
-                         "value": list(values.values()), "ci_low": 0.0, "ci_high": [v + 0.05 for v in values.values()]})
+    return pd.DataFrame(
+        {
+            "output": output,
+            "time": float("nan"),
+            "factor": list(values),
+            "index": "ST",
+            "value": list(values.values()),
+            "ci_low": 0.0,
+            "ci_high": [v + 0.05 for v in values.values()],
+        }
+    )
 
 
 def test_below_threshold_needs_every_output_low() -> None:
@@ -31,8 +40,13 @@ def test_below_threshold_needs_every_output_low() -> None:
 
 
 def test_fix_writes_estimate_0_and_copies_the_rest(tmp_path: Path) -> None:
-    done = fix_insensitive(THEO / "theophylline.yaml", _table({"CL": 0.7, "Vc": 0.01, "ka": 0.3}), tmp_path / "f",
-                           threshold=0.05, mapping={"Vc": ["V"]})
+    done = fix_insensitive(
+        THEO / "theophylline.yaml",
+        _table({"CL": 0.7, "Vc": 0.01, "ka": 0.3}),
+        tmp_path / "f",
+        threshold=0.05,
+        mapping={"Vc": ["V"]},
+    )
     assert done.fixed == ["V"] and done.kept == ["CL", "ka"] and done.not_in_problem == []
     params = pd.read_csv(tmp_path / "f" / "parameters.tsv", sep="\t").set_index("parameterId")
     assert params.loc["V", "estimate"] == 0 and params.loc["V", "nominalValue"] == 32.06
@@ -46,10 +60,15 @@ def test_gsa_then_petab_problem_with_ka_fixed(tmp_path: Path) -> None:
     from qsp_sbml.petab import PetabProblem
 
     # AUC_inf after an oral dose is F dose / CL: absorption rate and volume do not move it
-    spec = GsaSpec(kind="gsa", model=str(THEO / "model.xml"), regimen="320 mg po to A_gut", times="0:72:1",
-                   fixed={"Vc": 32.0},
-                   parameters=[{"id": "CL", "factor": 2}, {"id": "ka", "factor": 3}],
-                   outputs=[{"id": "auc", "kind": "nca", "selection": "C", "metric": "auc_inf"}])
+    spec = GsaSpec(
+        kind="gsa",
+        model=str(THEO / "model.xml"),
+        regimen="320 mg po to A_gut",
+        times="0:72:1",
+        fixed={"Vc": 32.0},
+        parameters=[{"id": "CL", "factor": 2}, {"id": "ka", "factor": 3}],
+        outputs=[{"id": "auc", "kind": "nca", "selection": "C", "metric": "auc_inf"}],
+    )
     r = run_gsa(spec, method="sobol", n=16, seed=2, num_resamples=100)
     done = fix_insensitive(THEO / "theophylline.yaml", r.indices, tmp_path / "fixed", threshold=0.05)
     assert done.fixed == ["ka"] and done.kept == ["CL"] and done.not_analysed == ["V", "sigma_add", "sigma_prop"]
@@ -66,6 +85,5 @@ def test_fix_refuses_files_outside_the_folder_and_writes_nothing(tmp_path: Path)
     (tmp_path / "p" / "problem.yaml").write_text("format_version: 1\nparameter_file: ../parameters.tsv\n")
     (tmp_path / "parameters.tsv").write_text("parameterId\testimate\tnominalValue\nk\t1\t2\n")
     with pytest.raises(SensitivityError, match="outside the problem's folder"):
-        fix_insensitive(tmp_path / "p" / "problem.yaml", _table({"k": 0.0, "m": 1.0}), tmp_path / "out",
-                        threshold=0.1)
+        fix_insensitive(tmp_path / "p" / "problem.yaml", _table({"k": 0.0, "m": 1.0}), tmp_path / "out", threshold=0.1)
     assert not (tmp_path / "out").exists()

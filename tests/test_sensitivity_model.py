@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from qsp_sbml.resources import MODELS_DIR
-from qsp_sbml.sensitivity import SensitivityError, read_spec, run_gsa
+from qsp_sbml.sensitivity import read_spec, run_gsa
 
 pytest.importorskip("SALib")
 
@@ -56,34 +56,72 @@ def test_one_compartment_auc_depends_on_clearance_only(tmp_path: Path) -> None:
 
 def test_cli_writes_tables_and_plots(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "out"
-    res = run("gsa", _spec(tmp_path), "--method", "sobol", "--n", "16", "--seed", "3", "--out", out,
-              "--resamples", "50")
+    res = run(
+        "gsa", _spec(tmp_path), "--method", "sobol", "--n", "16", "--seed", "3", "--out", out, "--resamples", "50"
+    )
     assert res.exit_code == 0, res.output
     assert "auc:" in res.output and "CL" in res.output
     names = {p.name for p in out.iterdir()}
-    assert {"indices.tsv", "samples.tsv", "convergence.tsv", "summary.json", "summary.txt", "sobol_auc.png",
-            "sobol_c12.png", "sobol_time_profile.png"} <= names
+    assert {
+        "indices.tsv",
+        "samples.tsv",
+        "convergence.tsv",
+        "summary.json",
+        "summary.txt",
+        "sobol_auc.png",
+        "sobol_c12.png",
+        "sobol_time_profile.png",
+    } <= names
     table = pd.read_csv(out / "indices.tsv", sep="\t")
     assert list(table.columns) == ["output", "time", "factor", "index", "value", "ci_low", "ci_high"]
     assert not (tmp_path / "out.checkpoint").exists()
-    res = run("gsa", _spec(tmp_path), "--method", "morris", "--n", "6", "--seed", "3", "--out", tmp_path / "m",
-              "--resamples", "50")
+    res = run(
+        "gsa",
+        _spec(tmp_path),
+        "--method",
+        "morris",
+        "--n",
+        "6",
+        "--seed",
+        "3",
+        "--out",
+        tmp_path / "m",
+        "--resamples",
+        "50",
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "m" / "morris_auc.png").is_file()
 
 
 BAD = [
-    ("    lower: 10\n    upper: 40\n", "    lower: 40\n    upper: 10\n", "line 8, field parameters[1]: lower (40.0) must be below upper (10.0)"),
-    ("  - id: CL\n", "  - id: CLx\n", "line 6, field parameters[0].id: the model has no parameter 'CLx'; did you mean 'CL'"),
-    ("selection: C, metric", "selection: Cp, metric", "line 12, field outputs[0].selection: the model has no output 'Cp'"),
+    (
+        "    lower: 10\n    upper: 40\n",
+        "    lower: 40\n    upper: 10\n",
+        "line 8, field parameters[1]: lower (40.0) must be below upper (10.0)",
+    ),
+    (
+        "  - id: CL\n",
+        "  - id: CLx\n",
+        "line 6, field parameters[0].id: the model has no parameter 'CLx'; did you mean 'CL'",
+    ),
+    (
+        "selection: C, metric",
+        "selection: Cp, metric",
+        "line 12, field outputs[0].selection: the model has no output 'Cp'",
+    ),
     ("time: 12}", "time: 12.5}", "line 13, field outputs[1].time: time 12.5 is not one of the spec's times"),
     ("kind: gsa\n", "kind: trial\n", "line 1, field kind: Input should be 'gsa'"),
 ]
 
 
 @pytest.mark.parametrize(("old", "new", "message"), BAD)
-def test_bad_input_names_line_and_field_and_writes_nothing(tmp_path: Path, run, old: str, new: str,  # type: ignore[no-untyped-def]
-                                                            message: str) -> None:
+def test_bad_input_names_line_and_field_and_writes_nothing(
+    tmp_path: Path,
+    run,
+    old: str,
+    new: str,  # type: ignore[no-untyped-def]
+    message: str,
+) -> None:
     assert old in SPEC
     spec = _spec(tmp_path, SPEC.replace(old, new))
     res = run("gsa", spec, "--method", "sobol", "--n", "16", "--seed", "1", "--out", tmp_path / "out")
@@ -92,10 +130,15 @@ def test_bad_input_names_line_and_field_and_writes_nothing(tmp_path: Path, run, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gsa.yaml"]
 
 
-@pytest.mark.parametrize(("args", "message"), [(("--method", "sobol", "--n", "24"), "must be a power of two"),
-                                               (("--method", "sobol", "--n", "8"), "too small for sobol"),
-                                               (("--method", "morris", "--n", "2"), "too small for morris"),
-                                               (("--n", "16"), "give --method")])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--method", "sobol", "--n", "24"), "must be a power of two"),
+        (("--method", "sobol", "--n", "8"), "too small for sobol"),
+        (("--method", "morris", "--n", "2"), "too small for morris"),
+        (("--n", "16"), "give --method"),
+    ],
+)
 def test_n_too_small_exits_1_and_writes_nothing(tmp_path: Path, run, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
     res = run("gsa", _spec(tmp_path), *args, "--seed", "1", "--out", tmp_path / "out")
     assert res.exit_code == 1 and message in res.output

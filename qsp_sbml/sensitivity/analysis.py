@@ -51,8 +51,16 @@ def _problem(design: Design) -> dict[str, object]:
     return {k: (list(v) if isinstance(v, list | tuple) else v) for k, v in design.problem.items()}
 
 
-def indices(design: Design, y: np.ndarray | Sequence[float], *, output: str = "y", time: float = float("nan"),
-            num_resamples: int = 1000, conf_level: float = 0.95, base_rows: int | None = None) -> pd.DataFrame:
+def indices(
+    design: Design,
+    y: np.ndarray | Sequence[float],
+    *,
+    output: str = "y",
+    time: float = float("nan"),
+    num_resamples: int = 1000,
+    conf_level: float = 0.95,
+    base_rows: int | None = None,
+) -> pd.DataFrame:
     """Morris or Sobol indices of one output ``y`` (one value per design row).
 
     ``base_rows`` restricts a Sobol analysis to the first base rows (the convergence check).
@@ -64,14 +72,25 @@ def indices(design: Design, y: np.ndarray | Sequence[float], *, output: str = "y
     if bad.any():
         first = int(np.argmax(bad))
         detail = ", ".join(f"{p}={v:.4g}" for p, v in zip(design.parameters, design.values[first], strict=True))
-        raise SensitivityError(f"output {output!r}: {int(bad.sum())} of {len(y)} runs gave no finite value "
-                               f"(first: run {first}, {detail}); narrow the ranges or fix the failing runs")
+        raise SensitivityError(
+            f"output {output!r}: {int(bad.sum())} of {len(y)} runs gave no finite value "
+            f"(first: run {first}, {detail}); narrow the ranges or fix the failing runs"
+        )
     rows: list[dict[str, object]] = []
 
     def add(factor: str, index: str, value: float, half: float | None) -> None:
         lo, hi = (value - half, value + half) if half is not None and np.isfinite(half) else (np.nan, np.nan)
-        rows.append({"output": output, "time": time, "factor": factor, "index": index, "value": float(value),
-                     "ci_low": float(lo), "ci_high": float(hi)})
+        rows.append(
+            {
+                "output": output,
+                "time": time,
+                "factor": factor,
+                "index": index,
+                "value": float(value),
+                "ci_low": float(lo),
+                "ci_high": float(hi),
+            }
+        )
 
     seed = _bootstrap_seed(design.seed)
     with warnings.catch_warnings():
@@ -79,8 +98,15 @@ def indices(design: Design, y: np.ndarray | Sequence[float], *, output: str = "y
         if design.method == "morris":
             from SALib.analyze import morris
 
-            res = morris.analyze(_problem(design), design.unit, y, num_resamples=num_resamples,
-                                 conf_level=conf_level, num_levels=design.num_levels, seed=seed)
+            res = morris.analyze(
+                _problem(design),
+                design.unit,
+                y,
+                num_resamples=num_resamples,
+                conf_level=conf_level,
+                num_levels=design.num_levels,
+                seed=seed,
+            )
             for k, name in enumerate(res["names"]):
                 add(str(name), "mu_star", res["mu_star"][k], res["mu_star_conf"][k])
                 add(str(name), "mu", res["mu"][k], None)
@@ -91,8 +117,14 @@ def indices(design: Design, y: np.ndarray | Sequence[float], *, output: str = "y
             k = len(design.factors) + 2
             if base_rows is not None:
                 y = y[: base_rows * k]
-            res = sobol.analyze(_problem(design), y, calc_second_order=False, num_resamples=num_resamples,
-                                conf_level=conf_level, seed=seed)
+            res = sobol.analyze(
+                _problem(design),
+                y,
+                calc_second_order=False,
+                num_resamples=num_resamples,
+                conf_level=conf_level,
+                seed=seed,
+            )
             for j, name in enumerate(design.factors):
                 add(name, "S1", res["S1"][j], res["S1_conf"][j])
                 add(name, "ST", res["ST"][j], res["ST_conf"][j])

@@ -32,8 +32,9 @@ from qsp_sbml.sensitivity.spec import SensitivityError
 __all__ = ["FixedProblem", "below_threshold", "fix_insensitive"]
 
 
-def below_threshold(table: pd.DataFrame, *, threshold: float, outputs: Sequence[str] | None = None,
-                    use_upper: bool = False) -> list[str]:
+def below_threshold(
+    table: pd.DataFrame, *, threshold: float, outputs: Sequence[str] | None = None, use_upper: bool = False
+) -> list[str]:
     """Factors whose ST is below ``threshold`` for every scalar output (``use_upper``: the interval's upper end)."""
     if not 0 < threshold < 1:
         raise SensitivityError(f"threshold must be in (0, 1), got {threshold!r}")
@@ -88,9 +89,16 @@ def _referenced(config: Mapping[str, Any]) -> list[str]:
     return files
 
 
-def fix_insensitive(problem_yaml: str | Path, indices: pd.DataFrame, out: str | Path, *, threshold: float,
-                    mapping: Mapping[str, Iterable[str]] | None = None, outputs: Sequence[str] | None = None,
-                    use_upper: bool = False) -> FixedProblem:
+def fix_insensitive(
+    problem_yaml: str | Path,
+    indices: pd.DataFrame,
+    out: str | Path,
+    *,
+    threshold: float,
+    mapping: Mapping[str, Iterable[str]] | None = None,
+    outputs: Sequence[str] | None = None,
+    use_upper: bool = False,
+) -> FixedProblem:
     """Copy a PEtab problem to ``out`` with the parameters below ``threshold`` (ST) fixed at their nominal values.
 
     Parameters
@@ -142,8 +150,12 @@ def fix_insensitive(problem_yaml: str | Path, indices: pd.DataFrame, out: str | 
                 raise SensitivityError(f"{base / name}: the parameter table has no {col} column")
         frames[name] = df
     ids = {pid: name for name, df in frames.items() for pid in df["parameterId"]}
-    estimated = {pid for df in frames.values() for pid, est in zip(df["parameterId"], df["estimate"], strict=True)
-                 if est.strip() in ("1", "true", "True")}
+    estimated = {
+        pid
+        for df in frames.values()
+        for pid, est in zip(df["parameterId"], df["estimate"], strict=True)
+        if est.strip() in ("1", "true", "True")
+    }
     fixed = [p for p in to_fix if p in ids]
     for p in fixed:
         df = frames[ids[p]]
@@ -152,11 +164,13 @@ def fix_insensitive(problem_yaml: str | Path, indices: pd.DataFrame, out: str | 
             raise SensitivityError(f"{base / ids[p]}: parameter {p!r} has no nominalValue to be fixed at")
         df.at[row, "estimate"] = "0"
     with atomic_folder(out) as tmp:
-        shutil.copytree(base, tmp, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(".*", "__pycache__", "*.pyc"))
+        shutil.copytree(base, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*", "__pycache__", "*.pyc"))
         for name, df in frames.items():
             df.to_csv(tmp / name, sep="\t", index=False)
-    return FixedProblem(yaml=Path(out) / src.name, fixed=fixed,
-                        kept=[p for p in analysed if p in ids and p not in fixed],
-                        not_analysed=sorted(estimated - set(analysed)),
-                        not_in_problem=[p for p in analysed if p not in ids])
+    return FixedProblem(
+        yaml=Path(out) / src.name,
+        fixed=fixed,
+        kept=[p for p in analysed if p in ids and p not in fixed],
+        not_analysed=sorted(estimated - set(analysed)),
+        not_in_problem=[p for p in analysed if p not in ids],
+    )

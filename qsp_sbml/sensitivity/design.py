@@ -72,12 +72,15 @@ def check_n(method: str, n: int) -> None:
     if method not in MIN_N:
         raise SensitivityError(f"unknown method {method!r}: use morris or sobol")
     if isinstance(n, bool) or not isinstance(n, int) or n < MIN_N[method]:
-        raise SensitivityError(f"n = {n!r} is too small for {method}: use at least {MIN_N[method]}"
-                               + (" (a power of two)" if method == "sobol" else " trajectories"))
+        raise SensitivityError(
+            f"n = {n!r} is too small for {method}: use at least {MIN_N[method]}"
+            + (" (a power of two)" if method == "sobol" else " trajectories")
+        )
     if method == "sobol" and n & (n - 1):
         up = 1 << n.bit_length()
-        raise SensitivityError(f"n = {n} for sobol must be a power of two (Sobol' sequence balance): "
-                               f"use {up >> 1} or {up}")
+        raise SensitivityError(
+            f"n = {n} for sobol must be a power of two (Sobol' sequence balance): use {up >> 1} or {up}"
+        )
 
 
 def resolve_bounds(p: ParameterSpec, nominal: Mapping[str, float] | None) -> tuple[float, float]:
@@ -87,8 +90,10 @@ def resolve_bounds(p: ParameterSpec, nominal: Mapping[str, float] | None) -> tup
             raise SensitivityError(f"parameter {p.id!r}: a factor range needs the model's nominal value")
         v = float(nominal[p.id])
         if not (math.isfinite(v) and v > 0):
-            raise SensitivityError(f"parameter {p.id!r}: nominal value {v} is not > 0; a factor range needs a "
-                                   "positive nominal value (give lower/upper)")
+            raise SensitivityError(
+                f"parameter {p.id!r}: nominal value {v} is not > 0; a factor range needs a "
+                "positive nominal value (give lower/upper)"
+            )
         return v / p.factor, v * p.factor
     assert p.lower is not None and p.upper is not None  # noqa: S101  (checked by ParameterSpec)
     return float(p.lower), float(p.upper)
@@ -133,9 +138,16 @@ def _copula(unit: np.ndarray, ids: list[str], correlations: Sequence[Correlation
     return out
 
 
-def sample(parameters: Sequence[ParameterSpec], *, method: str, n: int, seed: int,
-           nominal: Mapping[str, float] | None = None, correlations: Sequence[Correlation] = (),
-           num_levels: int = 4) -> Design:
+def sample(
+    parameters: Sequence[ParameterSpec],
+    *,
+    method: str,
+    n: int,
+    seed: int,
+    nominal: Mapping[str, float] | None = None,
+    correlations: Sequence[Correlation] = (),
+    num_levels: int = 4,
+) -> Design:
     """Draw a Morris or Sobol (Saltelli) design with SALib and map it to the parameters' distributions.
 
     Parameters
@@ -177,5 +189,14 @@ def sample(parameters: Sequence[ParameterSpec], *, method: str, n: int, seed: in
         unit = sobol.sample(problem, n, calc_second_order=False, scramble=True, seed=seed)
     quantiles = _copula(np.asarray(unit, dtype=float), ids, correlations)
     values = np.column_stack([_marginal(p, quantiles[:, k], nominal) for k, p in enumerate(parameters)])
-    return Design(method=method, parameters=tuple(ids), groups=tuple(groups), problem=problem,
-                  unit=np.asarray(unit, dtype=float), values=values, n=n, seed=seed, num_levels=num_levels)
+    return Design(
+        method=method,
+        parameters=tuple(ids),
+        groups=tuple(groups),
+        problem=problem,
+        unit=np.asarray(unit, dtype=float),
+        values=values,
+        n=n,
+        seed=seed,
+        num_levels=num_levels,
+    )

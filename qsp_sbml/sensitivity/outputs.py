@@ -118,8 +118,9 @@ def _scalar(times: np.ndarray, y: np.ndarray, out: OutputSpec) -> float:
     return _summary(times, y, out)
 
 
-def evaluate_outputs(values: np.ndarray, times: np.ndarray, selections: Sequence[str],
-                     outputs: Sequence[OutputSpec]) -> np.ndarray:
+def evaluate_outputs(
+    values: np.ndarray, times: np.ndarray, selections: Sequence[str], outputs: Sequence[OutputSpec]
+) -> np.ndarray:
     """``values[run, time, selection]`` -> ``(run, column)`` array of :func:`output_columns`.
 
     A run whose trajectory has NaN (a failed simulation) gives NaN in every column.

@@ -35,12 +35,16 @@ def morris_plot(table: pd.DataFrame, output: str, path: str | Path) -> Path:
     xerr = np.vstack([mu["value"] - mu["ci_low"], mu["ci_high"] - mu["value"]]).clip(min=0)
     ax.errorbar(mu["value"], sigma.loc[mu.index], xerr=xerr, fmt="o", ms=4, capsize=2, lw=0.8)
     for f in mu.index:
-        ax.annotate(str(f), (mu.loc[f, "value"], sigma.loc[f]), textcoords="offset points", xytext=(4, 3),
-                    fontsize=8)
+        ax.annotate(str(f), (mu.loc[f, "value"], sigma.loc[f]), textcoords="offset points", xytext=(4, 3), fontsize=8)
     top = float(max(mu["ci_high"].max(), sigma.max(), 1e-12)) * 1.1
     ax.plot([0, top], [0, top], "k:", lw=0.6, label="sigma = mu*")
-    ax.set(xlim=(0, top), ylim=(0, top), xlabel="mu* (mean |elementary effect|)",
-           ylabel="sigma (std of elementary effects)", title=f"Morris screening: {output}")
+    ax.set(
+        xlim=(0, top),
+        ylim=(0, top),
+        xlabel="mu* (mean |elementary effect|)",
+        ylabel="sigma (std of elementary effects)",
+        title=f"Morris screening: {output}",
+    )
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return save_figure(fig, path, dpi=120)
@@ -65,8 +69,7 @@ def sobol_bars(table: pd.DataFrame, output: str, path: str | Path) -> Path:
     return save_figure(fig, path, dpi=120)
 
 
-def sobol_over_time(table: pd.DataFrame, output: str, path: str | Path, *, index: str = "ST",
-                    top: int = 6) -> Path:
+def sobol_over_time(table: pd.DataFrame, output: str, path: str | Path, *, index: str = "ST", top: int = 6) -> Path:
     """Sobol indices of a trajectory output over time (the ``top`` factors by their largest index), with bands."""
     plt = pyplot()
     rows = _rows(table, output, index).dropna(subset=["time"])
@@ -76,8 +79,12 @@ def sobol_over_time(table: pd.DataFrame, output: str, path: str | Path, *, index
         r = rows[rows["factor"] == f].sort_values("time")
         ax.plot(r["time"], r["value"], color=f"C{k}", label=str(f))
         ax.fill_between(r["time"], r["ci_low"], r["ci_high"], color=f"C{k}", alpha=0.15, lw=0)
-    ax.set(xlabel="time", ylabel=f"{index}", ylim=(min(0.0, float(rows["ci_low"].min())), 1.05),
-           title=f"Sobol {index} over time: {output}")
+    ax.set(
+        xlabel="time",
+        ylabel=f"{index}",
+        ylim=(min(0.0, float(rows["ci_low"].min())), 1.05),
+        title=f"Sobol {index} over time: {output}",
+    )
     ax.legend(fontsize=8, loc="upper right", framealpha=0.7)
     fig.tight_layout()
     return save_figure(fig, path, dpi=120)

@@ -40,8 +40,7 @@ def ranking(result: GsaResult, output: str) -> pd.DataFrame:
 
 def summary(result: GsaResult) -> dict[str, Any]:
     """JSON-ready provenance and, per scalar output, the factors in order with their main indices."""
-    out: dict[str, Any] = {"kind": "gsa", **{k: v for k, v in result.attrs.items()},
-                           "factors": result.design.factors, "outputs": {}}
+    out: dict[str, Any] = {"kind": "gsa", **dict(result.attrs), "factors": result.design.factors, "outputs": {}}
     t = result.indices
     for o in _scalar_outputs(result):
         entry: dict[str, Any] = {"ranking": []}
@@ -67,8 +66,10 @@ def screen(result: GsaResult, *, top: int = 5) -> list[str]:
     """A one-screen text summary: per output, the leading factors with their intervals."""
     a = result.attrs
     sobol = result.design.method == "sobol"
-    lines = [f"{a.get('method')} on {Path(str(a.get('model'))).name}: n = {a.get('n')}, {a.get('n_runs')} runs, "
-             f"seed {a.get('seed')}, {len(result.design.factors)} factors, {a.get('wall_time_s', 0):.1f} s"]
+    lines = [
+        f"{a.get('method')} on {Path(str(a.get('model'))).name}: n = {a.get('n')}, {a.get('n_runs')} runs, "
+        f"seed {a.get('seed')}, {len(result.design.factors)} factors, {a.get('wall_time_s', 0):.1f} s"
+    ]
     s = summary(result)
     for o, entry in s["outputs"].items():
         extra = ""
@@ -82,16 +83,20 @@ def screen(result: GsaResult, *, top: int = 5) -> list[str]:
         for item in entry["ranking"][:top]:
             if sobol:
                 st, s1 = item["ST"], item["S1"]
-                lines.append(f"  {item['factor']:<24} ST {st[0]:6.3f} [{st[1]:6.3f}, {st[2]:6.3f}]   "
-                             f"S1 {s1[0]:6.3f} [{s1[1]:6.3f}, {s1[2]:6.3f}]")
+                lines.append(
+                    f"  {item['factor']:<24} ST {st[0]:6.3f} [{st[1]:6.3f}, {st[2]:6.3f}]   "
+                    f"S1 {s1[0]:6.3f} [{s1[1]:6.3f}, {s1[2]:6.3f}]"
+                )
             else:
                 mu, sg = item["mu_star"], item["sigma"]
                 lines.append(f"  {item['factor']:<24} mu* {mu[0]:.4g} [{mu[1]:.4g}, {mu[2]:.4g}]   sigma {sg[0]:.4g}")
         if len(entry["ranking"]) > top:
             lines.append(f"  ... {len(entry['ranking']) - top} more (indices.tsv)")
     for o in s["trajectory_outputs"]:
-        lines.append(f"{o}: indices at {sum(1 for c in result.columns if c[0] == o)} times (indices.tsv"
-                     + (f", sobol_time_{o}.png)" if sobol else ")"))
+        lines.append(
+            f"{o}: indices at {sum(1 for c in result.columns if c[0] == o)} times (indices.tsv"
+            + (f", sobol_time_{o}.png)" if sobol else ")")
+        )
     return lines
 
 

@@ -66,8 +66,9 @@ class GsaResult:
         """The design and every output column, one row per run."""
         cols: dict[str, np.ndarray] = {"run": np.arange(self.design.n_runs)}
         cols.update({p: self.design.values[:, k] for k, p in enumerate(self.design.parameters)})
-        cols.update({(out if math.isnan(t) else f"{out}@{t:g}"): self.outputs[:, k]
-                     for k, (out, t) in enumerate(self.columns)})
+        cols.update(
+            {(out if math.isnan(t) else f"{out}@{t:g}"): self.outputs[:, k] for k, (out, t) in enumerate(self.columns)}
+        )
         return pd.DataFrame(cols)
 
 
@@ -99,17 +100,21 @@ def check_spec(spec: GsaSpec, model: Any, doc: YamlDoc | None = None) -> None:
     grid = spec.time_grid
     for k, o in enumerate(spec.outputs):
         if o.selection not in selectable:
-            raise SensitivityError(f"{_where(doc, f'outputs[{k}].selection')}: "
-                                   f"{_unknown(o.selection, selectable, 'output')}")
+            raise SensitivityError(
+                f"{_where(doc, f'outputs[{k}].selection')}: {_unknown(o.selection, selectable, 'output')}"
+            )
         if isinstance(o, ValueOutput) and not np.any(np.isclose(grid, o.time)):
-            raise SensitivityError(f"{_where(doc, f'outputs[{k}].time')}: time {o.time:g} is not one of the "
-                                   "spec's times; add it to times")
+            raise SensitivityError(
+                f"{_where(doc, f'outputs[{k}].time')}: time {o.time:g} is not one of the spec's times; add it to times"
+            )
         interval = o.interval if isinstance(o, NcaOutput | SummaryOutput) else None
         if interval is not None:
             a, b = interval
             if not (a < b and np.any(np.isclose(grid, a)) and np.any(np.isclose(grid, b))):
-                raise SensitivityError(f"{_where(doc, f'outputs[{k}].interval')}: the interval [{a:g}, {b:g}] must "
-                                       "be increasing with both ends among the spec's times")
+                raise SensitivityError(
+                    f"{_where(doc, f'outputs[{k}].interval')}: the interval [{a:g}, {b:g}] must "
+                    "be increasing with both ends among the spec's times"
+                )
 
 
 def _nominal(model: Any, ids: list[str]) -> dict[str, float]:
@@ -118,10 +123,21 @@ def _nominal(model: Any, ids: list[str]) -> dict[str, float]:
     return {i: float(df[i].iloc[0]) for i in ids}
 
 
-def run_gsa(spec: GsaSpec, *, method: str, n: int, seed: int, engine: Engine | None = None,
-            checkpoint: str | Path | None = None, resume: bool = False, chunk_size: int = 256,
-            num_resamples: int = 1000, conf_level: float = 0.95, progress: bool | None = None,
-            doc: YamlDoc | None = None) -> GsaResult:
+def run_gsa(
+    spec: GsaSpec,
+    *,
+    method: str,
+    n: int,
+    seed: int,
+    engine: Engine | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    chunk_size: int = 256,
+    num_resamples: int = 1000,
+    conf_level: float = 0.95,
+    progress: bool | None = None,
+    doc: YamlDoc | None = None,
+) -> GsaResult:
     """Morris screening or Sobol indices of every output of ``spec``.
 
     Parameters
@@ -159,33 +175,58 @@ def run_gsa(spec: GsaSpec, *, method: str, n: int, seed: int, engine: Engine | N
     check_spec(spec, model, doc)
     ids = [p.id for p in spec.parameters]
     nominal = _nominal(model, ids) if any(p.factor is not None for p in spec.parameters) else {}
-    design = sample(spec.parameters, method=method, n=n, seed=seed, nominal=nominal,
-                    correlations=spec.correlations)
+    design = sample(spec.parameters, method=method, n=n, seed=seed, nominal=nominal, correlations=spec.correlations)
     table = pd.DataFrame(design.values, columns=ids)
     for name, value in spec.fixed.items():
         table[name] = float(value)
-    cohort = Cohort.from_parts(parameters=table, seed=seed,
-                               provenance={"kind": "gsa", "method": method, "n": n, "seed": seed})
+    cohort = Cohort.from_parts(
+        parameters=table, seed=seed, provenance={"kind": "gsa", "method": method, "n": n, "seed": seed}
+    )
     times = spec.time_grid
     selections = list(dict.fromkeys(o.selection for o in spec.outputs))
     with warnings.catch_warnings():
         from qsp_sbml.errors import SimulationWarning
 
         warnings.simplefilter("ignore", SimulationWarning)  # failed runs are reported by the analysis
-        sims = simulate_cohort(model, cohort, times, outputs=selections, regimen=spec.regimen,
-                               engine=engine or SerialEngine(), progress=progress, out=checkpoint,
-                               chunk_size=chunk_size, resume=resume)
+        sims = simulate_cohort(
+            model,
+            cohort,
+            times,
+            outputs=selections,
+            regimen=spec.regimen,
+            engine=engine or SerialEngine(),
+            progress=progress,
+            out=checkpoint,
+            chunk_size=chunk_size,
+            resume=resume,
+        )
     y = evaluate_outputs(sims.values, sims.times, selections, spec.outputs)
     cols = [(c.output, c.time) for c in output_columns(spec.outputs, sims.times)]
     parts, conv = [], []
     for k, (out, t) in enumerate(cols):
-        parts.append(indices(design, y[:, k], output=out, time=t, num_resamples=num_resamples,
-                             conf_level=conf_level))
+        parts.append(indices(design, y[:, k], output=out, time=t, num_resamples=num_resamples, conf_level=conf_level))
         if method == "sobol" and math.isnan(t):
             conv.append(convergence(design, y[:, k], output=out, time=t))
-    attrs = {"method": method, "n": n, "seed": seed, "n_runs": design.n_runs, "model": spec.model,
-             "model_sha256": model.sha256, "regimen": spec.regimen, "engine": repr(engine or SerialEngine()),
-             "num_resamples": num_resamples, "conf_level": conf_level, "failed_runs": len(sims.failed),
-             "wall_time_s": time.perf_counter() - started}
-    return GsaResult(indices=pd.concat(parts, ignore_index=True), design=design, outputs=y, columns=cols,
-                     convergence=pd.concat(conv, ignore_index=True) if conv else None, spec=spec, attrs=attrs)
+    attrs = {
+        "method": method,
+        "n": n,
+        "seed": seed,
+        "n_runs": design.n_runs,
+        "model": spec.model,
+        "model_sha256": model.sha256,
+        "regimen": spec.regimen,
+        "engine": repr(engine or SerialEngine()),
+        "num_resamples": num_resamples,
+        "conf_level": conf_level,
+        "failed_runs": len(sims.failed),
+        "wall_time_s": time.perf_counter() - started,
+    }
+    return GsaResult(
+        indices=pd.concat(parts, ignore_index=True),
+        design=design,
+        outputs=y,
+        columns=cols,
+        convergence=pd.concat(conv, ignore_index=True) if conv else None,
+        spec=spec,
+        attrs=attrs,
+    )

@@ -7,7 +7,7 @@ every error names the file, the line and the field::
     model: ../models/pbpk/wholebody_pbpk.xml   # a path (relative to this file) or a library name
     regimen: "2 mg iv to drug_venous_blood"     # regimen text, the same for every sample
     times: "0:24:0.25"                          # START:END:STEP, or a list of times (model units)
-    parameters:
+    parameters:                                 # the uncertain parameters (factors)
       - {id: CLint_CYP3A4, factor: 2}           # nominal / 2 .. nominal x 2, log-uniform
       - {id: fu, lower: 0.02, upper: 0.06}      # uniform on [lower, upper]
       - {id: BP, distribution: normal, mean: 0.8, sd: 0.08}
@@ -49,8 +49,16 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from qsp_sbml.errors import QspError
 from qsp_sbml.typed_yaml import SpecModel
 
-__all__ = ["Distribution", "GsaSpec", "Metric", "OutputSpec", "ParameterSpec", "SensitivityError", "Statistic",
-           "parse_times"]
+__all__ = [
+    "Distribution",
+    "GsaSpec",
+    "Metric",
+    "OutputSpec",
+    "ParameterSpec",
+    "SensitivityError",
+    "Statistic",
+    "parse_times",
+]
 
 
 class SensitivityError(QspError, ValueError):
@@ -205,8 +213,9 @@ class TrajectoryOutput(_Output):
     kind: Literal["trajectory"]
 
 
-OutputSpec = Annotated[ValueOutput | NcaOutput | TimeToOutput | SummaryOutput | TrajectoryOutput,
-                       Field(discriminator="kind")]
+OutputSpec = Annotated[
+    ValueOutput | NcaOutput | TimeToOutput | SummaryOutput | TrajectoryOutput, Field(discriminator="kind")
+]
 
 
 def parse_times(value: Any) -> np.ndarray:
@@ -272,8 +281,9 @@ class GsaSpec(SpecModel):
         try:
             return str(model_path(v))
         except UnknownModelError:
-            raise ValueError(f"no such model file {p} and no library model named {v!r} "
-                             "(qsp-sbml models list)") from None
+            raise ValueError(
+                f"no such model file {p} and no library model named {v!r} (qsp-sbml models list)"
+            ) from None
 
     @model_validator(mode="after")
     def _cross(self) -> Self:
@@ -288,8 +298,10 @@ class GsaSpec(SpecModel):
                     raise ValueError(f"correlation between {list(c.between)}: {pid!r} is not a listed parameter")
             a, b = c.between
             if a == b or groups[a] is None or groups[a] != groups[b]:
-                raise ValueError(f"correlation between {a!r} and {b!r}: correlated parameters must be two different "
-                                 "parameters of the same group (their variance is shared, give them one group:)")
+                raise ValueError(
+                    f"correlation between {a!r} and {b!r}: correlated parameters must be two different "
+                    "parameters of the same group (their variance is shared, give them one group:)"
+                )
         out_ids = [o.id for o in self.outputs]
         dup = sorted({i for i in out_ids if out_ids.count(i) > 1})
         if dup:
