@@ -53,6 +53,25 @@ __all__ = ["gsa"]
     show_default=True,
     help="Bootstrap resamples of the intervals.",
 )
+@click.option(
+    "--petab",
+    "petab_yaml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A PEtab problem to copy to OUT/petab with the parameters below --fix-below (ST) fixed (Sobol).",
+)
+@click.option(
+    "--fix-below",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Total-order threshold for --petab.",
+)
+@click.option(
+    "--petab-map",
+    multiple=True,
+    metavar="FACTOR=ID[,ID]",
+    help="A factor's PEtab parameter id(s) when they differ (a group, or Vc=V); repeatable.",
+)
 @click.option("--no-plots", is_flag=True, help="Write the tables only.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -69,6 +88,9 @@ def gsa(
     resume: bool,
     chunk_size: int,
     resamples: int,
+    petab_yaml: Path | None,
+    fix_below: float,
+    petab_map: tuple[str, ...],
     no_plots: bool,
     force: bool,
     as_json: bool,
@@ -78,7 +100,8 @@ def gsa(
     SPEC.yaml (kind: gsa) lists the uncertain parameters (bounds, factor ranges or distributions; groups,
     correlations), the model, the regimen, the output times and the outputs (values at a time, NCA metrics,
     time to a threshold, biomarker summaries, trajectories).  Writes OUT/indices.tsv (indices with bootstrap
-    intervals), samples.tsv, convergence.tsv (Sobol: N/2 versus N), summary.json, summary.txt and plots.
+    intervals), samples.tsv, convergence.tsv (Sobol: N/2 versus N), summary.json, summary.txt and plots;
+    with --petab, OUT/petab/ is that PEtab problem with the parameters below --fix-below fixed at nominal.
 
     \b
     Example:
@@ -97,6 +120,16 @@ def gsa(
     if missing:
         raise SensitivityError(f"{spec_path}: give {', '.join(missing)} (or method/n/seed in the spec)")
     assert method is not None and n is not None and seed is not None  # noqa: S101  (checked above)
+    mapping: dict[str, list[str]] = {}
+    for item in petab_map:
+        factor, sep, ids = item.partition("=")
+        if not sep or not factor or not ids:
+            raise click.BadParameter(f"{item!r}: use FACTOR=ID or FACTOR=ID1,ID2", param_hint="--petab-map")
+        mapping[factor] = ids.split(",")
+    if petab_yaml is not None and method != "sobol":
+        raise SensitivityError("--petab fixes parameters by their total-order indices: use --method sobol")
+    if petab_yaml is not None and not petab_yaml.is_file():
+        raise SensitivityError(f"--petab: no such file {petab_yaml}")
     if out_dir.exists() and not force:
         raise SensitivityError(f"{out_dir} exists; choose another --out or pass --force to replace it")
     ckpt = checkpoint or out_dir.with_name(out_dir.name + ".checkpoint")
@@ -125,11 +158,19 @@ def gsa(
         elif ckpt.is_dir() and any(ckpt.iterdir()):
             err.add_note(f"finished runs are kept in {ckpt}; rerun with --resume after fixing the cause")
         raise
-    write_results(result, out_dir, plots=not no_plots)
+    write_results(result, out_dir, plots=not no_plots, petab=petab_yaml, fix_below=fix_below, petab_mapping=mapping)
     shutil.rmtree(ckpt, ignore_errors=True)  # the results are whole: the checkpoint has served
     if as_json:
         _emit_json({"ok": True, "out": str(out_dir), "summary": summary(result)})
     else:
         for line in screen(result):
             click.echo(line)
+        if petab_yaml is not None:
+            import json
+
+            fixed = json.loads((out_dir / "petab_fixed.json").read_text(encoding="utf-8"))
+            click.echo(
+                f"PEtab problem with ST < {fix_below:g} fixed: {out_dir / 'petab'} "
+                f"(fixed: {', '.join(fixed['fixed']) or 'none'}; kept: {', '.join(fixed['kept']) or 'none'})"
+            )
         click.echo(f"wrote {out_dir}")

@@ -87,3 +87,41 @@ def test_fix_refuses_files_outside_the_folder_and_writes_nothing(tmp_path: Path)
     with pytest.raises(SensitivityError, match="outside the problem's folder"):
         fix_insensitive(tmp_path / "p" / "problem.yaml", _table({"k": 0.0, "m": 1.0}), tmp_path / "out", threshold=0.1)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_writes_the_fixed_problem_inside_the_results(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "theo.yaml"
+    spec.write_text(f"""\
+kind: gsa
+model: {THEO / "model.xml"}
+regimen: "320 mg po to A_gut"
+times: "0:72:2"
+fixed: {{Vc: 32}}
+parameters:
+  - {{id: CL, factor: 2}}
+  - {{id: ka, factor: 3}}
+outputs:
+  - {{id: auc, kind: nca, selection: C, metric: auc_inf}}
+""")
+    args = [
+        "gsa",
+        spec,
+        "--n",
+        "16",
+        "--seed",
+        "1",
+        "--out",
+        tmp_path / "out",
+        "--resamples",
+        "50",
+        "--no-plots",
+        "--petab",
+        THEO / "theophylline.yaml",
+    ]
+    res = run(*args, "--method", "morris")
+    assert res.exit_code == 1 and "use --method sobol" in res.output and not (tmp_path / "out").exists()
+    res = run(*args, "--method", "sobol")
+    assert res.exit_code == 0, res.output
+    assert "fixed: ka; kept: CL" in res.output
+    params = pd.read_csv(tmp_path / "out" / "petab" / "parameters.tsv", sep="\t").set_index("parameterId")
+    assert params.loc["ka", "estimate"] == 0 and params.loc["CL", "estimate"] == 1

@@ -1,15 +1,18 @@
 """Write a sensitivity analysis to a folder (all or nothing) and summarise it on one screen.
 
 Folder contents: ``indices.tsv`` (every index with its bootstrap interval), ``samples.tsv`` (the design and
-every output per run), ``convergence.tsv`` (Sobol: indices at N/2 and N), ``summary.json`` (provenance and the
-ranking per output), and PNG plots: ``morris_<output>.png`` (mu*-sigma), ``sobol_<output>.png`` (bars with
-intervals), ``sobol_time_<output>.png`` (indices over time for trajectory outputs).
+every output per run), ``convergence.tsv`` (Sobol: indices at N/2 and N), ``summary.json`` (provenance and
+the ranking per output), ``summary.txt`` (the screen summary, every factor), optionally ``petab/`` and
+``petab_fixed.json`` (a PEtab problem with the non-influential parameters fixed), and PNG plots:
+``morris_<output>.png`` (mu*-sigma), ``sobol_<output>.png`` (bars with intervals), ``sobol_time_<output>.png``
+(indices over time for trajectory outputs).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +103,42 @@ def screen(result: GsaResult, *, top: int = 5) -> list[str]:
     return lines
 
 
-def write_results(result: GsaResult, folder: str | Path, *, plots: bool = True) -> Path:
-    """Write tables, summary and plots to ``folder`` atomically (it appears whole, or not at all)."""
+def write_results(
+    result: GsaResult,
+    folder: str | Path,
+    *,
+    plots: bool = True,
+    petab: str | Path | None = None,
+    fix_below: float = 0.05,
+    petab_mapping: Mapping[str, Sequence[str]] | None = None,
+) -> Path:
+    """Write tables, summary and plots to ``folder`` atomically (it appears whole, or not at all).
+
+    With ``petab`` (a PEtab problem YAML; Sobol only) the folder also gets ``petab/``: that problem with the
+    parameters whose ST is below ``fix_below`` for every scalar output fixed at their nominal values
+    (:func:`qsp_sbml.sensitivity.calibration.fix_insensitive`; ``petab_mapping``: factor -> PEtab ids).
+    """
     from qsp_sbml.sensitivity import plots as p
 
     with atomic_folder(folder) as tmp:
+        if petab is not None:
+            from qsp_sbml.sensitivity.calibration import fix_insensitive
+            from qsp_sbml.sensitivity.spec import SensitivityError
+
+            if result.design.method != "sobol":
+                raise SensitivityError("fixing parameters in a PEtab problem needs total-order indices: use sobol")
+            done = fix_insensitive(petab, result.indices, tmp / "petab", threshold=fix_below, mapping=petab_mapping)
+            (tmp / "petab_fixed.json").write_text(
+                json.dumps(
+                    {
+                        "threshold": fix_below,
+                        **{k: v for k, v in vars(done).items() if k != "yaml"},
+                        "yaml": str(Path("petab") / done.yaml.name),
+                    },
+                    indent=1,
+                ),
+                encoding="utf-8",
+            )
         result.indices.to_csv(tmp / "indices.tsv", sep="\t", index=False, float_format="%.6g")
         result.samples().to_csv(tmp / "samples.tsv", sep="\t", index=False, float_format="%.10g")
         if result.convergence is not None:
