@@ -216,3 +216,37 @@ class _null:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_population_responder_rate_is_the_fraction_of_subjects(tmp_path: Path) -> None:
+    from scipy import stats
+
+    # one compartment, IV bolus: C(t) = D / Vc exp(-CL t / Vc); with CL log-normal (cv) around the row's CL,
+    # C(12) < c* <=> log CL > log(Vc / 12 * log(D / (Vc c*))): the rate is a normal tail probability
+    text = SPEC[: SPEC.index("outputs:")] + (
+        "population: {n: 200, cv: {CL: 0.4}, seed: 3}\noutputs:\n"
+        "  - {id: rate, kind: responder_rate, selection: C, time: 12, of: value, threshold: 0.5, direction: below}\n"
+    )
+    spec, doc = read_spec(_spec(tmp_path, text))
+    r = run_gsa(spec, method="morris", n=4, seed=2, num_resamples=50, doc=doc)
+    assert r.attrs["subjects_per_run"] == 200 and r.design.n_runs == 12
+    cl, vc = r.design.values[:, 0], r.design.values[:, 1]
+    cut = np.log(vc / 12 * np.log(100 / (vc * 0.5)))
+    omega = np.sqrt(np.log1p(0.4**2))
+    expected = stats.norm.sf((cut - np.log(cl)) / omega)
+    rate = r.outputs[:, 0]
+    assert np.all(np.abs(rate - expected) < 0.1)  # 200 subjects: binomial sd <= 0.035
+    assert set(np.round(rate * 200, 6) % 1) == {0.0}  # a fraction of the 200 subjects
+
+
+def test_population_needs_a_population_and_known_parameters(tmp_path: Path, run) -> None:  # type: ignore[no-untyped-def]
+    text = SPEC.replace(
+        "  - {id: profile, kind: trajectory, selection: C}\n",
+        "  - {id: rate, kind: responder_rate, selection: C, time: 12, threshold: -50}\n",
+    )
+    res = run("gsa", _spec(tmp_path, text), "--method", "sobol", "--n", "16", "--seed", "1", "--out", tmp_path / "o")
+    assert res.exit_code == 1 and "need a population: section" in res.output
+    text = text.replace("outputs:\n", "population:\n  n: 10\n  cv: {CLx: 0.3}\noutputs:\n")
+    res = run("gsa", _spec(tmp_path, text), "--method", "sobol", "--n", "16", "--seed", "1", "--out", tmp_path / "o")
+    assert res.exit_code == 1 and "line 13, field population.cv.CLx: the model has no parameter 'CLx'" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gsa.yaml"]

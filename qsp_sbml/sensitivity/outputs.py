@@ -28,6 +28,7 @@ from qsp_sbml.sensitivity.spec import (
     Metric,
     NcaOutput,
     OutputSpec,
+    ResponderRateOutput,
     Statistic,
     SummaryOutput,
     TimeToOutput,
@@ -35,7 +36,7 @@ from qsp_sbml.sensitivity.spec import (
     ValueOutput,
 )
 
-__all__ = ["OutputColumn", "evaluate_outputs", "output_columns", "time_to"]
+__all__ = ["OutputColumn", "evaluate_outputs", "output_columns", "responds", "time_to"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,25 @@ def time_to(times: np.ndarray, y: np.ndarray, out: TimeToOutput) -> float:
     return float(times[k - 1] + (times[k] - times[k - 1]) * (-s[k - 1]) / (s[k] - s[k - 1]))
 
 
+def responds(times: np.ndarray, y: np.ndarray, out: ResponderRateOutput) -> float:
+    """1.0 when the subject's value (change, percent change from the first time) at ``out.time`` meets the criterion.
+
+    >>> from qsp_sbml.sensitivity.spec import ResponderRateOutput
+    >>> o = ResponderRateOutput(id="r", kind="responder_rate", selection="PASI", time=2, threshold=-75)
+    >>> responds(np.array([0.0, 1, 2]), np.array([20.0, 10, 4]), o)   # -80 % <= -75 %
+    1.0
+    """
+    v = float(y[int(np.argmin(np.abs(times - out.time)))])
+    base = float(y[0])
+    if out.of == "change":
+        v -= base
+    elif out.of == "percent_change":
+        if base == 0:
+            return math.nan
+        v = 100.0 * (v - base) / base
+    return float(v <= out.threshold if out.direction == "below" else v >= out.threshold)
+
+
 def _summary(times: np.ndarray, y: np.ndarray, out: SummaryOutput) -> float:
     t, v = _window(times, y, out.interval)
     st = out.statistic
@@ -114,6 +134,8 @@ def _scalar(times: np.ndarray, y: np.ndarray, out: OutputSpec) -> float:
         return float(auc(t[: last + 1], c[: last + 1])) if last >= 1 else 0.0
     if isinstance(out, TimeToOutput):
         return time_to(times, y, out)
+    if isinstance(out, ResponderRateOutput):  # one subject: 1.0 responds, 0.0 does not
+        return responds(times, y, out)
     assert isinstance(out, SummaryOutput)  # noqa: S101  (trajectory outputs are handled by the caller)
     return _summary(times, y, out)
 

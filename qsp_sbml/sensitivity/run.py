@@ -39,7 +39,14 @@ from qsp_sbml.engine import Engine, SerialEngine
 from qsp_sbml.sensitivity.analysis import convergence, indices
 from qsp_sbml.sensitivity.design import Design, sample
 from qsp_sbml.sensitivity.outputs import evaluate_outputs, output_columns
-from qsp_sbml.sensitivity.spec import GsaSpec, NcaOutput, SensitivityError, SummaryOutput, ValueOutput
+from qsp_sbml.sensitivity.spec import (
+    GsaSpec,
+    NcaOutput,
+    ResponderRateOutput,
+    SensitivityError,
+    SummaryOutput,
+    ValueOutput,
+)
 from qsp_sbml.typed_yaml import YamlDoc, parse, read_yaml
 
 __all__ = ["GsaResult", "check_spec", "read_spec", "run_gsa"]
@@ -96,6 +103,9 @@ def check_spec(spec: GsaSpec, model: Any, doc: YamlDoc | None = None) -> None:
     for name in spec.fixed:
         if name not in settable:
             raise SensitivityError(f"{_where(doc, f'fixed.{name}')}: {_unknown(name, settable, 'parameter')}")
+    for name in spec.population.cv if spec.population is not None else {}:
+        if name not in settable:
+            raise SensitivityError(f"{_where(doc, f'population.cv.{name}')}: {_unknown(name, settable, 'parameter')}")
     selectable = settable | {f"[{s}]" for s in model.species_ids}
     grid = spec.time_grid
     for k, o in enumerate(spec.outputs):
@@ -103,7 +113,7 @@ def check_spec(spec: GsaSpec, model: Any, doc: YamlDoc | None = None) -> None:
             raise SensitivityError(
                 f"{_where(doc, f'outputs[{k}].selection')}: {_unknown(o.selection, selectable, 'output')}"
             )
-        if isinstance(o, ValueOutput) and not np.any(np.isclose(grid, o.time)):
+        if isinstance(o, ValueOutput | ResponderRateOutput) and not np.any(np.isclose(grid, o.time)):
             raise SensitivityError(
                 f"{_where(doc, f'outputs[{k}].time')}: time {o.time:g} is not one of the spec's times; add it to times"
             )
@@ -121,6 +131,24 @@ def _nominal(model: Any, ids: list[str]) -> dict[str, float]:
     """Values of ``ids`` at time 0 (after initial assignments), through the public ``Model.simulate``."""
     df = model.simulate([0.0, 1e-6], selections=ids)
     return {i: float(df[i].iloc[0]) for i in ids}
+
+
+def _expand(table: pd.DataFrame, spec: GsaSpec, model: Any, seed: int) -> tuple[pd.DataFrame, int]:
+    """Each design row -> ``population.n`` subjects with log-normal variability (the same etas for every row)."""
+    pop = spec.population
+    assert pop is not None  # noqa: S101  (the caller checks)
+    missing = [p for p in pop.cv if p not in table.columns]
+    base = _nominal(model, missing) if missing else {}
+    rng = np.random.default_rng(np.random.SeedSequence([pop.seed if pop.seed is not None else seed, 0x909]))
+    names = list(pop.cv)
+    omega = np.sqrt(np.log1p(np.square([pop.cv[p] for p in names])))
+    eta = rng.standard_normal((pop.n, len(names))) * omega
+    rows = np.repeat(np.arange(len(table)), pop.n)
+    big = table.iloc[rows].reset_index(drop=True)
+    for k, p in enumerate(names):
+        typical = big[p].to_numpy(dtype=float) if p in big.columns else np.full(len(big), base[p])
+        big[p] = typical * np.exp(np.tile(eta[:, k], len(table)))
+    return big, pop.n
 
 
 def run_gsa(
@@ -179,6 +207,9 @@ def run_gsa(
     table = pd.DataFrame(design.values, columns=ids)
     for name, value in spec.fixed.items():
         table[name] = float(value)
+    n_sub = 1
+    if spec.population is not None:
+        table, n_sub = _expand(table, spec, model, seed)
     cohort = Cohort.from_parts(
         parameters=table, seed=seed, provenance={"kind": "gsa", "method": method, "n": n, "seed": seed}
     )
@@ -201,6 +232,8 @@ def run_gsa(
             resume=resume,
         )
     y = evaluate_outputs(sims.values, sims.times, selections, spec.outputs)
+    if n_sub > 1:  # population outputs: responder fractions and means over the subjects of each run
+        y = y.reshape(design.n_runs, n_sub, y.shape[1]).mean(axis=1)
     cols = [(c.output, c.time) for c in output_columns(spec.outputs, sims.times)]
     parts, conv = [], []
     for k, (out, t) in enumerate(cols):
@@ -212,6 +245,7 @@ def run_gsa(
         "n": n,
         "seed": seed,
         "n_runs": design.n_runs,
+        "subjects_per_run": n_sub,
         "model": spec.model,
         "model_sha256": model.sha256,
         "regimen": spec.regimen,

@@ -55,6 +55,8 @@ __all__ = [
     "Metric",
     "OutputSpec",
     "ParameterSpec",
+    "PopulationSpec",
+    "ResponderRateOutput",
     "SensitivityError",
     "Statistic",
     "parse_times",
@@ -213,9 +215,41 @@ class TrajectoryOutput(_Output):
     kind: Literal["trajectory"]
 
 
+class ResponderRateOutput(_Output):
+    """Fraction of the virtual population (``population:``) whose selection meets a criterion at ``time``.
+
+    ``of``: the value itself, its change or its percent change from the first output time (baseline);
+    a subject responds when that quantity is ``below`` (or ``above``) ``threshold``.
+    """
+
+    kind: Literal["responder_rate"]
+    time: float = Field(ge=0)
+    of: Literal["value", "change", "percent_change"] = "percent_change"
+    threshold: float
+    direction: Literal["above", "below"] = "below"
+
+
 OutputSpec = Annotated[
-    ValueOutput | NcaOutput | TimeToOutput | SummaryOutput | TrajectoryOutput, Field(discriminator="kind")
+    ValueOutput | NcaOutput | TimeToOutput | SummaryOutput | TrajectoryOutput | ResponderRateOutput,
+    Field(discriminator="kind"),
 ]
+
+
+class PopulationSpec(SpecModel):
+    """A virtual population simulated at every design row (the same subjects each time).
+
+    Each subject's parameter is the row's value (or the model's) times ``exp(eta)``, ``eta ~ N(0, omega^2)``
+    with ``omega^2 = log(1 + cv^2)`` (log-normal between-subject variability); the etas are drawn once from
+    ``seed`` and reused at every row (common random numbers), so the population outputs are smooth
+    functions of the analysed parameters.  Outputs other than ``responder_rate`` become population means.
+    """
+
+    #: Subjects per design row.
+    n: int = Field(ge=2)
+    #: Coefficient of variation of the log-normal variability, by parameter id.
+    cv: dict[str, Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    #: Seed of the subjects' etas (default: the analysis seed).
+    seed: int | None = Field(default=None, ge=0)
 
 
 def parse_times(value: Any) -> np.ndarray:
@@ -255,6 +289,8 @@ class GsaSpec(SpecModel):
     parameters: list[ParameterSpec] = Field(min_length=1)
     correlations: list[Correlation] = Field(default_factory=list)
     outputs: list[OutputSpec] = Field(default_factory=list)
+    #: A virtual population simulated at every design row (population outputs such as responder rates).
+    population: PopulationSpec | None = None
     #: Defaults for the CLI (overridden by its options).
     method: Literal["morris", "sobol"] | None = None
     n: int | None = Field(default=None, gt=0)
@@ -311,6 +347,11 @@ class GsaSpec(SpecModel):
                 raise ValueError("a model analysis needs at least one output")
             if self.times is None:
                 raise ValueError("a model analysis needs times")
+        rates = [o.id for o in self.outputs if isinstance(o, ResponderRateOutput)]
+        if rates and self.population is None:
+            raise ValueError(f"responder_rate output(s) {rates} need a population: section")
+        if self.population is not None and any(isinstance(o, TrajectoryOutput) for o in self.outputs):
+            raise ValueError("trajectory outputs are per model run; they cannot be combined with population:")
         overlap = sorted(set(self.fixed) & set(ids))
         if overlap:
             raise ValueError(f"{overlap} are both fixed and varied")
