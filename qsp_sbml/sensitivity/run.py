@@ -49,7 +49,7 @@ from qsp_sbml.sensitivity.spec import (
 )
 from qsp_sbml.typed_yaml import YamlDoc, parse, read_yaml
 
-__all__ = ["GsaResult", "check_spec", "read_spec", "run_gsa"]
+__all__ = ["GsaResult", "check_spec", "read_spec", "run_gsa", "validate_spec"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,17 @@ def read_spec(path: str | Path) -> tuple[GsaSpec, YamlDoc]:
     """Read a ``kind: gsa`` spec file; errors name the file, line and field."""
     doc = read_yaml(path, error=SensitivityError, what="sensitivity spec")
     return parse(GsaSpec, doc, error=SensitivityError), doc
+
+
+def validate_spec(path: str | Path) -> GsaSpec:
+    """Read a spec and check it against its model (as :func:`run_gsa` does before any run)."""
+    from qsp_sbml.loading import load_model
+
+    spec, doc = read_spec(path)
+    if spec.model is None:
+        raise SensitivityError(f"{doc.where('model')}: give the model to analyse")
+    check_spec(spec, load_model(spec.model), doc)
+    return spec
 
 
 def _where(doc: YamlDoc | None, path: str) -> str:
