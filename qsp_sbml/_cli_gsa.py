@@ -114,12 +114,20 @@ def gsa(
 
     spec, doc = read_spec(spec_path)
     method = method or spec.method
+    n_option = n
     n = n if n is not None else spec.n
     seed = seed if seed is not None else spec.seed
     missing = [o for o, v in (("--method", method), ("--n", n), ("--seed", seed)) if v is None]
     if missing:
         raise SensitivityError(f"{spec_path}: give {', '.join(missing)} (or method/n/seed in the spec)")
     assert method is not None and n is not None and seed is not None  # noqa: S101  (checked above)
+    from qsp_sbml.sensitivity.design import check_n
+
+    try:
+        check_n(method, n)
+    except SensitivityError as err:  # name where n came from: the option, or the spec's n field
+        where = f"{spec_path}, --n" if n_option is not None else doc.where("n")
+        raise SensitivityError(f"{where}: {err}") from None
     mapping: dict[str, list[str]] = {}
     for item in petab_map:
         factor, sep, ids = item.partition("=")
