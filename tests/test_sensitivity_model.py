@@ -250,3 +250,31 @@ def test_population_needs_a_population_and_known_parameters(tmp_path: Path, run)
     res = run("gsa", _spec(tmp_path, text), "--method", "sobol", "--n", "16", "--seed", "1", "--out", tmp_path / "o")
     assert res.exit_code == 1 and "line 13, field population.cv.CLx: the model has no parameter 'CLx'" in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gsa.yaml"]
+
+
+@pytest.mark.slow
+def test_cli_resume_after_a_kill_writes_the_same_tables(tmp_path: Path, run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from qsp_sbml.population import checkpoint
+
+    spec = _spec(tmp_path)
+    args = ["--method", "sobol", "--n", "16", "--seed", "2", "--resamples", "50", "--no-plots", "--chunk-size", "8"]
+    assert run("gsa", spec, *args, "--out", tmp_path / "whole").exit_code == 0
+    original = checkpoint.Checkpoint.write
+
+    def write_then_die(self, index, data, subject_ids):  # type: ignore[no-untyped-def]
+        original(self, index, data, subject_ids)
+        if len(self.chunks) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.Checkpoint, "write", write_then_die)
+    killed = run("gsa", spec, *args, "--out", tmp_path / "again")
+    assert killed.exit_code == 1 and "Aborted" in killed.output  # click turns the interrupt into an abort
+    monkeypatch.setattr(checkpoint.Checkpoint, "write", original)
+    assert not (tmp_path / "again").exists() and (tmp_path / "again.checkpoint" / "manifest.json").is_file()
+    res = run("gsa", spec, *args, "--out", tmp_path / "again")
+    assert res.exit_code == 1 and "pass --resume" in res.output
+    res = run("gsa", spec, *args, "--out", tmp_path / "again", "--resume")
+    assert res.exit_code == 0, res.output
+    for name in ("indices.tsv", "samples.tsv", "convergence.tsv"):
+        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert not (tmp_path / "again.checkpoint").exists()
