@@ -34,8 +34,24 @@ def morris_plot(table: pd.DataFrame, output: str, path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.2, 4.2))
     xerr = np.vstack([mu["value"] - mu["ci_low"], mu["ci_high"] - mu["value"]]).clip(min=0)
     ax.errorbar(mu["value"], sigma.loc[mu.index], xerr=xerr, fmt="o", ms=4, capsize=2, lw=0.8)
+    peak = float(mu["value"].max())
+    small = [f for f in mu.index if mu.loc[f, "value"] < 0.1 * peak]
     for f in mu.index:
-        ax.annotate(str(f), (mu.loc[f, "value"], sigma.loc[f]), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        if f not in small:  # labels of the factors near the origin would only overlap
+            ax.annotate(
+                str(f), (mu.loc[f, "value"], sigma.loc[f]), textcoords="offset points", xytext=(4, 3), fontsize=8
+            )
+    if small:
+        ax.text(
+            0.98,
+            0.02,
+            f"not labelled (mu* < 10 % of the largest): {', '.join(map(str, small))}",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=6,
+            wrap=True,
+        )
     top = float(max(mu["ci_high"].max(), sigma.max(), 1e-12)) * 1.1
     ax.plot([0, top], [0, top], "k:", lw=0.6, label="sigma = mu*")
     ax.set(
