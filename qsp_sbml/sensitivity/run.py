@@ -224,6 +224,9 @@ def run_gsa(
     cohort = Cohort.from_parts(
         parameters=table, seed=seed, provenance={"kind": "gsa", "method": method, "n": n, "seed": seed}
     )
+    logger.info(
+        "%s design: n = %d, %d factors, %d runs x %d subjects", method, n, len(design.factors), design.n_runs, n_sub
+    )
     times = spec.time_grid
     selections = list(dict.fromkeys(o.selection for o in spec.outputs))
     with warnings.catch_warnings():
