@@ -256,6 +256,7 @@ def _demo_screen(summary: dict[str, Any]) -> None:
 def _register() -> None:
     from qsp_sbml._cli_calibrate import benchmark, calibrate
     from qsp_sbml._cli_compose import compose, ports_group
+    from qsp_sbml._cli_gsa import gsa
     from qsp_sbml._cli_interop import antimony_group, crosscheck, omex
     from qsp_sbml._cli_library import examples, models
     from qsp_sbml._cli_pbpk import pbpk
@@ -274,6 +275,7 @@ def _register() -> None:
     main.add_command(vpop)
     main.add_command(simulate_cohort_cmd)
     main.add_command(trial)
+    main.add_command(gsa)
     main.add_command(models)
     main.add_command(examples)
 

@@ -234,6 +234,29 @@ def trial(validate: bool = False, **changes: object) -> Callable[[Path], list[st
     return build
 
 
+GSA_SPEC = f"""\
+kind: gsa
+model: {THEO}
+regimen: "320 mg po to A_gut"
+times: "0:24:1"
+fixed: {{Vc: 32}}
+parameters:
+  - {{id: CL, factor: 2}}
+  - {{id: ka, lower: 0.5, upper: 3}}
+outputs:
+  - {{id: auc, kind: nca, selection: C, metric: auc}}
+"""
+
+
+def gsa(old: str, new: str, *args: str) -> Callable[[Path], list[str]]:
+    def build(folder: Path) -> list[str]:
+        assert old in GSA_SPEC
+        spec = folder / "gsa.yaml"
+        spec.write_text(GSA_SPEC.replace(old, new), encoding="utf-8")
+        return ["gsa", str(spec), "--out", "{dir}_new", *(args or ("--method", "sobol", "--n", "16", "--seed", "1"))]
+    return build
+
+
 def simulate_args(*args: str, model: Path = ORAL) -> Callable[[Path], list[str]]:
     def build(folder: Path) -> list[str]:
         return ["simulate", str(model), *args]
@@ -373,6 +396,20 @@ CASES: list[Case] = [
     Case("trial-bad-regimen", trial(arms__1__regimen="150 zz sc at 0 wk"), ("design.yaml", "arms[1].regimen")),
     Case("trial-unknown-type", trial(type="crossover_adaptive"), ("design.yaml", "unknown trial type")),
     Case("trial-validate-unknown-key", trial(validate=True, dropuot={"hazard": 0.1}), ("design.yaml", "dropuot")),
+    # --- sensitivity-analysis specs -----------------------------------------------------------
+    Case("gsa-lower-above-upper", gsa("lower: 0.5, upper: 3", "lower: 3, upper: 0.5"),
+         ("gsa.yaml", "line 8", "parameters[1]", "lower (3.0) must be below upper (0.5)")),
+    Case("gsa-unknown-parameter", gsa("id: ka,", "id: kaa,"),
+         ("gsa.yaml", "line 8", "parameters[1].id", "no parameter 'kaa'", "did you mean 'ka'")),
+    Case("gsa-unknown-output", gsa("selection: C,", "selection: Cp,"),
+         ("gsa.yaml", "line 10", "outputs[0].selection", "no output 'Cp'")),
+    Case("gsa-unknown-key", gsa("fixed:", "fixd:"), ("gsa.yaml", "line 5", "field fixd", "unknown field")),
+    Case("gsa-n-too-small", gsa("", "", "--method", "sobol", "--n", "8", "--seed", "1"),
+         ("n = 8 is too small for sobol",)),
+    Case("gsa-n-not-power-of-two", gsa("", "", "--method", "sobol", "--n", "48", "--seed", "1"),
+         ("must be a power of two", "use 32 or 64")),
+    Case("gsa-morris-too-few", gsa("", "", "--method", "morris", "--n", "2", "--seed", "1"),
+         ("too small for morris",)),
     # --- dosing input -------------------------------------------------------------------------
     Case("regimen-text-garbage", simulate_args("--regimen", "320 mg po q12h banana", "--target", "A_gut", "--end",
                                                "24", "-o", "{out}"), ("'banana'",)),

@@ -247,6 +247,27 @@ def cohort_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def gsa_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``qsp-sbml gsa`` (Sobol, a scalar and a trajectory output, --petab) on the one-compartment IV model."""
+    pytest.importorskip("SALib")
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+    from qsp_sbml.resources import ONE_COMPARTMENT_IV
+
+    folder = tmp_path_factory.mktemp("gsa")
+    (folder / "gsa.yaml").write_text(
+        f"kind: gsa\nmodel: {ONE_COMPARTMENT_IV}\nregimen: 100 mg iv to A\ntimes: '0:12:2'\n"
+        "parameters: [{id: CL, factor: 2}, {id: Vc, factor: 2}]\n"
+        "outputs: [{id: auc, kind: nca, selection: C, metric: auc}, {id: profile, kind: trajectory, selection: C}]\n")
+    result = CliRunner().invoke(main, ["gsa", str(folder / "gsa.yaml"), "--method", "sobol", "--n", "16", "--seed",
+                                       "1", "--resamples", "20", "--out", str(folder / "out"), "--petab",
+                                       str(REPO / "petab_problems" / "theophylline" / "theophylline.yaml")])
+    assert result.exit_code == 0, result.output
+    return folder / "out"
+
+
+@pytest.fixture(scope="module")
 def checkpoint_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``simulate_cohort(..., out=DIR)``: the chunks and manifest of a run."""
     import qsp_sbml as qs
@@ -350,6 +371,13 @@ CODE: dict[str, Callable[..., set[str]]] = {
                                                                    "treatment", "estimate"),
     "trial_results.bioequivalence": _trial_summary("qsp_sbml.trial.vbe"),
     "trial_results.n_of_1": _trial_summary("qsp_sbml.trial.n_of_1"),
+    # sensitivity-analysis specs
+    "gsa.keys": lambda: set(importlib.import_module("qsp_sbml.sensitivity.spec").GsaSpec.model_fields),
+    "gsa.parameters": lambda: set(importlib.import_module("qsp_sbml.sensitivity.spec").ParameterSpec.model_fields),
+    "gsa.correlations": lambda: set(importlib.import_module("qsp_sbml.sensitivity.spec").Correlation.model_fields),
+    "gsa.population": lambda: set(importlib.import_module("qsp_sbml.sensitivity.spec").PopulationSpec.model_fields),
+    "gsa.outputs": lambda: {f for cls in _gsa_output_classes() for f in cls.model_fields},
+    "gsa.output_kinds": lambda: {cls.model_fields["kind"].annotation.__args__[0] for cls in _gsa_output_classes()},
     # demo report
     "demo.files": lambda: _demo_files(),
     "demo.summary": lambda: dict_literal_with("qsp_sbml.demo.pipeline", "_summary", "settings", "steps"),
@@ -373,12 +401,23 @@ RUNS: dict[str, tuple[str, Callable[[Path], set[str]]]] = {
     "calibration.objective_calls": ("calibration_run",
                                     lambda d: set(json.loads((d / "summary.json").read_text())["objective_calls"])),
     "calibration.starts": ("calibration_run", lambda d: set(pd.read_csv(d / "starts.tsv", sep="\t").columns)),
+    "gsa_results.files": ("gsa_run", lambda d: {p.name for p in d.iterdir()}),
+    "gsa_results.indices": ("gsa_run", lambda d: set(pd.read_csv(d / "indices.tsv", sep="\t").columns)),
+    "gsa_results.summary": ("gsa_run", lambda d: set(json.loads((d / "summary.json").read_text()))),
 }
 #: Placeholders a page may use for names the data decide: fields name -> (placeholder, the names it covers).
 PLACEHOLDERS: dict[str, dict[str, Callable[[], set[str]]]] = {
     "calibration.starts": {"<parameter id>": lambda: set(_pk_iv_parameters())},
     "cohort.columns": {"<covariate>": set, "<gene>": set, "<parameter id>": set},
+    "gsa_results.files": {"<plots>": lambda: {"sobol_auc.png", "sobol_time_profile.png"}},
 }
+
+
+def _gsa_output_classes() -> list[Any]:
+    import typing
+
+    union = typing.get_args(importlib.import_module("qsp_sbml.sensitivity.spec").OutputSpec)[0]
+    return list(typing.get_args(union))
 
 
 def _provenance_columns() -> set[str]:
