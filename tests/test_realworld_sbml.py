@@ -75,8 +75,13 @@ def _plain_roadrunner(path: Path, selections: list[str], times: np.ndarray) -> n
 
     roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
     options = qs.IntegratorOptions()
-    names = {"rtol": "relative_tolerance", "atol": "absolute_tolerance", "max_steps": "maximum_num_steps",
-             "stiff": "stiff", "max_step": "maximum_time_step"}
+    names = {
+        "rtol": "relative_tolerance",
+        "atol": "absolute_tolerance",
+        "max_steps": "maximum_num_steps",
+        "stiff": "stiff",
+        "max_step": "maximum_time_step",
+    }
     assert {f.name for f in fields(options)} == set(names), "a new integrator option: set it on plain RoadRunner too"
     rr = roadrunner.RoadRunner(str(path))
     rr.setIntegrator("cvode")
@@ -93,8 +98,10 @@ def _assert_same_numbers(ours: np.ndarray, plain: np.ndarray, columns: list[str]
     bad = np.abs(ours - plain) > allowed
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise AssertionError(f"{what}: {columns[col]} at t={plain[row, 0]:g}: ours {ours[row, col]!r}, "
-                             f"plain RoadRunner {plain[row, col]!r} ({int(bad.sum())} value(s) differ)")
+        raise AssertionError(
+            f"{what}: {columns[col]} at t={plain[row, 0]:g}: ours {ours[row, col]!r}, "
+            f"plain RoadRunner {plain[row, col]!r} ({int(bad.sum())} value(s) differ)"
+        )
 
 
 @pytest.mark.parametrize("row", _params("simulated"))
