@@ -210,3 +210,63 @@ def test_the_set_is_large_enough_and_every_file_is_listed():
     assert committed == listed
     assert len([row for row in ROWS if row["status"] == "simulated"]) >= 50
     assert len(BODIES) >= 3
+
+
+#: x'' = -w^2 x with w = 1000 rad/time (x = cos(1000 t)): CVODE's step budget per output interval (max_steps 100,000)
+#: runs out near t = 0.8 at our default rtol 1e-8 (BDF needs about 100 steps per period there) and lasts to about
+#: t = 2 at rtol 1e-6 (measured with libroadrunner 2.11).  One output interval [0, 1.3].
+_FAST_OSCILLATOR = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+<model id="fast_oscillator" timeUnits="second"><listOfParameters>
+<parameter id="x" value="1" units="dimensionless" constant="false"/>
+<parameter id="v" value="0" units="per_second" constant="false"/>
+<parameter id="w2" value="1e6" units="per_second_squared" constant="true"/>
+</listOfParameters><listOfUnitDefinitions>
+<unitDefinition id="per_second"><listOfUnits><unit kind="second" exponent="-1" scale="0" multiplier="1"/></listOfUnits>
+</unitDefinition><unitDefinition id="per_second_squared"><listOfUnits>
+<unit kind="second" exponent="-2" scale="0" multiplier="1"/></listOfUnits></unitDefinition></listOfUnitDefinitions>
+<listOfRules>
+<rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML"><ci>v</ci></math></rateRule>
+<rateRule variable="v"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><cn>-1</cn><ci>w2</ci>
+<ci>x</ci></apply></math></rateRule>
+</listOfRules></model></sbml>
+"""
+
+
+def test_a_model_that_needs_a_looser_tolerance_says_so(tmp_path, run):
+    """CVODE fails at our default rtol 1e-8 and succeeds at 1e-6: the error names the tolerance in force and
+    what to try, from Python and from the command line (exit 1, nothing written)."""
+    model = _load(_FAST_OSCILLATOR, guard=False)
+    with pytest.raises(qs.SimulationError) as info:
+        model.simulate([0.0, 1.3], selections=["x"])
+    message = str(info.value)
+    assert "CV_TOO_MUCH_WORK" in message and "rtol=1e-08, atol=1e-12" in message
+    assert "IntegratorOptions(rtol=1e-6, atol=1e-10)" in message and "--rtol 1e-6" in message
+    looser = model.simulate([0.0, 1.3], selections=["x"], options=qs.IntegratorOptions(rtol=1e-6, atol=1e-10))
+    assert looser["x"].iloc[-1] == pytest.approx(np.cos(1300.0), abs=5e-3)  # ~200 periods at rtol 1e-6
+
+    path = tmp_path / "fast_oscillator.xml"
+    path.write_text(_FAST_OSCILLATOR)
+    out = tmp_path / "out.tsv"
+    result = run("simulate", str(path), "--end", "1.3", "--step", "1.3", "-s", "x", "-o", str(out))
+    assert result.exit_code == 1
+    assert "rtol=1e-08" in result.output and "--rtol 1e-6" in result.output
+    assert not out.exists()
+    result = run(
+        "simulate",
+        str(path),
+        "--end",
+        "1.3",
+        "--step",
+        "1.3",
+        "-s",
+        "x",
+        "-o",
+        str(out),
+        "--rtol",
+        "1e-6",
+        "--atol",
+        "1e-10",
+    )
+    assert result.exit_code == 0, result.output
+    assert out.exists()
