@@ -227,8 +227,8 @@ _FAST_OSCILLATOR = """<?xml version="1.0" encoding="UTF-8"?>
 <unit kind="second" exponent="-2" scale="0" multiplier="1"/></listOfUnits></unitDefinition></listOfUnitDefinitions>
 <listOfRules>
 <rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML"><ci>v</ci></math></rateRule>
-<rateRule variable="v"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><cn>-1</cn><ci>w2</ci>
-<ci>x</ci></apply></math></rateRule>
+<rateRule variable="v"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><minus/><apply><times/><ci>w2</ci>
+<ci>x</ci></apply></apply></math></rateRule>
 </listOfRules></model></sbml>
 """
 
