@@ -53,11 +53,12 @@ def _recv(stream: IO[bytes]) -> Any:
 
 #: The worker's entry point.  It registers ``qsp_sbml`` as a bare package of its folder before importing
 #: :mod:`qsp_sbml._guard_worker`, so that the worker imports only what a guarded call needs (libSBML, RoadRunner,
-#: the loading pipeline) and not the package's ``__init__`` (pandas, pyarrow, the dosing and model modules: about
-#: two thirds of the worker's start-up, measured with ``benchmarks/first_load.py``).  The folder is given
+#: the loading pipeline) and not the package's ``__init__`` (pandas, pyarrow, the dosing and model modules: most of
+#: the worker's start-up, 3.1 s -> 0.2 s on a loaded machine in ``benchmarks/first_load.py``).  The folder is given
 #: explicitly, so the worker also finds the package when the caller put it on ``sys.path`` at run time.
 _BOOT = (
-    "import sys, types\n"
+    "import logging, sys, types\n"
+    "logging.getLogger('qsp_sbml').addHandler(logging.NullHandler())\n"  # as the package's __init__ does
     "pkg = types.ModuleType('qsp_sbml')\n"
     "pkg.__path__ = [sys.argv[1]]\n"
     "pkg.__package__ = 'qsp_sbml'\n"
