@@ -7,9 +7,8 @@ on a shared machine), each figure the median of ``QSP_BENCH_REPEATS`` (default 7
 1. ``Model.simulate(times, selections=[...])`` vs ``rr.resetAll(); rr.simulate(times=times)`` on the same
    compiled model with the same selections, for the one-compartment oral reference model (49 output times) and
    the whole-body PBPK model (97 output times, plasma concentration);
-2. the first ``qsp_sbml.load_model(path)`` in a new Python process (guard process start-up included, wall
-   time of the child, median of the repeats) vs ``roadrunner.RoadRunner(path)`` in a new process, both after
-   the imports.
+2. the first ``qsp_sbml.load_model(path)`` in a new Python process vs ``roadrunner.RoadRunner(path)``, from
+   ``benchmarks/first_load.py`` (which breaks it down and adds real-world files).
 
 Usage::
 
@@ -20,8 +19,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -69,31 +66,7 @@ def per_call(path: Path, selections: list[str], times: np.ndarray) -> tuple[floa
     return statistics.median(a), statistics.median(b)
 
 
-_CHILD = """
-import sys, time, warnings
-warnings.simplefilter("ignore")
-kind, path = sys.argv[1], sys.argv[2]
-if kind == "ours":
-    import qsp_sbml as qs
-    t0 = time.perf_counter(); qs.load_model(path)
-else:
-    import roadrunner
-    t0 = time.perf_counter(); roadrunner.RoadRunner(path)
-print(time.perf_counter() - t0)
-"""
-
-
-def first_load(path: Path) -> tuple[float, float]:
-    out: dict[str, list[float]] = {"ours": [], "bare": []}
-    for k in range(REPEATS):
-        for kind in (("ours", "bare") if k % 2 == 0 else ("bare", "ours")):
-            res = subprocess.run([sys.executable, "-c", _CHILD, kind, str(path)], capture_output=True, text=True,
-                                 check=True)
-            out[kind].append(float(res.stdout.strip().splitlines()[-1]))
-    return statistics.median(out["ours"]), statistics.median(out["bare"])
-
-
-def main() -> None:
+def print_per_call() -> None:
     from qsp_sbml import resources
 
     cases = [
@@ -105,9 +78,15 @@ def main() -> None:
     for name, path, sels, times in cases:
         ours, bare = per_call(path, sels, times)
         print(f"{name:<22} {ours * 1e3:15.3f} {bare * 1e3:16.3f} {ours / bare:7.2f}")
-    ours, bare = first_load(resources.ONE_COMPARTMENT_ORAL)
-    print(f"\nfirst load in a new process, wall ms (median of {REPEATS}): load_model {ours * 1e3:.1f}, "
-          f"RoadRunner(path) {bare * 1e3:.1f}, ratio {ours / bare:.2f}")
+
+
+def main() -> None:
+    from first_load import print_first_load
+
+    from qsp_sbml import resources
+
+    print_per_call()
+    print_first_load("one-compartment oral reference model", Path(resources.ONE_COMPARTMENT_ORAL))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The guard worker process (see :mod:`qsp_sbml._guard`); run as ``python -m``."""
+"""The guard worker process (see :mod:`qsp_sbml._guard`, which starts it without the package's ``__init__``)."""
 
 from __future__ import annotations
 

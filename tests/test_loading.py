@@ -110,6 +110,21 @@ def test_a_native_crash_in_the_guard_becomes_an_error_and_the_guard_recovers():
     assert model.id == "pk_one_compartment_iv"
 
 
+def test_the_guard_worker_imports_only_what_loading_needs(tmp_path, monkeypatch):
+    """The worker starts without the package's __init__ (pandas and the model modules are most of its start-up),
+    from any working directory, and still loads and compiles."""
+    from qsp_sbml._guard import shutdown_guard
+
+    shutdown_guard()
+    monkeypatch.chdir(tmp_path)  # the package is found from its folder, not from the working directory
+    model = qs.load_model(resources.ONE_COMPARTMENT_ORAL)
+    assert model.id == "pk_one_compartment_oral"
+    loaded = run_guarded(eval, "sorted(m for m in __import__('sys').modules if m.split('.')[0] in "
+                               "('pandas', 'qsp_sbml', 'libsbml', 'roadrunner'))")
+    assert "pandas" not in loaded and "qsp_sbml.model" not in loaded and "qsp_sbml.dosing" not in loaded
+    assert {"libsbml", "roadrunner", "qsp_sbml.loading"} <= set(loaded)
+
+
 def test_an_interrupt_reaches_neither_the_guard_worker_nor_the_next_call(monkeypatch, capfd):
     """Ctrl-C / a Jupyter interrupt goes to the whole process group: the worker ignores it (no traceback from
     it), and a parent interrupted mid-call drops the worker, so the next call cannot read a stale reply."""
