@@ -150,7 +150,7 @@ def test_an_integration_failure_names_the_tolerances_and_what_to_try():
     assert "IntegratorOptions(rtol=1e-6, atol=1e-10)" in message and "--rtol 1e-6" in message
 
 
-def test_selecting_an_element_named_time_is_refused_not_confused_with_the_time_axis():
+def test_selecting_an_element_named_time_reads_the_element_beside_the_time_axis():
     import qsp_sbml as qs
 
     text = _BLOW_UP.replace('<parameter id="x" value="1" constant="false"/>',
@@ -158,5 +158,7 @@ def test_selecting_an_element_named_time_is_refused_not_confused_with_the_time_a
                             'constant="true"/>')
     model = qs.load_model(text, guard=False)
     assert model.simulate([0, 0.5], selections=["x"])["time"].tolist() == [0.0, 0.5]
-    with pytest.raises(qs.UnsupportedFeatureError, match="has an element named 'time'"):
-        model.simulate([0, 0.5], selections=["time"])
+    with pytest.warns(qs.SimulationWarning, match="has an element named 'time'.*two columns labelled 'time'"):
+        frame = model.simulate([0, 0.5], selections=["time", "x"])
+    assert list(frame.columns) == ["time", "time", "x"]
+    assert frame.iloc[:, 0].tolist() == [0.0, 0.5] and frame.iloc[:, 1].tolist() == [10.0, 10.0]

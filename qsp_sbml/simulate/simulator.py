@@ -46,7 +46,7 @@ from typing import Any
 import libsbml
 import numpy as np
 
-from qsp_sbml.errors import SbmlError, UnsupportedFeatureError
+from qsp_sbml.errors import SbmlError
 from qsp_sbml.simulate.initial import InitialAssignments, evaluate, event_parameters
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.plan import Action
@@ -286,12 +286,15 @@ class Simulator:
         if tuple(sels) == self._selected and list(rr.timeCourseSelections)[1:] == sels:
             return sels  # checked already (a per-call cost of Model.simulate otherwise)
         if "time" in sels and "time" in self.structure.ids:
-            raise UnsupportedFeatureError(
-                f"model {self.structure.model_id!r} has an element named 'time': RoadRunner reads the simulation "
-                "time for the selection 'time', not the element; rename the element",
-                feature="element named time",
-                sbml_id="time",
-            )
+            import warnings
+
+            from qsp_sbml.errors import SimulationWarning
+
+            warnings.warn(
+                f"model {self.structure.model_id!r} has an element named 'time': the selection 'time' reads that "
+                "element (as RoadRunner does), so a Model.simulate frame has two columns labelled 'time', the first "
+                "the simulation time, the second the element; select columns by position (df.iloc[:, k])",
+                SimulationWarning, stacklevel=3)
         for s in sels:
             try:
                 rr.getValue(s)
