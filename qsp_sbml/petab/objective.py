@@ -56,14 +56,28 @@ class EvaluationResult:
     chi2: float
     #: Number of measurements.
     n_measurements: int
-    #: The measurement table with ``simulation`` instead of ``measurement``.
-    simulations: pd.DataFrame
+    #: Simulated observable values, in measurement-table order.
+    simulated: np.ndarray
     #: Weighted residuals ``(h(m) - h(y)) / sigma``, in measurement-table order.
     residuals: np.ndarray
     #: Log-prior of the estimated parameters (0 when the problem has none).
     log_prior: float = 0.0
     #: Log-prior per parameter with a prior.
     log_priors: dict[str, float] | None = None
+    #: The measurement table the rows follow.
+    measurement_df: pd.DataFrame | None = None
+
+    @property
+    def simulations(self) -> pd.DataFrame:
+        """The measurement table with ``simulation`` instead of ``measurement``.
+
+        Built on access, so that an objective value does not pay for the table.
+        """
+        if self.measurement_df is None:
+            raise ValueError("this result has no measurement table")
+        sims = self.measurement_df.copy().rename(columns={"measurement": "simulation"})
+        sims["simulation"] = self.simulated
+        return sims
 
 
 class _ObservableEval:
@@ -268,13 +282,12 @@ class PetabObjective:
                                                    transformation=obs.transformation)
                 res[ev.rows] = residuals(meas.measurement[ev.rows], yi, si, transformation=obs.transformation)
         llh = float(np.sum(llh_rows)) if np.all(np.isfinite(llh_rows)) else -math.inf
-        sims = spec.measurement_df.copy().rename(columns={"measurement": "simulation"})
-        sims["simulation"] = y
         priors = {p.id: p.prior.log_density(params[p.id]) for p in spec.parameters
                   if p.estimate and p.prior is not None}
         return EvaluationResult(llh=llh, chi2=chi2(res) if np.all(np.isfinite(res)) else math.inf,
-                                n_measurements=n, simulations=sims, residuals=res,
-                                log_prior=float(sum(priors.values())), log_priors=priors)
+                                n_measurements=n, simulated=y, residuals=res,
+                                log_prior=float(sum(priors.values())), log_priors=priors,
+                                measurement_df=spec.measurement_df)
 
     # -- gradient ------------------------------------------------------------------------
     def _sensitivity_runner(self) -> Any:
