@@ -261,6 +261,7 @@ def _register() -> None:
     from qsp_sbml._cli_pbpk import pbpk
     from qsp_sbml._cli_petab import petab
     from qsp_sbml._cli_population import simulate_cohort_cmd, vpop
+    from qsp_sbml._cli_rwe import fhir_group
     from qsp_sbml._cli_trial import trial
 
     main.add_command(pbpk)
@@ -276,6 +277,7 @@ def _register() -> None:
     main.add_command(trial)
     main.add_command(models)
     main.add_command(examples)
+    main.add_command(fhir_group)
 
 
 _register()
