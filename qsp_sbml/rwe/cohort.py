@@ -55,41 +55,66 @@ class CohortExtraction:
     skipped: list[Finding] = field(default_factory=list)
     #: The reference date.
     reference_date: dt.date | None = None
+    #: Covariate columns left out because some kept patients have no value: column -> number of them.
+    incomplete: dict[str, int] = field(default_factory=dict)
 
     def to_cohort(self) -> object:
         """A :class:`qsp_sbml.population.Cohort` (covariates and genotypes, no parameters)."""
         from qsp_sbml.population.cohort import Cohort
 
         genotypes = self.genotypes.drop(columns=["subject"]) if len(self.genotypes.columns) > 1 else None
-        return Cohort.from_parts(covariates=self.covariates, genotypes=genotypes,
-                                 provenance={"source": "FHIR", "reference_date": str(self.reference_date)})
+        return Cohort.from_parts(
+            covariates=self.covariates,
+            genotypes=genotypes,
+            provenance={"source": "FHIR", "reference_date": str(self.reference_date)},
+        )
 
 
-def _latest(items: list[Measurement], name: str, until: dt.datetime,
-            skipped: list[Finding]) -> Measurement | None:
+def _latest(items: list[Measurement], name: str, until: dt.datetime, skipped: list[Finding]) -> Measurement | None:
     chosen = None
     for m in items:
         if m.name != name:
             continue
         when = m.time if isinstance(m.time, dt.datetime) else dt.datetime.combine(m.time, dt.time(), dt.UTC)
         if when >= until:
-            skipped.append(Finding(m.file, m.resource, "after-reference", f"{name} measured after the reference "
-                                   "date", "skipped"))
+            skipped.append(
+                Finding(m.file, m.resource, "after-reference", f"{name} measured after the reference date", "skipped")
+            )
             continue
         if chosen is None or when > chosen[0]:
             if chosen is not None:
-                skipped.append(Finding(chosen[1].file, chosen[1].resource, "superseded",
-                                       f"a later {name} ({m.resource}) is used", "skipped"))
+                skipped.append(
+                    Finding(
+                        chosen[1].file,
+                        chosen[1].resource,
+                        "superseded",
+                        f"a later {name} ({m.resource}) is used",
+                        "skipped",
+                    )
+                )
             chosen = (when, m)
         else:
-            skipped.append(Finding(m.file, m.resource, "superseded", f"a later {name} ({chosen[1].resource}) is used",
-                                   "skipped"))
+            skipped.append(
+                Finding(m.file, m.resource, "superseded", f"a later {name} ({chosen[1].resource}) is used", "skipped")
+            )
     return chosen[1] if chosen else None
 
 
-def extract_cohort(records: FhirRecords, mapping: FhirMapping, *, reference_date: dt.date,
-                   required: Sequence[str] = REQUIRED) -> CohortExtraction:
+def extract_cohort(
+    records: FhirRecords,
+    mapping: FhirMapping,
+    *,
+    reference_date: dt.date,
+    required: Sequence[str] = REQUIRED,
+    drop_incomplete: bool = True,
+) -> CohortExtraction:
     """Covariates at ``reference_date`` and genotypes of every patient in ``records``.
+
+    A patient without a value for a ``required`` column is skipped (listed with the reason).  With
+    ``drop_incomplete`` (the default) a covariate column that some kept patient has no value for is left
+    out of the table, so that every cell is a number the covariate readers accept; the columns left out
+    and how many patients lack them are in :attr:`CohortExtraction.incomplete` (add the column to
+    ``required`` to keep it and skip those patients instead).
 
     Raises
     ------
@@ -115,13 +140,22 @@ def extract_cohort(records: FhirRecords, mapping: FhirMapping, *, reference_date
         genotype_rows.append({"subject": pid, **{g: rec.genotypes.get(g, ("", ""))[0] for g in genes}})
     columns = ["subject_id", "age", "sex", *mapping.covariates]
     covariates = pd.DataFrame(rows, columns=columns)
+    incomplete = {c: int(covariates[c].isna().sum()) for c in mapping.covariates if covariates[c].isna().any()}
+    if drop_incomplete:
+        covariates = covariates.drop(columns=list(incomplete))
     genotypes = pd.DataFrame(genotype_rows, columns=["subject", *genes])
-    return CohortExtraction(covariates=covariates, genotypes=genotypes, skipped=[*records.skipped(), *skipped],
-                            reference_date=reference_date)
+    return CohortExtraction(
+        covariates=covariates,
+        genotypes=genotypes,
+        skipped=[*records.skipped(), *skipped],
+        reference_date=reference_date,
+        incomplete=incomplete,
+    )
 
 
-def _row(rec: PatientRecord, mapping: FhirMapping, reference_date: dt.date, until: dt.datetime,
-         skipped: list[Finding]) -> tuple[dict[str, object], str | None]:
+def _row(
+    rec: PatientRecord, mapping: FhirMapping, reference_date: dt.date, until: dt.datetime, skipped: list[Finding]
+) -> tuple[dict[str, object], str | None]:
     row: dict[str, object] = {"subject_id": rec.id}
     for name in mapping.covariates:
         meas = _latest(rec.covariates, name, until, skipped)

@@ -35,10 +35,10 @@ __all__ = ["Coded", "FhirMapping", "GenotypeMapping", "MedicationMapping", "defa
 
 #: SNOMED CT route of administration values (children of 284009009; FHIR ValueSet route-codes).
 SNOMED_ROUTES: dict[str, Route] = {
-    "26643006": Route.ORAL,            # Oral route
-    "47625008": Route.IV_BOLUS,        # Intravenous route (infusion when a rate or a period is given)
-    "34206005": Route.SUBCUTANEOUS,    # Subcutaneous route
-    "78421000": Route.INTRAMUSCULAR,   # Intramuscular route
+    "26643006": Route.ORAL,  # Oral route
+    "47625008": Route.IV_BOLUS,  # Intravenous route (infusion when a rate or a period is given)
+    "34206005": Route.SUBCUTANEOUS,  # Subcutaneous route
+    "78421000": Route.INTRAMUSCULAR,  # Intramuscular route
 }
 SNOMED = "http://snomed.info/sct"
 
@@ -115,7 +115,7 @@ class MedicationMapping(SpecModel):
     #: SBML id receiving the doses (per route with ``targets``).
     target: str | None = None
     #: Route name (``po``, ``iv``...) -> SBML id.
-    targets: dict[str, str] = {}
+    targets: dict[str, str] = pydantic.Field(default_factory=dict)
     #: Route used when the record gives none (``null``: a dose without a route is an error).
     default_route: str | None = None
     #: Molecular weight (g/mol) for doses in moles on a mass-unit model or the reverse.
@@ -147,28 +147,32 @@ class FhirMapping(SpecModel):
     #: Always ``fhir-mapping``.
     kind: Literal["fhir-mapping"]
     #: Covariate column -> codes, unit, range.
-    covariates: dict[str, Coded] = {}
+    covariates: dict[str, Coded] = pydantic.Field(default_factory=dict)
     #: Model output (SBML id) -> codes, unit, range: drug concentrations and disease scores for a twin.
-    observables: dict[str, Coded] = {}
+    observables: dict[str, Coded] = pydantic.Field(default_factory=dict)
     #: Genotype Observations (CPIC diplotypes), or none.
     genotypes: GenotypeMapping | None = None
     #: Drug name -> medication codes and dose targets.
-    medications: dict[str, MedicationMapping] = {}
+    medications: dict[str, MedicationMapping] = pydantic.Field(default_factory=dict)
     #: Resource types whose doses make the dosing history.
     medication_sources: tuple[Literal["MedicationAdministration", "MedicationStatement", "MedicationRequest"], ...] = (
-        "MedicationAdministration",)
+        "MedicationAdministration",
+    )
 
     @pydantic.model_validator(mode="after")
     def _distinct_codes(self) -> FhirMapping:
         seen: dict[str, str] = {}
-        entries = [*(("covariates", k, v.codes) for k, v in self.covariates.items()),
-                   *(("observables", k, v.codes) for k, v in self.observables.items()),
-                   *(("genotypes", "codes", self.genotypes.codes) for _ in [0] if self.genotypes)]
+        entries = [
+            *(("covariates", k, v.codes) for k, v in self.covariates.items()),
+            *(("observables", k, v.codes) for k, v in self.observables.items()),
+            *(("genotypes", "codes", self.genotypes.codes) for _ in [0] if self.genotypes),
+        ]
         for section, name, codes in entries:
             for code in codes:
                 if code in seen:
-                    raise ValueError(f"code {code!r} feeds both {seen[code]} and {section}.{name}; a code must "
-                                     "feed one entry")
+                    raise ValueError(
+                        f"code {code!r} feeds both {seen[code]} and {section}.{name}; a code must feed one entry"
+                    )
                 seen[code] = f"{section}.{name}"
         return self
 
@@ -189,8 +193,9 @@ class FhirMapping(SpecModel):
         return self.genotypes is not None and f"{system}|{code}" in self.genotypes.codes
 
     @staticmethod
-    def _lookup(table: dict[str, Coded] | dict[str, MedicationMapping], system: str | None,
-                code: str | None) -> str | None:
+    def _lookup(
+        table: dict[str, Coded] | dict[str, MedicationMapping], system: str | None, code: str | None
+    ) -> str | None:
         token = f"{system}|{code}"
         for name, entry in table.items():
             if token in entry.codes:

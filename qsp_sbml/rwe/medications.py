@@ -35,11 +35,23 @@ from qsp_sbml.units import TIME_UNITS, parse_amount_unit, split_rate_unit
 
 __all__ = ["DoseEvent", "extract_doses", "regimen_from_events"]
 
-_STATUS = {"MedicationAdministration": ("completed", "in-progress"),
-           "MedicationStatement": ("active", "completed"),
-           "MedicationRequest": ("active", "completed")}
-_UNSUPPORTED_REPEAT = ("timeOfDay", "dayOfWeek", "when", "frequencyMax", "periodMax", "countMax", "offset",
-                       "boundsRange", "durationMax")
+_STATUS = {
+    "MedicationAdministration": ("completed", "in-progress"),
+    "MedicationStatement": ("active", "completed"),
+    "MedicationRequest": ("active", "completed"),
+}
+_UNSUPPORTED_REPEAT = (
+    "timeOfDay",
+    "dayOfWeek",
+    "when",
+    "frequencyMax",
+    "periodMax",
+    "countMax",
+    "offset",
+    "boundsRange",
+    "durationMax",
+)
+_IV = {Route.IV_BOLUS, Route.IV_INFUSION}  # an "iv" target receives boluses and infusions
 _PERIOD_UNITS = {"s": "s", "min": "min", "h": "h", "d": "d", "wk": "wk"}
 
 
@@ -85,8 +97,15 @@ def extract_doses(records: FhirRecords, mapping: FhirMapping) -> dict[str, list[
         if res.type not in _STATUS:
             continue
         if res.type not in mapping.medication_sources:
-            records.findings.append(Finding(res.file, res.key, "not-used", f"{res.type} is not a medication source "
-                                            f"of the mapping ({', '.join(mapping.medication_sources)})", "skipped"))
+            records.findings.append(
+                Finding(
+                    res.file,
+                    res.key,
+                    "not-used",
+                    f"{res.type} is not a medication source of the mapping ({', '.join(mapping.medication_sources)})",
+                    "skipped",
+                )
+            )
             continue
         try:
             events = _events(res, records, mapping)
@@ -111,8 +130,11 @@ def _drug(res: Resource, records: FhirRecords, mapping: FhirMapping) -> str:
     if concept is None and m.medicationReference is not None:
         med = records.resolve(m.medicationReference.reference, contained_in=res)
         if med is None or med.type != "Medication":
-            raise _error(res, "invalid", f"medicationReference {m.medicationReference.reference!r} is not a "
-                         "Medication in the input")
+            raise _error(
+                res,
+                "invalid",
+                f"medicationReference {m.medicationReference.reference!r} is not a Medication in the input",
+            )
         concept = med.model.code
     codes = [(c.system, c.code) for c in (concept.coding or ())] if concept is not None else []
     drugs = {d for s, c in codes if (d := mapping.medication_for(s, c))}
@@ -147,8 +169,12 @@ def _route(res: Resource, concept: Any, drug: str, mapping: FhirMapping) -> Rout
             if c.system == SNOMED and c.code in SNOMED_ROUTES:
                 return SNOMED_ROUTES[c.code]
         shown = ", ".join(f"{c.system}|{c.code}" for c in concept.coding or ()) or concept.text
-        raise _error(res, "unsupported", f"route {shown} is not a SNOMED CT route qsp-sbml maps "
-                     f"({', '.join(f'{k} {v.value}' for k, v in SNOMED_ROUTES.items())})")
+        raise _error(
+            res,
+            "unsupported",
+            f"route {shown} is not a SNOMED CT route qsp-sbml maps "
+            f"({', '.join(f'{k} {v.value}' for k, v in SNOMED_ROUTES.items())})",
+        )
     default = mapping.medications[drug].default_route
     if default is None:
         raise _error(res, "invalid", f"no route, and the mapping gives no default_route for {drug}")
@@ -191,8 +217,15 @@ def _rate_duration(res: Resource, amount: float, unit: str, rate: Any) -> float:
 def _events(res: Resource, records: FhirRecords, mapping: FhirMapping) -> list[DoseEvent]:
     m = res.model
     if m.status not in _STATUS[res.type]:
-        raise _Skip(Finding(res.file, res.key, "status", f"status {m.status!r} is not a dose given "
-                            f"({', '.join(_STATUS[res.type])})", "skipped"))
+        raise _Skip(
+            Finding(
+                res.file,
+                res.key,
+                "status",
+                f"status {m.status!r} is not a dose given ({', '.join(_STATUS[res.type])})",
+                "skipped",
+            )
+        )
     drug = _drug(res, records, mapping)
     patient = _patient(res, records)
     if res.type == "MedicationAdministration":
@@ -209,8 +242,11 @@ def _administration(res: Resource, patient: str, drug: str, mapping: FhirMapping
         raise _error(res, "no-dose", "no dosage.dose")
     amount, unit = _amount(res, m.dosage.dose, "dosage.dose")
     period = m.effectivePeriod
-    start = _when(res, m.effectiveDateTime if m.effectiveDateTime is not None else (period.start if period else None),
-                  "effectiveDateTime or effectivePeriod.start")
+    start = _when(
+        res,
+        m.effectiveDateTime if m.effectiveDateTime is not None else (period.start if period else None),
+        "effectiveDateTime or effectivePeriod.start",
+    )
     route = _route(res, m.dosage.route, drug, mapping)
     duration = None
     if m.dosage.rateRatio is not None:
@@ -223,8 +259,17 @@ def _administration(res: Resource, patient: str, drug: str, mapping: FhirMapping
             duration = (end - start).total_seconds() / 3600.0
             if duration <= 0:
                 raise _error(res, "impossible-value", "effectivePeriod.end is not after its start")
-    return DoseEvent(patient=patient, drug=drug, resource=res.key, file=res.file, start=start, amount=amount, unit=unit,
-                     route=Route.IV_INFUSION if duration else route, duration_h=duration)
+    return DoseEvent(
+        patient=patient,
+        drug=drug,
+        resource=res.key,
+        file=res.file,
+        start=start,
+        amount=amount,
+        unit=unit,
+        route=Route.IV_INFUSION if duration else route,
+        duration_h=duration,
+    )
 
 
 def _dosage(res: Resource, d: Any, patient: str, drug: str, mapping: FhirMapping) -> DoseEvent:
@@ -253,8 +298,16 @@ def _dosage(res: Resource, d: Any, patient: str, drug: str, mapping: FhirMapping
     if duration is not None and route not in (Route.IV_BOLUS, Route.IV_INFUSION):
         raise _error(res, "unsupported", f"an infusion rate or duration on route {route.value}")
     route = Route.IV_INFUSION if duration else route
-    common = {"patient": patient, "drug": drug, "resource": res.key, "file": res.file, "amount": amount, "unit": unit,
-              "route": route, "duration_h": duration}
+    common: dict[str, Any] = {
+        "patient": patient,
+        "drug": drug,
+        "resource": res.key,
+        "file": res.file,
+        "amount": amount,
+        "unit": unit,
+        "route": route,
+        "duration_h": duration,
+    }
     if timing.event and rep is None:
         times = sorted(_when(res, e, "timing.event") for e in timing.event)
         if len(times) == 1:
@@ -269,8 +322,11 @@ def _dosage(res: Resource, d: Any, patient: str, drug: str, mapping: FhirMapping
         if getattr(rep, name, None):
             raise _error(res, "unsupported", f"timing.repeat.{name} is not read (it would need a guess)")
     if rep.period is None or rep.periodUnit not in _PERIOD_UNITS:
-        raise _error(res, "unsupported", f"timing.repeat needs period and periodUnit in {sorted(_PERIOD_UNITS)} "
-                     f"(got {rep.period} {rep.periodUnit})")
+        raise _error(
+            res,
+            "unsupported",
+            f"timing.repeat needs period and periodUnit in {sorted(_PERIOD_UNITS)} (got {rep.period} {rep.periodUnit})",
+        )
     interval_h = float(rep.period) * TIME_UNITS[_PERIOD_UNITS[rep.periodUnit]] / 3600.0 / float(rep.frequency or 1)
     bounds = rep.boundsPeriod
     start_value = bounds.start if bounds is not None else None
@@ -286,8 +342,11 @@ def _dosage(res: Resource, d: Any, patient: str, drug: str, mapping: FhirMapping
         elif rep.boundsDuration is not None and rep.boundsDuration.code in _PERIOD_UNITS:
             span_h = float(rep.boundsDuration.value) * TIME_UNITS[_PERIOD_UNITS[rep.boundsDuration.code]] / 3600.0
         else:
-            raise _error(res, "unsupported", "an open-ended course: give timing.repeat.count, boundsPeriod.end or "
-                         "boundsDuration (s, min, h, d, wk)")
+            raise _error(
+                res,
+                "unsupported",
+                "an open-ended course: give timing.repeat.count, boundsPeriod.end or boundsDuration (s, min, h, d, wk)",
+            )
         count = math.ceil(span_h / interval_h - 1e-9)
     if count < 1:
         raise _error(res, "impossible-value", "the course has no dose (count < 1 or end before start)")
@@ -303,13 +362,33 @@ def _deduplicate(events: list[DoseEvent], records: FhirRecords) -> list[DoseEven
             seen[e.drug, e.start] = e
             keep.append(e)
         elif (other.amount, other.unit, other.route, other.duration_h, other.interval_h, other.count) == (
-                e.amount, e.unit, e.route, e.duration_h, e.interval_h, e.count):
-            records.findings.append(Finding(e.file, e.resource, "duplicate", f"same {e.drug} dose at the same time as "
-                                            f"{other.resource}", "skipped"))
+            e.amount,
+            e.unit,
+            e.route,
+            e.duration_h,
+            e.interval_h,
+            e.count,
+        ):
+            records.findings.append(
+                Finding(
+                    e.file,
+                    e.resource,
+                    "duplicate",
+                    f"same {e.drug} dose at the same time as {other.resource}",
+                    "skipped",
+                )
+            )
         else:
-            records.findings.append(Finding(e.file, e.resource, "conflict", f"{e.drug} {e.amount:g} {e.unit} at "
-                                            f"{e.start.isoformat()} disagrees with {other.amount:g} {other.unit} "
-                                            f"({other.resource})"))
+            records.findings.append(
+                Finding(
+                    e.file,
+                    e.resource,
+                    "conflict",
+                    f"{e.drug} {e.amount:g} {e.unit} at "
+                    f"{e.start.isoformat()} disagrees with {other.amount:g} {other.unit} "
+                    f"({other.resource})",
+                )
+            )
     return keep
 
 
@@ -328,11 +407,24 @@ def regimen_from_events(events: list[DoseEvent], *, t0: dt.datetime, mapping: Fh
         mw = mw or med.molecular_weight
         time_h = (e.start - t0).total_seconds() / 3600.0
         if time_h < 0:
-            raise RegimenError(f"{e.resource}: dose at {e.start.isoformat()} is before the time origin {t0.isoformat()}")
-        target = med.targets.get(e.route.value) or next(
-            (v for k, v in med.targets.items() if as_route(k) is e.route), None) or med.target
-        fields: dict[str, Any] = {"amount": e.amount, "unit": e.unit, "time": time_h, "time_unit": "h",
-                                  "route": e.route, "target": target, "interval": e.interval_h, "count": e.count}
+            raise RegimenError(
+                f"{e.resource}: dose at {e.start.isoformat()} is before the time origin {t0.isoformat()}"
+            )
+        target = (
+            next((v for k, v in med.targets.items() if as_route(k) is e.route), None)
+            or next((v for k, v in med.targets.items() if _IV & {as_route(k), e.route} == {as_route(k), e.route}), None)
+            or med.target
+        )
+        fields: dict[str, Any] = {
+            "amount": e.amount,
+            "unit": e.unit,
+            "time": time_h,
+            "time_unit": "h",
+            "route": e.route,
+            "target": target,
+            "interval": e.interval_h,
+            "count": e.count,
+        }
         if e.duration_h:
             fields["duration"] = e.duration_h
         doses.append(Dose(**fields))

@@ -140,8 +140,11 @@ def extract_patients(records: FhirRecords, mapping: FhirMapping) -> dict[str, Pa
     for res in records.of_type("Patient"):
         m = res.model
         gender = m.gender
-        birth = None if m.birthDate is None else (m.birthDate.isoformat() if isinstance(m.birthDate, dt.date)
-                                                  else str(m.birthDate))
+        birth = (
+            None
+            if m.birthDate is None
+            else (m.birthDate.isoformat() if isinstance(m.birthDate, dt.date) else str(m.birthDate))
+        )
         patients[res.id] = PatientRecord(id=res.id, file=res.file, sex=gender, birth_date=birth)
     for res in records.of_type("Observation"):
         _observation(res, records, mapping, patients)
@@ -151,8 +154,7 @@ def extract_patients(records: FhirRecords, mapping: FhirMapping) -> dict[str, Pa
     return patients
 
 
-def _observation(res: Resource, records: FhirRecords, mapping: FhirMapping,
-                 patients: dict[str, PatientRecord]) -> None:
+def _observation(res: Resource, records: FhirRecords, mapping: FhirMapping, patients: dict[str, PatientRecord]) -> None:
     m = res.model
     add = records.findings.append
     codes = _codings(m.code)
@@ -166,8 +168,15 @@ def _observation(res: Resource, records: FhirRecords, mapping: FhirMapping,
         add(Finding(res.file, res.key, "conflict", f"its codes map to more than one entry: {sorted(names)}"))
         return
     if m.status not in _USED_STATUS:
-        add(Finding(res.file, res.key, "status", f"status {m.status!r} is not a result to use "
-                    f"({', '.join(_USED_STATUS)})", "skipped"))
+        add(
+            Finding(
+                res.file,
+                res.key,
+                "status",
+                f"status {m.status!r} is not a result to use ({', '.join(_USED_STATUS)})",
+                "skipped",
+            )
+        )
         return
     pid = _patient_of(res, records)
     if pid is None or pid not in patients:
@@ -184,8 +193,14 @@ def _observation(res: Resource, records: FhirRecords, mapping: FhirMapping,
         return
     when = _time(m)
     if when is None:
-        add(Finding(res.file, res.key, "no-time", "no effective time (effectiveDateTime, effectiveInstant or "
-                    "effectivePeriod.start)"))
+        add(
+            Finding(
+                res.file,
+                res.key,
+                "no-time",
+                "no effective time (effectiveDateTime, effectiveInstant or effectivePeriod.start)",
+            )
+        )
         return
     meas = Measurement(name=name, time=when, value=measured, unit=entry.unit, resource=res.key, file=res.file)
     (patients[pid].covariates if name in mapping.covariates else patients[pid].observables).append(meas)
@@ -209,16 +224,23 @@ def _value(res: Resource, entry: Coded, name: str, records: FhirRecords) -> floa
         add(Finding(res.file, res.key, "missing-unit", f"{name}: valueQuantity {q.value} has no unit"))
         return None
     try:
-        value = convert(float(q.value), unit, entry.unit, molecular_weight=entry.molecular_weight,
-                        iu_is_u=entry.iu_is_u)
+        value = convert(
+            float(q.value), unit, entry.unit, molecular_weight=entry.molecular_weight, iu_is_u=entry.iu_is_u
+        )
     except UnitError as err:
         add(Finding(res.file, res.key, "unit", f"{name}: {err}"))
         return None
     if not entry.in_range(value):
         low, high = entry.range
-        add(Finding(res.file, res.key, "impossible-value",
-                    f"{name} = {value:g} {entry.unit} (recorded {q.value} {unit}) is outside "
-                    f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"))
+        add(
+            Finding(
+                res.file,
+                res.key,
+                "impossible-value",
+                f"{name} = {value:g} {entry.unit} (recorded {q.value} {unit}) is outside "
+                f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}",
+            )
+        )
         return None
     return value
 
@@ -237,8 +259,14 @@ def _genotype(res: Resource, mapping: FhirMapping, rec: PatientRecord, records: 
                 gene = concept.text or next((c.display for c in concept.coding or () if c.display), None)
             gene = gene or comp.valueString
     if not gene:
-        add(Finding(res.file, res.key, "invalid", "genotype without a gene (component "
-                    f"{mapping.genotypes.gene_component} with the gene symbol)"))
+        add(
+            Finding(
+                res.file,
+                res.key,
+                "invalid",
+                f"genotype without a gene (component {mapping.genotypes.gene_component} with the gene symbol)",
+            )
+        )
         return
     text = m.valueString
     value = m.valueCodeableConcept
@@ -257,8 +285,14 @@ def _genotype(res: Resource, mapping: FhirMapping, rec: PatientRecord, records: 
         add(Finding(res.file, res.key, "invalid", str(err)))
         return
     if gene in rec.genotypes and rec.genotypes[gene][0] != diplotype:
-        add(Finding(res.file, res.key, "conflict", f"{gene} {diplotype} disagrees with {rec.genotypes[gene][0]} "
-                    f"({rec.genotypes[gene][1]})"))
+        add(
+            Finding(
+                res.file,
+                res.key,
+                "conflict",
+                f"{gene} {diplotype} disagrees with {rec.genotypes[gene][0]} ({rec.genotypes[gene][1]})",
+            )
+        )
         return
     rec.genotypes[gene] = (diplotype, res.key)
 
@@ -275,10 +309,23 @@ def _check_conflicts(items: list[Measurement], records: FhirRecords) -> None:
             keep.append(meas)
             continue
         if math.isclose(other.value, meas.value, rel_tol=1e-9, abs_tol=0.0):
-            records.findings.append(Finding(meas.file, meas.resource, "duplicate",
-                                            f"same {meas.name} at the same time as {other.resource}", "skipped"))
+            records.findings.append(
+                Finding(
+                    meas.file,
+                    meas.resource,
+                    "duplicate",
+                    f"same {meas.name} at the same time as {other.resource}",
+                    "skipped",
+                )
+            )
         else:
-            records.findings.append(Finding(meas.file, meas.resource, "conflict",
-                                            f"{meas.name} = {meas.value:g} {meas.unit} at {meas.time} disagrees with "
-                                            f"{other.value:g} {other.unit} ({other.resource})"))
+            records.findings.append(
+                Finding(
+                    meas.file,
+                    meas.resource,
+                    "conflict",
+                    f"{meas.name} = {meas.value:g} {meas.unit} at {meas.time} disagrees with "
+                    f"{other.value:g} {other.unit} ({other.resource})",
+                )
+            )
     items[:] = keep

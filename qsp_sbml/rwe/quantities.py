@@ -77,8 +77,9 @@ def dimension(unit: str) -> tuple[str, float]:
     raise UnitError(f"unit {unit!r} is not a unit qsp-sbml converts (mass, length, amount or activity per volume)")
 
 
-def convert(value: float, unit: str, target: str, *, molecular_weight: float | None = None,
-            iu_is_u: bool = False) -> float:
+def convert(
+    value: float, unit: str, target: str, *, molecular_weight: float | None = None, iu_is_u: bool = False
+) -> float:
     """Convert ``value`` from the UCUM ``unit`` to ``target``.
 
     Mass and mole concentrations convert through ``molecular_weight`` (g/mol), using
@@ -104,8 +105,9 @@ def convert(value: float, unit: str, target: str, *, molecular_weight: float | N
         s_num, s_den = _RATIO.match(unit.strip()).groups()  # type: ignore[union-attr]
         d_num, d_den = _RATIO.match(target.strip()).groups()  # type: ignore[union-attr]
         try:
-            factor = amount_factor(s_num, parse_amount_unit(d_num), molecular_weight=molecular_weight,
-                                   what=f"{unit} -> {target}")
+            factor = amount_factor(
+                s_num, parse_amount_unit(d_num), molecular_weight=molecular_weight, what=f"{unit} -> {target}"
+            )
         except UnitError as err:
             raise UnitError(f"{err}; give molecular_weight in the mapping") from None
         return float(value) * factor * _VOLUME[d_den] / _VOLUME[s_den]

@@ -28,8 +28,14 @@ from qsp_sbml.errors import FhirError
 __all__ = ["USED_TYPES", "FhirRecords", "Finding", "Resource", "read_fhir"]
 
 #: Resource types read (validated); others are listed as skipped.
-USED_TYPES = ("Patient", "Observation", "Medication", "MedicationAdministration", "MedicationStatement",
-              "MedicationRequest")
+USED_TYPES = (
+    "Patient",
+    "Observation",
+    "Medication",
+    "MedicationAdministration",
+    "MedicationStatement",
+    "MedicationRequest",
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,13 @@ class Finding:
 
     def as_dict(self) -> dict[str, str]:
         """The finding as a table row."""
-        return {"file": self.file, "resource": self.resource, "severity": self.severity, "kind": self.kind,
-                "message": self.message}
+        return {
+            "file": self.file,
+            "resource": self.resource,
+            "severity": self.severity,
+            "kind": self.kind,
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -122,8 +133,9 @@ class FhirRecords:
         if errors:
             lines = [f.format() for f in errors[:50]]
             more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
-            raise FhirError(f"{len(errors)} problem(s) in the FHIR input:\n" + "\n".join(lines) + more,
-                            findings=tuple(errors))
+            raise FhirError(
+                f"{len(errors)} problem(s) in the FHIR input:\n" + "\n".join(lines) + more, findings=tuple(errors)
+            )
 
 
 def _files(path: Path) -> list[Path]:
@@ -196,14 +208,16 @@ def _bundle_entries(data: dict[str, Any], file: Path, records: FhirRecords) -> I
         return
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "resource" not in entry:
-            records.findings.append(Finding(str(file), f"{bundle_id}, entry {i}", "not-used",
-                                            "entry without a resource", "skipped"))
+            records.findings.append(
+                Finding(str(file), f"{bundle_id}, entry {i}", "not-used", "entry without a resource", "skipped")
+            )
             continue
         yield entry["resource"], f"entry {i}", entry.get("fullUrl")
 
 
-def _add(raw: Any, where: str, full_url: str | None, file: str, records: FhirRecords,
-         seen: dict[str, tuple[str, Any]]) -> None:
+def _add(
+    raw: Any, where: str, full_url: str | None, file: str, records: FhirRecords, seen: dict[str, tuple[str, Any]]
+) -> None:
     if not isinstance(raw, dict) or not isinstance(raw.get("resourceType"), str):
         records.findings.append(Finding(file, where, "not-r4", "not a FHIR resource (no resourceType)"))
         return
@@ -222,15 +236,19 @@ def _add(raw: Any, where: str, full_url: str | None, file: str, records: FhirRec
     try:
         model = r4b.get_fhir_model_class(kind).model_validate(raw)
     except ValueError as err:
-        records.findings.append(Finding(file, label, "not-r4" if "Extra inputs" in str(err) else "invalid",
-                                        _pydantic_message(err)))
+        records.findings.append(
+            Finding(file, label, "not-r4" if "Extra inputs" in str(err) else "invalid", _pydantic_message(err))
+        )
         return
     if rid:
         if label in seen:
             first_file, first_raw = seen[label]
             if first_raw != raw:
-                records.findings.append(Finding(file, label, "conflict",
-                                                f"two different resources with this id (the other in {first_file})"))
+                records.findings.append(
+                    Finding(
+                        file, label, "conflict", f"two different resources with this id (the other in {first_file})"
+                    )
+                )
             return
         seen[label] = (file, raw)
     records.resources.append(Resource(type=kind, id=rid, file=file, model=model, full_url=full_url))

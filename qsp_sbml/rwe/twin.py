@@ -52,8 +52,9 @@ class TwinData:
         return patient, history
 
 
-def twin_data(records: FhirRecords, mapping: FhirMapping, *, patient: str | None = None,
-              t0: dt.datetime | None = None) -> TwinData:
+def twin_data(
+    records: FhirRecords, mapping: FhirMapping, *, patient: str | None = None, t0: dt.datetime | None = None
+) -> TwinData:
     """Observations and dosing history of ``patient`` (the only patient when None).
 
     Raises
@@ -62,15 +63,15 @@ def twin_data(records: FhirRecords, mapping: FhirMapping, *, patient: str | None
         Error findings, an unknown or ambiguous patient, no doses, or no observations after ``t0``.
     """
     if not mapping.observables or not mapping.medications:
-        raise FhirError("a twin needs a mapping with observables (what was measured) and medications (what was "
-                        "given)")
+        raise FhirError("a twin needs a mapping with observables (what was measured) and medications (what was given)")
     patients = extract_patients(records, mapping)
     doses = extract_doses(records, mapping)
     records.raise_if_errors()
     if patient is None:
         if len(patients) != 1:
-            raise FhirError(f"the input has {len(patients)} patients ({', '.join(sorted(patients)[:10])}); "
-                            "choose one with patient=")
+            raise FhirError(
+                f"the input has {len(patients)} patients ({', '.join(sorted(patients)[:10])}); choose one with patient="
+            )
         patient = next(iter(patients))
     if patient not in patients:
         raise FhirError(f"no Patient/{patient} in the input (patients: {', '.join(sorted(patients)[:10])})")
@@ -82,17 +83,27 @@ def twin_data(records: FhirRecords, mapping: FhirMapping, *, patient: str | None
     rows = []
     for m in patients[patient].observables:
         if not isinstance(m.time, dt.datetime):
-            raise FhirError(f"{m.file}: {m.resource}: {m.name} has a date without a time of day; a twin needs the "
-                            "time of each observation")
+            raise FhirError(
+                f"{m.file}: {m.resource}: {m.name} has a date without a time of day; a twin needs the "
+                "time of each observation"
+            )
         time_h = (m.time - origin).total_seconds() / 3600.0
         if time_h < 0:
-            skipped.append(Finding(m.file, m.resource, "before-t0", f"{m.name} measured before the time origin "
-                                   f"{origin.isoformat()}", "skipped"))
+            skipped.append(
+                Finding(
+                    m.file,
+                    m.resource,
+                    "before-t0",
+                    f"{m.name} measured before the time origin {origin.isoformat()}",
+                    "skipped",
+                )
+            )
             continue
         rows.append({"time_h": time_h, "output": m.name, "value": m.value, "resource": m.resource})
     if not rows:
-        raise FhirError(f"Patient/{patient}: no observations of {', '.join(mapping.observables)} after "
-                        f"{origin.isoformat()}")
+        raise FhirError(
+            f"Patient/{patient}: no observations of {', '.join(mapping.observables)} after {origin.isoformat()}"
+        )
     obs = pd.DataFrame(rows).sort_values(["time_h", "output"], kind="stable").reset_index(drop=True)
     regimen = regimen_from_events(events, t0=origin, mapping=mapping)
     return TwinData(patient=patient, t0=origin, observations=obs, regimen=regimen, skipped=skipped)
