@@ -389,3 +389,37 @@ def test_cli_bad_input_exits_1_and_writes_nothing(tmp_path: Path, run) -> None:
     assert not out.exists() and not (tmp_path / "s.tsv").exists()
     result = run("fhir", "twin", path, "--mapping", THEO / "mapping.yaml", "-o", tmp_path / "t")
     assert result.exit_code == 1 and not (tmp_path / "t").exists()
+
+
+def test_n_of_1_design_reads_the_patient_from_fhir(tmp_path: Path) -> None:
+    import yaml
+
+    from qsp_sbml.errors import TrialDesignError
+    from qsp_sbml.trial.n_of_1 import validate
+
+    design = validate(yaml.safe_load((THEO / "design.yaml").read_text()), source=THEO / "design.yaml")
+    assert design.observations is not None
+    assert design.observations["time_h"].tolist() == [2.0, 11.5, 25.5, 35.75, 48.0]
+
+    def key(text: str) -> list[tuple]:
+        return [(a.time, a.amount, a.target, a.route) for a in Regimen.parse(text).administrations()]
+
+    assert key(design.history) == key("320 mg po q12h x 4 to A_gut")
+    spec = yaml.safe_load((THEO / "design.yaml").read_text())
+    spec["history"] = "320 mg po q12h x 4 to A_gut"
+    with pytest.raises(TrialDesignError, match="history: the history comes from the FHIR record"):
+        validate(spec, source=THEO / "design.yaml")
+    bad = _write(
+        tmp_path / "record.json",
+        fx.bundle(
+            fx.patient("theo-1"),
+            fx.administration("d1", "theo-1", "2024-03-04T08:00:00Z", 320.0),
+            fx.observation("lvl", "theo-1", "4049-3", 7.9, "U/L", "2024-03-04T10:00:00Z"),
+        ),
+    )
+    (tmp_path / "mapping.yaml").write_text((THEO / "mapping.yaml").read_text())
+    spec = yaml.safe_load((THEO / "design.yaml").read_text())
+    spec["model"] = str(THEO / spec["model"])
+    with pytest.raises(TrialDesignError, match=r"(?s)patient: .*Observation/lvl: C: cannot convert"):
+        validate(spec, source=tmp_path / "design.yaml")
+    assert bad.exists()

@@ -23,7 +23,7 @@ from qsp_sbml.rwe.medications import extract_doses, regimen_from_events
 from qsp_sbml.rwe.patients import extract_patients
 from qsp_sbml.rwe.records import FhirRecords, Finding
 
-__all__ = ["TwinData", "twin_data"]
+__all__ = ["TwinData", "design_source", "twin_data"]
 
 
 @dataclass
@@ -107,3 +107,45 @@ def twin_data(
     obs = pd.DataFrame(rows).sort_values(["time_h", "output"], kind="stable").reset_index(drop=True)
     regimen = regimen_from_events(events, t0=origin, mapping=mapping)
     return TwinData(patient=patient, t0=origin, observations=obs, regimen=regimen, skipped=skipped)
+
+
+def design_source(spec: object, base: Path) -> TwinData:
+    """The twin data named by an N-of-1 design's ``patient: {fhir: ..., mapping: ..., id: ...}`` block.
+
+    ``fhir`` is a Bundle file, a folder of bundles or an NDJSON file and ``mapping`` a mapping file, both
+    relative to the design's folder ``base``; ``id`` chooses the patient when the record holds several and
+    ``t0`` (ISO date-time with zone) sets the time origin (default: the first dose).
+
+    Raises
+    ------
+    FhirError
+        A malformed block, or any finding of the record (all listed).
+    """
+    from collections.abc import Mapping
+
+    if not isinstance(spec, Mapping):
+        raise FhirError("patient: must be a file path or a mapping {fhir: RECORD, mapping: MAPPING.yaml}")
+    unknown = sorted(set(map(str, spec)) - {"fhir", "mapping", "id", "t0"})
+    if unknown:
+        raise FhirError(f"patient.{unknown[0]}: unknown field (use fhir, mapping, id, t0)")
+    paths = {}
+    for key in ("fhir", "mapping"):
+        value = spec.get(key)
+        if not isinstance(value, str) or not value:
+            raise FhirError(f"patient.{key}: must be a path relative to the design file")
+        paths[key] = (base / value).resolve()
+    t0 = None
+    if spec.get("t0") is not None:
+        try:
+            t0 = dt.datetime.fromisoformat(str(spec["t0"]))
+        except ValueError:
+            raise FhirError(f"patient.t0: {spec['t0']!r} is not an ISO date-time") from None
+        if t0.tzinfo is None:
+            raise FhirError("patient.t0: give a time zone (e.g. 2024-03-04T08:00:00+00:00)")
+    from qsp_sbml.rwe.mapping import read_mapping
+    from qsp_sbml.rwe.records import read_fhir
+
+    pid = spec.get("id")
+    return twin_data(
+        read_fhir(paths["fhir"]), read_mapping(paths["mapping"]), patient=None if pid is None else str(pid), t0=t0
+    )
