@@ -23,7 +23,10 @@ from qsp_sbml.rwe.medications import extract_doses, regimen_from_events
 from qsp_sbml.rwe.patients import extract_patients
 from qsp_sbml.rwe.records import FhirRecords, Finding
 
-__all__ = ["TwinData", "design_source", "twin_data"]
+__all__ = ["DESIGN_SOURCE_KEYS", "TwinData", "design_source", "twin_data"]
+
+#: Keys of an N-of-1 design's ``patient: {fhir: ...}`` block.
+DESIGN_SOURCE_KEYS = ("fhir", "mapping", "id", "t0")
 
 
 @dataclass
@@ -125,7 +128,7 @@ def design_source(spec: object, base: Path) -> TwinData:
 
     if not isinstance(spec, Mapping):
         raise FhirError("patient: must be a file path or a mapping {fhir: RECORD, mapping: MAPPING.yaml}")
-    unknown = sorted(set(map(str, spec)) - {"fhir", "mapping", "id", "t0"})
+    unknown = sorted(set(map(str, spec)) - set(DESIGN_SOURCE_KEYS))
     if unknown:
         raise FhirError(f"patient.{unknown[0]}: unknown field (use fhir, mapping, id, t0)")
     paths = {}
