@@ -423,3 +423,145 @@ def test_n_of_1_design_reads_the_patient_from_fhir(tmp_path: Path) -> None:
     with pytest.raises(TrialDesignError, match=r"(?s)patient: .*Observation/lvl: C: cannot convert"):
         validate(spec, source=tmp_path / "design.yaml")
     assert bad.exists()
+
+
+def _random_cohort(n: int, seed: int) -> list[dict]:
+    """``n`` synthetic patients with repeated weights (kg or lb), heights (cm or in), creatinine (mg/dL or umol/L)."""
+    rng = np.random.default_rng(seed)
+    out: list[dict] = []
+    for i in range(n):
+        pid = f"r{i:03d}"
+        birth = dt.date(1930, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 70)))
+        out.append(fx.patient(pid, birth=birth.isoformat(), gender=str(rng.choice(["male", "female"]))))
+        for k in range(int(rng.integers(1, 5))):
+            when = (
+                (dt.datetime(2020, 1, 1, 8, tzinfo=dt.UTC) + dt.timedelta(days=int(rng.integers(0, 5 * 365))))
+                .isoformat()
+                .replace("+00:00", "Z")
+            )
+            kg = float(np.round(rng.uniform(45, 120), 1))
+            lb = bool(rng.random() < 0.3)
+            out.append(
+                fx.observation(
+                    f"{pid}-w{k}",
+                    pid,
+                    "29463-7",
+                    round(kg / 0.45359237, 2) if lb else kg,
+                    "[lb_av]" if lb else "kg",
+                    when,
+                )
+            )
+            cm = float(np.round(rng.uniform(150, 195), 1))
+            inch = bool(rng.random() < 0.3)
+            out.append(
+                fx.observation(
+                    f"{pid}-h{k}", pid, "8302-2", round(cm / 2.54, 2) if inch else cm, "[in_i]" if inch else "cm", when
+                )
+            )
+            mg = float(np.round(rng.uniform(0.5, 2.0), 2))
+            umol = bool(rng.random() < 0.5)
+            out.append(
+                fx.observation(
+                    f"{pid}-s{k}",
+                    pid,
+                    "14682-9" if umol else "2160-0",
+                    round(mg * 88.4, 1) if umol else mg,
+                    "umol/L" if umol else "mg/dL",
+                    when,
+                )
+            )
+    return out
+
+
+def _independent_reading(bundle: dict, ref: dt.date) -> pd.DataFrame:
+    """The expected covariates, read with json and pandas only (a second path; no qsp_sbml.rwe code)."""
+    res = pd.json_normalize([e["resource"] for e in bundle["entry"]])
+    pats = res[res["resourceType"] == "Patient"].set_index("id")
+    obs = res[res["resourceType"] == "Observation"].copy()
+    obs["patient"] = obs["subject.reference"].str.removeprefix("Patient/")
+    obs["code"] = [c[0]["code"] for c in obs["code.coding"]]
+    obs["when"] = pd.to_datetime(obs["effectiveDateTime"], utc=True)
+    factor = {
+        "kg": 1.0,
+        "[lb_av]": 0.45359237,
+        "cm": 1.0,
+        "[in_i]": 2.54,
+        "mg/dL": 1.0,
+        "umol/L": 113.12 * 1e-6 * 1e3 / 10,
+    }  # umol/L -> mg/dL: x MW (g/mol) x 1e-6 mol x 1e3 mg / 10 dL
+    obs["value"] = obs["valueQuantity.value"] * obs["valueQuantity.code"].map(factor)
+    obs["column"] = obs["code"].map(
+        {
+            "29463-7": "weight_kg",
+            "8302-2": "height_cm",
+            "2160-0": "serum_creatinine_mg_dl",
+            "14682-9": "serum_creatinine_mg_dl",
+        }
+    )
+    obs = obs[obs["when"] < pd.Timestamp(ref + dt.timedelta(days=1), tz="UTC")]
+    latest = obs.sort_values("when").groupby(["patient", "column"])["value"].last().unstack()
+    out = pd.DataFrame(
+        {
+            "subject_id": pats.index,
+            "age": [(ref - dt.date.fromisoformat(b)).days / 365.2425 for b in pats["birthDate"]],
+            "sex": pats["gender"].to_numpy(),
+        }
+    )
+    out = out.join(latest, on="subject_id")
+    return out.dropna().reset_index(drop=True)
+
+
+def test_hundred_patients_match_an_independent_reading(tmp_path: Path) -> None:
+    bundle = fx.bundle(*_random_cohort(100, seed=23))
+    ref = dt.date(2023, 6, 30)
+    got = extract_cohort(
+        read_fhir(_write(tmp_path / "b.json", bundle)),
+        default_mapping(),
+        reference_date=ref,
+        required=("age", "sex", "weight_kg", "height_cm", "serum_creatinine_mg_dl"),
+    ).covariates
+    expected = _independent_reading(bundle, ref)
+    assert 50 < len(expected) < 100  # some patients have no result before the reference date
+    got = got.set_index("subject_id").loc[expected["subject_id"]].reset_index()
+    assert list(got["subject_id"]) == list(expected["subject_id"])
+    assert list(got["sex"]) == list(expected["sex"])
+    for column in ("age", "weight_kg", "height_cm", "serum_creatinine_mg_dl"):
+        np.testing.assert_allclose(
+            got[column].to_numpy(dtype=float), expected[column].to_numpy(dtype=float), rtol=1e-12, err_msg=column
+        )
+
+
+def test_statement_and_medication_reference(tmp_path: Path) -> None:
+    mapping = read_mapping(THEO / "mapping.yaml").model_copy(update={"medication_sources": ("MedicationStatement",)})
+    med = {
+        "resourceType": "Medication",
+        "id": "theo",
+        "code": {"coding": [{"system": fx.DRUGS, "code": "theophylline"}]},
+    }
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "s1",
+        "status": "completed",
+        "medicationReference": {"reference": "Medication/theo"},
+        "subject": {"reference": "Patient/p1"},
+        "effectivePeriod": {"start": "2024-01-01T08:00:00Z"},
+        "dosage": [
+            {
+                "route": {"coding": [{"system": fx.SNOMED, "code": fx.ORAL}]},
+                "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d", "count": 6}},
+                "doseAndRate": [{"doseQuantity": {"value": 200, "unit": "mg", "system": fx.UCUM, "code": "mg"}}],
+            }
+        ],
+    }
+    prn = {**statement, "id": "s2", "dosage": [{**statement["dosage"][0], "asNeededBoolean": True}]}
+    records = read_fhir(_write(tmp_path / "s.json", fx.bundle(fx.patient("p1"), med, statement)))
+    events = extract_doses(records, mapping)["p1"]
+    records.raise_if_errors()
+    reg = regimen_from_events(events, t0=events[0].start, mapping=mapping)
+    assert [a.time for a in reg.administrations()] == [0.0, 12.0, 24.0, 36.0, 48.0, 60.0]
+    assert {a.target for a in reg.administrations()} == {"A_gut"}
+    records = read_fhir(_write(tmp_path / "p.json", fx.bundle(fx.patient("p1"), med, prn)))
+    extract_doses(records, mapping)
+    assert (
+        "MedicationStatement/s2: an as-needed dosage does not say when doses were taken" in records.errors()[0].format()
+    )
