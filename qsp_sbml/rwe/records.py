@@ -100,6 +100,7 @@ class FhirRecords:
     findings: list[Finding] = field(default_factory=list)
     #: The files read.
     files: list[str] = field(default_factory=list)
+    _index_cache: tuple[int, dict[str, Resource]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def of_type(self, kind: str) -> Iterator[Resource]:
         """The resources of one type."""
@@ -114,10 +115,26 @@ class FhirRecords:
                 if item.id == reference[1:]:
                     return Resource(type=item.get_resource_type(), id=item.id, file=contained_in.file, model=item)
             return None
+        index = self._index()
+        if reference in index:
+            return index[reference]
+        parts = reference.rstrip("/").split("/")  # an absolute URL: .../Patient/p1 (or .../Patient/p1/_history/2)
+        if len(parts) >= 4 and parts[-2] == "_history":
+            parts = parts[:-2]
+        return index.get("/".join(parts[-2:])) if len(parts) >= 2 else None
+
+    def _index(self) -> dict[str, Resource]:
+        """Resources by ``Type/id`` and by ``fullUrl`` (rebuilt when resources were added)."""
+        cached = self._index_cache
+        if cached is not None and cached[0] == len(self.resources):
+            return cached[1]
+        index: dict[str, Resource] = {}
         for r in self.resources:
-            if r.full_url == reference or r.key == reference or reference.endswith("/" + r.key):
-                return r
-        return None
+            index.setdefault(r.key, r)
+            if r.full_url:
+                index.setdefault(r.full_url, r)
+        self._index_cache = (len(self.resources), index)
+        return index
 
     def errors(self) -> list[Finding]:
         """The error findings."""
