@@ -565,3 +565,22 @@ def test_statement_and_medication_reference(tmp_path: Path) -> None:
     assert (
         "MedicationStatement/s2: an as-needed dosage does not say when doses were taken" in records.errors()[0].format()
     )
+
+
+def test_censored_local_units_and_impossible_age(tmp_path: Path) -> None:
+    censored = fx.observation("bloq", "p1", "2160-0", 0.2, "mg/dL", "2023-01-01T08:00:00Z")
+    censored["valueQuantity"]["comparator"] = "<"
+    local = fx.observation("w", "p1", "29463-7", 70.0, "kg", "2023-01-01T08:00:00Z")
+    local["valueQuantity"].update({"system": "http://example.org/local-units", "code": "KILO"})
+    path = _write(
+        tmp_path / "b.json",
+        fx.bundle(
+            fx.patient("p1"), censored, local, fx.observation("h", "p1", "8302-2", 170.0, "cm", "2023-01-01T08:00:00Z")
+        ),
+    )
+    res = extract_cohort(read_fhir(path), default_mapping(), reference_date=REF, drop_incomplete=False)
+    assert res.covariates.loc[0, "weight_kg"] == 70.0  # the unit text, not the local code
+    assert ("Observation/bloq", "censored") in {(f.resource, f.kind) for f in res.skipped}
+    old = _write(tmp_path / "old.json", fx.bundle(fx.patient("p9", birth="1890-01-01")))
+    with pytest.raises(FhirError, match=r"Patient/p9: age 134.0 years .* is outside 0-120"):
+        extract_cohort(read_fhir(old), default_mapping(), reference_date=REF)

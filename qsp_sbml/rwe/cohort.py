@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from qsp_sbml.errors import FhirError
+from qsp_sbml.population.covariates import COVARIATE_RANGES
 from qsp_sbml.rwe.mapping import FhirMapping
 from qsp_sbml.rwe.patients import Measurement, PatientRecord, extract_patients
 from qsp_sbml.rwe.records import FhirRecords, Finding
@@ -172,4 +174,10 @@ def _row(
     if birth > reference_date:
         return row, f"born {birth}, after the reference date {reference_date}"
     row["age"] = age_years(birth, reference_date)
+    low, high = COVARIATE_RANGES["age"]
+    if not low <= row["age"] <= high:
+        raise FhirError(
+            f"{rec.file}: Patient/{rec.id}: age {row['age']:.1f} years at {reference_date} (born {birth}) "
+            f"is outside {low:g}-{high:g} [impossible-value]"
+        )
     return row, None

@@ -30,6 +30,7 @@ from qsp_sbml.dosing import Dose, Regimen, Route, as_route
 from qsp_sbml.errors import RegimenError, UnitError
 from qsp_sbml.rwe.mapping import SNOMED, SNOMED_ROUTES, FhirMapping
 from qsp_sbml.rwe.patients import to_datetime
+from qsp_sbml.rwe.quantities import unit_of
 from qsp_sbml.rwe.records import FhirRecords, Finding, Resource
 from qsp_sbml.units import TIME_UNITS, parse_amount_unit, split_rate_unit
 
@@ -184,7 +185,7 @@ def _route(res: Resource, concept: Any, drug: str, mapping: FhirMapping) -> Rout
 def _amount(res: Resource, q: Any, what: str) -> tuple[float, str]:
     if q is None or q.value is None:
         raise _error(res, "no-dose", f"no {what}")
-    unit = q.code or q.unit
+    unit = unit_of(q)
     if not unit:
         raise _error(res, "missing-unit", f"{what} {q.value} has no unit")
     try:
@@ -199,7 +200,7 @@ def _amount(res: Resource, q: Any, what: str) -> tuple[float, str]:
 
 def _rate_duration(res: Resource, amount: float, unit: str, rate: Any) -> float:
     """Infusion duration (h) from an amount and a rate Quantity (``mg/h``)."""
-    rate_unit = rate.code or rate.unit
+    rate_unit = unit_of(rate)
     if rate.value is None or not rate_unit:
         raise _error(res, "missing-unit", "rateQuantity needs a value and a unit such as mg/h")
     try:

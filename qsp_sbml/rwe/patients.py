@@ -27,7 +27,7 @@ from typing import Any
 
 from qsp_sbml.errors import UnitError
 from qsp_sbml.rwe.mapping import Coded, FhirMapping
-from qsp_sbml.rwe.quantities import convert
+from qsp_sbml.rwe.quantities import convert, unit_of
 from qsp_sbml.rwe.records import FhirRecords, Finding, Resource
 
 __all__ = ["Measurement", "PatientRecord", "extract_patients", "normalise_diplotype", "to_datetime"]
@@ -219,7 +219,18 @@ def _value(res: Resource, entry: Coded, name: str, records: FhirRecords) -> floa
     if q.value is None:
         add(Finding(res.file, res.key, "invalid", f"{name}: valueQuantity has no value"))
         return None
-    unit = q.code or q.unit
+    if q.comparator is not None:
+        add(
+            Finding(
+                res.file,
+                res.key,
+                "censored",
+                f"{name}: a censored result ({q.comparator} {q.value}) is not a value",
+                "skipped",
+            )
+        )
+        return None
+    unit = unit_of(q)
     if not unit:
         add(Finding(res.file, res.key, "missing-unit", f"{name}: valueQuantity {q.value} has no unit"))
         return None

@@ -27,7 +27,10 @@ import re
 from qsp_sbml.errors import UnitError
 from qsp_sbml.units import AMOUNT_UNITS, amount_factor, parse_amount_unit
 
-__all__ = ["convert", "dimension"]
+__all__ = ["UCUM", "convert", "dimension", "unit_of"]
+
+#: The UCUM code system.
+UCUM = "http://unitsofmeasure.org"
 
 #: Body mass (base kg) beyond the amount units of qsp_sbml.units.
 _MASS = {"[lb_av]": 0.45359237, "lb": 0.45359237, "[oz_av]": 0.028349523125}
@@ -112,3 +115,14 @@ def convert(
             raise UnitError(f"{err}; give molecular_weight in the mapping") from None
         return float(value) * factor * _VOLUME[d_den] / _VOLUME[s_den]
     raise UnitError(f"cannot convert {unit!r} ({src_dim}) to {target!r} ({dst_dim})")
+
+
+def unit_of(quantity: object) -> str | None:
+    """The unit of a FHIR Quantity: its UCUM ``code`` (system UCUM or none given), else its ``unit`` text.
+
+    A ``code`` from another code system is not read as UCUM (``KG`` of a local system is not ``kg``).
+    """
+    code, system, text = (getattr(quantity, k, None) for k in ("code", "system", "unit"))
+    if code and system in (None, UCUM):
+        return str(code)
+    return str(text) if text else None
