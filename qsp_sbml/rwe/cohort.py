@@ -173,11 +173,11 @@ def _row(
         return row, f"birthDate {rec.birth_date!r} is partial: the age is not known to the day"
     if birth > reference_date:
         return row, f"born {birth}, after the reference date {reference_date}"
-    row["age"] = age_years(birth, reference_date)
+    age = row["age"] = age_years(birth, reference_date)
     low, high = COVARIATE_RANGES["age"]
-    if not low <= row["age"] <= high:
+    if not low <= age <= high:
         raise FhirError(
-            f"{rec.file}: Patient/{rec.id}: age {row['age']:.1f} years at {reference_date} (born {birth}) "
+            f"{rec.file}: Patient/{rec.id}: age {age:.1f} years at {reference_date} (born {birth}) "
             f"is outside {low:g}-{high:g} [impossible-value]"
         )
     return row, None
