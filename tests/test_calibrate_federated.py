@@ -130,3 +130,58 @@ def test_a_site_that_cannot_start_says_why(tmp_path: Path) -> None:
     bad.write_text("format_version: 1\nparameter_file: nothing.tsv\nproblems: []\n")
     with pytest.raises(CalibrationError, match="site 'broken' did not start"):
         start_site(bad, name="broken", timeout=120)
+
+
+def test_privacy_accounting() -> None:
+    from qsp_sbml.calibrate.privacy import DpSettings, clip, releases_allowed, zcdp_epsilon
+
+    eps = zcdp_epsilon(releases=150, noise_multiplier=10.0, delta=1e-5)
+    assert eps == pytest.approx(0.75 + 2 * math.sqrt(0.75 * math.log(1e5)))
+    assert releases_allowed(epsilon=eps * (1 + 1e-9), delta=1e-5, noise_multiplier=10.0) == 150
+    assert releases_allowed(epsilon=eps * 0.999, delta=1e-5, noise_multiplier=10.0) == 149
+    assert DpSettings(clip=1.0, noise_multiplier=10.0, epsilon=eps * (1 + 1e-9)).releases == 150
+    with pytest.raises(CalibrationError):
+        DpSettings(clip=0.0, noise_multiplier=1.0, epsilon=1.0)
+    np.testing.assert_allclose(clip([np.array([30.0, 40.0]), np.array([1.0, 0.0])], 5.0), [4.0, 4.0])
+
+
+def _fit_gmfe(x: np.ndarray) -> float:
+    import qsp_sbml.petab as qp
+    from qsp_sbml.metrics import gmfe
+
+    pooled = qp.PetabObjective(qp.PetabProblem.from_yaml(THEO / "theophylline.yaml", guard=False))
+    sim = pooled.evaluate(x).simulations["simulation"].to_numpy(dtype=float)
+    obs = pd.read_csv(THEO / "measurements.tsv", sep="\t")["measurement"].to_numpy(dtype=float)
+    ok = (obs > 0) & (sim > 0)
+    return gmfe(sim[ok], obs[ok])
+
+
+@pytest.mark.slow
+def test_private_sites_fit_within_the_gmfe_margin(tmp_path: Path) -> None:
+    """Three DP sites (z = 10, C = 50, epsilon 6.63 at delta 1e-5 for 150 releases): GMFE within +0.04."""
+    from qsp_sbml.calibrate.privacy import DpSettings, dp_adam, zcdp_epsilon
+
+    budget = zcdp_epsilon(releases=150, noise_multiplier=10.0, delta=1e-5) * (1 + 1e-9)
+    settings = DpSettings(clip=50.0, noise_multiplier=10.0, epsilon=budget, delta=1e-5)
+    paths = split_problem(THEO / "theophylline.yaml", GROUPS, tmp_path)
+    sites = []
+    try:
+        for k, (name, path) in enumerate(paths.items()):
+            sites.append(start_site(path, name=name, dp=settings, dp_seed=100 + k))
+        with FederatedObjective(
+            sites, model_files=[THEO / "model.xml"], parameter_table=THEO / "parameters.tsv"
+        ) as obj:
+            assert all(s["dp"]["releases_allowed"] == 150 for s in obj.sites)
+            x0 = np.log10([2.814, 32.06, 1.571, 0.5, 0.1])  # the parameter table's nominal values
+            x = dp_adam(obj.gradient, x0, lb=obj.lb, ub=obj.ub, steps=150, learning_rate=0.02)
+            with pytest.raises(CalibrationError, match="site 'site_a': privacy budget spent: 150 releases"):
+                obj.gradient(x)
+            with pytest.raises(CalibrationError, match="releases noised gradients only"):
+                obj(x)
+            for _, op, reply in obj.received:
+                assert set(reply) <= ({"grad", "error"} if op == "evaluate" else REPLY_KEYS["describe"])
+        pooled_x = np.array([0.42023011, 1.54922552, 0.30304419, -0.58540726, -0.51497626])  # the pooled optimum
+        assert _fit_gmfe(x) <= _fit_gmfe(pooled_x) + 0.04
+    finally:
+        for s in sites:
+            s.stop()

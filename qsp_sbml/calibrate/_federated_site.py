@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qsp_sbml.calibrate.federated import _describe_problem, _evaluate
+from qsp_sbml.calibrate.federated import _describe_problem, _evaluate, _PrivateSite
 
 __all__ = ["main"]
 
@@ -38,7 +38,11 @@ def _serve(conn: socket.socket, objective: Any, info: dict[str, Any]) -> bool:
             reply: dict[str, Any] = info
         elif op == "evaluate":
             try:
-                reply = _evaluate(objective, request)
+                reply = (
+                    objective.evaluate(request)
+                    if isinstance(objective, _PrivateSite)
+                    else _evaluate(objective, request)
+                )
             except Exception as err:
                 reply = {"error": f"evaluation failed: {type(err).__name__}: {err}"}
         else:
@@ -54,8 +58,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--dp-clip", type=float, help="differential privacy: L2 bound of a subject's gradient")
+    parser.add_argument("--dp-noise", type=float, help="differential privacy: noise multiplier z")
+    parser.add_argument("--dp-epsilon", type=float, help="differential privacy: the site's epsilon budget")
+    parser.add_argument("--dp-delta", type=float, default=1e-5, help="differential privacy: delta")
+    parser.add_argument("--dp-seed", type=int, help="seed of the site's noise (default: from the OS)")
     args = parser.parse_args(argv)
+    objective: Any
     objective, info = _describe_problem(args.problem, args.name)
+    if args.dp_clip is not None or args.dp_noise is not None or args.dp_epsilon is not None:
+        from qsp_sbml.calibrate.privacy import DpSettings
+
+        settings = DpSettings(
+            clip=args.dp_clip or 0.0,
+            noise_multiplier=args.dp_noise or 0.0,
+            epsilon=args.dp_epsilon or 0.0,
+            delta=args.dp_delta,
+        )
+        objective = _PrivateSite(args.problem, settings, seed=args.dp_seed)
+        info = {**info, "dp": objective.describe()}
     with socket.create_server((args.host, args.port)) as server:
         print(f"LISTENING {server.getsockname()[1]}", flush=True)  # noqa: T201 -- the parent reads the port
         while True:

@@ -67,7 +67,17 @@ logger = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 #: The only keys a site's replies may hold, by request.
 REPLY_KEYS = {
-    "describe": {"protocol", "site", "model_sha256", "parameters_sha256", "x_free_ids", "lb", "ub", "n_measurements"},
+    "describe": {
+        "protocol",
+        "site",
+        "model_sha256",
+        "parameters_sha256",
+        "x_free_ids",
+        "lb",
+        "ub",
+        "n_measurements",
+        "dp",
+    },
     "evaluate": {"fval", "grad", "fim"},
     "error": {"error"},
 }
@@ -207,12 +217,21 @@ class Site:
 
 
 def start_site(
-    problem_yaml: str | os.PathLike[str], *, name: str, host: str = "127.0.0.1", port: int = 0, timeout: float = 300.0
+    problem_yaml: str | os.PathLike[str],
+    *,
+    name: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    timeout: float = 300.0,
+    dp: Any = None,
+    dp_seed: int | None = None,
 ) -> Site:
     """Start a site server process for a PEtab problem; returns once it listens.
 
     The process runs ``python -m qsp_sbml.calibrate._federated_site PROBLEM --name NAME``; it loads the
-    problem (compiles the model) and prints ``LISTENING <port>``.
+    problem (compiles the model) and prints ``LISTENING <port>``.  With ``dp``
+    (:class:`qsp_sbml.calibrate.privacy.DpSettings`) the site releases only clipped, noised gradients within
+    its budget (``dp_seed`` seeds its noise).
     """
     cmd = [
         sys.executable,
@@ -226,6 +245,19 @@ def start_site(
         "--port",
         str(port),
     ]
+    if dp is not None:
+        cmd += [
+            "--dp-clip",
+            repr(dp.clip),
+            "--dp-noise",
+            repr(dp.noise_multiplier),
+            "--dp-epsilon",
+            repr(dp.epsilon),
+            "--dp-delta",
+            repr(dp.delta),
+        ]
+        if dp_seed is not None:
+            cmd += ["--dp-seed", str(dp_seed)]
     log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # the site's stderr (a pipe could fill and block it)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     deadline = time.monotonic() + timeout
@@ -359,6 +391,8 @@ class FederatedObjective:
         with ThreadPoolExecutor(max_workers=len(self._conns)) as pool:
             replies = list(pool.map(lambda c: self._request(c, msg, "evaluate"), self._conns))
         self.n_calls += 1
+        if any("fval" not in r for r in replies):
+            raise CalibrationError("a site runs with differential privacy and releases gradients only: use gradient()")
         fval = float(sum(r["fval"] if r["fval"] is not None else math.inf for r in replies))
         if sensi == 0:
             return fval
@@ -367,6 +401,14 @@ class FederatedObjective:
             return fval, grad
         fim = np.sum([_array(r["fim"]) for r in replies], axis=0)
         return fval, grad, fim
+
+    def gradient(self, x: np.ndarray) -> np.ndarray:
+        """The summed gradient only: what sites running with differential privacy release (noised)."""
+        msg = {"op": "evaluate", "x": [float(v) for v in np.asarray(x, dtype=float)], "sensi": 1}
+        with ThreadPoolExecutor(max_workers=len(self._conns)) as pool:
+            replies = list(pool.map(lambda c: self._request(c, msg, "evaluate"), self._conns))
+        self.n_calls += 1
+        return np.sum([_array(r["grad"]) for r in replies], axis=0)
 
     def close(self) -> None:
         """Close the connections (the sites keep running)."""
@@ -504,3 +546,62 @@ def _array(values: Any) -> np.ndarray:
 def _num(v: Any) -> float | None:
     f = float(v)
     return f if math.isfinite(f) else None
+
+
+class _PrivateSite:
+    """A site's per-subject objectives and its privacy budget (used by the site process)."""
+
+    def __init__(self, problem_yaml: Path, settings: Any, *, seed: int | None) -> None:
+        import tempfile as _tempfile
+
+        import qsp_sbml.petab as qp
+
+        self.settings = settings
+        self.allowed = settings.releases
+        self.released = 0
+        self.rng = np.random.default_rng(seed)
+        spec = yaml.safe_load(Path(problem_yaml).read_text(encoding="utf-8"))
+        meas = pd.concat(
+            [pd.read_csv(Path(problem_yaml).parent / f, sep="\t") for f in spec["problems"][0]["measurement_files"]]
+        )
+        conditions = list(dict.fromkeys(meas["simulationConditionId"]))
+        self._tmp = _tempfile.TemporaryDirectory()
+        paths = split_problem(problem_yaml, {c: [c] for c in conditions}, self._tmp.name)
+        self.subjects = [qp.PetabObjective(qp.PetabProblem.from_yaml(p, guard=False)) for p in paths.values()]
+        self.n_free = len(self.subjects[0].problem.x_free_ids)
+
+    def describe(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "clip": s.clip,
+            "noise_multiplier": s.noise_multiplier,
+            "epsilon": s.epsilon,
+            "delta": s.delta,
+            "releases_allowed": self.allowed,
+            "mechanism": "gaussian, per-subject L2 clipping, zCDP accounting",
+        }
+
+    def evaluate(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        x = np.asarray(request.get("x"), dtype=float)
+        if int(request.get("sensi", 0)) != 1 or x.shape != (self.n_free,):
+            return {
+                "error": f"this site releases noised gradients only: evaluate with sensi 1 and {self.n_free} values"
+            }
+        if self.released >= self.allowed:
+            return {
+                "error": f"privacy budget spent: {self.released} releases (epsilon {self.settings.epsilon}, "
+                f"delta {self.settings.delta})"
+            }
+        grads = []
+        for obj in self.subjects:
+            _, g = obj(x, sensi=1)
+            g = np.asarray(g, dtype=float)
+            if not np.all(np.isfinite(g)):
+                g = np.zeros_like(g)  # a subject whose simulation fails contributes nothing (still within the bound)
+            grads.append(g)
+        from qsp_sbml.calibrate.privacy import clip
+
+        s = self.settings
+        noisy = clip(grads, s.clip) + self.rng.normal(0.0, s.noise_multiplier * s.clip, size=self.n_free)
+        self.released += 1
+        return {"grad": [float(v) for v in noisy]}
