@@ -584,3 +584,12 @@ def test_censored_local_units_and_impossible_age(tmp_path: Path) -> None:
     old = _write(tmp_path / "old.json", fx.bundle(fx.patient("p9", birth="1890-01-01")))
     with pytest.raises(FhirError, match=r"Patient/p9: age 134.0 years .* is outside 0-120"):
         extract_cohort(read_fhir(old), default_mapping(), reference_date=REF)
+
+
+def test_validate_reads_a_mapping(tmp_path: Path, run) -> None:
+    assert run("validate", THEO / "mapping.yaml").exit_code == 0
+    bad = tmp_path / "m.yaml"
+    bad.write_text("kind: fhir-mapping\ncovariates:\n  w: {codes: ['x'], unit: kg}\n")
+    result = run("validate", bad)
+    assert result.exit_code == 1
+    assert "line 3, field covariates.w.codes: a code must be written 'system|code'" in result.output
