@@ -409,6 +409,10 @@ def test_n_of_1_design_reads_the_patient_from_fhir(tmp_path: Path) -> None:
     spec["history"] = "320 mg po q12h x 4 to A_gut"
     with pytest.raises(TrialDesignError, match="history: the history comes from the FHIR record"):
         validate(spec, source=THEO / "design.yaml")
+    del spec["history"]
+    spec["synthetic_patient"] = {"truth": {"CL": 2.0, "ka": 1.0}, "seed": 1}
+    with pytest.raises(TrialDesignError, match="synthetic_patient: a synthetic patient is a CSV patient file"):
+        validate(spec, source=THEO / "design.yaml")
     bad = _write(
         tmp_path / "record.json",
         fx.bundle(

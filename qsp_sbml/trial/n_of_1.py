@@ -104,6 +104,9 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
 
         if "history" in spec:
             raise TrialDesignError("the history comes from the FHIR record; remove it", field="history")
+        if "synthetic_patient" in spec:
+            raise TrialDesignError("a synthetic patient is a CSV patient file, not a FHIR record",
+                                   field="synthetic_patient")
         try:
             twin = design_source(spec["patient"], base)
         except QspError as err:
