@@ -51,7 +51,7 @@ except PackageNotFoundError:  # a source tree on sys.path without an install
 _SUBMODULES = (
     "C", "calibrate", "compose", "distributed", "dosing", "engine", "errors", "interop", "library", "loading",
     "log", "metrics", "model", "pbpk", "petab", "pharmacogenomics", "physiology", "plot", "population",
-    "registry", "resources", "sbml_checks", "sensitivity", "simulate", "trial", "typed_yaml", "units",
+    "registry", "resources", "rwe", "sbml_checks", "sensitivity", "simulate", "trial", "typed_yaml", "units",
     "validate",
 )
 

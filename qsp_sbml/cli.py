@@ -262,6 +262,7 @@ def _register() -> None:
     from qsp_sbml._cli_pbpk import pbpk
     from qsp_sbml._cli_petab import petab
     from qsp_sbml._cli_population import simulate_cohort_cmd, vpop
+    from qsp_sbml._cli_rwe import fhir_group
     from qsp_sbml._cli_trial import trial
 
     main.add_command(pbpk)
@@ -278,6 +279,7 @@ def _register() -> None:
     main.add_command(gsa)
     main.add_command(models)
     main.add_command(examples)
+    main.add_command(fhir_group)
 
 
 _register()

@@ -16,6 +16,7 @@ __all__ = [
     "CalibrationError",
     "CompositionError",
     "ConvergenceWarning",
+    "FhirError",
     "MissingDependencyError",
     "NativeCrashError",
     "PetabError",
@@ -241,3 +242,20 @@ class TrialDesignError(QspError, ValueError):
         self.field = field
         self.value = value
         super().__init__(f"{field}: {message}" if field else message)
+
+
+class FhirError(QspError, ValueError):
+    """A FHIR record cannot be read into covariates, observations or a regimen.
+
+    Parameters
+    ----------
+    message
+        What is wrong, one finding per line, each naming the file and the resource
+        (``Observation/obs-7``).
+    findings
+        The findings behind the error (:class:`qsp_sbml.rwe.Finding`), when there are several.
+    """
+
+    def __init__(self, message: str, *, findings: tuple[object, ...] = ()) -> None:
+        self.findings = findings
+        super().__init__(message)

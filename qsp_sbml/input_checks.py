@@ -30,7 +30,7 @@ from qsp_sbml.validate import Issue, Severity, ValidationReport, issue_from_erro
 __all__ = ["KINDS", "input_kind", "validate_input"]
 
 #: The kinds of input :func:`validate_input` knows.
-KINDS = ("sbml", "petab", "composition", "population", "trial", "gsa")
+KINDS = ("sbml", "petab", "composition", "population", "trial", "gsa", "fhir-mapping")
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _TABLE_FILE = re.compile(r"^(\S+?\.(?:tsv|csv|yaml|yml|xml)): ")
@@ -41,7 +41,7 @@ def input_kind(path: str | os.PathLike[str]) -> str:
 
     YAML files are told apart by their keys: ``kind: gsa`` (sensitivity analysis), ``format_version`` (PEtab),
     ``modules`` (composition spec), ``arms``/``endpoints``/``type`` (trial
-    design), only vpop keys (population spec).
+    design), only vpop keys (population spec), ``kind: fhir-mapping`` (FHIR mapping).
     """
     import yaml
 
@@ -60,6 +60,8 @@ def input_kind(path: str | os.PathLike[str]) -> str:
     if isinstance(data, dict):
         if data.get("kind") == "gsa":
             return "gsa"
+        if data.get("kind") == "fhir-mapping":
+            return "fhir-mapping"
         if "format_version" in data:
             return "petab"
         if "modules" in data:
@@ -98,6 +100,10 @@ def _run(kind: str, path: Path, strict_units: bool) -> ValidationReport:
         from qsp_sbml.sensitivity.run import validate_spec
 
         validate_spec(path)
+    elif kind == "fhir-mapping":
+        from qsp_sbml.rwe.mapping import read_mapping
+
+        read_mapping(path)
     elif kind == "trial":
         from qsp_sbml.trial.runner import load_design
 

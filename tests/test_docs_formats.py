@@ -383,6 +383,15 @@ CODE: dict[str, Callable[..., set[str]]] = {
     "demo.summary": lambda: dict_literal_with("qsp_sbml.demo.pipeline", "_summary", "settings", "steps"),
     "demo.settings": lambda: _demo_settings_keys(),
     "demo.steps": lambda: {name for name, _ in importlib.import_module("qsp_sbml.demo.steps").STEPS},
+    # FHIR records and mapping
+    "fhir.resource_types": lambda: set(importlib.import_module("qsp_sbml.rwe.records").USED_TYPES),
+    "fhir.skipped_columns": lambda: set(importlib.import_module("qsp_sbml.rwe.records").Finding.__dataclass_fields__),
+    "fhir_mapping.keys": lambda: set(importlib.import_module("qsp_sbml.rwe.mapping").FhirMapping.model_fields),
+    "fhir_mapping.coded": lambda: set(importlib.import_module("qsp_sbml.rwe.mapping").Coded.model_fields),
+    "fhir_mapping.genotypes": lambda: set(importlib.import_module("qsp_sbml.rwe.mapping").GenotypeMapping.model_fields),
+    "fhir_mapping.medications": lambda: set(
+        importlib.import_module("qsp_sbml.rwe.mapping").MedicationMapping.model_fields),
+    "trial.n_of_1.patient_fhir": lambda: set(importlib.import_module("qsp_sbml.rwe.twin").DESIGN_SOURCE_KEYS),
 }
 #: Schemas checked against a real run (fixture name, function of the run folder).
 RUNS: dict[str, tuple[str, Callable[[Path], set[str]]]] = {

@@ -13,6 +13,10 @@ Target: the ``output`` over the window ``[from_h, to_h]`` must stay ``below`` (i
 (its minimum) ``threshold`` — e.g. residual PASI / baseline <= 0.10 (PASI90) at every weekly visit of
 weeks 40-52.
 
+The patient may instead come from a FHIR R4 record: ``patient: {fhir: record.json, mapping: mapping.yaml}``
+(optional ``id``, ``t0``); the observations and the dosing ``history`` are then read from the record by
+:func:`qsp_sbml.rwe.twin.design_source` (needs the ``rwe`` extra) and the design gives no ``history``.
+
 A ``synthetic_patient`` block (truth and seed) documents how a shipped synthetic patient file was made;
 :func:`make_patient` regenerates it, and the report then compares the posterior with the truth.
 """
@@ -72,6 +76,8 @@ class NOf1Design:
     grid_step_h: float
     truth: dict[str, float] | None
     truth_seed: int | None
+    #: Observations read from a FHIR record (``patient: {fhir: ...}``); None: read ``patient`` (CSV).
+    observations: pd.DataFrame | None = None
 
 
 def _regimen(text: Any, field: str) -> str:
@@ -92,8 +98,24 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
     spec = check_kind(spec, "n_of_1", _KEYS)
     base = Path(source).resolve().parent
     model = file_path(spec, "model", base)
-    patient = file_path(spec, "patient", base, must_exist=False)   # make_patient may be about to write it
-    history = _regimen(spec.get("history"), "history")
+    fhir_obs = None
+    if isinstance(spec.get("patient"), Mapping):  # the patient's record: observations and history
+        from qsp_sbml.rwe.twin import design_source
+
+        if "history" in spec:
+            raise TrialDesignError("the history comes from the FHIR record; remove it", field="history")
+        if "synthetic_patient" in spec:
+            raise TrialDesignError("a synthetic patient is a CSV patient file, not a FHIR record",
+                                   field="synthetic_patient")
+        try:
+            twin = design_source(spec["patient"], base)
+        except QspError as err:
+            raise TrialDesignError(str(err), field="patient") from None
+        patient, history = (base / str(spec["patient"]["fhir"])).resolve(), twin.regimen.to_text()
+        fhir_obs = twin.observations[["time_h", "output", "value"]].copy()
+    else:
+        patient = file_path(spec, "patient", base, must_exist=False)   # make_patient may be about to write it
+        history = _regimen(spec.get("history"), "history")
     fixed_spec = spec.get("fixed", {}) or {}
     if not isinstance(fixed_spec, Mapping):
         raise TrialDesignError("must be a mapping of parameter id to value", field="fixed")
@@ -189,9 +211,10 @@ def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
         history=history, fixed=fixed, prior=prior, errors=errors, regimens=regimens, target=target,
         n_proposals=n_prop, n_sample=n_samp, starts=starts,
         grid_step_h=number(spec, "grid_step_h", "grid_step_h", default=24.0), truth=truth, truth_seed=truth_seed,
+        observations=fhir_obs,
     )
-    if patient.is_file():
-        obs = read_patient(patient)
+    if fhir_obs is not None or patient.is_file():
+        obs = fhir_obs if fhir_obs is not None else read_patient(patient)
         missing = sorted(set(obs["output"]) - set(errors))
         if missing:
             raise TrialDesignError(f"the patient file observes {missing[0]!r} but no error model is given for it",
@@ -313,7 +336,7 @@ def run(design: NOf1Design, *, seed: int, engine: Engine, out: Path) -> tuple[di
     for name in (*design.prior.names, *design.fixed):
         if name not in model.parameter_ids and name not in model.compartment_ids:
             raise TrialDesignError(f"{name!r} is not a parameter of the model", field=f"parameters.{name}")
-    obs = read_patient(design.patient)
+    obs = design.observations if design.observations is not None else read_patient(design.patient)
     y = obs["value"].to_numpy()
     a = np.array([design.errors[o][0] for o in obs["output"]])
     b = np.array([design.errors[o][1] for o in obs["output"]])
