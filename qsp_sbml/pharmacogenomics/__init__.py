@@ -22,7 +22,7 @@ from qsp_sbml.pharmacogenomics.clearance import (
     fit_k50,
     saturating_multiplier,
 )
-from qsp_sbml.pharmacogenomics.diplotype import activity_score, parse_diplotype, phenotype
+from qsp_sbml.pharmacogenomics.diplotype import activity_score, parse_diplotype, phenotype, supported_genes
 from qsp_sbml.pharmacogenomics.sampling import allele_frequencies, groups, sample_genotypes
 from qsp_sbml.pharmacogenomics.sbml import enzyme_parameters, genotype_parameters, genotype_values
 from qsp_sbml.pharmacogenomics.table import read_genotypes
@@ -43,4 +43,5 @@ __all__ = [
     "read_genotypes",
     "sample_genotypes",
     "saturating_multiplier",
+    "supported_genes",
 ]

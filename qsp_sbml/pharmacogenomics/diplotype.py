@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import math
 
-from qsp_sbml.pharmacogenomics._tables import Allele, GenotypeError, gene_table, parse_allele
+from qsp_sbml.pharmacogenomics._tables import Allele, GenotypeError, gene_table, gene_tables, parse_allele
 
-__all__ = ["Allele", "activity_score", "allele_activity", "parse_allele", "parse_diplotype", "phenotype"]
+__all__ = ["Allele", "activity_score", "allele_activity", "parse_allele", "parse_diplotype", "phenotype",
+           "supported_genes"]
 
 
 def parse_diplotype(gene: str, diplotype: str, *, where: str | None = None) -> tuple[Allele, Allele]:
@@ -195,3 +196,8 @@ def phenotype(gene: str, diplotype: str) -> str:
     functions = (table.function(a.base), table.function(b.base))
     pair = (min(functions), max(functions))
     return rule(frozenset(functions), pair)
+
+
+def supported_genes() -> list[str]:
+    """Genes with a CPIC allele-function table shipped here (``CYP2D6``, ``CYP2C19``, ...)."""
+    return sorted(gene_tables())

@@ -257,8 +257,7 @@ def _value(res: Resource, entry: Coded, name: str, records: FhirRecords) -> floa
 
 
 def _genotype(res: Resource, mapping: FhirMapping, rec: PatientRecord, records: FhirRecords) -> None:
-    from qsp_sbml.pharmacogenomics import GenotypeError, parse_diplotype
-    from qsp_sbml.pharmacogenomics._tables import gene_tables
+    from qsp_sbml.pharmacogenomics import GenotypeError, parse_diplotype, supported_genes
 
     m, add = res.model, records.findings.append
     assert mapping.genotypes is not None  # noqa: S101 -- is_genotype checked it
@@ -286,7 +285,7 @@ def _genotype(res: Resource, mapping: FhirMapping, rec: PatientRecord, records: 
     if not text:
         add(Finding(res.file, res.key, "invalid", f"{gene} genotype without a value"))
         return
-    if gene not in gene_tables():
+    if gene not in supported_genes():
         add(Finding(res.file, res.key, "unknown-code", f"gene {gene!r} has no CPIC table here", "skipped"))
         return
     diplotype = normalise_diplotype(gene, text)
