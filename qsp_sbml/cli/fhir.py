@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from qsp_sbml._cli_common import _emit_json, handle_errors
+from qsp_sbml.cli.common import _emit_json, handle_errors
 
 __all__ = ["fhir_group"]
 

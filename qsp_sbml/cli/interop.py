@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from qsp_sbml._cli_common import _emit_json, handle_errors
+from qsp_sbml.cli.common import _emit_json, handle_errors
 
 if TYPE_CHECKING:
     from qsp_sbml.interop.crosscheck import ExchangePlan

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from qsp_sbml._cli_common import _emit_json, check_engine_spec, handle_errors
+from qsp_sbml.cli.common import _emit_json, check_engine_spec, handle_errors
 
 __all__ = ["gsa"]
 

@@ -18,7 +18,7 @@ from qsp_sbml import __version__
 
 __all__ = ["main"]
 
-from qsp_sbml._cli_common import _emit_json, handle_errors
+from qsp_sbml.cli.common import _emit_json, handle_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -254,16 +254,16 @@ def _demo_screen(summary: dict[str, Any]) -> None:
 
 
 def _register() -> None:
-    from qsp_sbml._cli_calibrate import benchmark, calibrate
-    from qsp_sbml._cli_compose import compose, ports_group
-    from qsp_sbml._cli_gsa import gsa
-    from qsp_sbml._cli_interop import antimony_group, crosscheck, omex
-    from qsp_sbml._cli_library import examples, models
-    from qsp_sbml._cli_pbpk import pbpk
-    from qsp_sbml._cli_petab import petab
-    from qsp_sbml._cli_population import simulate_cohort_cmd, vpop
-    from qsp_sbml._cli_rwe import fhir_group
-    from qsp_sbml._cli_trial import trial
+    from qsp_sbml.cli.calibrate import benchmark, calibrate
+    from qsp_sbml.cli.compose import compose, ports_group
+    from qsp_sbml.cli.fhir import fhir_group
+    from qsp_sbml.cli.gsa import gsa
+    from qsp_sbml.cli.interop import antimony_group, crosscheck, omex
+    from qsp_sbml.cli.library import examples, models
+    from qsp_sbml.cli.pbpk import pbpk
+    from qsp_sbml.cli.petab import petab
+    from qsp_sbml.cli.population import simulate_cohort_cmd, vpop
+    from qsp_sbml.cli.trial import trial
 
     main.add_command(pbpk)
     main.add_command(petab)

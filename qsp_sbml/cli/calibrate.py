@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from qsp_sbml._cli_common import _emit_json, check_engine_spec, handle_errors
 from qsp_sbml._io import replace_folder
+from qsp_sbml.cli.common import _emit_json, check_engine_spec, handle_errors
 
 __all__ = ["benchmark", "calibrate"]
 
