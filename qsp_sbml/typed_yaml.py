@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import pydantic
 import yaml
 
-__all__ = ["SpecModel", "YamlDoc", "field_path", "parse", "read_yaml"]
+__all__ = ["At", "Problem", "SpecModel", "YamlDoc", "field_path", "parse", "read_yaml", "spec_error"]
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -51,6 +51,35 @@ class SpecModel(pydantic.BaseModel):
     """
 
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=True)
+
+
+class At(ValueError):
+    """A validator's error about a part of the value it checks: ``At("[2].to", "no such port")``.
+
+    Raised inside a pydantic validator, the path is appended to the field's own path in the message, so a
+    check of a whole mapping or list still names the entry (``links[2].to``) and its line.
+    """
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a spec: the field path, its line (when known) and the message."""
+
+    path: str
+    line: int | None
+    message: str
+
+
+def _join(path: str, sub: str) -> str:
+    if not sub:
+        return path
+    if not path:
+        return sub.lstrip(".")
+    return path + (sub if sub.startswith("[") else "." + sub.lstrip("."))
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -75,17 +104,17 @@ class YamlDoc:
     @classmethod
     def from_text(cls, text: str, *, source: str) -> YamlDoc:
         """Parse ``text``; a YAML syntax error raises ``ValueError`` naming source and line."""
+        lines: dict[str, int] = {}
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
             data = yaml.safe_load(text)
+            if node is not None:
+                _walk(node, "", lines)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f"{source}, line {mark.line + 1}" if mark is not None else source
             problem = getattr(err, "problem", None) or str(err)
             raise ValueError(f"{where}: not valid YAML: {problem}") from None
-        lines: dict[str, int] = {}
-        if node is not None:
-            _walk(node, "", lines)
         return cls(data=data, source=source, lines=lines)
 
     def line(self, path: str) -> int | None:
@@ -113,8 +142,12 @@ class YamlDoc:
 def _walk(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key, value in node.value:
             sub = f"{path}.{key.value}" if path else str(key.value)
+            if key.value in seen:  # YAML keeps the last value silently: refuse the ambiguity
+                raise yaml.MarkedYAMLError(problem=f"key {key.value!r} given twice", problem_mark=key.start_mark)
+            seen.add(key.value)
             lines[sub] = key.start_mark.line + 1
             _walk(value, sub, lines)
     elif isinstance(node, yaml.SequenceNode):
@@ -137,6 +170,25 @@ def read_yaml(
         raise error(f"{p}: not a UTF-8 text file ({err.reason} at byte {err.start})") from None
 
 
+def _attach(exc: Exception, problems: list[Problem]) -> Exception:
+    """Give ``exc`` the problems (``exc.problems``) and, if it has an unset ``field``, the first one's path."""
+    exc.problems = tuple(problems)  # type: ignore[attr-defined]
+    if problems and hasattr(exc, "field") and exc.field is None:
+        exc.field = problems[0].path
+    return exc
+
+
+def spec_error(
+    doc: YamlDoc, path: str, message: str, *, error: Callable[[str], Exception] = ValueError
+) -> Exception:
+    """``error("file, line N, field PATH: message")`` for a check made after :func:`parse` (cross-field checks).
+
+    The returned exception carries ``problems`` and, for error classes with a ``field`` attribute (such as
+    :class:`~qsp_sbml.errors.TrialDesignError`), that field.
+    """
+    return _attach(error(f"{doc.where(path)}: {message}"), [Problem(path, doc.line(path), message)])
+
+
 def _message(err: Mapping[str, Any], model: type[pydantic.BaseModel]) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
@@ -145,6 +197,8 @@ def _message(err: Mapping[str, Any], model: type[pydantic.BaseModel]) -> str:
         return "required field is missing"
     msg = str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if isinstance(err.get("ctx", {}).get("error"), At):
+        return msg
     if "input" in err and kind not in ("missing",) and not isinstance(err["input"], dict | list):
         msg += f" (got {err['input']!r})"
     return msg
@@ -168,13 +222,33 @@ def parse(
     try:
         return model.model_validate(doc.data, context=ctx)
     except pydantic.ValidationError as exc:
-        problems = []
+        problems: list[Problem] = []
         for err in exc.errors(include_url=False):
-            path = field_path(tuple(p for p in err["loc"] if not _is_tag(p, err)))
-            problems.append(f"{doc.where(path)}: {_message(err, model)}")
-        raise error("\n".join(dict.fromkeys(problems))) from None
+            path = field_path(_data_loc(err, doc.data))
+            cause = err.get("ctx", {}).get("error")
+            if isinstance(cause, At):
+                path = _join(path, cause.path)
+            problem = Problem(path, doc.line(path), _message(err, model))
+            if problem not in problems:
+                problems.append(problem)
+        text = "\n".join(f"{doc.where(p.path)}: {p.message}" for p in problems)
+        raise _attach(error(text), problems) from None
 
 
-def _is_tag(part: int | str, err: Mapping[str, Any]) -> bool:
-    """Discriminated unions and function validators add non-field names to ``loc``; drop them."""
-    return isinstance(part, str) and (part.startswith("function-") or "[" in part)
+def _data_loc(err: Mapping[str, Any], data: Any) -> tuple[int | str, ...]:
+    """The error's ``loc`` without the names pydantic adds for union members and validators (``str``,
+    ``_Link``, ``function-after[...]``): a name is kept when the data has it at that place, or when it is
+    the last one of a missing or unknown field."""
+    loc = tuple(err["loc"])
+    out: list[int | str] = []
+    for k, part in enumerate(loc):
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+            out.append(part)
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+            out.append(part)
+        elif k == len(loc) - 1 and err.get("type") in ("missing", "extra_forbidden"):
+            out.append(part)
+        # anything else is a tag (a missing field is always the last name of its loc)
+    return tuple(out)
