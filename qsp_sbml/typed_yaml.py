@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import pydantic
 import yaml
 
-__all__ = ["At", "Problem", "SpecModel", "YamlDoc", "field_path", "parse", "read_yaml", "spec_error"]
+__all__ = ["At", "Problem", "SpecModel", "YamlDoc", "existing_file", "field_path", "parse", "read_yaml", "spec_error"]
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -80,6 +80,18 @@ def _join(path: str, sub: str) -> str:
     if not path:
         return sub.lstrip(".")
     return path + (sub if sub.startswith("[") else "." + sub.lstrip("."))
+
+
+def existing_file(name: str, info: pydantic.ValidationInfo) -> str:
+    """A pydantic validator's check that ``name`` (relative to the spec's folder) is a file; returns ``name``."""
+    if not name:
+        raise ValueError("must be a file path (relative to the spec file)")
+    p = Path(name)
+    base = info.context.get("base") if info.context else None
+    p = p if p.is_absolute() or base is None else Path(base) / p
+    if not p.is_file():
+        raise ValueError(f"no such file: {p}")
+    return name
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -236,9 +248,11 @@ def parse(
 
 
 def _data_loc(err: Mapping[str, Any], data: Any) -> tuple[int | str, ...]:
-    """The error's ``loc`` without the names pydantic adds for union members and validators (``str``,
-    ``_Link``, ``function-after[...]``): a name is kept when the data has it at that place, or when it is
-    the last one of a missing or unknown field."""
+    """The error's ``loc`` without the names pydantic adds for union members and validators.
+
+    Those names (``str``, ``_Link``, ``function-after[...]``) are not in the data; a name is kept when the
+    data has it at that place, or when it is the last one of a missing or unknown field.
+    """
     loc = tuple(err["loc"])
     out: list[int | str] = []
     for k, part in enumerate(loc):

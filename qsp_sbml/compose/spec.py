@@ -108,9 +108,9 @@ class CompositionSpecFile(SpecModel):
     #: Submodel id -> SBML file, relative to the spec.
     modules: Annotated[dict[str, str], Field(min_length=1)]
     #: ``A.output -> B.input`` or ``{from: A.output, to: B.input}``.
-    links: list[str] = []
+    links: list[str] = Field(default_factory=list)
     #: ``submodel.parameter`` -> value.
-    overrides: dict[str, _Finite] = {}
+    overrides: dict[str, _Finite] = Field(default_factory=dict)
     #: COPASI-vs-RoadRunner check of the composed model.
     exchange: _Exchange | None = None
 
@@ -220,7 +220,7 @@ def build_folder(folder: str | os.PathLike[str], *, check: bool = False) -> list
     differ byte for byte from what the specs give (stale); otherwise write them
     and return the paths written.
     """
-    out: list[Path] = []
+    out: list[Path] = Field(default_factory=list)
     for spec_path in sorted(Path(folder).glob("*.yaml")):
         composition = compose_spec(spec_path)
         comp_path, flat_path, prov_path = outputs_for(spec_path)
