@@ -234,13 +234,21 @@ def parse(
     try:
         return model.model_validate(doc.data, context=ctx)
     except pydantic.ValidationError as exc:
-        problems: list[Problem] = []
+        found: list[tuple[Problem, bool]] = []
         for err in exc.errors(include_url=False):
             path = field_path(_data_loc(err, doc.data))
             cause = err.get("ctx", {}).get("error")
             if isinstance(cause, At):
                 path = _join(path, cause.path)
-            problem = Problem(path, doc.line(path), _message(err, model))
+            # a union member of another shape (a scalar or a literal offered a mapping): reported only if alone
+            other_shape = isinstance(err.get("input"), dict | list) and (
+                str(err.get("type", "")).endswith("_type") or err.get("type") == "literal_error")
+            found.append((Problem(path, doc.line(path), _message(err, model)), other_shape))
+        problems: list[Problem] = []
+        for problem, other_shape in found:
+            if other_shape and any(q is not problem and not o and (q.path == problem.path or q.path.startswith(
+                    problem.path + ".") or q.path.startswith(problem.path + "[")) for q, o in found):
+                continue
             if problem not in problems:
                 problems.append(problem)
         text = "\n".join(f"{doc.where(p.path)}: {p.message}" for p in problems)

@@ -23,19 +23,19 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator, model_validator
 
 from qsp_sbml.engine import Engine
 from qsp_sbml.errors import QspError, TrialDesignError
-from qsp_sbml.trial._fields import check_kind, file_path, mapping, number
+from qsp_sbml.typed_yaml import At, SpecModel, YamlDoc, existing_file, parse
 
-__all__ = ["Formulation", "VbeDesign", "run", "validate"]
+__all__ = ["Formulation", "VbeDesign", "VbeDesignFile", "run", "validate"]
 
-_KEYS = {"type", "name", "description", "model", "drug", "input", "output", "population", "n", "design",
-         "genotype", "formulations", "sampling", "within_subject_cv", "alpha", "limits", "subgroups", "sources"}
+_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 #: Dosing time (h) of both formulations; see :meth:`Formulation.regimen`.
@@ -85,102 +85,144 @@ class VbeDesign:
     subgroups: tuple[str, ...]
 
 
-def _formulation(spec: Mapping[str, Any], which: str) -> Formulation:
-    f = mapping(spec, which, f"formulations.{which}")
-    field = f"formulations.{which}"
-    label = str(f.get("label", which))
-    if "dose_mg" in f:
-        dose = number(f, "dose_mg", f"{field}.dose_mg")
-    elif "salt_mg" in f:
-        salt = number(f, "salt_mg", f"{field}.salt_mg")
-        mw_salt = number(f, "salt_molecular_weight", f"{field}.salt_molecular_weight")
-        per = number(f, "base_per_salt", f"{field}.base_per_salt")
-        mw_base = number(f, "base_molecular_weight", f"{field}.base_molecular_weight")
-        dose = salt * per * mw_base / mw_salt
-    else:
-        raise TrialDesignError("needs dose_mg (free base) or salt_mg with salt_molecular_weight, base_per_salt "
-                               "and base_molecular_weight", field=f"{field}.dose_mg")
-    rel = f.get("release", "immediate")
-    if rel == "immediate":
+class _Release(SpecModel):
+    kind: Literal["zero_order"]
+    duration_h: _Positive
+
+
+class _FormulationFile(SpecModel):
+    label: str | None = None
+    #: Free base (mg); or the salt amount with its molecular weights:
+    dose_mg: _Positive | None = None
+    salt_mg: _Positive | None = None
+    salt_molecular_weight: _Positive | None = None
+    base_per_salt: _Positive | None = None
+    base_molecular_weight: _Positive | None = None
+    release: Literal["immediate"] | _Release = "immediate"
+
+    @model_validator(mode="after")
+    def _dose(self) -> _FormulationFile:
+        salt = (self.salt_mg, self.salt_molecular_weight, self.base_per_salt, self.base_molecular_weight)
+        if self.dose_mg is None and any(v is None for v in salt):
+            raise At("dose_mg", "needs dose_mg (free base) or salt_mg with salt_molecular_weight, base_per_salt "
+                     "and base_molecular_weight")
+        return self
+
+    def formulation(self, which: str) -> Formulation:
+        label = self.label if self.label is not None else which
+        if self.dose_mg is not None:
+            dose = float(self.dose_mg)
+        else:
+            dose = (float(self.salt_mg) * float(self.base_per_salt) * float(self.base_molecular_weight)  # type: ignore[arg-type]
+                    / float(self.salt_molecular_weight))  # type: ignore[arg-type]
+        if isinstance(self.release, _Release):
+            return Formulation(label, dose, "zero_order", float(self.release.duration_h))
         return Formulation(label, dose, "immediate")
-    if not isinstance(rel, Mapping):
-        raise TrialDesignError(f"must be 'immediate' or a mapping with kind: zero_order, got {rel!r}",
-                               field=f"{field}.release", value=rel)
-    kind = rel.get("kind")
-    if kind != "zero_order":
-        raise TrialDesignError(f"unknown release kind {kind!r}; use zero_order (or release: immediate)",
-                               field=f"{field}.release.kind", value=kind)
-    return Formulation(label, dose, "zero_order", number(rel, "duration_h", f"{field}.release.duration_h"))
 
 
-def validate(spec: Mapping[str, Any], *, source: Path) -> VbeDesign:
-    """Check a ``type: bioequivalence`` design; errors name the field (e.g. ``formulations.test.release``)."""
-    from qsp_sbml.pharmacogenomics import groups as known_groups
-    from qsp_sbml.population import POPULATIONS
-    from qsp_sbml.trial.bioequivalence import DESIGNS
+class _Formulations(SpecModel):
+    reference: _FormulationFile
+    test: _FormulationFile
 
-    spec = check_kind(spec, "bioequivalence", _KEYS)
+
+class _Genotype(SpecModel):
+    gene: str
+    drug: str | None = None
+    groups: Annotated[dict[str, _Positive], Field(min_length=1)]
+
+
+class _Sampling(SpecModel):
+    end_h: _Positive
+    step_h: _Positive
+
+
+class _WithinCv(SpecModel):
+    AUC: _Positive
+    Cmax: _Positive
+
+
+class VbeDesignFile(SpecModel):
+    """The fields of a ``type: bioequivalence`` design file."""
+
+    kind: Literal["trial"] | None = None
+    type: Literal["bioequivalence"]
+    name: str | None = None
+    description: str | None = None
+    model: str
+    drug: str
+    input: str = "drug_gi_lumen"
+    output: str = "C_plasma"
+    population: str = "healthy_adults"
+    n: Annotated[int, Field(ge=4, multiple_of=2)]
+    design: Literal["2x2"] = "2x2"
+    genotype: _Genotype
+    formulations: _Formulations
+    sampling: _Sampling
+    within_subject_cv: _WithinCv
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    limits: tuple[_Positive, _Positive] = (0.80, 1.25)
+    subgroups: list[str] = Field(default_factory=list)
+    sources: list[str] | str | dict[str, str] | None = None
+
+    _files = field_validator("model", "drug")(lambda v, info: existing_file(v, info))
+
+    @field_validator("population")
+    @classmethod
+    def _preset(cls, v: str) -> str:
+        from qsp_sbml.population import POPULATIONS
+
+        if v not in POPULATIONS:
+            raise ValueError(f"unknown population preset {v!r}; use one of {', '.join(POPULATIONS)}")
+        return v
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not v[0] < 1 < v[1]:
+            raise ValueError(f"must be [lower, upper] with 0 < lower < 1 < upper, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> VbeDesignFile:
+        from qsp_sbml.pharmacogenomics import groups as known_groups
+
+        try:
+            available = known_groups(self.genotype.gene)
+        except QspError as err:
+            raise At("genotype.gene", str(err)) from None
+        for name in self.genotype.groups:
+            if name not in available:
+                raise At(f"genotype.groups.{name}",
+                         f"no {self.genotype.gene} allele frequencies for {name!r}; groups: {', '.join(available)}")
+        if self.sampling.step_h >= self.sampling.end_h:
+            raise At("sampling.step_h", f"must be smaller than sampling.end_h ({self.sampling.end_h})")
+        for f in (self.formulations.reference, self.formulations.test):
+            if isinstance(f.release, _Release) and f.release.duration_h >= self.sampling.end_h:
+                raise At("sampling.end_h", f"the release ({f.release.duration_h} h) must end before the last "
+                         f"sample ({self.sampling.end_h} h)")
+        return self
+
+
+def validate(spec: Mapping[str, Any] | YamlDoc, *, source: Path) -> VbeDesign:
+    """Check a ``type: bioequivalence`` design.
+
+    Errors name the file, the line and the field (e.g. ``formulations.test.release``).
+    """
+    from qsp_sbml.trial.design import as_doc
+
+    doc = as_doc(spec, source)
     base = Path(source).resolve().parent
-    model, drug = file_path(spec, "model", base), file_path(spec, "drug", base)
-    n = spec.get("n")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2:
-        raise TrialDesignError(f"must be an even integer >= 4 (two sequences), got {n!r}", field="n", value=n)
-    design = spec.get("design", "2x2")
-    if design != "2x2":
-        raise TrialDesignError(f"only the 2x2 crossover is simulated here, got {design!r} (known designs: "
-                               f"{', '.join(DESIGNS)})", field="design", value=design)
-    population = spec.get("population", "healthy_adults")
-    if population not in POPULATIONS:
-        raise TrialDesignError(f"unknown population preset {population!r}; use one of {', '.join(POPULATIONS)}",
-                               field="population", value=population)
-    g = mapping(spec, "genotype", "genotype")
-    gene = g.get("gene")
-    try:
-        available = known_groups(str(gene))
-    except QspError as err:
-        raise TrialDesignError(str(err), field="genotype.gene", value=gene) from None
-    weights = mapping(g, "groups", "genotype.groups")
-    groups: dict[str, float] = {}
-    for name in weights:
-        if name not in available:
-            raise TrialDesignError(f"no {gene} allele frequencies for {name!r}; groups: {', '.join(available)}",
-                                   field=f"genotype.groups.{name}", value=name)
-        groups[str(name)] = number(weights, name, f"genotype.groups.{name}")
-    total = sum(groups.values())
-    groups = {k: v / total for k, v in groups.items()}
-    forms = mapping(spec, "formulations", "formulations")
-    for key in forms:
-        if key not in ("reference", "test"):
-            raise TrialDesignError("formulations are 'reference' and 'test'", field=f"formulations.{key}")
-    reference, test = _formulation(forms, "reference"), _formulation(forms, "test")
-    sampling = mapping(spec, "sampling", "sampling")
-    end_h, step_h = number(sampling, "end_h", "sampling.end_h"), number(sampling, "step_h", "sampling.step_h")
-    if step_h >= end_h:
-        raise TrialDesignError(f"must be smaller than sampling.end_h ({end_h})", field="sampling.step_h", value=step_h)
-    for f in (reference, test):
-        if f.duration_h is not None and f.duration_h >= end_h:
-            raise TrialDesignError(f"the release ({f.duration_h} h) must end before the last sample ({end_h} h)",
-                                   field="sampling.end_h", value=end_h)
-    cvs = mapping(spec, "within_subject_cv", "within_subject_cv")
-    cv_within = {m: number(cvs, m, f"within_subject_cv.{m}") for m in ("AUC", "Cmax")}
-    alpha = number(spec, "alpha", "alpha") if "alpha" in spec else 0.05
-    if not alpha < 0.5:
-        raise TrialDesignError(f"must be in (0, 0.5), got {alpha}", field="alpha", value=alpha)
-    limits = spec.get("limits", [0.80, 1.25])
-    if (not isinstance(limits, list | tuple) or len(limits) != 2
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in limits)
-            or not 0 < limits[0] < 1 < limits[1]):
-        raise TrialDesignError(f"must be [lower, upper] with 0 < lower < 1 < upper, got {limits!r}", field="limits",
-                               value=limits)
-    subgroups = spec.get("subgroups", [])
-    if not isinstance(subgroups, list) or not all(isinstance(s, str) for s in subgroups):
-        raise TrialDesignError("must be a list of phenotype names", field="subgroups", value=subgroups)
+    d = parse(VbeDesignFile, doc, error=lambda m: TrialDesignError(m, field=None), base=base)
+    total = sum(d.genotype.groups.values())
     return VbeDesign(
-        name=str(spec.get("name", Path(source).stem)), source=Path(source), model=model, drug=drug,
-        input=str(spec.get("input", "drug_gi_lumen")), output=str(spec.get("output", "C_plasma")),
-        population=str(population), n=n, design=design, gene=str(gene), pgx_drug=str(g.get("drug", "")),
-        groups=groups, reference=reference, test=test, end_h=end_h, step_h=step_h, cv_within=cv_within,
-        alpha=alpha, limits=(float(limits[0]), float(limits[1])), subgroups=tuple(subgroups),
+        name=d.name if d.name is not None else Path(source).stem, source=Path(source),
+        model=(base / d.model).resolve(), drug=(base / d.drug).resolve(), input=d.input, output=d.output,
+        population=d.population, n=d.n, design=d.design, gene=d.genotype.gene, pgx_drug=d.genotype.drug or "",
+        groups={k: float(v) / total for k, v in d.genotype.groups.items()},
+        reference=d.formulations.reference.formulation("reference"), test=d.formulations.test.formulation("test"),
+        end_h=float(d.sampling.end_h), step_h=float(d.sampling.step_h),
+        cv_within={"AUC": float(d.within_subject_cv.AUC), "Cmax": float(d.within_subject_cv.Cmax)},
+        alpha=float(d.alpha), limits=(float(d.limits[0]), float(d.limits[1])), subgroups=tuple(d.subgroups),
     )
 
 
