@@ -67,11 +67,21 @@ class At(ValueError):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem of a spec: the field path, its line (when known) and the message."""
+    """One problem of a spec: the field path, its line (when known), the message and the file."""
 
     path: str
     line: int | None
     message: str
+    source: str = ""
+
+    def format(self) -> str:
+        """``file, line N, field PATH: message``."""
+        parts = [self.source] if self.source else []
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.path:
+            parts.append(f"field {self.path}")
+        return f"{', '.join(parts)}: {self.message}"
 
 
 def _join(path: str, sub: str) -> str:
@@ -198,7 +208,7 @@ def spec_error(
     The returned exception carries ``problems`` and, for error classes with a ``field`` attribute (such as
     :class:`~qsp_sbml.errors.TrialDesignError`), that field.
     """
-    return _attach(error(f"{doc.where(path)}: {message}"), [Problem(path, doc.line(path), message)])
+    return _attach(error(f"{doc.where(path)}: {message}"), [Problem(path, doc.line(path), message, doc.source)])
 
 
 def _message(err: Mapping[str, Any], model: type[pydantic.BaseModel]) -> str:
@@ -243,7 +253,7 @@ def parse(
             # a union member of another shape (a scalar or a literal offered a mapping): reported only if alone
             other_shape = isinstance(err.get("input"), dict | list) and (
                 str(err.get("type", "")).endswith("_type") or err.get("type") == "literal_error")
-            found.append((Problem(path, doc.line(path), _message(err, model)), other_shape))
+            found.append((Problem(path, doc.line(path), _message(err, model), doc.source), other_shape))
         problems: list[Problem] = []
         for problem, other_shape in found:
             if other_shape and any(q is not problem and not o and (q.path == problem.path or q.path.startswith(

@@ -25,6 +25,7 @@ LIVER = ROOT / "models" / "disease" / "liver_autoimmune.xml"
 PSORIASIS = ROOT / "models" / "composed" / "mab_psoriasis_flat.xml"
 
 BASE: dict[str, Any] = {
+    "kind": "trial",
     "model": str(LIVER),
     "time_unit": "week",
     "duration": 8,

@@ -54,7 +54,11 @@ from qsp_sbml.population.cohort import Cohort
 from qsp_sbml.population.description import PopulationDescription
 from qsp_sbml.typed_yaml import At, YamlDoc, existing_file, parse, read_yaml, spec_error
 
-__all__ = ["VpopSpec", "build_vpop", "read_spec"]
+__all__ = ["FewPlausibleError", "VpopSpec", "build_vpop", "read_spec"]
+
+
+class FewPlausibleError(PopulationError):
+    """Fewer than two of the candidates are plausible (a property of the draw and ``n``, not of the spec)."""
 
 
 class VpopSpec(PopulationDescription):
@@ -245,7 +249,8 @@ def _select(r: _Read, model: Any, cohort: Cohort, rng: np.random.Generator) -> t
     keep = plausible_mask(values, {biomarker: (float(bounds[0]), float(bounds[1]))} if bounds else {biomarker: (
         -np.inf, np.inf)})
     if keep.sum() < 2:
-        raise r.error("selection.plausible", f"only {int(keep.sum())} plausible patients of {cohort.n}")
+        raise spec_error(r.doc, "selection.plausible", f"only {int(keep.sum())} plausible patients of {cohort.n}",
+                         error=FewPlausibleError)
     table = cohort.table.copy()
     column = f"biomarker_{biomarker.strip('[]')}"
     table[column] = values[biomarker].to_numpy()
