@@ -2,10 +2,10 @@
 
 Each list on a format page is a Markdown table preceded by ``<!-- fields: NAME -->``; its first column holds
 the key, column or file name in backticks (a name in angle brackets, such as ``<parameter id>``, stands for
-names the data decide).  ``CODE`` below gives, for every NAME, the set the code defines: its own constants
-(``qsp_sbml.compose.spec._KEYS``, ``population.spec.SPEC_KEYS``, ``C.DOSING_COLUMNS``...), the literals of
-its checks read from its source (the allowed keys of each ``DesignReader.mapping`` call of a parallel trial
-design, the keys a bioequivalence or N-of-1 design reads, the keys of the summaries the trial kinds write),
+names the data decide).  ``CODE`` below gives, for every NAME, the set the code defines: the fields of the
+typed spec models (composition spec, vpop spec and population description, each trial design type and
+their sections), its own constants (``C.DOSING_COLUMNS``...), the literals of its checks read from its
+source (the keys of the summaries the trial kinds write),
 or the files and columns of a small real run (cohort simulation, calibration).  A name the code has and the
 page lacks, or the other way round, fails; so does a table without a code counterpart, or a schema of the
 code without a table.  The example files on the pages run in tests/test_docs_examples.py.
