@@ -410,10 +410,12 @@ def test_spec_round_trip(tmp_path, mods):
     (SPEC.replace("notes:", "nots:"), r"line 3, field nots: unknown field"),
     (SPEC.replace("pd: pd.xml", "pd: missing.xml"), r"line 6, field modules.pd: no such file missing.xml"),
     (SPEC.replace("  - pk.C -> pd.C_drug", "  - pk.C pd.C_drug"), r"line 8, field links\[0\]: .*must read"),
-    (SPEC.replace("pd.EC50: 2.5", "pd.EC50: high"), r"line 10, field overrides.pd.EC50: Input should be a valid number.*'high'"),
+    (SPEC.replace("pd.EC50: 2.5", "pd.EC50: high"),
+     r"line 10, field overrides.pd.EC50: Input should be a valid number.*'high'"),
     (SPEC.replace("modules:", "modules: [").replace("links:", "]links:"), r"line \d+: not valid YAML"),
     (SPEC.replace("  - pk.C -> pd.C_drug", "  - pk.C -> pd.nothing"), r"line 8, field links\[0\].*'nothing'"),
-    (SPEC + "exchange:\n  end: -1\n  selections: [pd__E]\n", r"line 12, field exchange.end: Input should be greater than 0"),
+    (SPEC + "exchange:\n  end: -1\n  selections: [pd__E]\n",
+     r"line 12, field exchange.end: Input should be greater than 0"),
     (SPEC + "exchange:\n  end: 5\n", r"line 11, field exchange.selections: required field is missing"),
 ])
 def test_spec_errors_name_the_line(tmp_path, mods, text, needle):

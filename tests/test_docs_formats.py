@@ -309,7 +309,7 @@ CODE: dict[str, Callable[..., set[str]]] = {
     # trial designs
     **{name: (lambda keys=keys: keys) for name, keys in parallel_design_sections().items()},
     **{f"trial.bioequivalence{k}": _model("qsp_sbml.trial.vbe", cls) for k, cls in (
-        ("", "VbeDesignFile"), (".genotype", "_Genotype"), (".formulations", "_Formulations"),
+        ("", "VbeDesignFile"), (".formulations", "_Formulations"),
         (".formulation", "_FormulationFile"), (".release", "_Release"), (".sampling", "_Sampling"),
         (".within_subject_cv", "_WithinCv"))},
     **{f"trial.n_of_1{k}": _model("qsp_sbml.trial.n_of_1", cls) for k, cls in (

@@ -220,7 +220,7 @@ def build_folder(folder: str | os.PathLike[str], *, check: bool = False) -> list
     differ byte for byte from what the specs give (stale); otherwise write them
     and return the paths written.
     """
-    out: list[Path] = Field(default_factory=list)
+    out: list[Path] = []
     for spec_path in sorted(Path(folder).glob("*.yaml")):
         composition = compose_spec(spec_path)
         comp_path, flat_path, prov_path = outputs_for(spec_path)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from qsp_sbml.typed_yaml import At, SpecModel, YamlDoc, existing_file, spec_error
 
@@ -131,14 +131,38 @@ class IivSpec(SpecModel):
 
 
 class GenotypesSpec(SpecModel):
-    """Star-allele genotypes sampled per subject and their clearance multipliers on ``m_<GENE>``."""
+    """Star-allele genotypes sampled per subject and their clearance multipliers.
+
+    Their one meaning (groups, Indeterminate redraws, the tagged parameter) is in
+    :mod:`qsp_sbml.population.build`.
+    """
 
     #: The genes (CPIC tables), e.g. ``[CYP2D6]``.
     genes: Annotated[list[str], Field(min_length=1)]
-    #: The biogeographic group whose allele frequencies are sampled.
-    group: str
+    #: The biogeographic group whose allele frequencies are sampled, or:
+    group: str | None = None
+    #: A mixture of groups, ``{name: weight}`` (weights are normalised): each subject's group is drawn.
+    groups: Annotated[dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]], Field(min_length=1)] | None = None
     #: Drug id for drug-specific activity (CPIC guideline of that drug).
     drug: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> GenotypesSpec:
+        from qsp_sbml.errors import QspError
+        from qsp_sbml.pharmacogenomics import groups as known_groups
+
+        if (self.group is None) == (self.groups is None):
+            raise At("group", "give group: NAME or groups: {NAME: weight, ...} (a mixture)")
+        for i, gene in enumerate(self.genes):
+            try:
+                available = known_groups(gene)
+            except QspError as err:
+                raise At(f"genes[{i}]", str(err)) from None
+            for name in [self.group] if self.group is not None else list(self.groups or {}):
+                if name not in available:
+                    raise At("group" if self.group is not None else f"groups.{name}",
+                             f"no {gene} allele frequencies for {name!r}; groups: {', '.join(available)}")
+        return self
 
 
 class TargetSpec(SpecModel):
@@ -198,6 +222,17 @@ class PopulationDescription(SpecModel):
     vpop: str | None = None
 
     _files = field_validator("cohort", "vpop")(lambda v, info: v if v is None else existing_file(v, info))
+
+    @field_validator("drug")
+    @classmethod
+    def _drug_record(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None or v.endswith((".yaml", ".yml")):
+            return v if v is None else existing_file(v, info)
+        from qsp_sbml.resources import project_models_dir
+
+        if not (project_models_dir() / "pbpk" / "drugs" / f"{v}.yaml").is_file():
+            raise ValueError(f"no drug record {v!r} in models/pbpk/drugs (give a name there or a .yaml path)")
+        return v
 
     @field_validator("preset")
     @classmethod

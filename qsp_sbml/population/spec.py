@@ -88,9 +88,11 @@ class _Read:
         self.spec, self.doc, self.path = spec, doc, path
 
     def error(self, field: str, message: str) -> Exception:
+        """The :class:`PopulationError` naming the file, the line of ``field`` and ``field``."""
         return spec_error(self.doc, field, message, error=PopulationError)
 
     def file(self, name: str) -> Path:
+        """``name`` relative to the spec's folder."""
         p = Path(name)
         return p if p.is_absolute() else self.path.parent / p
 
@@ -109,124 +111,33 @@ def read_spec(path: str | Path) -> _Read:
     return read
 
 
-def _covariates(r: _Read, n: int, rng: np.random.Generator) -> pd.DataFrame | None:
-    from qsp_sbml.population.covariates import read_covariates, sample_covariates
-    from qsp_sbml.population.presets import sample_population
-
-    s = r.spec
-    if s.preset is not None:
-        return sample_population(s.preset, n, seed=rng)
-    if s.covariates is None:
-        return None
-    if s.covariates.file is not None:
-        table = read_covariates(r.file(s.covariates.file))
-        if len(table) < n:
-            raise r.error("covariates.file", f"has {len(table)} subjects, fewer than n={n}")
-        return table.iloc[:n].reset_index(drop=True)
-    return sample_covariates(n, seed=rng, **s.covariates.sampler())  # type: ignore[arg-type]
-
-
 def build_vpop(spec_path: str | Path, n: int, *, seed: int) -> tuple[Cohort, dict[str, Any]]:
     """The cohort a spec describes, and a summary (candidates, selected, beta...).
 
     Errors name the spec file, the line and the field of the offending entry.
     """
     from qsp_sbml.loading import load_model
-    from qsp_sbml.population.variability import PowerCovariate, apply_covariates, lognormal_iiv, sample_draws
+    from qsp_sbml.population.build import Streams, build_population
 
     if not (isinstance(n, int) and n > 0):
         raise PopulationError(f"n must be a positive integer, got {n!r}")
     r = read_spec(spec_path)
     s = r.spec
-    rngs = np.random.default_rng(seed).spawn(6)
-    cov = _covariates(r, n, rngs[0])
-    model = load_model(r.file(s.model)) if s.model is not None else None
-    params = pd.DataFrame(index=range(n))
-    if s.drug is not None:
-        params = _drug_parameters(r, cov)
-    for k, v in s.parameters.items():
-        params[k] = float(v)
-    if s.posterior is not None:
-        draws = sample_draws(r.file(s.posterior.file), n, seed=rngs[1])
-        keep = list(s.posterior.parameters or [c for c in draws.columns if c != "draw"])
-        missing = [c for c in keep if c not in draws.columns]
-        if missing:
-            raise r.error("posterior.parameters", f"column(s) {missing} are not in the draws file")
-        draws = draws[keep].rename(columns=dict(s.posterior.rename))
-        for c in draws.columns:
-            params[c] = draws[c].to_numpy()
-    if s.covariate_effects:
-        try:
-            effects = [PowerCovariate(**e.model_dump()) for e in s.covariate_effects]
-        except PopulationError as err:
-            raise r.error("covariate_effects", str(err)) from None
-        params = apply_covariates(params, cov, effects)
-    if s.iiv is not None:
-        iiv = s.iiv
-        try:
-            params = lognormal_iiv(params, seed=rngs[2], names=iiv.names, cv=None if iiv.omega is not None else iiv.cv,
-                                   correlation=iiv.correlation, omega=iiv.omega)
-        except PopulationError as err:
-            raise r.error("iiv", str(err)) from None
-    genotypes = None
-    if s.genotypes is not None:
-        genotypes, params = _genotypes(r, model, params, rngs[3])
+    rngs = np.random.default_rng(seed).spawn(6)  # covariates, posterior, iiv, genotypes, selection (one spare)
+    model_file = r.file(s.model) if s.model is not None else None
+    model = load_model(model_file) if model_file is not None else None  # checked even when only named
+    pop = build_population(s, n, base=r.path.parent, model_file=model_file, fail=r.error,
+                           streams=Streams(covariates=rngs[0], posterior=rngs[1], iiv=rngs[2], genotypes=rngs[3]))
+    params = pop.parameters
+    genotypes = pop.genotypes[s.genotypes.genes] if pop.genotypes is not None and s.genotypes is not None else None
     parameters: pd.DataFrame | None = params if params.shape[1] else None
-    cohort = Cohort.from_parts(covariates=cov, genotypes=genotypes, parameters=parameters, seed=seed,
+    cohort = Cohort.from_parts(covariates=pop.covariates, genotypes=genotypes, parameters=parameters, seed=seed,
                                provenance={"spec": Path(spec_path).read_text(encoding="utf-8"),
                                            "spec_file": str(spec_path), "n_candidates": n})
     summary: dict[str, Any] = {"n_candidates": n, "n": cohort.n}
     if s.selection is not None:
         cohort, summary = _select(r, model, cohort, rngs[4])
     return cohort, summary
-
-
-def _drug_parameters(r: _Read, cov: pd.DataFrame | None) -> pd.DataFrame:
-    from qsp_sbml.pbpk.drugs import load_drug
-    from qsp_sbml.population.presets import subject_parameters
-    from qsp_sbml.resources import project_models_dir
-
-    assert cov is not None  # noqa: S101 - the description requires covariates with a drug
-    name = str(r.spec.drug)
-    path = Path(name)
-    if path.suffix not in (".yaml", ".yml"):
-        path = project_models_dir() / "pbpk" / "drugs" / f"{name}.yaml"
-    elif not path.is_absolute():
-        path = r.path.parent / path
-    if not path.is_file():
-        raise r.error("drug", f"no drug record {path}")
-    drug = load_drug(path)
-    return pd.DataFrame([subject_parameters(drug, row).values for _, row in cov.iterrows()])
-
-
-def _genotypes(r: _Read, model: Any, params: pd.DataFrame,
-               rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from qsp_sbml.pharmacogenomics import genotype_parameters, sample_genotypes
-
-    g = r.spec.genotypes
-    assert g is not None and r.spec.model is not None  # noqa: S101 - checked by VpopSpec
-    genes, group = g.genes, g.group
-    n = len(params)
-    try:
-        table = pd.DataFrame({gene: sample_genotypes(gene, group, n, seed=rng) for gene in genes})
-    except PopulationError as err:
-        raise r.error("genotypes", str(err)) from None
-    out = params.copy()
-    m = model.sbml_model  # values from the SBML: no compilation needed
-    values = {m.getParameter(i).getId(): float(m.getParameter(i).getValue()) for i in range(m.getNumParameters())}
-    cache: dict[tuple[str, ...], dict[str, float]] = {}
-    factors: dict[str, np.ndarray] = {}
-    model_file = r.file(r.spec.model)
-    for i, combo in enumerate(table.itertuples(index=False, name=None)):
-        if combo not in cache:
-            # the file, not the flat model: flattening drops the comp ports that tag m_<GENE> parameters
-            cache[combo] = genotype_parameters(model_file, dict(zip(genes, combo, strict=True)), g.drug)
-        for pid, mult in cache[combo].items():
-            factors.setdefault(pid, np.ones(n))[i] = mult
-    for pid, f in factors.items():
-        base = out[pid].to_numpy(dtype=float) if pid in out.columns else np.full(n, values[pid])
-        out[pid] = base * f
-    return table, out
 
 
 def _select(r: _Read, model: Any, cohort: Cohort, rng: np.random.Generator) -> tuple[Cohort, dict[str, Any]]:

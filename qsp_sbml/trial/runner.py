@@ -4,8 +4,9 @@ The design's ``type:`` picks the kind module (imported lazily): ``parallel`` -> 
 ``bioequivalence`` -> ``qsp_sbml.trial.vbe``, ``n_of_1`` -> ``qsp_sbml.trial.n_of_1``.  Each kind module
 provides ``validate(doc, *, source) -> design`` (a typed model read by :mod:`qsp_sbml.typed_yaml`, raising
 :class:`~qsp_sbml.errors.TrialDesignError` naming the file, line and field) and
-``run(design, *, seed, engine, out) -> (summary, markdown)``; ``run`` may write PNG files into ``out``.  The output folder is built whole in a temporary folder next to ``out`` and renamed into place, so a
-failed run leaves nothing behind; an existing ``out`` is refused unless ``force=True``: then the old folder is
+``run(design, *, seed, engine, out) -> (summary, markdown)``; ``run`` may write PNG files into ``out``.
+The output folder is built whole in a temporary folder next to ``out`` and renamed into place, so a failed
+run leaves nothing behind; an existing ``out`` is refused unless ``force=True``: then the old folder is
 renamed aside, the new one renamed into place and the old one deleted (two renames: a reader never sees a
 partial folder, but for an instant there is none).
 """

@@ -1,9 +1,11 @@
 """Virtual bioequivalence (``type: bioequivalence``): two formulations in a simulated crossover on a PBPK model.
 
-Each virtual subject gets covariates (a population preset), a genotype of the design's gene sampled
-from a mixture of biogeographic groups (Hardy-Weinberg within each group, :mod:`qsp_sbml.pharmacogenomics`),
-PBPK parameters from their physiology (:func:`qsp_sbml.population.subject_parameters`) and the
-genotype's multiplier on the enzyme's intrinsic clearance (``m_<GENE>``). Both formulations are
+The subjects are the design's ``population:``, the package's one population description
+(:class:`~qsp_sbml.population.description.PopulationDescription`, built by
+:func:`qsp_sbml.population.build.build_population`): covariates (a preset), PBPK parameters from each
+subject's physiology (``drug:``, :func:`qsp_sbml.population.subject_parameters`) and a genotype of one gene
+(``genotypes:``) sampled from a group or a mixture of biogeographic groups (Hardy-Weinberg within each group,
+Indeterminate diplotypes redrawn), whose multiplier scales the model's tagged ``m_<GENE>``. Both formulations are
 simulated for every subject (:func:`qsp_sbml.population.simulate_cohort`, any engine); an immediate
 release puts the dose in the GI-lumen input at once, a zero-order release puts it there at a constant
 rate over the release duration. AUC (0 to the last sample, linear-up/log-down) and Cmax come from the
@@ -30,7 +32,8 @@ import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from qsp_sbml.engine import Engine
-from qsp_sbml.errors import QspError, TrialDesignError
+from qsp_sbml.errors import TrialDesignError
+from qsp_sbml.population.description import PopulationDescription
 from qsp_sbml.typed_yaml import At, SpecModel, YamlDoc, existing_file, parse
 
 __all__ = ["Formulation", "VbeDesign", "VbeDesignFile", "run", "validate"]
@@ -66,9 +69,11 @@ class VbeDesign:
     name: str
     source: Path
     model: Path
+    #: The drug record (``population.drug``).
     drug: Path
     input: str
     output: str
+    #: The population preset's name (``covariates`` for sampled or tabled covariates).
     population: str
     n: int
     design: str
@@ -83,6 +88,8 @@ class VbeDesign:
     alpha: float
     limits: tuple[float, float]
     subgroups: tuple[str, ...]
+    #: The population description the subjects are built from (:mod:`qsp_sbml.population.build`).
+    population_spec: PopulationDescription | None = None
 
 
 class _Release(SpecModel):
@@ -125,12 +132,6 @@ class _Formulations(SpecModel):
     test: _FormulationFile
 
 
-class _Genotype(SpecModel):
-    gene: str
-    drug: str | None = None
-    groups: Annotated[dict[str, _Positive], Field(min_length=1)]
-
-
 class _Sampling(SpecModel):
     end_h: _Positive
     step_h: _Positive
@@ -149,13 +150,12 @@ class VbeDesignFile(SpecModel):
     name: str | None = None
     description: str | None = None
     model: str
-    drug: str
     input: str = "drug_gi_lumen"
     output: str = "C_plasma"
-    population: str = "healthy_adults"
+    #: The subjects: a population description with ``drug`` and one gene's ``genotypes``.
+    population: PopulationDescription
     n: Annotated[int, Field(ge=4, multiple_of=2)]
     design: Literal["2x2"] = "2x2"
-    genotype: _Genotype
     formulations: _Formulations
     sampling: _Sampling
     within_subject_cv: _WithinCv
@@ -164,16 +164,7 @@ class VbeDesignFile(SpecModel):
     subgroups: list[str] = Field(default_factory=list)
     sources: list[str] | str | dict[str, str] | None = None
 
-    _files = field_validator("model", "drug")(lambda v, info: existing_file(v, info))
-
-    @field_validator("population")
-    @classmethod
-    def _preset(cls, v: str) -> str:
-        from qsp_sbml.population import POPULATIONS
-
-        if v not in POPULATIONS:
-            raise ValueError(f"unknown population preset {v!r}; use one of {', '.join(POPULATIONS)}")
-        return v
+    _model = field_validator("model")(lambda v, info: existing_file(v, info))
 
     @field_validator("limits")
     @classmethod
@@ -184,16 +175,13 @@ class VbeDesignFile(SpecModel):
 
     @model_validator(mode="after")
     def _cross(self) -> VbeDesignFile:
-        from qsp_sbml.pharmacogenomics import groups as known_groups
-
-        try:
-            available = known_groups(self.genotype.gene)
-        except QspError as err:
-            raise At("genotype.gene", str(err)) from None
-        for name in self.genotype.groups:
-            if name not in available:
-                raise At(f"genotype.groups.{name}",
-                         f"no {self.genotype.gene} allele frequencies for {name!r}; groups: {', '.join(available)}")
+        pop = self.population
+        if pop.drug is None:
+            raise At("population.drug", "a bioequivalence design needs the drug record that parameterises each "
+                     "subject (drug: NAME or PATH)")
+        if pop.genotypes is None or len(pop.genotypes.genes) != 1:
+            raise At("population.genotypes", "a bioequivalence design needs genotypes of one gene "
+                     "(genes: [GENE], group: NAME or groups: {NAME: weight})")
         if self.sampling.step_h >= self.sampling.end_h:
             raise At("sampling.step_h", f"must be smaller than sampling.end_h ({self.sampling.end_h})")
         for f in (self.formulations.reference, self.formulations.test):
@@ -212,64 +200,59 @@ def validate(spec: Mapping[str, Any] | YamlDoc, *, source: Path) -> VbeDesign:
 
     doc = as_doc(spec, source)
     base = Path(source).resolve().parent
-    d = parse(VbeDesignFile, doc, error=lambda m: TrialDesignError(m, field=None), base=base)
-    total = sum(d.genotype.groups.values())
+    error = lambda m: TrialDesignError(m, field=None)  # noqa: E731 - the field is set from the problem
+    d = parse(VbeDesignFile, doc, error=error, base=base)
+    pop = d.population
+    pop.refuse(("cohort", "vpop", "derived", "selection"), doc, "population.", error=error,
+               hint="a bioequivalence design builds its subjects from a preset or covariates, the drug record "
+                    "and genotypes")
+    assert pop.drug is not None and pop.genotypes is not None  # noqa: S101 - checked by VbeDesignFile
+    g = pop.genotypes
+    weights = {g.group: 1.0} if g.group is not None else dict(g.groups or {})
+    total = sum(weights.values())
+    drug = Path(pop.drug)
     return VbeDesign(
         name=d.name if d.name is not None else Path(source).stem, source=Path(source),
-        model=(base / d.model).resolve(), drug=(base / d.drug).resolve(), input=d.input, output=d.output,
-        population=d.population, n=d.n, design=d.design, gene=d.genotype.gene, pgx_drug=d.genotype.drug or "",
-        groups={k: float(v) / total for k, v in d.genotype.groups.items()},
+        model=(base / d.model).resolve(), drug=(base / drug).resolve() if drug.suffix in (".yaml", ".yml") else drug,
+        input=d.input, output=d.output, population=pop.preset if pop.preset is not None else "covariates",
+        n=d.n, design=d.design, gene=g.genes[0], pgx_drug=g.drug or "",
+        groups={k: float(v) / total for k, v in weights.items()},
         reference=d.formulations.reference.formulation("reference"), test=d.formulations.test.formulation("test"),
         end_h=float(d.sampling.end_h), step_h=float(d.sampling.step_h),
         cv_within={"AUC": float(d.within_subject_cv.AUC), "Cmax": float(d.within_subject_cv.Cmax)},
         alpha=float(d.alpha), limits=(float(d.limits[0]), float(d.limits[1])), subgroups=tuple(d.subgroups),
+        population_spec=pop,
     )
 
 
-def _genotypes(design: VbeDesign, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Group, diplotype, activity score, phenotype and clearance multiplier per subject.
+def _cohort(design: VbeDesign, seeds: list[np.random.SeedSequence],
+            extra: list[np.random.SeedSequence]) -> tuple[Any, pd.DataFrame]:
+    """The subjects (:func:`qsp_sbml.population.build.build_population`) and their genotype table.
 
-    A diplotype whose phenotype is Indeterminate (an allele without a CPIC activity value) has no
-    clearance multiplier; it is redrawn from the same group (counted in ``redrawn``).
+    Genotypes have the package's one meaning (:mod:`qsp_sbml.population.build`): a group drawn from the
+    mixture per subject, Indeterminate diplotypes redrawn (``redrawn``), the model's ``m_<GENE>`` multiplied.
     """
-    from qsp_sbml.pharmacogenomics import activity_score, clearance_multiplier, phenotype, sample_genotypes
+    from qsp_sbml.population import Cohort
+    from qsp_sbml.population.build import Streams, build_population
 
-    names = list(design.groups)
-    p = np.array([design.groups[k] for k in names])
-    group_idx = rng.choice(len(names), size=n, p=p)
-    rows = []
-    for i in range(n):
-        group = names[group_idx[i]]
-        redraw = 0
-        dip = sample_genotypes(design.gene, group, 1, seed=rng)[0]
-        phen = phenotype(design.gene, dip)
-        while phen == "Indeterminate":
-            redraw += 1
-            if redraw > 100:  # pragma: no cover - needs 100 Indeterminate draws in a row
-                raise TrialDesignError(f"100 Indeterminate {design.gene} diplotypes in a row for {group}",
-                                       field="genotype.groups")
-            dip = sample_genotypes(design.gene, group, 1, seed=rng)[0]
-            phen = phenotype(design.gene, dip)
-        rows.append({"group": group, "diplotype": dip, "activity_score": activity_score(design.gene, dip),
-                     "phenotype": phen, "redrawn": redraw,
-                     "multiplier": clearance_multiplier(design.gene, dip, design.pgx_drug or None)})
-    return pd.DataFrame(rows)
+    spec = design.population_spec
+    assert spec is not None  # noqa: S101 - set by validate()
 
+    def fail(field: str, message: str) -> TrialDesignError:
+        return TrialDesignError(f"{design.source}: {message}", field=f"population.{field}")
 
-def _cohort(design: VbeDesign, seeds: list[np.random.SeedSequence]) -> tuple[Any, pd.DataFrame]:
-    from qsp_sbml.pbpk.drugs import load_drug
-    from qsp_sbml.population import Cohort, sample_population, subject_parameters
-
-    drug = load_drug(design.drug)
-    cov = sample_population(design.population, design.n, seed=np.random.default_rng(seeds[0]))
-    gen = _genotypes(design, design.n, np.random.default_rng(seeds[1]))
-    params = pd.DataFrame([subject_parameters(drug, row).values for _, row in cov.iterrows()])
-    col = f"m_{design.gene}"
-    if col not in params.columns:
-        raise TrialDesignError(f"the PBPK parameterisation has no {col} multiplier", field="genotype.gene")
-    params[col] = params[col] * gen["multiplier"].to_numpy()
-    covariates = cov[["subject_id", "age", "sex", "weight_kg", "height_cm"]]
-    cohort = Cohort.from_parts(covariates=covariates, genotypes=gen, parameters=params,
+    rng = np.random.default_rng
+    pop = build_population(spec, design.n, base=Path(design.source).resolve().parent, model_file=design.model,
+                           streams=Streams(covariates=rng(seeds[0]), posterior=rng(extra[0]), iiv=rng(extra[1]),
+                                           genotypes=rng(seeds[1])), fail=fail)
+    g = design.gene
+    gen = pop.genotypes
+    assert gen is not None and pop.covariates is not None  # noqa: S101 - checked by validate()
+    gen = gen.rename(columns={g: "diplotype", **{f"{g}_{c}": c for c in ("activity_score", "phenotype", "redrawn",
+                                                                             "multiplier")}})
+    gen = gen[["group", "diplotype", "activity_score", "phenotype", "redrawn", "multiplier"]]
+    covariates = pop.covariates[["subject_id", "age", "sex", "weight_kg", "height_cm"]]
+    cohort = Cohort.from_parts(covariates=covariates, genotypes=gen, parameters=pop.parameters,
                                provenance={"design": str(design.source), "population": design.population})
     return cohort, gen
 
@@ -379,8 +362,10 @@ def run(design: VbeDesign, *, seed: int, engine: Engine, out: Path) -> tuple[dic
     import qsp_sbml
     from qsp_sbml.population import simulate_cohort
 
-    seeds = np.random.SeedSequence(int(seed)).spawn(4)  # covariates, genotypes, sequences, occasion factors
-    cohort, gen = _cohort(design, seeds)
+    root = np.random.SeedSequence(int(seed))
+    seeds = root.spawn(4)  # covariates, genotypes, sequences, occasion factors
+    extra = root.spawn(2)  # posterior draws and IIV of the population description, when it has them
+    cohort, gen = _cohort(design, seeds, extra)
     model = qsp_sbml.load_model(design.model)
     times = np.arange(0.0, design.end_h + design.step_h / 2, design.step_h)
     values, exposure = {}, {}
