@@ -33,14 +33,34 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
 import yaml
 
-__all__ = ["At", "Problem", "SpecModel", "YamlDoc", "existing_file", "field_path", "parse", "read_yaml", "spec_error"]
+__all__ = [
+    "At",
+    "Finite",
+    "NonNegative",
+    "Positive",
+    "Problem",
+    "SpecModel",
+    "YamlDoc",
+    "existing_file",
+    "field_path",
+    "parse",
+    "read_yaml",
+    "spec_error",
+]
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+
+#: A finite number (no NaN or infinity).
+Finite = Annotated[float, pydantic.Field(allow_inf_nan=False)]
+#: A finite number > 0.
+Positive = Annotated[float, pydantic.Field(gt=0, allow_inf_nan=False)]
+#: A finite number >= 0.
+NonNegative = Annotated[float, pydantic.Field(ge=0, allow_inf_nan=False)]
 
 
 class SpecModel(pydantic.BaseModel):

@@ -38,7 +38,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from qsp_sbml._io import atomic_write_text, differing
 from qsp_sbml.compose.assemble import Composition, Link, assemble, parse_link
 from qsp_sbml.errors import CompositionError
-from qsp_sbml.typed_yaml import At, SpecModel, parse, read_yaml
+from qsp_sbml.typed_yaml import At, Finite, SpecModel, parse, read_yaml
 
 __all__ = [
     "ComposeSpec",
@@ -51,7 +51,6 @@ __all__ = [
 ]
 
 _SID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ class CompositionSpecFile(SpecModel):
     #: ``A.output -> B.input`` or ``{from: A.output, to: B.input}``.
     links: list[str] = Field(default_factory=list)
     #: ``submodel.parameter`` -> value.
-    overrides: dict[str, _Finite] = Field(default_factory=dict)
+    overrides: dict[str, Finite] = Field(default_factory=dict)
     #: COPASI-vs-RoadRunner check of the composed model.
     exchange: _Exchange | None = None
 

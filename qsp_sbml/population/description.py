@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from qsp_sbml.typed_yaml import At, SpecModel, YamlDoc, existing_file, spec_error
+from qsp_sbml.typed_yaml import At, Finite, Positive, SpecModel, YamlDoc, existing_file, spec_error
 
 __all__ = [
     "CovariateEffectSpec",
@@ -42,9 +42,7 @@ __all__ = [
     "TargetSpec",
 ]
 
-_Finite = Annotated[float, Field(allow_inf_nan=False)]
-_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-_Range = tuple[_Finite, _Finite]
+_Range = tuple[Finite, Finite]
 
 
 class CovariatesSpec(SpecModel):
@@ -95,16 +93,16 @@ class CovariateEffectSpec(SpecModel):
 
     parameter: str
     covariate: str
-    reference: _Positive
-    exponent: _Finite
+    reference: Positive
+    exponent: Finite
 
 
 class IivSpec(SpecModel):
     """Log-normal IIV: ``cv`` per parameter (optional ``correlation``), or ``omega`` with ``parameters``."""
 
-    cv: Annotated[dict[str, _Positive], Field(min_length=1)] | None = None
-    correlation: list[list[_Finite]] | None = None
-    omega: list[list[_Finite]] | None = None
+    cv: Annotated[dict[str, Positive], Field(min_length=1)] | None = None
+    correlation: list[list[Finite]] | None = None
+    omega: list[list[Finite]] | None = None
     parameters: list[str] | None = None
 
     @model_validator(mode="after")
@@ -169,12 +167,12 @@ class TargetSpec(SpecModel):
     """The target distribution of the selection biomarker (see ``qsp_sbml.population.vpop``)."""
 
     distribution: Literal["normal", "lognormal"] = "normal"
-    mean: _Finite | None = None
-    sd: _Positive | None = None
-    median: _Positive | None = None
-    cv: _Positive | None = None
-    meanlog: _Finite | None = None
-    sdlog: _Positive | None = None
+    mean: Finite | None = None
+    sd: Positive | None = None
+    median: Positive | None = None
+    cv: Positive | None = None
+    meanlog: Finite | None = None
+    sdlog: Positive | None = None
 
 
 class SelectionSpec(SpecModel):
@@ -186,7 +184,7 @@ class SelectionSpec(SpecModel):
     plausible: _Range | None = None
     target: TargetSpec
     method: Literal["select", "weights"] = "select"
-    beta: _Positive | None = None
+    beta: Positive | None = None
 
 
 #: Sources of covariates (at most one per description).
@@ -203,7 +201,7 @@ class PopulationDescription(SpecModel):
     #: Whole-body PBPK parameters per subject from a drug record (name or path).
     drug: str | None = None
     #: Fixed typical values.
-    parameters: dict[str, _Finite] = Field(default_factory=dict)
+    parameters: dict[str, Finite] = Field(default_factory=dict)
     #: Columns computed from others (``DataFrame.eval`` expressions).
     derived: dict[str, str] = Field(default_factory=dict)
     #: Posterior draws.

@@ -12,18 +12,29 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from qsp_sbml.population.description import PopulationDescription
-from qsp_sbml.typed_yaml import At, SpecModel, existing_file
+from qsp_sbml.typed_yaml import At, Finite, NonNegative, Positive, SpecModel, existing_file
 
-__all__ = ["ParallelDesignFile"]
+__all__ = ["ParallelDesignFile", "TrialFile"]
 
-_Finite = Annotated[float, Field(allow_inf_nan=False)]
-_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 _Fraction = Annotated[float, Field(gt=0, lt=1)]
 _Name = Annotated[str, Field(min_length=1)]
 
 EndpointType = Literal["value", "change", "percent_change", "auc", "cmax", "responder", "time_to_event"]
 TimeUnit = Literal["hour", "h", "day", "d", "week", "wk"]
+
+
+class TrialFile(SpecModel):
+    """The fields every trial design file has (each type adds its own, with ``type``)."""
+
+    #: ``trial``: the file's declared kind.
+    kind: Literal["trial"] | None = None
+    #: Name of the trial (default: the file name).
+    name: str | None = None
+    description: str | None = None
+    #: The SBML model, relative to the design file.
+    model: str
+
+    _model = field_validator("model")(lambda v, info: existing_file(v, info))
 
 
 class ArmFile(SpecModel):
@@ -32,8 +43,8 @@ class ArmFile(SpecModel):
     id: _Name
     #: Regimen text, or ``placebo``.
     regimen: str | None = None
-    parameters: dict[str, _Finite] = Field(default_factory=dict)
-    dose: _NonNegative | None = None
+    parameters: dict[str, Finite] = Field(default_factory=dict)
+    dose: NonNegative | None = None
     label: str | None = None
 
     @model_validator(mode="after")
@@ -49,8 +60,8 @@ class CriterionFile(SpecModel):
 
     covariate: _Name | None = None
     baseline: _Name | None = None
-    min: _Finite | None = None
-    max: _Finite | None = None
+    min: Finite | None = None
+    max: Finite | None = None
 
     @model_validator(mode="after")
     def _one_column(self) -> CriterionFile:
@@ -64,7 +75,7 @@ class CriterionFile(SpecModel):
 class StratumFile(CriterionFile):
     """A stratification criterion and its cut points."""
 
-    cuts: list[_Finite] = Field(default_factory=list)
+    cuts: list[Finite] = Field(default_factory=list)
 
 
 class AnalysisFile(SpecModel):
@@ -89,9 +100,9 @@ class EndpointFile(SpecModel):
     id: _Name
     output: str
     type: EndpointType
-    time: _NonNegative | None = None
+    time: NonNegative | None = None
     of: Literal["value", "change", "percent_change"] | None = None
-    threshold: _Finite | None = None
+    threshold: Finite | None = None
     direction: Literal["below", "above"] = "below"
     log: bool | None = None
     analysis: AnalysisFile
@@ -107,10 +118,10 @@ class EndpointFile(SpecModel):
 class ErrorModelFile(SpecModel):
     """Additive and proportional SD, and the range observations are clipped to."""
 
-    additive: _NonNegative = 0.0
-    proportional: _NonNegative = 0.0
-    min: _Finite | None = None
-    max: _Finite | None = None
+    additive: NonNegative = 0.0
+    proportional: NonNegative = 0.0
+    min: Finite | None = None
+    max: Finite | None = None
 
     @model_validator(mode="after")
     def _range(self) -> ErrorModelFile:
@@ -123,14 +134,14 @@ class ResponseVariabilityFile(SpecModel):
     """A subject's multiplicative deviation after baseline."""
 
     distribution: Literal["normal", "logistic"] = "normal"
-    scale: _Positive
+    scale: Positive
 
 
 class DropoutFile(SpecModel):
     """Exponential dropout."""
 
     #: Per design time unit.
-    hazard: _NonNegative = 0.0
+    hazard: NonNegative = 0.0
 
 
 class SampleSizeFile(SpecModel):
@@ -143,11 +154,11 @@ class SampleSizeFile(SpecModel):
 class AdaptiveFile(SpecModel):
     """A group-sequential design."""
 
-    looks: Annotated[list[_Positive], Field(min_length=1)]
+    looks: Annotated[list[Positive], Field(min_length=1)]
     spending: str = "obrien_fleming"
     futility: str | None = None
-    beta: _Positive = 0.2
-    alpha: _Positive | None = None
+    beta: Positive = 0.2
+    alpha: Positive | None = None
     better: Literal["higher", "lower"] | None = None
 
     @field_validator("spending", "futility")
@@ -171,25 +182,20 @@ class DoseSelectionFile(SpecModel):
     """Minimum-effective-dose selection across the arms' ``dose``."""
 
     endpoint: str | None = None
-    target: _Finite
+    target: Finite
     rule: Literal["estimate", "lower_bound"] = "estimate"
-    alpha: _Positive = 0.05
+    alpha: Positive = 0.05
 
 
-class ParallelDesignFile(SpecModel):
+class ParallelDesignFile(TrialFile):
     """The fields of a ``type: parallel`` trial design file."""
 
-    #: ``trial``: the file's declared kind.
-    kind: Literal["trial"] | None = None
     type: Literal["parallel"] = "parallel"
-    name: str | None = None
-    description: str | None = None
-    model: str
     time_unit: TimeUnit = "hour"
-    duration: _Positive
-    visits: Annotated[list[_NonNegative], Field(min_length=1)] | None = None
+    duration: Positive
+    visits: Annotated[list[NonNegative], Field(min_length=1)] | None = None
     n: Annotated[int, Field(ge=4)]
-    allocation: Annotated[list[_Positive], Field(min_length=1)] | None = None
+    allocation: Annotated[list[Positive], Field(min_length=1)] | None = None
     arms: Annotated[list[ArmFile], Field(min_length=2)]
     population: PopulationDescription = Field(default_factory=PopulationDescription)
     inclusion: list[CriterionFile] = Field(default_factory=list)
@@ -205,5 +211,3 @@ class ParallelDesignFile(SpecModel):
     adaptive: AdaptiveFile | None = None
     dose_selection: DoseSelectionFile | None = None
     references: list[str] | str = Field(default_factory=list)
-
-    _model = field_validator("model")(lambda v, info: existing_file(v, info))

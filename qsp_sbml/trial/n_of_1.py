@@ -33,14 +33,12 @@ from pydantic import Field, field_validator, model_validator
 
 from qsp_sbml.engine import Engine, SerialEngine
 from qsp_sbml.errors import QspError, TrialDesignError
+from qsp_sbml.trial._design_file import TrialFile
 from qsp_sbml.trial.twin import ResidualError, TwinPosterior, TwinPrior, fit_twin, rank_regimens
-from qsp_sbml.typed_yaml import At, SpecModel, YamlDoc, existing_file, parse, spec_error
+from qsp_sbml.typed_yaml import At, Finite, NonNegative, Positive, SpecModel, YamlDoc, parse, spec_error
 
 __all__ = ["NOf1Design", "NOf1DesignFile", "make_patient", "read_patient", "run", "validate"]
 
-_Finite = Annotated[float, Field(allow_inf_nan=False)]
-_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 @dataclass(frozen=True)
@@ -89,10 +87,10 @@ def _regimen_text(text: str) -> str:
 
 
 class _Parameter(SpecModel):
-    typical: _Positive
+    typical: Positive
     #: Log-normal CV, or ``sd_log`` (SD of the log parameter).
-    cv: _Positive | None = None
-    sd_log: _Positive | None = None
+    cv: Positive | None = None
+    sd_log: Positive | None = None
 
     @model_validator(mode="after")
     def _spread(self) -> _Parameter:
@@ -105,8 +103,8 @@ class _Parameter(SpecModel):
 
 
 class _Error(SpecModel):
-    additive: _NonNegative = 0.0
-    proportional: _NonNegative = 0.0
+    additive: NonNegative = 0.0
+    proportional: NonNegative = 0.0
 
     @model_validator(mode="after")
     def _some(self) -> _Error:
@@ -117,9 +115,9 @@ class _Error(SpecModel):
 
 class _Target(SpecModel):
     output: Annotated[str, Field(min_length=1)]
-    threshold: _Finite
+    threshold: Finite
     direction: Literal["below", "above"] = "below"
-    window_h: list[_Finite]
+    window_h: list[Finite]
 
     @field_validator("window_h")
     @classmethod
@@ -136,33 +134,28 @@ class _Posterior(SpecModel):
 
 
 class _Synthetic(SpecModel):
-    truth: Annotated[dict[str, _Positive], Field(min_length=1)]
+    truth: Annotated[dict[str, Positive], Field(min_length=1)]
     seed: int
 
 
-class NOf1DesignFile(SpecModel):
+class NOf1DesignFile(TrialFile):
     """The fields of a ``type: n_of_1`` design file."""
 
-    kind: Literal["trial"] | None = None
     type: Literal["n_of_1"]
-    name: str | None = None
-    description: str | None = None
-    model: str
     #: The patient's observations (``time_h, output, value``); may be missing with ``synthetic_patient``.
     patient: Annotated[str, Field(min_length=1)]
     history: str
-    fixed: dict[str, _Finite] = Field(default_factory=dict)
+    fixed: dict[str, Finite] = Field(default_factory=dict)
     parameters: Annotated[dict[str, _Parameter], Field(min_length=1)]
-    correlations: dict[str, _Finite] = Field(default_factory=dict)
+    correlations: dict[str, Finite] = Field(default_factory=dict)
     error: Annotated[dict[str, _Error], Field(min_length=1)]
     regimens: Annotated[dict[str, str], Field(min_length=1)]
     target: _Target
     posterior: _Posterior = Field(default_factory=_Posterior)
     synthetic_patient: _Synthetic | None = None
-    grid_step_h: _Positive = 24.0
+    grid_step_h: Positive = 24.0
     sources: list[str] | str | dict[str, str] | None = None
 
-    _model = field_validator("model")(lambda v, info: existing_file(v, info))
     _history = field_validator("history")(lambda v: _regimen_text(v))
 
     @field_validator("regimens")

@@ -34,11 +34,11 @@ from pydantic import Field, field_validator, model_validator
 from qsp_sbml.engine import Engine
 from qsp_sbml.errors import TrialDesignError
 from qsp_sbml.population.description import PopulationDescription
-from qsp_sbml.typed_yaml import At, SpecModel, YamlDoc, existing_file, parse
+from qsp_sbml.trial._design_file import TrialFile
+from qsp_sbml.typed_yaml import At, Positive, SpecModel, YamlDoc, parse
 
 __all__ = ["Formulation", "VbeDesign", "VbeDesignFile", "run", "validate"]
 
-_Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 #: Dosing time (h) of both formulations; see :meth:`Formulation.regimen`.
@@ -94,17 +94,17 @@ class VbeDesign:
 
 class _Release(SpecModel):
     kind: Literal["zero_order"]
-    duration_h: _Positive
+    duration_h: Positive
 
 
 class _FormulationFile(SpecModel):
     label: str | None = None
     #: Free base (mg); or the salt amount with its molecular weights:
-    dose_mg: _Positive | None = None
-    salt_mg: _Positive | None = None
-    salt_molecular_weight: _Positive | None = None
-    base_per_salt: _Positive | None = None
-    base_molecular_weight: _Positive | None = None
+    dose_mg: Positive | None = None
+    salt_mg: Positive | None = None
+    salt_molecular_weight: Positive | None = None
+    base_per_salt: Positive | None = None
+    base_molecular_weight: Positive | None = None
     release: Literal["immediate"] | _Release = "immediate"
 
     @model_validator(mode="after")
@@ -133,23 +133,19 @@ class _Formulations(SpecModel):
 
 
 class _Sampling(SpecModel):
-    end_h: _Positive
-    step_h: _Positive
+    end_h: Positive
+    step_h: Positive
 
 
 class _WithinCv(SpecModel):
-    AUC: _Positive
-    Cmax: _Positive
+    AUC: Positive
+    Cmax: Positive
 
 
-class VbeDesignFile(SpecModel):
+class VbeDesignFile(TrialFile):
     """The fields of a ``type: bioequivalence`` design file."""
 
-    kind: Literal["trial"] | None = None
     type: Literal["bioequivalence"]
-    name: str | None = None
-    description: str | None = None
-    model: str
     input: str = "drug_gi_lumen"
     output: str = "C_plasma"
     #: The subjects: a population description with ``drug`` and one gene's ``genotypes``.
@@ -160,11 +156,9 @@ class VbeDesignFile(SpecModel):
     sampling: _Sampling
     within_subject_cv: _WithinCv
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
-    limits: tuple[_Positive, _Positive] = (0.80, 1.25)
+    limits: tuple[Positive, Positive] = (0.80, 1.25)
     subgroups: list[str] = Field(default_factory=list)
     sources: list[str] | str | dict[str, str] | None = None
-
-    _model = field_validator("model")(lambda v, info: existing_file(v, info))
 
     @field_validator("limits")
     @classmethod
