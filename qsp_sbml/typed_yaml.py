@@ -220,9 +220,7 @@ def _attach(exc: Exception, problems: list[Problem]) -> Exception:
     return exc
 
 
-def spec_error(
-    doc: YamlDoc, path: str, message: str, *, error: Callable[[str], Exception] = ValueError
-) -> Exception:
+def spec_error(doc: YamlDoc, path: str, message: str, *, error: Callable[[str], Exception] = ValueError) -> Exception:
     """``error("file, line N, field PATH: message")`` for a check made after :func:`parse` (cross-field checks).
 
     The returned exception carries ``problems`` and, for error classes with a ``field`` attribute (such as
@@ -272,12 +270,21 @@ def parse(
                 path = _join(path, cause.path)
             # a union member of another shape (a scalar or a literal offered a mapping): reported only if alone
             other_shape = isinstance(err.get("input"), dict | list) and (
-                str(err.get("type", "")).endswith("_type") or err.get("type") == "literal_error")
+                str(err.get("type", "")).endswith("_type") or err.get("type") == "literal_error"
+            )
             found.append((Problem(path, doc.line(path), _message(err, model), doc.source), other_shape))
         problems: list[Problem] = []
         for problem, other_shape in found:
-            if other_shape and any(q is not problem and not o and (q.path == problem.path or q.path.startswith(
-                    problem.path + ".") or q.path.startswith(problem.path + "[")) for q, o in found):
+            if other_shape and any(
+                q is not problem
+                and not o
+                and (
+                    q.path == problem.path
+                    or q.path.startswith(problem.path + ".")
+                    or q.path.startswith(problem.path + "[")
+                )
+                for q, o in found
+            ):
                 continue
             if problem not in problems:
                 problems.append(problem)

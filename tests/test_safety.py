@@ -93,7 +93,9 @@ def test_spec_paths_are_relative_to_the_spec_not_the_working_directory(tmp_path:
     (specs / "pkpd.yaml").write_text(COMPOSE_SPEC)  # modules: pk.xml, pd.xml (relative)
     shutil.copy(THEO, specs / "theo.xml")
     (specs / "cov.tsv").write_text("age\tsex\tweight_kg\theight_cm\n40\tfemale\t70\t170\n45\tmale\t80\t180\n")
-    (specs / "vpop.yaml").write_text("kind: vpop\nmodel: theo.xml\ncovariates: {file: cov.tsv}\nparameters: {CL: 2.8}\n")
+    (specs / "vpop.yaml").write_text(
+        "kind: vpop\nmodel: theo.xml\ncovariates: {file: cov.tsv}\nparameters: {CL: 2.8}\n"
+    )
     monkeypatch.chdir(elsewhere)
     run = CliRunner().invoke
     assert run(main, ["petab", "evaluate", str(problem)]).exit_code == 0

@@ -61,8 +61,9 @@ def _path(base: Path, name: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _covariates(d: PopulationDescription, n: int, base: Path, rng: np.random.Generator,
-                fail: Fail) -> pd.DataFrame | None:
+def _covariates(
+    d: PopulationDescription, n: int, base: Path, rng: np.random.Generator, fail: Fail
+) -> pd.DataFrame | None:
     from qsp_sbml.population.covariates import read_covariates, sample_covariates
     from qsp_sbml.population.presets import sample_population
 
@@ -95,8 +96,9 @@ def _drug_parameters(d: PopulationDescription, cov: pd.DataFrame, base: Path, fa
     return pd.DataFrame([subject_parameters(drug, row).values for _, row in cov.iterrows()])
 
 
-def build_population(d: PopulationDescription, n: int, *, base: Path, model_file: Path | None, streams: Streams,
-                     fail: Fail) -> Population:
+def build_population(
+    d: PopulationDescription, n: int, *, base: Path, model_file: Path | None, streams: Streams, fail: Fail
+) -> Population:
     """The covariates, parameters and genotypes of ``n`` subjects (selection is the caller's).
 
     ``base`` is the spec's folder (relative paths), ``model_file`` the SBML model whose tagged parameters
@@ -130,9 +132,14 @@ def build_population(d: PopulationDescription, n: int, *, base: Path, model_file
     if d.iiv is not None:
         iiv = d.iiv
         try:
-            params = lognormal_iiv(params, seed=streams.iiv, names=iiv.names,
-                                   cv=None if iiv.omega is not None else iiv.cv, correlation=iiv.correlation,
-                                   omega=iiv.omega)
+            params = lognormal_iiv(
+                params,
+                seed=streams.iiv,
+                names=iiv.names,
+                cv=None if iiv.omega is not None else iiv.cv,
+                correlation=iiv.correlation,
+                omega=iiv.omega,
+            )
         except PopulationError as err:
             raise fail("iiv", str(err)) from None
     genotypes = None
@@ -208,8 +215,9 @@ def _score(gene: str, diplotype: str, activity_score: Callable[[str, str], float
         return float("nan")
 
 
-def apply_genotypes(params: pd.DataFrame, table: pd.DataFrame, genes: list[str], model_file: Path,
-                    fail: Fail) -> pd.DataFrame:
+def apply_genotypes(
+    params: pd.DataFrame, table: pd.DataFrame, genes: list[str], model_file: Path, fail: Fail
+) -> pd.DataFrame:
     """``params`` with each gene's tagged model parameter multiplied by the subjects' multipliers."""
     from qsp_sbml.pharmacogenomics import enzyme_parameters
 
@@ -219,9 +227,12 @@ def apply_genotypes(params: pd.DataFrame, table: pd.DataFrame, genes: list[str],
     values: dict[str, float] | None = None
     for i, gene in enumerate(genes):
         if gene not in tags:
-            raise fail(f"genotypes.genes[{i}]", f"the model has no parameter tagged with {gene} (tagged: "
-                       f"{', '.join(sorted(tags)) or 'none'}); tag one with a port m_{gene} or a "
-                       "qsp:pharmacogenomics annotation")
+            raise fail(
+                f"genotypes.genes[{i}]",
+                f"the model has no parameter tagged with {gene} (tagged: "
+                f"{', '.join(sorted(tags)) or 'none'}); tag one with a port m_{gene} or a "
+                "qsp:pharmacogenomics annotation",
+            )
         pid = tags[gene]
         if pid in out.columns:
             base = out[pid].to_numpy(dtype=float)

@@ -71,8 +71,9 @@ class CovariatesSpec(SpecModel):
 
     def sampler(self) -> dict[str, object]:
         """Keyword arguments of :func:`~qsp_sbml.population.covariates.sample_covariates` given here."""
-        return {k: getattr(self, k) for k in ("age_range", "female_fraction", "egfr_range")
-                if getattr(self, k) is not None}
+        return {
+            k: getattr(self, k) for k in ("age_range", "female_fraction", "egfr_range") if getattr(self, k) is not None
+        }
 
 
 class PosteriorSpec(SpecModel):
@@ -158,8 +159,10 @@ class GenotypesSpec(SpecModel):
                 raise At(f"genes[{i}]", str(err)) from None
             for name in [self.group] if self.group is not None else list(self.groups or {}):
                 if name not in available:
-                    raise At("group" if self.group is not None else f"groups.{name}",
-                             f"no {gene} allele frequencies for {name!r}; groups: {', '.join(available)}")
+                    raise At(
+                        "group" if self.group is not None else f"groups.{name}",
+                        f"no {gene} allele frequencies for {name!r}; groups: {', '.join(available)}",
+                    )
         return self
 
 
@@ -247,16 +250,19 @@ class PopulationDescription(SpecModel):
         if len(given) > 1:
             raise At(given[1], f"give one of {', '.join(COVARIATE_SOURCES)} (got {', '.join(given)})")
         if (self.drug is not None or self.covariate_effects) and not given:
-            raise At("drug" if self.drug is not None else "covariate_effects",
-                     "needs covariates (preset, covariates, cohort or vpop)")
+            raise At(
+                "drug" if self.drug is not None else "covariate_effects",
+                "needs covariates (preset, covariates, cohort or vpop)",
+            )
         return self
 
     def given(self) -> list[str]:
         """The fields set in the file (in field order)."""
         return [k for k in type(self).model_fields if k in self.model_fields_set]
 
-    def refuse(self, fields: Iterable[str], doc: YamlDoc, prefix: str, *, error: Callable[[str], Exception],
-               hint: str) -> None:
+    def refuse(
+        self, fields: Iterable[str], doc: YamlDoc, prefix: str, *, error: Callable[[str], Exception], hint: str
+    ) -> None:
         """Raise ``error`` naming the first of ``fields`` given here (at ``prefix.field``) with ``hint``."""
         for name in self.given():
             if name in fields:
@@ -265,4 +271,3 @@ class PopulationDescription(SpecModel):
     def mapping(self) -> dict[str, object]:
         """The fields given, as plain data (the form trial code reads)."""
         return self.model_dump(exclude_unset=True)
-

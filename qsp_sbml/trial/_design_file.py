@@ -50,8 +50,11 @@ class ArmFile(SpecModel):
     @model_validator(mode="after")
     def _has_regimen(self) -> ArmFile:
         if self.regimen is None or not self.regimen.strip():
-            raise At("regimen", f"arm {self.id!r} has no regimen: give regimen text "
-                     "(e.g. \"150 mg sc at 0,4 wk to depot\") or regimen: placebo")
+            raise At(
+                "regimen",
+                f"arm {self.id!r} has no regimen: give regimen text "
+                '(e.g. "150 mg sc at 0,4 wk to depot") or regimen: placebo',
+            )
         return self
 
 
