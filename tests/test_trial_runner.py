@@ -231,9 +231,12 @@ QUICK = {"bioequivalence": {"n": 24}, "n_of_1": {"posterior": {"n_proposals": 60
 def _quick_copy(scenario: Path, tmp_path: Path) -> Path:
     """The scenario with the QUICK sizes, its relative paths made absolute (the copy lives elsewhere)."""
     spec = yaml.safe_load(scenario.read_text(encoding="utf-8"))
-    for key in ("model", "drug", "patient"):
+    for key in ("model", "patient"):
         if isinstance(spec.get(key), str):
             spec[key] = str((scenario.parent / spec[key]).resolve())
+    pop = spec.get("population")
+    if isinstance(pop, dict) and str(pop.get("drug", "")).endswith(".yaml"):  # a drug record given by path
+        pop["drug"] = str((scenario.parent / pop["drug"]).resolve())
     for key, value in QUICK[spec["type"]].items():
         spec[key] = {**spec[key], **value} if isinstance(value, dict) else value
     path = tmp_path / scenario.name
