@@ -29,7 +29,10 @@ ValueError: spec.yaml, line 1, field n: Input should be a valid integer, ... (go
 
 from __future__ import annotations
 
+import difflib
 import os
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +235,13 @@ def spec_error(doc: YamlDoc, path: str, message: str, *, error: Callable[[str], 
 def _message(err: Mapping[str, Any], model: type[pydantic.BaseModel]) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
-        return "unknown field; check its spelling against the documented fields"
+        loc = tuple(err["loc"])
+        known = _fields_at(model, loc[:-1])
+        if not known:
+            return "unknown field; check its spelling against the documented fields"
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown field; {hint}known fields: {', '.join(known)}"
     if kind == "missing":
         return "required field is missing"
     msg = str(err.get("msg", "invalid value"))
@@ -242,6 +251,58 @@ def _message(err: Mapping[str, Any], model: type[pydantic.BaseModel]) -> str:
     if "input" in err and kind not in ("missing",) and not isinstance(err["input"], dict | list):
         msg += f" (got {err['input']!r})"
     return msg
+
+
+def _fields_at(model: type[pydantic.BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The field names (aliases) of the model at ``loc`` inside ``model`` ([] when it cannot be told)."""
+    current: Any = model
+    for part in loc:
+        current = _model_in(current, part)
+        if current is None:
+            return []
+    models = [m for m in _members(current) if isinstance(m, type) and issubclass(m, pydantic.BaseModel)]
+    if len(models) == 1:
+        return [f.alias or name for name, f in models[0].model_fields.items()]
+    return []
+
+
+def _members(tp: Any) -> list[Any]:
+    """``tp`` without ``Annotated`` and ``Optional``; the members of a union."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Annotated:
+        return _members(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for a in args if a is not type(None) for m in _members(a)]
+    return [tp]
+
+
+def _model_in(tp: Any, part: int | str) -> Any:
+    """The type one step (a field, an index, a key or a union member's name) inside ``tp``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Annotated:
+        return _model_in(args[0], part)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in args if a is not type(None)]
+        # a member model, or its validator's tag "function-after[_check(), Member]"
+        named = [
+            a
+            for a in members
+            if isinstance(part, str)
+            and getattr(a, "__name__", None)
+            in (part, part.removeprefix("function-after[").rpartition(", ")[2].removesuffix("]"))
+        ]
+        if named:  # pydantic names the union member in the loc
+            return named[0]
+        found = [m for m in (_model_in(a, part) for a in members) if m is not None]
+        return found[0] if len(found) == 1 else None
+    if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+        fields = {f.alias or name: f for name, f in tp.model_fields.items()}
+        return fields[part].annotation if isinstance(part, str) and part in fields else None
+    if origin in (list, tuple) and isinstance(part, int) and args:
+        return args[0]
+    if origin is dict and len(args) == 2:
+        return args[1]
+    return None
 
 
 def parse(

@@ -51,7 +51,7 @@ def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
     assert lines == [
         f"{p}, line 5, field arms[1].dose: Input should be a valid number, unable to parse string as a number "
         "(got 'lots')",
-        f"{p}, line 6, field arms[1].colour: unknown field; check its spelling against the documented fields",
+        f"{p}, line 6, field arms[1].colour: unknown field; known fields: id, dose",
     ]
 
 
@@ -124,8 +124,8 @@ def test_validator_sub_paths_union_tags_and_problems() -> None:
     with pytest.raises(ValueError) as err:
         parse(Wider, doc)
     assert str(err.value).splitlines() == ["w.yaml, line 2, field links[0].to: required field is missing",
-                                           "w.yaml, line 2, field links[0].too: unknown field; check its "
-                                           "spelling against the documented fields"]
+                                           "w.yaml, line 2, field links[0].too: unknown field; did you mean "
+                                           "'to'? known fields: to"]
 
 
 def test_duplicate_keys_are_refused_with_their_line() -> None:
@@ -139,3 +139,17 @@ def test_spec_error_names_file_line_and_field() -> None:
     doc = YamlDoc.from_text("n: 1\narms:\n  - id: a\n", source="s.yaml")
     err = spec_error(doc, "arms[0].id", "duplicate arm id 'a'", error=lambda m: FieldError(m))
     assert str(err) == "s.yaml, line 3, field arms[0].id: duplicate arm id 'a'" and err.field == "arms[0].id"
+
+
+def test_an_unknown_field_lists_the_known_ones_of_its_section() -> None:
+    from qsp_sbml.trial._design_file import ParallelDesignFile
+
+    text = "model: x\narms: [{id: a, regimen: placebo, dosee: 1}]\nenrichment: {covariate: a, mn: 1}\n"
+    with pytest.raises(ValueError) as info:
+        parse(ParallelDesignFile, YamlDoc.from_text(text, source="d.yaml"))
+    lines = str(info.value).splitlines()
+    assert ("d.yaml, line 2, field arms[0].dosee: unknown field; did you mean 'dose'? known fields: id, regimen, "
+            "parameters, dose, label") in lines
+    # a section behind a union (a criterion or a list of them) and its validator
+    assert ("d.yaml, line 3, field enrichment.mn: unknown field; did you mean 'min'? known fields: covariate, "
+            "baseline, min, max") in lines
