@@ -1,9 +1,11 @@
 """One validation report for every kind of input file ``qsp-sbml validate`` accepts.
 
-An input is an SBML model (core or comp), a PEtab problem YAML, a composition
-spec YAML, a trial design YAML or a virtual-population spec YAML (recognised by
-its keys).  Each is
-checked by the code that reads it for real (nothing is checked twice in two
+An input is an SBML model (core or comp; any file that is not ``.yaml``/``.yml``), a PEtab problem YAML
+(which declares its ``format_version``), or one of our spec files, which declare their kind on a top-level
+``kind:`` line: ``kind: composition`` (a composition spec), ``kind: vpop`` (a virtual-population spec) or
+``kind: trial`` (a trial design; its ``type:`` is the kind of trial).  The kind is never guessed from the
+other keys: a spec without ``kind:`` is an error that names the file and says which ``kind:`` lines exist.
+Each is checked by the code that reads it for real (nothing is checked twice in two
 ways): the guarded SBML loader, :meth:`PetabProblem.from_yaml`,
 :func:`~qsp_sbml.compose.compose_spec` (builds the composition in memory),
 :func:`~qsp_sbml.trial.runner.load_design` (the trial kind's own validation) and
@@ -27,52 +29,45 @@ from typing import Any
 from qsp_sbml.errors import QspError
 from qsp_sbml.validate import Issue, Severity, ValidationReport, issue_from_error
 
-__all__ = ["KINDS", "input_kind", "validate_input"]
+__all__ = ["KINDS", "SPEC_KINDS", "input_kind", "validate_input"]
 
 #: The kinds of input :func:`validate_input` knows.
 KINDS = ("sbml", "petab", "composition", "population", "trial", "gsa", "fhir-mapping")
+#: ``kind:`` value of a spec file -> the input kind it declares.
+SPEC_KINDS = {"composition": "composition", "vpop": "population", "trial": "trial", "gsa": "gsa",
+              "fhir-mapping": "fhir-mapping"}
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _TABLE_FILE = re.compile(r"^(\S+?\.(?:tsv|csv|yaml|yml|xml)): ")
+_ADD_KIND = ("add a first line kind: composition (a composition spec), kind: vpop (a virtual-population spec), "
+             "kind: trial (a trial design), kind: gsa (a sensitivity analysis) or kind: fhir-mapping (a FHIR "
+             "mapping); a PEtab problem declares format_version")
 
 
 def input_kind(path: str | os.PathLike[str]) -> str:
-    """One of :data:`KINDS`; raises :class:`QspError` if unknown.
+    """One of :data:`KINDS`, from the file's suffix and its declared ``kind:`` (or PEtab ``format_version``).
 
-    YAML files are told apart by their keys: ``kind: gsa`` (sensitivity analysis), ``format_version`` (PEtab),
-    ``modules`` (composition spec), ``arms``/``endpoints``/``type`` (trial
-    design), only vpop keys (population spec), ``kind: fhir-mapping`` (FHIR mapping).
+    Raises :class:`~qsp_sbml.errors.QspError` naming the file (and line) when a YAML file declares no kind
+    or an unknown one.
     """
-    import yaml
-
     from qsp_sbml.errors import SbmlError
-    from qsp_sbml.population.spec import SPEC_KEYS
+    from qsp_sbml.typed_yaml import read_yaml
 
     p = Path(path)
     if p.suffix.lower() not in _YAML_SUFFIXES:
         return "sbml"
-    if not p.is_file():
-        raise SbmlError(f"{p}: no such file")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise SbmlError(f"{p}: not valid YAML: {err}") from None
-    if isinstance(data, dict):
-        if data.get("kind") == "gsa":
-            return "gsa"
-        if data.get("kind") == "fhir-mapping":
-            return "fhir-mapping"
-        if "format_version" in data:
-            return "petab"
-        if "modules" in data:
-            return "composition"
-        if "arms" in data or "endpoints" in data or "type" in data:
-            return "trial"
-        if data and all(str(k) in SPEC_KEYS for k in data):
-            return "population"
-    raise SbmlError(f"{p}: cannot tell which kind of YAML this is (a PEtab problem has format_version, a "
-                    "composition spec has modules, a trial design arms or type, a population spec only the keys "
-                    f"{list(SPEC_KEYS)})")
+    doc = read_yaml(p, error=SbmlError, what="input")
+    data = doc.data
+    if not isinstance(data, dict):
+        raise SbmlError(f"{doc.where('')}: a spec file is a YAML mapping; {_ADD_KIND}")
+    if "kind" in data:
+        kind = data["kind"]
+        if kind not in SPEC_KINDS:
+            raise SbmlError(f"{doc.where('kind')}: unknown kind {kind!r}; use one of {', '.join(SPEC_KINDS)}")
+        return SPEC_KINDS[kind]
+    if "format_version" in data:
+        return "petab"
+    raise SbmlError(f"{doc.where('')}: no kind: declared; {_ADD_KIND}")
 
 
 def _warning_issue(message: str, category: type[Warning], default_file: str) -> Issue:
@@ -109,15 +104,12 @@ def _run(kind: str, path: Path, strict_units: bool) -> ValidationReport:
 
         load_design(path)
     elif kind == "population":
-        from qsp_sbml.errors import PopulationError
-        from qsp_sbml.population.spec import build_vpop
+        from qsp_sbml.population.spec import FewPlausibleError, build_vpop
 
         try:
             build_vpop(path, 2, seed=0)
-        except PopulationError as err:
+        except FewPlausibleError:
             # how many of 2 candidates are plausible is a property of the draw, not of the spec
-            if "'selection.plausible': only" not in str(err):
-                raise
             return ValidationReport([Issue(Severity.INFO, "the selection was checked up to the simulation of "
                                            "candidates; how many are plausible depends on n and the seed",
                                            check="population-dry-run", where=str(path), file=str(path))])
@@ -146,10 +138,15 @@ def validate_input(path: str | os.PathLike[str], *, strict_units: bool = False) 
             report.extend(_run(kind, p, strict_units))
         except (QspError, ValueError, OSError) as err:
             nested: Any = getattr(err, "report", None)
+            problems: Any = getattr(err, "problems", None)
             if nested is not None:
                 report.extend(nested)
                 if not nested.has_errors():
                     report.append(issue_from_error(err))
+            elif problems and len(problems) > 1:  # a typed spec: one issue per field
+                base = issue_from_error(err)
+                report.extend(replace(base, message=q.format(), where=q.source or base.where, file=q.source or
+                                      base.file, line=q.line, column=q.path or None) for q in problems)
             else:
                 report.append(issue_from_error(err))
     seen = {i.message for i in report}

@@ -84,7 +84,8 @@ def issue_from_error(err: BaseException) -> Issue:
     """One ERROR issue describing ``err`` (a :class:`~qsp_sbml.errors.QspError` or a builtin error).
 
     The location fields come from the error's attributes (PEtab, population,
-    regimen and SBML errors carry them) or, failing that, from the message
+    regimen and SBML errors carry them; a typed spec's error its first ``problems`` entry) or, failing
+    that, from the message
     (``"line N"``, ``"row N"``, ``"column 'c'"``/``"key 'k'"``).
 
     Examples
@@ -97,6 +98,11 @@ def issue_from_error(err: BaseException) -> Issue:
     message = str(err)
     attrs = {k: getattr(err, k, None) for k in ("file", "source", "line", "row", "column", "sbml_id", "field",
                                                  "filename")}
+    problems = getattr(err, "problems", None)  # a typed spec's error (qsp_sbml.typed_yaml): file, line, field
+    if problems:
+        attrs["file"] = attrs["file"] or problems[0].source or None
+        attrs["line"] = attrs["line"] if attrs["line"] is not None else problems[0].line
+        attrs["column"] = attrs["column"] or problems[0].path or None
     file = attrs["file"] or attrs["source"] or attrs["filename"]
     line, row, column = attrs["line"], attrs["row"], attrs["column"] or attrs["field"]
     if not file and (match := _FILE.search(message)):

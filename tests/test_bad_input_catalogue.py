@@ -169,17 +169,20 @@ def petab_validate(version: int, *edits: tuple) -> Callable[[Path], list[str]]:
     return build
 
 
-def compose(old: str, new: str) -> Callable[[Path], list[str]]:
+def compose(old: str, new: str, *, validate: bool = False) -> Callable[[Path], list[str]]:
     def build(folder: Path) -> list[str]:
         pk_module(folder / "pk.xml")
         emax_module(folder / "pd.xml")
         spec = folder / "pkpd.yaml"
+        assert not old or old in COMPOSE_SPEC, old
         spec.write_text(COMPOSE_SPEC.replace(old, new) if old else new, encoding="utf-8")
-        return ["compose", str(spec), "-o", "{out}", "--flat", "{out}.flat.xml"]
+        return ["validate", str(spec)] if validate else ["compose", str(spec), "-o", "{out}", "--flat",
+                                                         "{out}.flat.xml"]
     return build
 
 
 VPOP_SPEC = f"""\
+kind: vpop
 model: {THEO}
 parameters: {{CL: 2.8, Vc: 32.0, ka: 1.5}}
 iiv:
@@ -187,14 +190,47 @@ iiv:
 """
 
 
-def vpop(old: str, new: str, files: dict[str, str] | None = None) -> Callable[[Path], list[str]]:
+def vpop(old: str, new: str, files: dict[str, str] | None = None, *,
+         validate: bool = False) -> Callable[[Path], list[str]]:
     def build(folder: Path) -> list[str]:
         for name, text in (files or {}).items():
             (folder / name).write_text(text, encoding="utf-8")
         spec = folder / "vpop.yaml"
+        assert not old or old in VPOP_SPEC, old
         spec.write_text(VPOP_SPEC.replace(old, new) if old else new, encoding="utf-8")
-        return ["vpop", str(spec), "-n", "5", "--seed", "1", "-o", "{out}"]
+        return ["validate", str(spec)] if validate else ["vpop", str(spec), "-n", "5", "--seed", "1", "-o", "{out}"]
     return build
+
+
+def typed_cases() -> list[Case]:
+    """Issue 18: an unknown field, a wrong type and a missing required key in each of the three spec kinds
+    name the file, the line and the field, through ``validate`` and through the command that runs the spec."""
+    cases = []
+    for cmd in ("validate", "run"):
+        v = cmd == "validate"
+        cases += [
+            Case(f"typed-compose-unknown-field-{cmd}", compose("notes:", "nots:", validate=v),
+                 ("pkpd.yaml, line 3, field nots: unknown field",)),
+            Case(f"typed-compose-wrong-type-{cmd}", compose("name: pkpd", "name: [pkpd]", validate=v),
+                 ("pkpd.yaml, line 2, field name: Input should be a valid string",)),
+            Case(f"typed-compose-missing-key-{cmd}", compose("modules:\n  pk: pk.xml\n  pd: pd.xml\n", "",
+                                                              validate=v),
+                 ("pkpd.yaml, line 1, field modules: required field is missing",)),
+            Case(f"typed-vpop-unknown-field-{cmd}", vpop("iiv:", "iiv_typo:", validate=v),
+                 ("vpop.yaml, line 4, field iiv_typo: unknown field",), ext="parquet"),
+            Case(f"typed-vpop-wrong-type-{cmd}", vpop("CL: 2.8,", "CL: high,", validate=v),
+                 ("vpop.yaml, line 3, field parameters.CL: Input should be a valid number", "'high'"), ext="parquet"),
+            Case(f"typed-vpop-missing-key-{cmd}", vpop("iiv:", "selection: {biomarker: C, time: 12}\niiv:",
+                                                       validate=v),
+                 ("vpop.yaml, line 4, field selection.target: required field is missing",), ext="parquet"),
+            Case(f"typed-trial-unknown-field-{cmd}", trial(validate=v, dropuot={"hazard": 0.1}),
+                 ("design.yaml, line", "field dropuot: unknown field")),
+            Case(f"typed-trial-wrong-type-{cmd}", trial(validate=v, n="many"),
+                 ("design.yaml, line", "field n: Input should be a valid integer", "'many'")),
+            Case(f"typed-trial-missing-key-{cmd}", trial(validate=v, endpoints__0__output=DELETE),
+                 ("design.yaml, line", "field endpoints[0].output: required field is missing")),
+        ]
+    return cases
 
 
 def cohort(edit: Callable[[pd.DataFrame], pd.DataFrame], *extra: str,
@@ -358,19 +394,22 @@ CASES: list[Case] = [
          ("problem.yaml",)),
     Case("petab-yaml-not-yaml", petab(1, yaml="format_version: [1\n"), ("problem.yaml",)),
     # --- composition specs --------------------------------------------------------------------
-    Case("compose-unknown-key", compose("links:", "linkz:"), ("pkpd.yaml", "unknown key 'linkz'")),
+    Case("compose-unknown-key", compose("links:", "linkz:"), ("pkpd.yaml", "line 7", "field linkz: unknown field")),
     Case("compose-missing-module-file", compose("pd: pd.xml", "pd: missing.xml"),
-         ("pkpd.yaml", "line 5", "missing.xml")),
+         ("pkpd.yaml", "line 6", "field modules.pd", "missing.xml")),
     Case("compose-unknown-port", compose("  - pk.C -> pd.C_drug", "  - pk.C -> pd.nothing"),
-         ("pkpd.yaml", "line 7", "'nothing'")),
+         ("pkpd.yaml", "line 8", "field links[0]", "'nothing'")),
     Case("compose-output-to-output", compose("pk.C -> pd.C_drug", "pk.C -> pd.E"), ("pk.C -> pd.E", "output port")),
-    Case("compose-bad-override", compose("pd.EC50: 2.5", "pd.EC50: high"), ("pkpd.yaml", "line 9", "pd.EC50")),
+    Case("compose-bad-override", compose("pd.EC50: 2.5", "pd.EC50: high"),
+         ("pkpd.yaml", "line 10", "field overrides.pd.EC50", "'high'")),
     Case("compose-not-yaml", compose("modules:", "modules: ["), ("pkpd.yaml", "not valid YAML")),
     # --- population specs, covariate and cohort tables ----------------------------------------
-    Case("vpop-unknown-key", vpop("iiv:", "iiv_typo:"), ("vpop.yaml", "line 3", "'iiv_typo'"), ext="parquet"),
-    Case("vpop-negative-cv", vpop("cv: {CL: 0.3", "cv: {CL: -0.3"), ("vpop.yaml", "'iiv'", "'CL'"), ext="parquet"),
+    Case("vpop-unknown-key", vpop("iiv:", "iiv_typo:"), ("vpop.yaml", "line 4", "field iiv_typo: unknown field"),
+         ext="parquet"),
+    Case("vpop-negative-cv", vpop("cv: {CL: 0.3", "cv: {CL: -0.3"),
+         ("vpop.yaml", "line 5", "field iiv.cv.CL", "greater than 0"), ext="parquet"),
     Case("vpop-missing-covariate-file", vpop("", "covariates: {file: nowhere.tsv}\nparameters: {CL: 2.8}\n"),
-         ("vpop.yaml", "nowhere.tsv"), ext="parquet"),
+         ("vpop.yaml", "line 1", "field covariates.file", "nowhere.tsv"), ext="parquet"),
     Case("vpop-covariate-table-bad-value",
          vpop("", "covariates: {file: cov.tsv}\nparameters: {CL: 2.8}\n",
               {"cov.tsv": "age\tsex\tweight_kg\theight_cm\n40\tfemale\t70\t170\n45\tmale\t-3\t180\n"}),
@@ -410,6 +449,14 @@ CASES: list[Case] = [
          ("must be a power of two", "use 32 or 64")),
     Case("gsa-morris-too-few", gsa("", "", "--method", "morris", "--n", "2", "--seed", "1"),
          ("too small for morris",)),
+    *typed_cases(),
+    # a spec without kind: is not guessed from its keys; the message says which kind: to add
+    Case("validate-spec-without-kind", vpop("kind: vpop\n", "", validate=True),
+         ("vpop.yaml, line 1", "no kind: declared", "kind: vpop")),
+    Case("validate-spec-unknown-kind", vpop("kind: vpop", "kind: cohort", validate=True),
+         ("vpop.yaml, line 1, field kind", "unknown kind 'cohort'")),
+    Case("compose-spec-of-another-kind", compose("kind: composition", "kind: trial"),
+         ("pkpd.yaml, line 1, field kind: Input should be 'composition'",)),
     # --- dosing input -------------------------------------------------------------------------
     Case("regimen-text-garbage", simulate_args("--regimen", "320 mg po q12h banana", "--target", "A_gut", "--end",
                                                "24", "-o", "{out}"), ("'banana'",)),

@@ -36,7 +36,7 @@ def test_compose_writes_comp_flat_and_provenance(run, spec, tmp_path):
     (("pk.C -> pd.C_drug", "pk.C -> pd.E"), "output port"),
     (("pk.C -> pd.C_drug", "pd.C_drug -> pk.A"), "input port"),
     (("pd.EC50: 2.5", "pd.E: 2.5"), "computed by a rule"),
-    (("links:", "linkz:"), "unknown key 'linkz'"),
+    (("links:", "linkz:"), "field linkz: unknown field"),
 ])
 def test_compose_errors_exit_1_and_write_nothing(run, spec, tmp_path, edit, needle):
     spec.write_text(SPEC.replace(*edit))

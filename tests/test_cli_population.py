@@ -16,6 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 THEO = REPO / "petab_problems" / "theophylline" / "model.xml"
 
 SPEC = f"""\
+kind: vpop
 model: {THEO}
 parameters: {{CL: 2.8, Vc: 32.0, ka: 1.5}}
 iiv:
@@ -73,14 +74,14 @@ def test_bad_spec_names_line_and_key_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "cohort.parquet"
     code, _, stderr = _run("vpop", str(spec), "-n", "10", "--seed", "1", "-o", str(out))
     assert code == 1
-    assert "line 3, key 'iiv_typo': unknown key" in stderr and "Traceback" not in stderr
+    assert "bad.yaml, line 4, field iiv_typo: unknown field" in stderr and "Traceback" not in stderr
     assert not out.exists()
     spec.write_text(SPEC.replace("cv: {CL: 0.3", "cv: {CL: -0.3"))
     code, _, stderr = _run("vpop", str(spec), "-n", "10", "--seed", "1", "-o", str(out))
-    assert code == 1 and "key 'iiv'" in stderr and "cv of 'CL'" in stderr
+    assert code == 1 and "bad.yaml, line 5, field iiv.cv.CL: Input should be greater than 0 (got -0.3)" in stderr
     spec.write_text(SPEC.replace("cv: {CL: 0.3, Vc: 0.25, ka: 0.4}", "omega: [[0.09]]"))
     code, _, stderr = _run("vpop", str(spec), "-n", "10", "--seed", "1", "-o", str(out))
-    assert code == 1 and "line 3, key 'iiv'" in stderr and "parameters" in stderr
+    assert code == 1 and "bad.yaml, line 4, field iiv.parameters: with omega, give parameters" in stderr
     assert not out.exists()
 
 
@@ -106,7 +107,7 @@ def test_simulate_cohort_bad_cohort_and_usage(tmp_path: Path) -> None:
 
 def test_vpop_pbpk_population_with_genotypes(tmp_path: Path) -> None:
     spec = tmp_path / "pbpk.yaml"
-    spec.write_text(f"model: {REPO / 'models' / 'pbpk' / 'wholebody_pbpk.xml'}\npopulation: healthy_adults\n"
+    spec.write_text(f"kind: vpop\nmodel: {REPO / 'models' / 'pbpk' / 'wholebody_pbpk.xml'}\npreset: healthy_adults\n"
                     "drug: midazolam\ngenotypes: {genes: [CYP2C9, CYP2D6, CYP2C19], group: European}\n")
     out = tmp_path / "c.parquet"
     code, stdout, stderr = _run("vpop", str(spec), "-n", "30", "--seed", "2", "-o", str(out))

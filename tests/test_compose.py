@@ -383,7 +383,8 @@ def test_unitless_link_end_warns(tmp_path, mods):
 # -- spec files and the folder rebuild ------------------------------------
 
 
-SPEC = """name: pkpd
+SPEC = """kind: composition
+name: pkpd
 notes: test composition
 modules:
   pk: pk.xml
@@ -399,21 +400,23 @@ def test_spec_round_trip(tmp_path, mods):
     (tmp_path / "pkpd.yaml").write_text(SPEC)
     spec = load_spec(tmp_path / "pkpd.yaml")
     assert spec.name == "pkpd" and spec.overrides == {"pd.EC50": 2.5}
-    assert spec.links[0].where.endswith("line 7")
+    assert spec.links[0].where.endswith("pkpd.yaml, line 8, field links[0]")
     comp = compose_spec(spec)
     assert "test composition" in comp.comp_sbml
     assert libsbml.readSBMLFromString(comp.flat_sbml).getModel().getParameter("pd__EC50").getValue() == 2.5
 
 
 @pytest.mark.parametrize(("text", "needle"), [
-    (SPEC.replace("notes:", "nots:"), r"line 2: unknown key 'nots'"),
-    (SPEC.replace("pd: pd.xml", "pd: missing.xml"), r"line 5: modules.pd: no such file missing.xml"),
-    (SPEC.replace("  - pk.C -> pd.C_drug", "  - pk.C pd.C_drug"), r"line 7: links: .*must read"),
-    (SPEC.replace("pd.EC50: 2.5", "pd.EC50: high"), r"line 9: overrides.pd.EC50: expected a finite number"),
+    (SPEC.replace("notes:", "nots:"), r"line 3, field nots: unknown field"),
+    (SPEC.replace("pd: pd.xml", "pd: missing.xml"), r"line 6, field modules.pd: no such file missing.xml"),
+    (SPEC.replace("  - pk.C -> pd.C_drug", "  - pk.C pd.C_drug"), r"line 8, field links\[0\]: .*must read"),
+    (SPEC.replace("pd.EC50: 2.5", "pd.EC50: high"),
+     r"line 10, field overrides.pd.EC50: Input should be a valid number.*'high'"),
     (SPEC.replace("modules:", "modules: [").replace("links:", "]links:"), r"line \d+: not valid YAML"),
-    (SPEC.replace("  - pk.C -> pd.C_drug", "  - pk.C -> pd.nothing"), r"line 7.*'nothing'"),
-    (SPEC + "exchange:\n  end: -1\n  selections: [pd__E]\n", r"line 11: exchange.end: expected a positive"),
-    (SPEC + "exchange:\n  end: 5\n", r"line 11: exchange: missing key 'selections'"),
+    (SPEC.replace("  - pk.C -> pd.C_drug", "  - pk.C -> pd.nothing"), r"line 8, field links\[0\].*'nothing'"),
+    (SPEC + "exchange:\n  end: -1\n  selections: [pd__E]\n",
+     r"line 12, field exchange.end: Input should be greater than 0"),
+    (SPEC + "exchange:\n  end: 5\n", r"line 11, field exchange.selections: required field is missing"),
 ])
 def test_spec_errors_name_the_line(tmp_path, mods, text, needle):
     (tmp_path / "s.yaml").write_text(text)

@@ -2,10 +2,10 @@
 
 Each list on a format page is a Markdown table preceded by ``<!-- fields: NAME -->``; its first column holds
 the key, column or file name in backticks (a name in angle brackets, such as ``<parameter id>``, stands for
-names the data decide).  ``CODE`` below gives, for every NAME, the set the code defines: its own constants
-(``qsp_sbml.compose.spec._KEYS``, ``population.spec.SPEC_KEYS``, ``C.DOSING_COLUMNS``...), the literals of
-its checks read from its source (the allowed keys of each ``DesignReader.mapping`` call of a parallel trial
-design, the keys a bioequivalence or N-of-1 design reads, the keys of the summaries the trial kinds write),
+names the data decide).  ``CODE`` below gives, for every NAME, the set the code defines: the fields of the
+typed spec models (composition spec, vpop spec and population description, each trial design type and
+their sections), its own constants (``C.DOSING_COLUMNS``...), the literals of its checks read from its
+source (the keys of the summaries the trial kinds write),
 or the files and columns of a small real run (cohort simulation, calibration).  A name the code has and the
 page lacks, or the other way round, fails; so does a table without a code counterpart, or a schema of the
 code without a table.  The example files on the pages run in tests/test_docs_examples.py.
@@ -14,7 +14,6 @@ code without a table.  The example files on the pages run in tests/test_docs_exa
 from __future__ import annotations
 
 import ast
-import dataclasses
 import importlib
 import inspect
 import json
@@ -190,41 +189,38 @@ def file_names(module: str, *suffixes: str, function: str | None = None) -> set[
             and pattern.match(n.value)}
 
 
+def fields(module: str, model: str) -> set[str]:
+    """The keys a typed spec model (pydantic, read by qsp_sbml.typed_yaml) accepts: its fields' aliases."""
+    cls = getattr(importlib.import_module(module), model)
+    return {f.alias or name for name, f in cls.model_fields.items()}
+
+
+def _model(module: str, model: str) -> Callable[[], set[str]]:
+    return lambda: fields(module, model)
+
+
 def parallel_design_sections() -> dict[str, set[str]]:
-    """``trial.parallel[.FIELD]`` -> allowed keys, from every ``r.mapping(value, field, allowed)`` call of
-    qsp_sbml.trial.design (field paths with ``*`` for an index or a free name, ``criterion`` for inclusion,
-    stratification and enrichment entries)."""
-    design = importlib.import_module("qsp_sbml.trial.design")
-    out: dict[str, set[str]] = {"trial.parallel": set(design._TOP)}
-    for func in (n for n in ast.walk(_tree("qsp_sbml.trial.design")) if isinstance(n, ast.FunctionDef)):
-        assigns = sorted((n.lineno, n.targets[0].id, n.value) for n in ast.walk(func) if isinstance(n, ast.Assign)
-                         and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name))
-        params = {a.arg for a in func.args.args}
-
-        def label(node: ast.AST, line: int, fn: ast.FunctionDef = func, assigns: list = assigns,
-                  params: set[str] = params) -> str:
-            if isinstance(node, ast.Constant):
-                return str(node.value)
-            if isinstance(node, ast.JoinedStr):
-                return "".join(str(v.value) if isinstance(v, ast.Constant) else
-                               (label(v.value, line) if isinstance(v, ast.FormattedValue)
-                                and isinstance(v.value, ast.Name) and v.value.id == "fld" else "*")
-                               for v in node.values)
-            if isinstance(node, ast.Name):
-                if node.id in params:
-                    return fn.name.strip("_")
-                before = [v for ln, name, v in assigns if name == node.id and ln <= line]
-                return label(before[-1], line)
-            raise AssertionError(f"{fn.name}: cannot name the field {ast.dump(node)}")
-
-        for call in (n for n in ast.walk(func) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                     and n.func.attr == "mapping" and len(n.args) >= 3):
-            allowed = _strings(call.args[2])
-            if allowed is None and isinstance(call.args[2], ast.Name):
-                allowed = list(getattr(design, call.args[2].id))
-            assert allowed is not None, f"{func.name}: allowed keys not literal"
-            out[f"trial.parallel.{label(call.args[1], call.lineno)}"] = set(allowed)
-    return out
+    """``trial.parallel[.FIELD]`` -> allowed keys, from the typed models of a parallel design file
+    (``*`` for an index or a free name, ``criterion`` for inclusion, stratification and enrichment entries)."""
+    m = "qsp_sbml.trial._design_file"
+    d = "qsp_sbml.population.description"
+    return {
+        "trial.parallel": fields(m, "ParallelDesignFile"),
+        "trial.parallel.arms[*]": fields(m, "ArmFile"),
+        "trial.parallel.population": fields(d, "PopulationDescription"),
+        "trial.parallel.population.covariates": fields(d, "CovariatesSpec"),
+        "trial.parallel.population.iiv": fields(d, "IivSpec"),
+        "trial.parallel.population.posterior": fields(d, "PosteriorSpec"),
+        "trial.parallel.criterion": fields(m, "StratumFile"),
+        "trial.parallel.measurement_error.*": fields(m, "ErrorModelFile"),
+        "trial.parallel.response_variability.*": fields(m, "ResponseVariabilityFile"),
+        "trial.parallel.dropout": fields(m, "DropoutFile"),
+        "trial.parallel.endpoints[*]": fields(m, "EndpointFile"),
+        "trial.parallel.endpoints[*].analysis": fields(m, "AnalysisFile"),
+        "trial.parallel.sample_size": fields(m, "SampleSizeFile"),
+        "trial.parallel.adaptive": fields(m, "AdaptiveFile"),
+        "trial.parallel.dose_selection": fields(m, "DoseSelectionFile"),
+    }
 
 
 # -- small real runs -------------------------------------------------------------------------------------
@@ -303,14 +299,6 @@ def _regimen_keywords() -> set[str]:
             | compared_strings("qsp_sbml._regimen_text", "_split_phrases", "tok"))
 
 
-def _vbe(var: str, function: str = "validate") -> Callable[[], set[str]]:
-    return lambda: keys_read("qsp_sbml.trial.vbe", function, var)
-
-
-def _n_of_1(var: str) -> Callable[[], set[str]]:
-    return lambda: keys_read("qsp_sbml.trial.n_of_1", "validate", var)
-
-
 def _trial_summary(module: str) -> Callable[[], set[str]]:
     # the runner adds the list of files to every kind's summary
     return lambda: dict_literal_keys(module, "run", "summary") | {"files"}
@@ -327,33 +315,27 @@ CODE: dict[str, Callable[..., set[str]]] = {
     "dosing.columns": lambda: set(importlib.import_module("qsp_sbml.C").DOSING_COLUMNS),
     "dosing.route_values": lambda: {r.value for r in importlib.import_module("qsp_sbml.dosing").Route},
     # composition specs
-    "compose.keys": lambda: set(importlib.import_module("qsp_sbml.compose.spec")._KEYS),
-    "compose.link": lambda: _link_keys(),
-    "compose.exchange": lambda: compared_strings("qsp_sbml.compose.spec", "_exchange", "key"),
+    "compose.keys": _model("qsp_sbml.compose.spec", "CompositionSpecFile"),
+    "compose.link": lambda: compared_strings("qsp_sbml.compose.spec", "_links"),
+    "compose.exchange": _model("qsp_sbml.compose.spec", "_Exchange"),
     "compose.provenance": lambda: _provenance_columns(),
     # vpop specs and cohorts
-    "vpop.keys": lambda: set(importlib.import_module("qsp_sbml.population.spec").SPEC_KEYS),
-    **{f"vpop.{k}": (lambda k=k: set(importlib.import_module("qsp_sbml.population.spec")._SUBKEYS[k]))
-       for k in ("covariates", "posterior", "iiv", "genotypes", "selection")},
-    "vpop.covariate_effects": lambda: {f.name for f in dataclasses.fields(
-        importlib.import_module("qsp_sbml.population.variability").PowerCovariate)},
-    "vpop.target": lambda: keys_read("qsp_sbml.population.vpop", "_as_target", "spec"),
+    # the vpop spec's fields are the population description's (less those a vpop spec refuses) and its own
+    "vpop.keys": lambda: fields("qsp_sbml.population.spec", "VpopSpec") - {"cohort", "vpop", "derived"},
+    **{f"vpop.{k}": _model("qsp_sbml.population.description", cls) for k, cls in (
+        ("covariates", "CovariatesSpec"), ("posterior", "PosteriorSpec"), ("iiv", "IivSpec"),
+        ("genotypes", "GenotypesSpec"), ("selection", "SelectionSpec"), ("target", "TargetSpec"),
+        ("covariate_effects", "CovariateEffectSpec"))},
     "cohort.metadata": lambda: set(_small_cohort()._metadata()),
     # trial designs
     **{name: (lambda keys=keys: keys) for name, keys in parallel_design_sections().items()},
-    "trial.bioequivalence": lambda: set(importlib.import_module("qsp_sbml.trial.vbe")._KEYS),
-    "trial.bioequivalence.genotype": _vbe("g"),
-    "trial.bioequivalence.formulations": _vbe("forms"),
-    "trial.bioequivalence.formulation": _vbe("f", "_formulation"),
-    "trial.bioequivalence.release": _vbe("rel", "_formulation"),
-    "trial.bioequivalence.sampling": _vbe("sampling"),
-    "trial.bioequivalence.within_subject_cv": _vbe("cvs"),
-    "trial.n_of_1": lambda: set(importlib.import_module("qsp_sbml.trial.n_of_1")._KEYS),
-    "trial.n_of_1.parameters.*": _n_of_1("p"),
-    "trial.n_of_1.error.*": _n_of_1("e"),
-    "trial.n_of_1.target": _n_of_1("t"),
-    "trial.n_of_1.posterior": _n_of_1("post"),
-    "trial.n_of_1.synthetic_patient": _n_of_1("synth"),
+    **{f"trial.bioequivalence{k}": _model("qsp_sbml.trial.vbe", cls) for k, cls in (
+        ("", "VbeDesignFile"), (".formulations", "_Formulations"),
+        (".formulation", "_FormulationFile"), (".release", "_Release"), (".sampling", "_Sampling"),
+        (".within_subject_cv", "_WithinCv"))},
+    **{f"trial.n_of_1{k}": _model("qsp_sbml.trial.n_of_1", cls) for k, cls in (
+        ("", "NOf1DesignFile"), (".parameters.*", "_Parameter"), (".error.*", "_Error"), (".target", "_Target"),
+        (".posterior", "_Posterior"), (".synthetic_patient", "_Synthetic"))},
     "trial.n_of_1.patient": lambda: compared_strings("qsp_sbml.trial.n_of_1", "read_patient", "col") | {
         s for node in ast.walk(_function("qsp_sbml.trial.n_of_1", "read_patient"))
         if isinstance(node, ast.For) for s in (_strings(node.iter) or [])},
@@ -500,14 +482,6 @@ def _demo_settings_keys() -> set[str]:
                 if isinstance(k, ast.Constant) and k.value == "settings" and isinstance(v, ast.Dict):
                     return {kk.value for kk in v.keys if isinstance(kk, ast.Constant)}
     raise LookupError("qsp_sbml.demo.pipeline._summary: no settings")
-
-
-def _link_keys() -> set[str]:
-    """The keys of a link given as a mapping: the set literal ``load_spec`` compares a link's keys with."""
-    sets = [_strings(node) for node in ast.walk(_function("qsp_sbml.compose.spec", "load_spec"))
-            if isinstance(node, ast.Set)]
-    assert len(sets) == 1, sets
-    return set(sets[0] or [])
 
 
 # -- the tests -------------------------------------------------------------------------------------------

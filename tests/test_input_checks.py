@@ -108,7 +108,11 @@ def test_shipped_inputs_validate_by_kind(tmp_path: Path) -> None:
     (tmp_path / "other.yaml").write_text("foo: 1\n")
     assert validate_input(tmp_path / "other.yaml")[0] == "unknown"
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "other.yaml")])
-    assert result.exit_code == 1 and "cannot tell which kind" in result.output
+    assert result.exit_code == 1 and "other.yaml, line 1: no kind: declared" in result.output
+    assert "kind: composition" in result.output and "kind: vpop" in result.output and "kind: trial" in result.output
+    # the kind is declared, never guessed: a composition spec without kind: is not recognised by its modules
+    (tmp_path / "other.yaml").write_text(COMPOSE_SPEC.replace("kind: composition\n", ""))
+    assert validate_input(tmp_path / "other.yaml")[0] == "unknown"
     assert input_kind(tmp_path / "pkpd.yaml") == "composition"
     listed = list(tmp_path.iterdir())
     assert sorted(p.name for p in listed) == ["other.yaml", "pd.xml", "pk.xml", "pkpd.yaml", "vpop.yaml"]

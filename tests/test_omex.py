@@ -37,7 +37,8 @@ from qsp_sbml.interop.omex import (  # noqa: E402
 MODELS = project_models_dir()
 COMPOSED = sorted((MODELS / "composed").glob("*.yaml")) if (MODELS / "composed").is_dir() else []
 TIGHT = IntegratorOptions(rtol=1e-10, atol=1e-14)
-SPEC = """modules:
+SPEC = """kind: composition
+modules:
   pk: {mab}
   pd: {emax}
 links:

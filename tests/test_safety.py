@@ -72,7 +72,7 @@ def test_yaml_python_tags_are_refused(tmp_path: Path, monkeypatch: pytest.Monkey
         args = ["compose", str(spec), "-o", str(tmp_path / "o.xml")]
     else:
         spec = tmp_path / "v.yaml"
-        spec.write_text(f"parameters: {{CL: {PWNED}}}\n")
+        spec.write_text(f"kind: vpop\nparameters: {{CL: {PWNED}}}\n")
         args = ["vpop", str(spec), "-n", "2", "--seed", "1", "-o", str(tmp_path / "c.parquet")]
     for command in (args, ["validate", str(spec)]):
         result = CliRunner().invoke(main, command)
@@ -93,7 +93,9 @@ def test_spec_paths_are_relative_to_the_spec_not_the_working_directory(tmp_path:
     (specs / "pkpd.yaml").write_text(COMPOSE_SPEC)  # modules: pk.xml, pd.xml (relative)
     shutil.copy(THEO, specs / "theo.xml")
     (specs / "cov.tsv").write_text("age\tsex\tweight_kg\theight_cm\n40\tfemale\t70\t170\n45\tmale\t80\t180\n")
-    (specs / "vpop.yaml").write_text("model: theo.xml\ncovariates: {file: cov.tsv}\nparameters: {CL: 2.8}\n")
+    (specs / "vpop.yaml").write_text(
+        "kind: vpop\nmodel: theo.xml\ncovariates: {file: cov.tsv}\nparameters: {CL: 2.8}\n"
+    )
     monkeypatch.chdir(elsewhere)
     run = CliRunner().invoke
     assert run(main, ["petab", "evaluate", str(problem)]).exit_code == 0

@@ -63,7 +63,8 @@ def test_bad_input_names_the_field(mutate: Any, field: str) -> None:
     mutate(spec)
     with pytest.raises(TrialDesignError) as err:
         n_of_1.validate(spec, source=SOURCE)
-    assert err.value.field == field and str(err.value).startswith(f"{field}: ")
+    assert err.value.field == field and f"{SOURCE}, line " in str(err.value)
+    assert f", field {field}: " in str(err.value).splitlines()[0]
 
 
 def test_correlated_prior_from_the_design() -> None:

@@ -25,6 +25,7 @@ LIVER = ROOT / "models" / "disease" / "liver_autoimmune.xml"
 PSORIASIS = ROOT / "models" / "composed" / "mab_psoriasis_flat.xml"
 
 BASE: dict[str, Any] = {
+    "kind": "trial",
     "model": str(LIVER),
     "time_unit": "week",
     "duration": 8,
@@ -54,8 +55,7 @@ def _write(tmp_path: Path, spec: dict[str, Any], name: str = "design.yaml") -> P
 
 
 def _validate(path: Path) -> Any:
-    data, _ = read_design(path)
-    return validate_parallel(data, source=path)
+    return validate_parallel(read_design(path), source=path)
 
 
 def test_design_loads_with_defaults(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ BAD_INPUT = [
     ({"arms__1__regimen": "150 zz sc at 0 wk"}, "arms[1].regimen", "not a valid regimen"),
     ({"arms__1__parameters": {"E_drugg": 0.5}}, "arms[1].parameters.E_drugg", "no parameter"),
     ({"endpoints__0__time": 9}, "endpoints[0].time", "after the end"),
-    ({"dropuot": {"hazard": 0.1}}, "dropuot", "unknown key"),
+    ({"dropuot": {"hazard": 0.1}}, "dropuot", "unknown field"),
 ]
 
 
@@ -231,9 +231,12 @@ QUICK = {"bioequivalence": {"n": 24}, "n_of_1": {"posterior": {"n_proposals": 60
 def _quick_copy(scenario: Path, tmp_path: Path) -> Path:
     """The scenario with the QUICK sizes, its relative paths made absolute (the copy lives elsewhere)."""
     spec = yaml.safe_load(scenario.read_text(encoding="utf-8"))
-    for key in ("model", "drug", "patient"):
+    for key in ("model", "patient"):
         if isinstance(spec.get(key), str):
             spec[key] = str((scenario.parent / spec[key]).resolve())
+    pop = spec.get("population")
+    if isinstance(pop, dict) and str(pop.get("drug", "")).endswith(".yaml"):  # a drug record given by path
+        pop["drug"] = str((scenario.parent / pop["drug"]).resolve())
     for key, value in QUICK[spec["type"]].items():
         spec[key] = {**spec[key], **value} if isinstance(value, dict) else value
     path = tmp_path / scenario.name
@@ -326,7 +329,7 @@ def test_population_from_cohort_file_and_preset_with_covariate_criteria(tmp_path
 
 
 def test_runner_dispatches_on_type_through_the_kind_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A kind module only needs validate(spec, source=) and run(design, seed=, engine=, out=)."""
+    """A kind module only needs validate(doc, source=) and run(design, seed=, engine=, out=)."""
     import sys
     import types
 
@@ -335,10 +338,10 @@ def test_runner_dispatches_on_type_through_the_kind_contract(tmp_path: Path, mon
     calls: dict[str, Any] = {}
     fake = types.ModuleType("fake_trial_kind")
 
-    def validate(spec: Any, *, source: Path) -> Any:
-        if "subjects" not in spec:
+    def validate(doc: Any, *, source: Path) -> Any:
+        if "subjects" not in doc.data:
             raise TrialDesignError("is required", field="subjects")
-        return dict(spec)
+        return dict(doc.data)
 
     def run(design: Any, *, seed: int, engine: Any, out: Path) -> tuple[dict[str, Any], str]:
         calls["out"] = out

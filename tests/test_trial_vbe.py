@@ -48,8 +48,14 @@ def test_shipped_design_validates_with_cited_doses() -> None:
     (lambda s: s["formulations"]["reference"].pop("salt_mg"), "formulations.reference.dose_mg"),
     (lambda s: s.update(n=201), "n"),
     (lambda s: s.update(model="missing.xml"), "model"),
-    (lambda s: s["genotype"]["groups"].update({"Martian": 1.0}), "genotype.groups.Martian"),
-    (lambda s: s["genotype"].update(gene="CYP9Z9"), "genotype.gene"),
+    (lambda s: s["population"]["genotypes"]["groups"].update({"Martian": 1.0}),
+     "population.genotypes.groups.Martian"),
+    (lambda s: s["population"]["genotypes"].update(genes=["CYP9Z9"]), "population.genotypes.genes[0]"),
+    (lambda s: s["population"]["genotypes"].update(genes=["CYP2D6", "CYP2C19"]), "population.genotypes"),
+    (lambda s: s["population"].pop("drug"), "population.drug"),
+    (lambda s: s["population"].update(drug="unobtainium"), "population.drug"),
+    (lambda s: s["population"].update(vpop="x.yaml"), "population.vpop"),
+    (lambda s: s["population"].update(preset="martians"), "population.preset"),
     (lambda s: s["within_subject_cv"].pop("Cmax"), "within_subject_cv.Cmax"),
     (lambda s: s.update(limits=[1.25, 0.8]), "limits"),
     (lambda s: s.update(sampling={"end_h": 10, "step_h": 0.5}), "sampling.end_h"),
@@ -60,7 +66,8 @@ def test_bad_input_names_the_field(mutate: Any, field: str) -> None:
     mutate(spec)
     with pytest.raises(TrialDesignError) as err:
         vbe.validate(spec, source=SOURCE)
-    assert err.value.field == field and str(err.value).startswith(f"{field}: ")
+    assert err.value.field == field and f"{SOURCE}, line " in str(err.value)
+    assert f", field {field}: " in str(err.value).splitlines()[0]
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ TARGET = {"distribution": "lognormal", "mean": 10.9, "sd": 10.1}  # KEEPsAKE 1, 
 
 def _spec(tmp_path: Path, *, selection: bool) -> Path:
     text = f"""\
+kind: vpop
 model: {MODEL}
 parameters: {{dose_nmol: 0.0, PASI0: 20.0}}     # untreated (baseline); the module's PASI0
 posterior: {{file: {DRAWS}, parameters: [k_T, f_ind, s_resp]}}

@@ -38,8 +38,8 @@ SIGNATURE_TYPES = {
                                "qsp_sbml.petab._common.ModelEntities"],
     "qsp_sbml.pharmacogenomics.clearance": ["qsp_sbml.pharmacogenomics._tables.ClearanceRecord"],
     "qsp_sbml.pharmacogenomics.sbml": ["qsp_sbml.pharmacogenomics.sbml.SbmlSource"],
-    "qsp_sbml.population.spec": ["qsp_sbml.population.spec._Spec"],
-    "qsp_sbml.trial.design": ["qsp_sbml.trial.design.DesignReader"],
+    "qsp_sbml.population.spec": ["qsp_sbml.population.spec._Read"],
+    "qsp_sbml.trial.design": ["qsp_sbml.typed_yaml.YamlDoc"],
     "qsp_sbml.trial.n_of_1": ["qsp_sbml.trial.n_of_1.Target"],
     "qsp_sbml.trial.twin": ["qsp_sbml.trial.twin.Predictor"],
 }

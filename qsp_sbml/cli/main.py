@@ -47,9 +47,10 @@ def main(debug: bool) -> None:
 def validate(path: Path, strict_units: bool, strict: bool, as_json: bool) -> None:
     """Validate an input file; exit 1 when it has errors.
 
-    PATH is an SBML (or comp SBML) model, a PEtab problem YAML, a composition
-    spec, a trial design or a virtual-population spec (YAML files are told
-    apart by their keys).  Every issue names its file, line or row, id and what to do.
+    PATH is an SBML (or comp SBML) model, a PEtab problem YAML, or a spec that
+    declares its kind on a top-level line: kind: composition, kind: vpop or
+    kind: trial (a YAML file without one is refused, never guessed).  Every
+    issue names its file, line or row, field or id and what to do.
 
     \b
     Examples:

@@ -2,6 +2,7 @@
 
 A spec::
 
+    kind: composition              # declares the file's kind (qsp-sbml validate needs it)
     name: mab_emax                 # optional: top-level model id (default: the file name)
     notes: mAb TMDD driving an Emax effect   # optional, written into the model's notes
     modules:                       # submodel id -> SBML file, relative to this file
@@ -18,29 +19,37 @@ A spec::
       selections: [pk_C_free, pd__E]
       points: 35                   # optional (default 50): outputs at mid-intervals, off dose times
 
-It is read with YAML's safe loader and checked on load; every error names the
-file, the line and the key.
+It is read by :mod:`qsp_sbml.typed_yaml` into :class:`CompositionSpecFile` (a pydantic model: unknown
+fields, wrong types and missing keys are errors); every error names the file, the line and the field::
+
+    pkpd.yaml, line 9, field overrides.pd.EC50: Input should be a valid number, ... (got 'high')
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
 
-import yaml
+from pydantic import Field, ValidationInfo, field_validator
 
 from qsp_sbml._io import atomic_write_text, differing
 from qsp_sbml.compose.assemble import Composition, Link, assemble, parse_link
 from qsp_sbml.errors import CompositionError
+from qsp_sbml.typed_yaml import At, Finite, SpecModel, parse, read_yaml
 
-__all__ = ["ComposeSpec", "ExchangeCheck", "build_folder", "compose_spec", "load_spec", "outputs_for"]
+__all__ = [
+    "ComposeSpec",
+    "CompositionSpecFile",
+    "ExchangeCheck",
+    "build_folder",
+    "compose_spec",
+    "load_spec",
+    "outputs_for",
+]
 
-_KEYS = ("name", "notes", "modules", "links", "overrides", "exchange")
 _SID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -75,9 +84,84 @@ class ComposeSpec:
     exchange: ExchangeCheck | None = None
 
 
-def _err(path: Path, node: yaml.Node | None, message: str) -> CompositionError:
-    where = f"{path}, line {node.start_mark.line + 1}" if node is not None else str(path)
-    return CompositionError(f"{where}: {message}")
+class _Exchange(SpecModel):
+    #: Regimen text (flat ids) given in both simulators.
+    regimen: str | None = None
+    #: End time (model time), > 0.
+    end: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    #: Flat ids compared.
+    selections: Annotated[list[str], Field(min_length=1)]
+    #: Number of output intervals.
+    points: Annotated[int, Field(ge=1)] = 50
+
+
+class CompositionSpecFile(SpecModel):
+    """The fields of a composition spec file (see the module docstring)."""
+
+    #: ``composition``: the file's declared kind.
+    kind: Literal["composition"] | None = None
+    #: Top-level model id (default: the file name).
+    name: str | None = None
+    #: Written into the model's notes.
+    notes: str = ""
+    #: Submodel id -> SBML file, relative to the spec.
+    modules: Annotated[dict[str, str], Field(min_length=1)]
+    #: ``A.output -> B.input`` or ``{from: A.output, to: B.input}``.
+    links: list[str] = Field(default_factory=list)
+    #: ``submodel.parameter`` -> value.
+    overrides: dict[str, Finite] = Field(default_factory=dict)
+    #: COPASI-vs-RoadRunner check of the composed model.
+    exchange: _Exchange | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_an_sid(cls, v: str | None) -> str | None:
+        if v is not None and not _SID.match(v):
+            raise ValueError(f"must be an SBML id (letters, digits, '_'), got {v!r}")
+        return v
+
+    @field_validator("modules")
+    @classmethod
+    def _module_files(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        base: Path = info.context["base"] if info.context else Path()
+        for sub, file in v.items():
+            if not _SID.match(sub) or "__" in sub:
+                raise At(sub, f"{sub!r} is not an SBML id without '__'")
+            if not file:
+                raise At(sub, "expected a file path")
+            full = (base / file).resolve()
+            if not full.is_file():
+                raise At(sub, f"no such file {file} (looked at {full})")
+        return v
+
+    @field_validator("overrides")
+    @classmethod
+    def _override_keys(cls, v: dict[str, float]) -> dict[str, float]:
+        for key in v:
+            if key.count(".") != 1:
+                raise At(key, f"{key!r} must be 'submodel.parameter'")
+        return v
+
+    @field_validator("links", mode="before")
+    @classmethod
+    def _links(cls, v: object) -> object:
+        """A mapping link ``{from: A.x, to: B.y}`` becomes ``"A.x -> B.y"``; every link must parse."""
+        if not isinstance(v, list):
+            return v
+        out = []
+        for i, raw in enumerate(v):
+            if isinstance(raw, dict):
+                if set(raw) != {"from", "to"}:
+                    raise At(f"[{i}]", f"a mapping link has keys 'from' and 'to', got {sorted(map(str, raw))}")
+                raw = f"{raw['from']} -> {raw['to']}"
+            if not isinstance(raw, str):
+                raise At(f"[{i}]", f"a link is 'A.output -> B.input' or {{from: A.output, to: B.input}}, got {raw!r}")
+            try:
+                parse_link(raw)
+            except CompositionError as err:
+                raise At(f"[{i}]", str(err)) from None
+            out.append(raw)
+        return out
 
 
 def load_spec(path: str | os.PathLike[str]) -> ComposeSpec:
@@ -86,125 +170,27 @@ def load_spec(path: str | os.PathLike[str]) -> ComposeSpec:
     Raises
     ------
     CompositionError
-        Unreadable YAML, an unknown or missing key, a value of the wrong type,
-        a module file that does not exist (the message gives the line).
+        Unreadable YAML, an unknown or missing field, a value of the wrong type, a module file that
+        does not exist; the message names the file, the line and the field.
     """
     spec_path = Path(path)
-    if not spec_path.is_file():
-        raise CompositionError(f"{spec_path}: no such spec file")
-    text = spec_path.read_text(encoding="utf-8")
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is not None:
-            loader.construct_document(root)  # refuse unknown tags (e.g. !!python/...) here, with their line
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        raise CompositionError(f"{spec_path}{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
-    if not isinstance(root, yaml.MappingNode):
-        raise _err(spec_path, root, "a spec is a mapping with keys modules, links (and name, notes, overrides)")
-
-    entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-    for key_node, value_node in root.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key not in _KEYS:
-            raise _err(spec_path, key_node, f"unknown key {key!r}; allowed: {', '.join(_KEYS)}")
-        if key in entries:
-            raise _err(spec_path, key_node, f"key {key!r} given twice")
-        entries[key] = (key_node, value_node)
-    if "modules" not in entries:
-        raise _err(spec_path, root, "missing key 'modules' (submodel id -> SBML file)")
-
-    def value(key: str) -> Any:
-        return loader.construct_object(entries[key][1], deep=True) if key in entries else None
-
-    name = value("name")
+    doc = read_yaml(spec_path, error=CompositionError, what="composition spec")
+    raw = parse(CompositionSpecFile, doc, error=CompositionError)
+    name = raw.name
     if name is None:
         name = spec_path.stem
         if not _SID.match(name):
-            raise _err(spec_path, root, f"the file name {name!r} is not an SBML id; give 'name:'")
-    elif not isinstance(name, str) or not _SID.match(name):
-        raise _err(spec_path, entries["name"][1], f"'name' must be an SBML id (letters, digits, '_'), got {name!r}")
-    notes = value("notes") or ""
-    if not isinstance(notes, str):
-        raise _err(spec_path, entries["notes"][1], "'notes' must be text")
-
-    modules_node = entries["modules"][1]
-    if not isinstance(modules_node, yaml.MappingNode) or not modules_node.value:
-        raise _err(spec_path, modules_node, "'modules' must map submodel ids to SBML files")
-    modules: dict[str, Path] = {}
-    for key_node, value_node in modules_node.value:
-        sub = loader.construct_object(key_node, deep=True)
-        file = loader.construct_object(value_node, deep=True)
-        if not isinstance(sub, str) or not _SID.match(sub) or "__" in sub:
-            raise _err(spec_path, key_node, f"modules: {sub!r} is not an SBML id without '__'")
-        if not isinstance(file, str) or not file:
-            raise _err(spec_path, value_node, f"modules.{sub}: expected a file path, got {file!r}")
-        full = (spec_path.parent / file).resolve()
-        if not full.is_file():
-            raise _err(spec_path, value_node, f"modules.{sub}: no such file {file} (looked at {full})")
-        modules[sub] = full
-
-    links: list[Link] = []
-    if "links" in entries:
-        links_node = entries["links"][1]
-        if not isinstance(links_node, yaml.SequenceNode):
-            raise _err(spec_path, links_node, "'links' must be a list of 'A.output -> B.input'")
-        for item in links_node.value:
-            where = f"{spec_path}, line {item.start_mark.line + 1}"
-            raw = loader.construct_object(item, deep=True)
-            if isinstance(raw, Mapping):
-                if set(raw) != {"from", "to"}:
-                    raise _err(spec_path, item, f"links: a mapping link has keys 'from' and 'to', got {sorted(raw)}")
-                raw = (raw["from"], raw["to"])
-            try:
-                links.append(parse_link(raw, where))
-            except CompositionError as err:
-                raise _err(spec_path, item, f"links: {err}") from None
-
-    overrides: dict[str, float] = {}
-    if "overrides" in entries:
-        ov_node = entries["overrides"][1]
-        if not isinstance(ov_node, yaml.MappingNode):
-            raise _err(spec_path, ov_node, "'overrides' must map 'submodel.parameter' to numbers")
-        for key_node, value_node in ov_node.value:
-            key = loader.construct_object(key_node, deep=True)
-            number = loader.construct_object(value_node, deep=True)
-            if not isinstance(key, str) or key.count(".") != 1:
-                raise _err(spec_path, key_node, f"overrides: {key!r} must be 'submodel.parameter'")
-            if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
-                raise _err(spec_path, value_node, f"overrides.{key}: expected a finite number, got {number!r}")
-            overrides[key] = float(number)
-    exchange = _exchange(spec_path, entries["exchange"][1], loader) if "exchange" in entries else None
-    return ComposeSpec(spec_path, name, modules, links, overrides, notes, exchange)
-
-
-def _exchange(spec_path: Path, node: yaml.Node, loader: yaml.SafeLoader) -> ExchangeCheck:
-    if not isinstance(node, yaml.MappingNode):
-        raise _err(spec_path, node, "'exchange' must be a mapping with end, selections (and regimen, points)")
-    values: dict[str, tuple[yaml.Node, Any]] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key not in ("regimen", "end", "selections", "points"):
-            raise _err(spec_path, key_node, f"exchange: unknown key {key!r}; allowed: regimen, end, selections, points")
-        values[key] = (value_node, loader.construct_object(value_node, deep=True))
-    for required in ("end", "selections"):
-        if required not in values:
-            raise _err(spec_path, node, f"exchange: missing key {required!r}")
-    end_node, end = values["end"]
-    if isinstance(end, bool) or not isinstance(end, (int, float)) or not math.isfinite(end) or end <= 0:
-        raise _err(spec_path, end_node, f"exchange.end: expected a positive number (model time), got {end!r}")
-    sel_node, selections = values["selections"]
-    if not isinstance(selections, list) or not selections or not all(isinstance(x, str) for x in selections):
-        raise _err(spec_path, sel_node, "exchange.selections: expected a non-empty list of flat ids")
-    regimen = values.get("regimen", (None, None))[1]
-    if regimen is not None and not isinstance(regimen, str):
-        raise _err(spec_path, values["regimen"][0], "exchange.regimen: expected regimen text")
-    points = values.get("points", (None, 50))[1]
-    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-        raise _err(spec_path, values["points"][0], f"exchange.points: expected a positive integer, got {points!r}")
-    return ExchangeCheck(float(end), list(selections), regimen, points)
+            raise CompositionError(f"{doc.where('')}: the file name {name!r} is not an SBML id; give 'name:'")
+    modules = {sub: (spec_path.parent / file).resolve() for sub, file in raw.modules.items()}
+    links = []
+    for i, item in enumerate(raw.links):
+        where = doc.where(f"links[{i}]")
+        links.append(parse_link(item, where))
+    exchange = None
+    if raw.exchange is not None:
+        ex = raw.exchange
+        exchange = ExchangeCheck(float(ex.end), list(ex.selections), ex.regimen, ex.points)
+    return ComposeSpec(spec_path, name, modules, links, dict(raw.overrides), raw.notes, exchange)
 
 
 def compose_spec(path: str | os.PathLike[str] | ComposeSpec) -> Composition:

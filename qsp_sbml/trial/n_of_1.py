@@ -29,20 +29,20 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator, model_validator
 
 from qsp_sbml.engine import Engine, SerialEngine
 from qsp_sbml.errors import QspError, TrialDesignError
-from qsp_sbml.trial._fields import check_kind, file_path, mapping, number
+from qsp_sbml.trial._design_file import TrialFile
 from qsp_sbml.trial.twin import ResidualError, TwinPosterior, TwinPrior, fit_twin, rank_regimens
+from qsp_sbml.typed_yaml import At, Finite, NonNegative, Positive, SpecModel, YamlDoc, parse, spec_error
 
-__all__ = ["NOf1Design", "make_patient", "read_patient", "run", "validate"]
+__all__ = ["NOf1Design", "NOf1DesignFile", "make_patient", "read_patient", "run", "validate"]
 
-_KEYS = {"type", "name", "description", "model", "patient", "history", "fixed", "parameters", "correlations", "error",
-         "regimens", "target", "posterior", "synthetic_patient", "grid_step_h", "sources"}
 
 
 @dataclass(frozen=True)
@@ -80,147 +80,191 @@ class NOf1Design:
     observations: pd.DataFrame | None = None
 
 
-def _regimen(text: Any, field: str) -> str:
+def _regimen_text(text: str) -> str:
     from qsp_sbml._regimen_text import parse_regimen_text
 
-    if not isinstance(text, str) or not text.strip():
-        raise TrialDesignError("must be a regimen text (e.g. '150 mg sc at 0,4 wk to X then q12wk')", field=field,
-                               value=text)
+    if not text.strip():
+        raise ValueError("must be a regimen text (e.g. '150 mg sc at 0,4 wk to X then q12wk')")
     try:
         parse_regimen_text(text)
     except QspError as err:
-        raise TrialDesignError(str(err), field=field, value=text) from None
+        raise ValueError(str(err)) from None
     return text
 
 
-def validate(spec: Mapping[str, Any], *, source: Path) -> NOf1Design:
-    """Check a ``type: n_of_1`` design; errors name the field (e.g. ``parameters.pk__CL.cv``)."""
-    spec = check_kind(spec, "n_of_1", _KEYS)
-    base = Path(source).resolve().parent
-    model = file_path(spec, "model", base)
-    fhir_obs = None
-    if isinstance(spec.get("patient"), Mapping):  # the patient's record: observations and history
-        from qsp_sbml.rwe.twin import design_source
+class _Parameter(SpecModel):
+    typical: Positive
+    #: Log-normal CV, or ``sd_log`` (SD of the log parameter).
+    cv: Positive | None = None
+    sd_log: Positive | None = None
 
-        if "history" in spec:
-            raise TrialDesignError("the history comes from the FHIR record; remove it", field="history")
-        if "synthetic_patient" in spec:
-            raise TrialDesignError("a synthetic patient is a CSV patient file, not a FHIR record",
-                                   field="synthetic_patient")
-        try:
-            twin = design_source(spec["patient"], base)
-        except QspError as err:
-            raise TrialDesignError(str(err), field="patient") from None
-        patient, history = (base / str(spec["patient"]["fhir"])).resolve(), twin.regimen.to_text()
-        fhir_obs = twin.observations[["time_h", "output", "value"]].copy()
-    else:
-        patient = file_path(spec, "patient", base, must_exist=False)   # make_patient may be about to write it
-        history = _regimen(spec.get("history"), "history")
-    fixed_spec = spec.get("fixed", {}) or {}
-    if not isinstance(fixed_spec, Mapping):
-        raise TrialDesignError("must be a mapping of parameter id to value", field="fixed")
-    fixed = {str(k): number(fixed_spec, k, f"fixed.{k}", positive=False) for k in fixed_spec}
-    params = mapping(spec, "parameters", "parameters", nonempty=True)
-    typical: dict[str, float] = {}
-    sd_log: dict[str, float] = {}
-    for name, p in params.items():
-        field = f"parameters.{name}"
-        if not isinstance(p, Mapping):
-            raise TrialDesignError("must be a mapping with typical and cv (or sd_log)", field=field)
-        typical[str(name)] = number(p, "typical", f"{field}.typical")
-        if "cv" in p:
-            sd_log[str(name)] = math.sqrt(math.log1p(number(p, "cv", f"{field}.cv") ** 2))
-        elif "sd_log" in p:
-            sd_log[str(name)] = number(p, "sd_log", f"{field}.sd_log")
-        else:
-            raise TrialDesignError("needs cv (log-normal CV) or sd_log (SD of the log parameter)", field=f"{field}.cv")
-        if name in fixed:
-            raise TrialDesignError("is both estimated and fixed", field=f"fixed.{name}")
-    names = list(typical)
-    sds = np.array(list(sd_log.values()))
+    @model_validator(mode="after")
+    def _spread(self) -> _Parameter:
+        if self.cv is None and self.sd_log is None:
+            raise At("cv", "needs cv (log-normal CV) or sd_log (SD of the log parameter)")
+        return self
+
+    def sd(self) -> float:
+        return math.sqrt(math.log1p(float(self.cv) ** 2)) if self.cv is not None else float(self.sd_log)  # type: ignore[arg-type]
+
+
+class _Error(SpecModel):
+    additive: NonNegative = 0.0
+    proportional: NonNegative = 0.0
+
+    @model_validator(mode="after")
+    def _some(self) -> _Error:
+        if self.additive == self.proportional == 0:
+            raise At("", "needs additive and/or proportional > 0 (and none negative)")
+        return self
+
+
+class _Target(SpecModel):
+    output: Annotated[str, Field(min_length=1)]
+    threshold: Finite
+    direction: Literal["below", "above"] = "below"
+    window_h: list[Finite]
+
+    @field_validator("window_h")
+    @classmethod
+    def _window(cls, v: list[float]) -> list[float]:
+        if len(v) != 2 or not 0 <= v[0] <= v[1]:
+            raise ValueError(f"must be [from, to] hours with 0 <= from <= to, got {v!r}")
+        return v
+
+
+class _Posterior(SpecModel):
+    n_proposals: Annotated[int, Field(ge=10)] = 1000
+    n_sample: Annotated[int, Field(ge=1)] | None = None
+    starts: Annotated[int, Field(ge=1)] = 3
+
+
+class _Synthetic(SpecModel):
+    truth: Annotated[dict[str, Positive], Field(min_length=1)]
+    seed: int
+
+
+class _FhirPatient(SpecModel):
+    """``patient: {fhir: RECORD, mapping: MAPPING.yaml, id: ..., t0: ...}`` (read by :mod:`qsp_sbml.rwe.twin`)."""
+
+    fhir: Annotated[str, Field(min_length=1)]
+    mapping: Annotated[str, Field(min_length=1)]
+    id: str | None = None
+    t0: str | None = None
+
+
+class NOf1DesignFile(TrialFile):
+    """The fields of a ``type: n_of_1`` design file."""
+
+    type: Literal["n_of_1"]
+    #: The patient's observations (``time_h, output, value``); may be missing with ``synthetic_patient``;
+    #: or the patient's FHIR record (observations and dosing history).
+    patient: Annotated[str, Field(min_length=1)] | _FhirPatient
+    history: str | None = None
+    fixed: dict[str, Finite] = Field(default_factory=dict)
+    parameters: Annotated[dict[str, _Parameter], Field(min_length=1)]
+    correlations: dict[str, Finite] = Field(default_factory=dict)
+    error: Annotated[dict[str, _Error], Field(min_length=1)]
+    regimens: Annotated[dict[str, str], Field(min_length=1)]
+    target: _Target
+    posterior: _Posterior = Field(default_factory=_Posterior)
+    synthetic_patient: _Synthetic | None = None
+    grid_step_h: Positive = 24.0
+    sources: list[str] | str | dict[str, str] | None = None
+
+    _history = field_validator("history")(lambda v: v if v is None else _regimen_text(v))
+
+    @field_validator("regimens")
+    @classmethod
+    def _regimens(cls, v: dict[str, str]) -> dict[str, str]:
+        for k, text in v.items():
+            try:
+                _regimen_text(text)
+            except ValueError as err:
+                raise At(k, str(err)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> NOf1DesignFile:
+        if isinstance(self.patient, _FhirPatient):
+            if self.history is not None:
+                raise At("history", "the history comes from the FHIR record; remove it")
+            if self.synthetic_patient is not None:
+                raise At("synthetic_patient", "a synthetic patient is a CSV patient file, not a FHIR record")
+        elif self.history is None:
+            raise At("history", "required field is missing (the regimen the patient received)")
+        names = list(self.parameters)
+        for name in names:
+            if name in self.fixed:
+                raise At(f"fixed.{name}", "is both estimated and fixed")
+        for pair, rv in self.correlations.items():
+            ids = [x.strip() for x in str(pair).split(",")]
+            if len(ids) != 2 or ids[0] == ids[1] or not all(i in names for i in ids):
+                raise At(f"correlations.{pair}", "must name two different estimated parameters as 'a,b' "
+                         f"({', '.join(names)})")
+            if not -1 < rv < 1:
+                raise At(f"correlations.{pair}", f"must be in (-1, 1), got {rv}")
+        if self.synthetic_patient is not None:
+            for k in names:
+                if k not in self.synthetic_patient.truth:
+                    raise At(f"synthetic_patient.truth.{k}", f"no true value for estimated parameter {k!r}")
+        return self
+
+
+def validate(spec: Mapping[str, Any] | YamlDoc, *, source: Path) -> NOf1Design:
+    """Check a ``type: n_of_1`` design; errors name the file, line and field (e.g. ``parameters.pk__CL.cv``)."""
+    from qsp_sbml.trial.design import as_doc
+
+    doc = as_doc(spec, source)
+    base = Path(source).resolve().parent
+    d = parse(NOf1DesignFile, doc, error=lambda m: TrialDesignError(m, field=None), base=base)
+
+    def fail(fld: str, message: str) -> Exception:
+        return spec_error(doc, fld, message, error=lambda m: TrialDesignError(m, field=fld))
+
+    names = list(d.parameters)
+    sds = np.array([p.sd() for p in d.parameters.values()])
     corr = np.eye(len(names))
-    corr_spec = spec.get("correlations", {}) or {}
-    if not isinstance(corr_spec, Mapping):
-        raise TrialDesignError("must be a mapping 'a,b': correlation", field="correlations")
-    for pair in corr_spec:
-        field = f"correlations.{pair}"
-        ids = [x.strip() for x in str(pair).split(",")]
-        if len(ids) != 2 or ids[0] == ids[1] or not all(i in names for i in ids):
-            raise TrialDesignError(f"must name two different estimated parameters as 'a,b' ({', '.join(names)})",
-                                   field=field, value=pair)
-        rv = number(corr_spec, pair, field, positive=False)
-        if not -1 < rv < 1:
-            raise TrialDesignError(f"must be in (-1, 1), got {rv}", field=field, value=rv)
-        i, j = names.index(ids[0]), names.index(ids[1])
+    for pair, rv in d.correlations.items():
+        i, j = (names.index(x.strip()) for x in pair.split(","))
         corr[i, j] = corr[j, i] = rv
     if np.any(np.linalg.eigvalsh(corr) <= 0):
-        raise TrialDesignError("the correlations do not form a positive-definite matrix", field="correlations")
-    prior = TwinPrior(names=tuple(names), typical=np.array(list(typical.values())),
+        raise fail("correlations", "the correlations do not form a positive-definite matrix")
+    prior = TwinPrior(names=tuple(names), typical=np.array([float(p.typical) for p in d.parameters.values()]),
                       omega=corr * np.outer(sds, sds))
-    err_spec = mapping(spec, "error", "error", nonempty=True)
-    errors = {}
-    for out, e in err_spec.items():
-        field = f"error.{out}"
-        if not isinstance(e, Mapping):
-            raise TrialDesignError("must be a mapping with additive and/or proportional", field=field)
-        a = number(e, "additive", f"{field}.additive", positive=False, default=0.0)
-        b = number(e, "proportional", f"{field}.proportional", positive=False, default=0.0)
-        if a < 0 or b < 0 or a == b == 0:
-            raise TrialDesignError("needs additive and/or proportional > 0 (and none negative)", field=field)
-        errors[str(out)] = (a, b)
-    regs = mapping(spec, "regimens", "regimens", nonempty=True)
-    regimens = {str(k): _regimen(v, f"regimens.{k}") for k, v in regs.items()}
-    t = mapping(spec, "target", "target", nonempty=True)
-    direction = t.get("direction", "below")
-    if direction not in ("below", "above"):
-        raise TrialDesignError(f"must be 'below' or 'above', got {direction!r}", field="target.direction",
-                               value=direction)
-    output = t.get("output")
-    if not isinstance(output, str) or not output:
-        raise TrialDesignError("must name a model output", field="target.output", value=output)
-    window = t.get("window_h")
-    if (not isinstance(window, list | tuple) or len(window) != 2
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in window)
-            or not 0 <= window[0] <= window[1]):
-        raise TrialDesignError(f"must be [from, to] hours with 0 <= from <= to, got {window!r}",
-                               field="target.window_h", value=window)
-    target = Target(output, number(t, "threshold", "target.threshold", positive=False), str(direction),
-                    float(window[0]), float(window[1]))
-    post = spec.get("posterior", {}) or {}
-    if not isinstance(post, Mapping):
-        raise TrialDesignError("must be a mapping", field="posterior")
-    n_prop = int(number(post, "n_proposals", "posterior.n_proposals", default=1000))
-    n_samp = int(number(post, "n_sample", "posterior.n_sample", default=n_prop // 2))
-    starts = int(number(post, "starts", "posterior.starts", default=3))
-    if n_prop < 10:
-        raise TrialDesignError(f"must be >= 10, got {n_prop}", field="posterior.n_proposals", value=n_prop)
-    synth = spec.get("synthetic_patient")
-    truth, truth_seed = None, None
-    if synth is not None:
-        if not isinstance(synth, Mapping):
-            raise TrialDesignError("must be a mapping with truth and seed", field="synthetic_patient")
-        tr = mapping(synth, "truth", "synthetic_patient.truth", nonempty=True)
-        truth = {str(k): number(tr, k, f"synthetic_patient.truth.{k}") for k in tr}
-        for k in typical:
-            if k not in truth:
-                raise TrialDesignError(f"no true value for estimated parameter {k!r}",
-                                       field=f"synthetic_patient.truth.{k}")
-        truth_seed = int(number(synth, "seed", "synthetic_patient.seed", positive=False))
+    fhir_obs = None
+    history = d.history
+    if isinstance(d.patient, _FhirPatient):  # the patient's record: observations and history
+        from qsp_sbml.rwe.twin import design_source
+
+        try:
+            twin = design_source(d.patient.model_dump(exclude_none=True), base)
+        except QspError as err:
+            raise fail("patient", str(err)) from None
+        patient, history = (base / d.patient.fhir).resolve(), twin.regimen.to_text()
+        fhir_obs = twin.observations[["time_h", "output", "value"]].copy()
+    else:
+        patient = (base / d.patient).resolve()
+    t = d.target
+    n_prop = d.posterior.n_proposals
+    truth = None if d.synthetic_patient is None else {k: float(v) for k, v in d.synthetic_patient.truth.items()}
     design = NOf1Design(
-        name=str(spec.get("name", Path(source).stem)), source=Path(source), model=model, patient=patient,
-        history=history, fixed=fixed, prior=prior, errors=errors, regimens=regimens, target=target,
-        n_proposals=n_prop, n_sample=n_samp, starts=starts,
-        grid_step_h=number(spec, "grid_step_h", "grid_step_h", default=24.0), truth=truth, truth_seed=truth_seed,
-        observations=fhir_obs,
+        name=d.name if d.name is not None else Path(source).stem, source=Path(source), model=(base / d.model).resolve(),
+        patient=patient, history=str(history), fixed={k: float(v) for k, v in d.fixed.items()}, prior=prior,
+        errors={k: (float(e.additive), float(e.proportional)) for k, e in d.error.items()}, regimens=dict(d.regimens),
+        target=Target(t.output, float(t.threshold), t.direction, float(t.window_h[0]), float(t.window_h[1])),
+        n_proposals=n_prop, n_sample=d.posterior.n_sample if d.posterior.n_sample is not None else n_prop // 2,
+        starts=d.posterior.starts, grid_step_h=float(d.grid_step_h), truth=truth,
+        truth_seed=None if d.synthetic_patient is None else d.synthetic_patient.seed, observations=fhir_obs,
     )
     if fhir_obs is not None or patient.is_file():
         obs = fhir_obs if fhir_obs is not None else read_patient(patient)
-        missing = sorted(set(obs["output"]) - set(errors))
+        missing = sorted(set(obs["output"]) - set(d.error))
         if missing:
-            raise TrialDesignError(f"the patient file observes {missing[0]!r} but no error model is given for it",
-                                   field=f"error.{missing[0]}")
+            raise fail(f"error.{missing[0]}", f"the patient file observes {missing[0]!r} but no error model is "
+                       "given for it")
     elif truth is None:
-        raise TrialDesignError(f"no such file: {patient}", field="patient", value=spec.get("patient"))
+        raise fail("patient", f"no such file: {patient}")
     return design
 
 

@@ -35,13 +35,14 @@ from qsp_sbml.errors import TrialDesignError
 from qsp_sbml.trial.analysis import AnalysisResult, ancova, logrank_test, responder_test, t_test
 from qsp_sbml.trial.design import Endpoint, ParallelDesign, validate_parallel
 from qsp_sbml.trial.simulate import SimulatedTrials, endpoint_table, simulate_trials
+from qsp_sbml.typed_yaml import YamlDoc
 
 __all__ = ["analyse_endpoint", "run", "validate"]
 
 _TABLE_COLUMNS = ("mode", "population", "replicate", "order", "arm", "baseline", "y", "time", "event")
 
 
-def validate(spec: Mapping[str, Any], *, source: Path) -> ParallelDesign:
+def validate(spec: Mapping[str, Any] | YamlDoc, *, source: Path) -> ParallelDesign:
     """Validate a parallel design (see :mod:`qsp_sbml.trial.design`)."""
     return validate_parallel(spec, source=source)
 

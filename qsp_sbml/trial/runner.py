@@ -2,10 +2,11 @@
 
 The design's ``type:`` picks the kind module (imported lazily): ``parallel`` -> :mod:`qsp_sbml.trial.parallel`,
 ``bioequivalence`` -> ``qsp_sbml.trial.vbe``, ``n_of_1`` -> ``qsp_sbml.trial.n_of_1``.  Each kind module
-provides ``validate(spec, *, source) -> design`` (raising :class:`~qsp_sbml.errors.TrialDesignError` naming
-the field) and ``run(design, *, seed, engine, out) -> (summary, markdown)``; ``run`` may write PNG files into
-``out``.  The output folder is built whole in a temporary folder next to ``out`` and renamed into place, so a
-failed run leaves nothing behind; an existing ``out`` is refused unless ``force=True``: then the old folder is
+provides ``validate(doc, *, source) -> design`` (a typed model read by :mod:`qsp_sbml.typed_yaml`, raising
+:class:`~qsp_sbml.errors.TrialDesignError` naming the file, line and field) and
+``run(design, *, seed, engine, out) -> (summary, markdown)``; ``run`` may write PNG files into ``out``.
+The output folder is built whole in a temporary folder next to ``out`` and renamed into place, so a failed
+run leaves nothing behind; an existing ``out`` is refused unless ``force=True``: then the old folder is
 renamed aside, the new one renamed into place and the old one deleted (two renames: a reader never sees a
 partial folder, but for an instant there is none).
 """
@@ -37,27 +38,31 @@ KINDS = {"parallel": "qsp_sbml.trial.parallel", "bioequivalence": "qsp_sbml.tria
 MAX_REPLICATES_ENV = "QSP_SBML_TRIAL_MAX_REPLICATES"
 
 
-def _kind_module(kind: object, path: Path) -> Any:
+def _kind_module(kind: object, where: str) -> Any:
     if kind not in KINDS:
-        raise TrialDesignError(f"unknown trial type {kind!r} in {path}; use one of {', '.join(KINDS)}", field="type",
+        raise TrialDesignError(f"{where}: unknown trial type {kind!r}; use one of {', '.join(KINDS)}", field="type",
                                value=kind)
     try:
         return importlib.import_module(KINDS[str(kind)])
     except ModuleNotFoundError as err:
         if err.name == KINDS[str(kind)]:
-            raise TrialDesignError(f"trial type {kind!r} ({path}) is not available in this installation "
+            raise TrialDesignError(f"{where}: trial type {kind!r} is not available in this installation "
                                    f"(module {KINDS[str(kind)]} missing)", field="type", value=kind) from None
         raise
 
 
 def load_design(path: str | Path) -> tuple[Any, Any]:
-    """Read and validate a design file; return (kind module, validated design)."""
+    """Read and validate a design file; return (kind module, validated design).
+
+    The file is read once (:func:`~qsp_sbml.trial.design.read_design`); its ``type:`` picks the kind module,
+    whose ``validate(doc, source=path)`` checks the typed fields; errors name the file, line and field.
+    """
     from qsp_sbml.trial.design import read_design
 
     path = Path(path)
-    data, _ = read_design(path)
-    module = _kind_module(data.get("type", "parallel"), path)
-    return module, module.validate(data, source=path)
+    doc = read_design(path)
+    module = _kind_module(doc.data.get("type", "parallel"), doc.where("type"))
+    return module, module.validate(doc, source=path)
 
 
 def _clean(obj: Any) -> Any:

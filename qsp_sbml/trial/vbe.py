@@ -1,9 +1,11 @@
 """Virtual bioequivalence (``type: bioequivalence``): two formulations in a simulated crossover on a PBPK model.
 
-Each virtual subject gets covariates (a population preset), a genotype of the design's gene sampled
-from a mixture of biogeographic groups (Hardy-Weinberg within each group, :mod:`qsp_sbml.pharmacogenomics`),
-PBPK parameters from their physiology (:func:`qsp_sbml.population.subject_parameters`) and the
-genotype's multiplier on the enzyme's intrinsic clearance (``m_<GENE>``). Both formulations are
+The subjects are the design's ``population:``, the package's one population description
+(:class:`~qsp_sbml.population.description.PopulationDescription`, built by
+:func:`qsp_sbml.population.build.build_population`): covariates (a preset), PBPK parameters from each
+subject's physiology (``drug:``, :func:`qsp_sbml.population.subject_parameters`) and a genotype of one gene
+(``genotypes:``) sampled from a group or a mixture of biogeographic groups (Hardy-Weinberg within each group,
+Indeterminate diplotypes redrawn), whose multiplier scales the model's tagged ``m_<GENE>``. Both formulations are
 simulated for every subject (:func:`qsp_sbml.population.simulate_cohort`, any engine); an immediate
 release puts the dose in the GI-lumen input at once, a zero-order release puts it there at a constant
 rate over the release duration. AUC (0 to the last sample, linear-up/log-down) and Cmax come from the
@@ -23,19 +25,20 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, field_validator, model_validator
 
 from qsp_sbml.engine import Engine
-from qsp_sbml.errors import QspError, TrialDesignError
-from qsp_sbml.trial._fields import check_kind, file_path, mapping, number
+from qsp_sbml.errors import TrialDesignError
+from qsp_sbml.population.description import PopulationDescription
+from qsp_sbml.trial._design_file import TrialFile
+from qsp_sbml.typed_yaml import At, Positive, SpecModel, YamlDoc, parse
 
-__all__ = ["Formulation", "VbeDesign", "run", "validate"]
+__all__ = ["Formulation", "VbeDesign", "VbeDesignFile", "run", "validate"]
 
-_KEYS = {"type", "name", "description", "model", "drug", "input", "output", "population", "n", "design",
-         "genotype", "formulations", "sampling", "within_subject_cv", "alpha", "limits", "subgroups", "sources"}
 
 
 #: Dosing time (h) of both formulations; see :meth:`Formulation.regimen`.
@@ -66,9 +69,11 @@ class VbeDesign:
     name: str
     source: Path
     model: Path
+    #: The drug record (``population.drug``).
     drug: Path
     input: str
     output: str
+    #: The population preset's name (``covariates`` for sampled or tabled covariates).
     population: str
     n: int
     design: str
@@ -83,151 +88,165 @@ class VbeDesign:
     alpha: float
     limits: tuple[float, float]
     subgroups: tuple[str, ...]
+    #: The population description the subjects are built from (:mod:`qsp_sbml.population.build`).
+    population_spec: PopulationDescription | None = None
 
 
-def _formulation(spec: Mapping[str, Any], which: str) -> Formulation:
-    f = mapping(spec, which, f"formulations.{which}")
-    field = f"formulations.{which}"
-    label = str(f.get("label", which))
-    if "dose_mg" in f:
-        dose = number(f, "dose_mg", f"{field}.dose_mg")
-    elif "salt_mg" in f:
-        salt = number(f, "salt_mg", f"{field}.salt_mg")
-        mw_salt = number(f, "salt_molecular_weight", f"{field}.salt_molecular_weight")
-        per = number(f, "base_per_salt", f"{field}.base_per_salt")
-        mw_base = number(f, "base_molecular_weight", f"{field}.base_molecular_weight")
-        dose = salt * per * mw_base / mw_salt
-    else:
-        raise TrialDesignError("needs dose_mg (free base) or salt_mg with salt_molecular_weight, base_per_salt "
-                               "and base_molecular_weight", field=f"{field}.dose_mg")
-    rel = f.get("release", "immediate")
-    if rel == "immediate":
+class _Release(SpecModel):
+    kind: Literal["zero_order"]
+    duration_h: Positive
+
+
+class _FormulationFile(SpecModel):
+    label: str | None = None
+    #: Free base (mg); or the salt amount with its molecular weights:
+    dose_mg: Positive | None = None
+    salt_mg: Positive | None = None
+    salt_molecular_weight: Positive | None = None
+    base_per_salt: Positive | None = None
+    base_molecular_weight: Positive | None = None
+    release: Literal["immediate"] | _Release = "immediate"
+
+    @model_validator(mode="after")
+    def _dose(self) -> _FormulationFile:
+        salt = (self.salt_mg, self.salt_molecular_weight, self.base_per_salt, self.base_molecular_weight)
+        if self.dose_mg is None and any(v is None for v in salt):
+            raise At("dose_mg", "needs dose_mg (free base) or salt_mg with salt_molecular_weight, base_per_salt "
+                     "and base_molecular_weight")
+        return self
+
+    def formulation(self, which: str) -> Formulation:
+        label = self.label if self.label is not None else which
+        if self.dose_mg is not None:
+            dose = float(self.dose_mg)
+        else:
+            dose = (float(self.salt_mg) * float(self.base_per_salt) * float(self.base_molecular_weight)  # type: ignore[arg-type]
+                    / float(self.salt_molecular_weight))  # type: ignore[arg-type]
+        if isinstance(self.release, _Release):
+            return Formulation(label, dose, "zero_order", float(self.release.duration_h))
         return Formulation(label, dose, "immediate")
-    if not isinstance(rel, Mapping):
-        raise TrialDesignError(f"must be 'immediate' or a mapping with kind: zero_order, got {rel!r}",
-                               field=f"{field}.release", value=rel)
-    kind = rel.get("kind")
-    if kind != "zero_order":
-        raise TrialDesignError(f"unknown release kind {kind!r}; use zero_order (or release: immediate)",
-                               field=f"{field}.release.kind", value=kind)
-    return Formulation(label, dose, "zero_order", number(rel, "duration_h", f"{field}.release.duration_h"))
 
 
-def validate(spec: Mapping[str, Any], *, source: Path) -> VbeDesign:
-    """Check a ``type: bioequivalence`` design; errors name the field (e.g. ``formulations.test.release``)."""
-    from qsp_sbml.pharmacogenomics import groups as known_groups
-    from qsp_sbml.population import POPULATIONS
-    from qsp_sbml.trial.bioequivalence import DESIGNS
+class _Formulations(SpecModel):
+    reference: _FormulationFile
+    test: _FormulationFile
 
-    spec = check_kind(spec, "bioequivalence", _KEYS)
+
+class _Sampling(SpecModel):
+    end_h: Positive
+    step_h: Positive
+
+
+class _WithinCv(SpecModel):
+    AUC: Positive
+    Cmax: Positive
+
+
+class VbeDesignFile(TrialFile):
+    """The fields of a ``type: bioequivalence`` design file."""
+
+    type: Literal["bioequivalence"]
+    input: str = "drug_gi_lumen"
+    output: str = "C_plasma"
+    #: The subjects: a population description with ``drug`` and one gene's ``genotypes``.
+    population: PopulationDescription
+    n: Annotated[int, Field(ge=4, multiple_of=2)]
+    design: Literal["2x2"] = "2x2"
+    formulations: _Formulations
+    sampling: _Sampling
+    within_subject_cv: _WithinCv
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    limits: tuple[Positive, Positive] = (0.80, 1.25)
+    subgroups: list[str] = Field(default_factory=list)
+    sources: list[str] | str | dict[str, str] | None = None
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not v[0] < 1 < v[1]:
+            raise ValueError(f"must be [lower, upper] with 0 < lower < 1 < upper, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _cross(self) -> VbeDesignFile:
+        pop = self.population
+        if pop.drug is None:
+            raise At("population.drug", "a bioequivalence design needs the drug record that parameterises each "
+                     "subject (drug: NAME or PATH)")
+        if pop.genotypes is None or len(pop.genotypes.genes) != 1:
+            raise At("population.genotypes", "a bioequivalence design needs genotypes of one gene "
+                     "(genes: [GENE], group: NAME or groups: {NAME: weight})")
+        if self.sampling.step_h >= self.sampling.end_h:
+            raise At("sampling.step_h", f"must be smaller than sampling.end_h ({self.sampling.end_h})")
+        for f in (self.formulations.reference, self.formulations.test):
+            if isinstance(f.release, _Release) and f.release.duration_h >= self.sampling.end_h:
+                raise At("sampling.end_h", f"the release ({f.release.duration_h} h) must end before the last "
+                         f"sample ({self.sampling.end_h} h)")
+        return self
+
+
+def validate(spec: Mapping[str, Any] | YamlDoc, *, source: Path) -> VbeDesign:
+    """Check a ``type: bioequivalence`` design.
+
+    Errors name the file, the line and the field (e.g. ``formulations.test.release``).
+    """
+    from qsp_sbml.trial.design import as_doc
+
+    doc = as_doc(spec, source)
     base = Path(source).resolve().parent
-    model, drug = file_path(spec, "model", base), file_path(spec, "drug", base)
-    n = spec.get("n")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2:
-        raise TrialDesignError(f"must be an even integer >= 4 (two sequences), got {n!r}", field="n", value=n)
-    design = spec.get("design", "2x2")
-    if design != "2x2":
-        raise TrialDesignError(f"only the 2x2 crossover is simulated here, got {design!r} (known designs: "
-                               f"{', '.join(DESIGNS)})", field="design", value=design)
-    population = spec.get("population", "healthy_adults")
-    if population not in POPULATIONS:
-        raise TrialDesignError(f"unknown population preset {population!r}; use one of {', '.join(POPULATIONS)}",
-                               field="population", value=population)
-    g = mapping(spec, "genotype", "genotype")
-    gene = g.get("gene")
-    try:
-        available = known_groups(str(gene))
-    except QspError as err:
-        raise TrialDesignError(str(err), field="genotype.gene", value=gene) from None
-    weights = mapping(g, "groups", "genotype.groups")
-    groups: dict[str, float] = {}
-    for name in weights:
-        if name not in available:
-            raise TrialDesignError(f"no {gene} allele frequencies for {name!r}; groups: {', '.join(available)}",
-                                   field=f"genotype.groups.{name}", value=name)
-        groups[str(name)] = number(weights, name, f"genotype.groups.{name}")
-    total = sum(groups.values())
-    groups = {k: v / total for k, v in groups.items()}
-    forms = mapping(spec, "formulations", "formulations")
-    for key in forms:
-        if key not in ("reference", "test"):
-            raise TrialDesignError("formulations are 'reference' and 'test'", field=f"formulations.{key}")
-    reference, test = _formulation(forms, "reference"), _formulation(forms, "test")
-    sampling = mapping(spec, "sampling", "sampling")
-    end_h, step_h = number(sampling, "end_h", "sampling.end_h"), number(sampling, "step_h", "sampling.step_h")
-    if step_h >= end_h:
-        raise TrialDesignError(f"must be smaller than sampling.end_h ({end_h})", field="sampling.step_h", value=step_h)
-    for f in (reference, test):
-        if f.duration_h is not None and f.duration_h >= end_h:
-            raise TrialDesignError(f"the release ({f.duration_h} h) must end before the last sample ({end_h} h)",
-                                   field="sampling.end_h", value=end_h)
-    cvs = mapping(spec, "within_subject_cv", "within_subject_cv")
-    cv_within = {m: number(cvs, m, f"within_subject_cv.{m}") for m in ("AUC", "Cmax")}
-    alpha = number(spec, "alpha", "alpha") if "alpha" in spec else 0.05
-    if not alpha < 0.5:
-        raise TrialDesignError(f"must be in (0, 0.5), got {alpha}", field="alpha", value=alpha)
-    limits = spec.get("limits", [0.80, 1.25])
-    if (not isinstance(limits, list | tuple) or len(limits) != 2
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in limits)
-            or not 0 < limits[0] < 1 < limits[1]):
-        raise TrialDesignError(f"must be [lower, upper] with 0 < lower < 1 < upper, got {limits!r}", field="limits",
-                               value=limits)
-    subgroups = spec.get("subgroups", [])
-    if not isinstance(subgroups, list) or not all(isinstance(s, str) for s in subgroups):
-        raise TrialDesignError("must be a list of phenotype names", field="subgroups", value=subgroups)
+    error = lambda m: TrialDesignError(m, field=None)  # noqa: E731 - the field is set from the problem
+    d = parse(VbeDesignFile, doc, error=error, base=base)
+    pop = d.population
+    pop.refuse(("cohort", "vpop", "derived", "selection"), doc, "population.", error=error,
+               hint="a bioequivalence design builds its subjects from a preset or covariates, the drug record "
+                    "and genotypes")
+    assert pop.drug is not None and pop.genotypes is not None  # noqa: S101 - checked by VbeDesignFile
+    g = pop.genotypes
+    weights = {g.group: 1.0} if g.group is not None else dict(g.groups or {})
+    total = sum(weights.values())
+    drug = Path(pop.drug)
     return VbeDesign(
-        name=str(spec.get("name", Path(source).stem)), source=Path(source), model=model, drug=drug,
-        input=str(spec.get("input", "drug_gi_lumen")), output=str(spec.get("output", "C_plasma")),
-        population=str(population), n=n, design=design, gene=str(gene), pgx_drug=str(g.get("drug", "")),
-        groups=groups, reference=reference, test=test, end_h=end_h, step_h=step_h, cv_within=cv_within,
-        alpha=alpha, limits=(float(limits[0]), float(limits[1])), subgroups=tuple(subgroups),
+        name=d.name if d.name is not None else Path(source).stem, source=Path(source),
+        model=(base / d.model).resolve(), drug=(base / drug).resolve() if drug.suffix in (".yaml", ".yml") else drug,
+        input=d.input, output=d.output, population=pop.preset if pop.preset is not None else "covariates",
+        n=d.n, design=d.design, gene=g.genes[0], pgx_drug=g.drug or "",
+        groups={k: float(v) / total for k, v in weights.items()},
+        reference=d.formulations.reference.formulation("reference"), test=d.formulations.test.formulation("test"),
+        end_h=float(d.sampling.end_h), step_h=float(d.sampling.step_h),
+        cv_within={"AUC": float(d.within_subject_cv.AUC), "Cmax": float(d.within_subject_cv.Cmax)},
+        alpha=float(d.alpha), limits=(float(d.limits[0]), float(d.limits[1])), subgroups=tuple(d.subgroups),
+        population_spec=pop,
     )
 
 
-def _genotypes(design: VbeDesign, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Group, diplotype, activity score, phenotype and clearance multiplier per subject.
+def _cohort(design: VbeDesign, seeds: list[np.random.SeedSequence],
+            extra: list[np.random.SeedSequence]) -> tuple[Any, pd.DataFrame]:
+    """The subjects (:func:`qsp_sbml.population.build.build_population`) and their genotype table.
 
-    A diplotype whose phenotype is Indeterminate (an allele without a CPIC activity value) has no
-    clearance multiplier; it is redrawn from the same group (counted in ``redrawn``).
+    Genotypes have the package's one meaning (:mod:`qsp_sbml.population.build`): a group drawn from the
+    mixture per subject, Indeterminate diplotypes redrawn (``redrawn``), the model's ``m_<GENE>`` multiplied.
     """
-    from qsp_sbml.pharmacogenomics import activity_score, clearance_multiplier, phenotype, sample_genotypes
+    from qsp_sbml.population import Cohort
+    from qsp_sbml.population.build import Streams, build_population
 
-    names = list(design.groups)
-    p = np.array([design.groups[k] for k in names])
-    group_idx = rng.choice(len(names), size=n, p=p)
-    rows = []
-    for i in range(n):
-        group = names[group_idx[i]]
-        redraw = 0
-        dip = sample_genotypes(design.gene, group, 1, seed=rng)[0]
-        phen = phenotype(design.gene, dip)
-        while phen == "Indeterminate":
-            redraw += 1
-            if redraw > 100:  # pragma: no cover - needs 100 Indeterminate draws in a row
-                raise TrialDesignError(f"100 Indeterminate {design.gene} diplotypes in a row for {group}",
-                                       field="genotype.groups")
-            dip = sample_genotypes(design.gene, group, 1, seed=rng)[0]
-            phen = phenotype(design.gene, dip)
-        rows.append({"group": group, "diplotype": dip, "activity_score": activity_score(design.gene, dip),
-                     "phenotype": phen, "redrawn": redraw,
-                     "multiplier": clearance_multiplier(design.gene, dip, design.pgx_drug or None)})
-    return pd.DataFrame(rows)
+    spec = design.population_spec
+    assert spec is not None  # noqa: S101 - set by validate()
 
+    def fail(field: str, message: str) -> TrialDesignError:
+        return TrialDesignError(f"{design.source}: {message}", field=f"population.{field}")
 
-def _cohort(design: VbeDesign, seeds: list[np.random.SeedSequence]) -> tuple[Any, pd.DataFrame]:
-    from qsp_sbml.pbpk.drugs import load_drug
-    from qsp_sbml.population import Cohort, sample_population, subject_parameters
-
-    drug = load_drug(design.drug)
-    cov = sample_population(design.population, design.n, seed=np.random.default_rng(seeds[0]))
-    gen = _genotypes(design, design.n, np.random.default_rng(seeds[1]))
-    params = pd.DataFrame([subject_parameters(drug, row).values for _, row in cov.iterrows()])
-    col = f"m_{design.gene}"
-    if col not in params.columns:
-        raise TrialDesignError(f"the PBPK parameterisation has no {col} multiplier", field="genotype.gene")
-    params[col] = params[col] * gen["multiplier"].to_numpy()
-    covariates = cov[["subject_id", "age", "sex", "weight_kg", "height_cm"]]
-    cohort = Cohort.from_parts(covariates=covariates, genotypes=gen, parameters=params,
+    rng = np.random.default_rng
+    pop = build_population(spec, design.n, base=Path(design.source).resolve().parent, model_file=design.model,
+                           streams=Streams(covariates=rng(seeds[0]), posterior=rng(extra[0]), iiv=rng(extra[1]),
+                                           genotypes=rng(seeds[1])), fail=fail)
+    g = design.gene
+    gen = pop.genotypes
+    assert gen is not None and pop.covariates is not None  # noqa: S101 - checked by validate()
+    gen = gen.rename(columns={g: "diplotype", **{f"{g}_{c}": c for c in ("activity_score", "phenotype", "redrawn",
+                                                                             "multiplier")}})
+    gen = gen[["group", "diplotype", "activity_score", "phenotype", "redrawn", "multiplier"]]
+    covariates = pop.covariates[["subject_id", "age", "sex", "weight_kg", "height_cm"]]
+    cohort = Cohort.from_parts(covariates=covariates, genotypes=gen, parameters=pop.parameters,
                                provenance={"design": str(design.source), "population": design.population})
     return cohort, gen
 
@@ -337,8 +356,10 @@ def run(design: VbeDesign, *, seed: int, engine: Engine, out: Path) -> tuple[dic
     import qsp_sbml
     from qsp_sbml.population import simulate_cohort
 
-    seeds = np.random.SeedSequence(int(seed)).spawn(4)  # covariates, genotypes, sequences, occasion factors
-    cohort, gen = _cohort(design, seeds)
+    root = np.random.SeedSequence(int(seed))
+    seeds = root.spawn(4)  # covariates, genotypes, sequences, occasion factors
+    extra = root.spawn(2)  # posterior draws and IIV of the population description, when it has them
+    cohort, gen = _cohort(design, seeds, extra)
     model = qsp_sbml.load_model(design.model)
     times = np.arange(0.0, design.end_h + design.step_h / 2, design.step_h)
     values, exposure = {}, {}
