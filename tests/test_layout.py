@@ -166,7 +166,6 @@ def test_the_length_scan_counts_whole_definitions(tmp_path: Path) -> None:
     assert long_functions([source]) == [f"{source}:5 long (82 lines)"]
 
 
-@pytest.mark.xfail(strict=False, reason="until the simulate/spec branches merge")
 def test_no_core_function_is_over_80_lines() -> None:
     paths = [p for package in CORE for p in sorted((PACKAGE_DIR / package).rglob("*.py"))]
     assert paths
