@@ -13,8 +13,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "qsp_sbml"
 #: Packages whose functions must stay short (issue 18, "Layout").
 CORE = ("simulate", "population", "petab", "trial")
