@@ -17,7 +17,7 @@ from qsp_sbml.cli import main
 from qsp_sbml.engine import ProcessEngine, SerialEngine
 from qsp_sbml.errors import TrialDesignError
 from qsp_sbml.trial.design import read_design, validate_parallel
-from qsp_sbml.trial.runner import load_design, run_trial
+from qsp_sbml.trial.runner import KINDS, load_design, run_trial
 from qsp_sbml.trial.simulate import endpoint_table, simulate_trials
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,11 +329,11 @@ def test_population_from_cohort_file_and_preset_with_covariate_criteria(tmp_path
 
 
 def test_runner_dispatches_on_type_through_the_kind_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A kind module only needs validate(doc, source=) and run(design, seed=, engine=, out=)."""
+    """A kind module provides validate, simulate, analyse and report (the TrialKind protocol)."""
     import sys
     import types
 
-    from qsp_sbml.trial import runner
+    from qsp_sbml.trial import TrialKind, TrialResult, runner
 
     calls: dict[str, Any] = {}
     fake = types.ModuleType("fake_trial_kind")
@@ -343,12 +343,20 @@ def test_runner_dispatches_on_type_through_the_kind_contract(tmp_path: Path, mon
             raise TrialDesignError("is required", field="subjects")
         return dict(doc.data)
 
-    def run(design: Any, *, seed: int, engine: Any, out: Path) -> tuple[dict[str, Any], str]:
+    def simulate(design: Any, *, seed: int, engine: Any, max_replicates: int | None = None) -> Any:
+        calls["max_replicates"] = max_replicates
+        return {"draw": seed * 10}
+
+    def analyse(design: Any, simulation: Any, *, seed: int) -> dict[str, Any]:
+        return {"design": {"type": "fake", "seed": seed}, "value": float("nan"), "draw": simulation["draw"]}
+
+    def report(design: Any, simulation: Any, summary: Any, out: Path) -> str:
         calls["out"] = out
         (out / "plot.png").write_bytes(b"\x89PNG")
-        return {"design": {"type": "fake", "seed": seed}, "value": float("nan")}, "# fake report\n"
+        return "# fake report\n"
 
-    fake.validate, fake.run = validate, run  # type: ignore[attr-defined]
+    fake.validate, fake.simulate, fake.analyse, fake.report = validate, simulate, analyse, report  # type: ignore[attr-defined]
+    assert isinstance(fake, TrialKind)
     monkeypatch.setitem(sys.modules, "fake_trial_kind", fake)
     monkeypatch.setitem(runner.KINDS, "fake", "fake_trial_kind")
     bad = _write(tmp_path, {"type": "fake"}, "bad.yaml")
@@ -356,12 +364,26 @@ def test_runner_dispatches_on_type_through_the_kind_contract(tmp_path: Path, mon
         run_trial(bad, seed=1, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
     good = _write(tmp_path, {"type": "fake", "subjects": 3}, "good.yaml")
-    summary = run_trial(good, seed=4, out=tmp_path / "out")
+    summary = run_trial(good, seed=4, out=tmp_path / "out", max_replicates=2)
+    assert calls["max_replicates"] == 2 and summary["draw"] == 40
     assert calls["out"].parent == tmp_path and calls["out"] != tmp_path / "out"  # built next to out, then renamed
     assert summary["files"] == ["plot.png", "report.md", "summary.json"]
     saved = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert saved["value"] is None and saved["design"]["seed"] == 4
-    assert (tmp_path / "out" / "report.md").read_text(encoding="utf-8") == "# fake report\n"
+    again = TrialResult.from_folder(tmp_path / "out")
+    assert again.report == "# fake report\n" and again.figures == ["plot.png"] and again.kind == "fake"
+    assert again.summary == saved
+    with pytest.raises(TrialDesignError, match="not a trial results folder"):
+        TrialResult.from_folder(tmp_path)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS.values()))
+def test_every_shipped_kind_implements_the_protocol(kind: str) -> None:
+    import importlib
+
+    from qsp_sbml.trial import TrialKind
+
+    assert isinstance(importlib.import_module(kind), TrialKind)
 
 
 def test_ancova_covariates_must_exist(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from qsp_sbml.trial.bioequivalence import (
     tost_sample_size,
 )
 from qsp_sbml.trial.dose import DoseSelection, EmaxFit, fit_emax, select_dose, trend_test
+from qsp_sbml.trial.kinds import TrialKind, TrialResult
 from qsp_sbml.trial.power import PowerResult, SampleSizeResult, assurance, sample_size_search, simulated_power
 from qsp_sbml.trial.rar import RarOperatingCharacteristics, prob_better, rar_allocation, simulate_rar
 from qsp_sbml.trial.runner import run_trial
@@ -54,6 +55,8 @@ __all__ = [
     "ResidualError",
     "SampleSizeBE",
     "SampleSizeResult",
+    "TrialKind",
+    "TrialResult",
     "TwinPosterior",
     "TwinPrior",
     "ancova",

@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -369,8 +369,28 @@ def _target_metric(values: np.ndarray, times: np.ndarray, target: Target) -> np.
     return np.max(sub, axis=1) if target.direction == "below" else np.min(sub, axis=1)
 
 
-def run(design: NOf1Design, *, seed: int, engine: Engine, out: Path) -> tuple[dict[str, Any], str]:
-    """Fit the twin, rank the candidate regimens; returns (summary, Markdown report) and writes PNGs to ``out``."""
+#: The figures :func:`report` draws.
+PLOTS = ("n_of_1_fit.png", "n_of_1_regimens.png")
+
+
+@dataclass(frozen=True)
+class NOf1Simulation:
+    """The twin (posterior of the patient's parameters) and every candidate regimen simulated over it."""
+
+    obs: pd.DataFrame
+    pred: _Observations
+    post: TwinPosterior
+    grid: np.ndarray
+    trajectories: dict[str, np.ndarray]
+    metrics: dict[str, np.ndarray]
+    typical_metric: dict[str, float]
+
+
+def simulate(design: NOf1Design, *, seed: int, engine: Engine, max_replicates: int | None = None) -> NOf1Simulation:
+    """Fit the twin to the patient's observations and simulate every regimen over its posterior draws.
+
+    One patient: ``max_replicates`` does not apply.
+    """
     import qsp_sbml
 
     model = qsp_sbml.load_model(design.model)
@@ -381,32 +401,33 @@ def run(design: NOf1Design, *, seed: int, engine: Engine, out: Path) -> tuple[di
         if name not in model.parameter_ids and name not in model.compartment_ids:
             raise TrialDesignError(f"{name!r} is not a parameter of the model", field=f"parameters.{name}")
     obs = design.observations if design.observations is not None else read_patient(design.patient)
-    y = obs["value"].to_numpy()
     a = np.array([design.errors[o][0] for o in obs["output"]])
     b = np.array([design.errors[o][1] for o in obs["output"]])
     pred = _Observations(design, model, obs, engine)
-    ss = np.random.SeedSequence(int(seed))
-    post = fit_twin(pred.one, y, design.prior, ResidualError(additive=a, proportional=b), predict_many=pred.many,
-                    n_proposals=design.n_proposals, n_sample=design.n_sample, seed=np.random.default_rng(ss),
-                    starts=design.starts)
+    post = fit_twin(pred.one, obs["value"].to_numpy(), design.prior, ResidualError(additive=a, proportional=b),
+                    predict_many=pred.many, n_proposals=design.n_proposals, n_sample=design.n_sample,
+                    seed=np.random.default_rng(np.random.SeedSequence(int(seed))), starts=design.starts)
     end = max(design.target.to_h, float(obs["time_h"].max()))
     grid = np.unique(np.concatenate([np.arange(0.0, end + 1e-9, design.grid_step_h), [design.target.from_h,
                                                                                     design.target.to_h]]))
-    thetas = post.theta_sample
     trajectories, metrics = {}, {}
     for label, reg in design.regimens.items():
-        vals = _simulate_draws(design, model, thetas, grid, [design.target.output], reg, engine)[:, :, 0]
+        vals = _simulate_draws(design, model, post.theta_sample, grid, [design.target.output], reg, engine)[:, :, 0]
         trajectories[label] = vals
         metrics[label] = _target_metric(vals, grid, design.target)
-    ranks = rank_regimens(metrics, threshold=design.target.threshold, direction=design.target.direction)
     typical_metric = {label: float(_target_metric(
         _simulate_draws(design, model, design.prior.typical[None, :], grid, [design.target.output], reg,
                         SerialEngine())[:, :, 0], grid, design.target)[0]) for label, reg in design.regimens.items()}
-    out.mkdir(parents=True, exist_ok=True)
-    plots = _plots(out, design, post, obs, pred, grid, trajectories)
-    summary: dict[str, Any] = {
+    return NOf1Simulation(obs, pred, post, grid, trajectories, metrics, typical_metric)
+
+
+def analyse(design: NOf1Design, simulation: NOf1Simulation, *, seed: int) -> dict[str, Any]:
+    """The summary: the twin's parameters and the regimens ranked by the probability of reaching the target."""
+    post = simulation.post
+    ranks = rank_regimens(simulation.metrics, threshold=design.target.threshold, direction=design.target.direction)
+    return {
         "type": "n_of_1", "name": design.name, "seed": int(seed),
-        "observations": int(len(obs)), "parameters": post.summary(0.9),
+        "observations": int(len(simulation.obs)), "parameters": post.summary(0.9),
         "map_objective": post.objective, "optimizer_evaluations": post.n_evaluations,
         "importance_sampling": {"proposals": post.n_proposals, "ess": post.ess, "sample": int(post.sample.shape[0]),
                                 "laplace_hessian_positive_definite": post.laplace_ok},
@@ -415,10 +436,25 @@ def run(design: NOf1Design, *, seed: int, engine: Engine, out: Path) -> tuple[di
         "regimens": [{"rank": r.rank, "regimen": r.regimen, "text": design.regimens[r.regimen],
                       "probability": r.probability, "probability_ci95": [r.prob_low, r.prob_high],
                       "metric_median": r.metric_median, "metric_ci90": [r.metric_low, r.metric_high],
-                      "typical_patient_metric": typical_metric[r.regimen]} for r in ranks],
-        "truth": design.truth, "plots": plots,
+                      "typical_patient_metric": simulation.typical_metric[r.regimen]} for r in ranks],
+        "truth": design.truth, "plots": list(PLOTS),
     }
-    return summary, _report(summary, design)
+
+
+def report(design: NOf1Design, simulation: NOf1Simulation, summary: Mapping[str, Any], out: Path) -> str:
+    """Draw :data:`PLOTS` into ``out``; return the Markdown report."""
+    s = simulation
+    _plots(out, design, s.post, s.obs, s.pred, s.grid, s.trajectories)
+    return _report(dict(summary), design)
+
+
+def run(design: NOf1Design, *, seed: int, engine: Engine, out: Path) -> tuple[dict[str, Any], str]:
+    """Fit the twin and rank the regimens (:func:`~qsp_sbml.trial.kinds.run_kind`); figures go to ``out``."""
+    import sys
+
+    from qsp_sbml.trial.kinds import TrialKind, run_kind
+
+    return run_kind(cast(TrialKind, sys.modules[__name__]), design, seed=seed, engine=engine, out=out)
 
 
 def _plots(out: Path, design: NOf1Design, post: TwinPosterior, obs: pd.DataFrame, pred: _Observations,

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -311,18 +312,32 @@ def _power_curve_rows(d: ParallelDesign, ep: Endpoint, trt: str, cond: pd.DataFr
     return rows, hit
 
 
-def run(design: ParallelDesign, *, seed: int, engine: Engine, out: Path,
-        max_replicates: int | None = None) -> tuple[dict[str, Any], str]:
-    """Simulate and analyse the design; write PNG plots into ``out``; return (summary, Markdown body)."""
+@dataclass(frozen=True)
+class ParallelSimulation:
+    """The replicate trials of a parallel design and their endpoint tables."""
+
+    trials: SimulatedTrials
+    tables: dict[str, pd.DataFrame]
+    replicates: int
+
+
+def simulate(design: ParallelDesign, *, seed: int, engine: Engine,
+             max_replicates: int | None = None) -> ParallelSimulation:
+    """Simulate the replicate trials (``max_replicates`` caps them for quick runs)."""
     reps = design.replicates if max_replicates is None else max(1, min(design.replicates, max_replicates))
     trials = simulate_trials(design, seed=seed, engine=engine, replicates=reps)
-    tables = {ep.id: endpoint_table(trials, ep) for ep in design.endpoints}
+    return ParallelSimulation(trials, {ep.id: endpoint_table(trials, ep) for ep in design.endpoints}, reps)
+
+
+def analyse(design: ParallelDesign, simulation: ParallelSimulation, *, seed: int) -> dict[str, Any]:
+    """The summary: the design, then per population power, effect estimates and decisions."""
+    trials, tables = simulation.trials, simulation.tables
     ns = sorted({*design.sample_size, design.n})
     res = _analyses(trials, tables, ns)
-    summary: dict[str, Any] = {
+    return {
         "design": {"type": "parallel", "name": design.name, "file": design.source.name,
-                   "model": design.model_path.name, "seed": seed, "replicates": reps, "n": design.n,
-                   "allocation": list(design.allocation), "time_unit": design.time_unit,
+                   "model": design.model_path.name, "seed": seed, "replicates": simulation.replicates,
+                   "n": design.n, "allocation": list(design.allocation), "time_unit": design.time_unit,
                    "duration": design.duration, "visits": list(design.visits),
                    "arms": [{"id": a.id, "regimen": a.regimen or "placebo", "dose": a.dose,
                              "parameters": dict(a.parameters)} for a in design.arms],
@@ -330,7 +345,21 @@ def run(design: ParallelDesign, *, seed: int, engine: Engine, out: Path,
                    "failed_simulations": trials.failed},
         "populations": _summarise(trials, tables, res, ns),
     }
-    from qsp_sbml.trial import report
 
-    body = report.parallel_report(design, trials, tables, summary, out)
-    return summary, body
+
+def report(design: ParallelDesign, simulation: ParallelSimulation, summary: Mapping[str, Any], out: Path) -> str:
+    """Draw the figures into ``out``; return the Markdown report."""
+    from qsp_sbml.trial import report as reports
+
+    return reports.parallel_report(design, simulation.trials, simulation.tables, dict(summary), out)
+
+
+def run(design: ParallelDesign, *, seed: int, engine: Engine, out: Path,
+        max_replicates: int | None = None) -> tuple[dict[str, Any], str]:
+    """Simulate, analyse and report (:func:`~qsp_sbml.trial.kinds.run_kind`); figures go to ``out``."""
+    import sys
+
+    from qsp_sbml.trial.kinds import TrialKind, run_kind
+
+    return run_kind(cast(TrialKind, sys.modules[__name__]), design, seed=seed, engine=engine, out=out,
+                    max_replicates=max_replicates)

@@ -2,9 +2,9 @@
 
 The design's ``type:`` picks the kind module (imported lazily): ``parallel`` -> :mod:`qsp_sbml.trial.parallel`,
 ``bioequivalence`` -> ``qsp_sbml.trial.vbe``, ``n_of_1`` -> ``qsp_sbml.trial.n_of_1``.  Each kind module
-provides ``validate(doc, *, source) -> design`` (a typed model read by :mod:`qsp_sbml.typed_yaml`, raising
-:class:`~qsp_sbml.errors.TrialDesignError` naming the file, line and field) and
-``run(design, *, seed, engine, out) -> (summary, markdown)``; ``run`` may write PNG files into ``out``.
+is a :class:`~qsp_sbml.trial.kinds.TrialKind`: ``validate(doc, *, source) -> design`` (a typed model read by
+:mod:`qsp_sbml.typed_yaml`, raising :class:`~qsp_sbml.errors.TrialDesignError` naming the file, line and
+field), ``simulate``, ``analyse`` (the summary, without drawing) and ``report`` (the figures and the Markdown).
 The output folder is built whole in a temporary folder next to ``out`` and renamed into place, so a failed
 run leaves nothing behind; an existing ``out`` is refused unless ``force=True``: then the old folder is
 renamed aside, the new one renamed into place and the old one deleted (two renames: a reader never sees a
@@ -14,20 +14,16 @@ partial folder, but for an instant there is none).
 from __future__ import annotations
 
 import importlib
-import inspect
-import json
-import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qsp_sbml._io import replace_folder
 from qsp_sbml.engine import Engine, SerialEngine
 from qsp_sbml.errors import TrialDesignError
+from qsp_sbml.trial.kinds import TrialResult, run_kind, to_json
 
 __all__ = ["KINDS", "MAX_REPLICATES_ENV", "load_design", "run_trial", "to_json"]
 
@@ -65,35 +61,15 @@ def load_design(path: str | Path) -> tuple[Any, Any]:
     return module, module.validate(doc, source=path)
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        v = float(obj)
-        return float(f"{v:.12g}") if math.isfinite(v) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def to_json(summary: dict[str, Any]) -> str:
-    """Canonical JSON of a summary (NaN -> null, floats to 12 significant digits)."""
-    return json.dumps(_clean(summary), indent=2, allow_nan=False) + "\n"
-
-
 def run_trial(design_path: str | Path, *, seed: int, out: str | Path, engine: Engine | None = None,
               force: bool = False, max_replicates: int | None = None) -> dict[str, Any]:
     """Validate and run a design; write ``out/summary.json`` and ``out/report.md`` (with PNGs).
 
-    ``max_replicates`` (default: the ``QSP_SBML_TRIAL_MAX_REPLICATES`` environment variable) caps the
-    replicate trials for quick runs; it is passed to kind modules whose ``run`` accepts it.  Returns the
-    summary.
+    The kind module (:class:`~qsp_sbml.trial.kinds.TrialKind`) simulates, analyses and reports
+    (:func:`~qsp_sbml.trial.kinds.run_kind`).  ``max_replicates`` (default: the
+    ``QSP_SBML_TRIAL_MAX_REPLICATES`` environment variable) caps the replicate trials for quick runs (kinds
+    without replicates ignore it).  Returns the summary; :meth:`~qsp_sbml.trial.kinds.TrialResult.from_folder`
+    reads the folder back.
     """
     design_path, out = Path(design_path), Path(out)
     if max_replicates is None and os.environ.get(MAX_REPLICATES_ENV):
@@ -111,14 +87,11 @@ def run_trial(design_path: str | Path, *, seed: int, out: str | Path, engine: En
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        kwargs: dict[str, Any] = {}
-        if max_replicates is not None and "max_replicates" in inspect.signature(module.run).parameters:
-            kwargs["max_replicates"] = max_replicates
-        summary, body = module.run(design, seed=seed, engine=engine or SerialEngine(), out=tmp, **kwargs)
+        summary, body = run_kind(module, design, seed=seed, engine=engine or SerialEngine(), out=tmp,
+                                 max_replicates=max_replicates)
         summary = dict(summary)
         summary.setdefault("files", sorted(["summary.json", "report.md", *(p.name for p in tmp.glob("*.png"))]))
-        (tmp / "summary.json").write_text(to_json(summary), encoding="utf-8")
-        (tmp / "report.md").write_text(body, encoding="utf-8")
+        TrialResult(summary, body).to_folder(tmp)
         replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -25,7 +25,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -351,8 +351,26 @@ def _plots(out: Path, times: np.ndarray, values: dict[str, np.ndarray], gen: pd.
     return files
 
 
-def run(design: VbeDesign, *, seed: int, engine: Engine, out: Path) -> tuple[dict[str, Any], str]:
-    """Simulate the crossover and analyse it; returns (summary, Markdown report) and writes two PNGs."""
+#: The figures :func:`report` draws.
+PLOTS = ("vbe_profiles.png", "vbe_forest.png")
+
+
+@dataclass(frozen=True)
+class VbeSimulation:
+    """Both formulations simulated in the same virtual subjects, and the observed crossover data."""
+
+    times: np.ndarray
+    values: dict[str, np.ndarray]
+    exposure: dict[str, pd.DataFrame]
+    gen: pd.DataFrame
+    data: pd.DataFrame
+
+
+def simulate(design: VbeDesign, *, seed: int, engine: Engine, max_replicates: int | None = None) -> VbeSimulation:
+    """Simulate reference and test in the same subjects and draw the crossover's observations.
+
+    One trial: ``max_replicates`` does not apply.
+    """
     import qsp_sbml
     from qsp_sbml.population import simulate_cohort
 
@@ -374,8 +392,13 @@ def run(design: VbeDesign, *, seed: int, engine: Engine, out: Path) -> tuple[dic
                                    field="output")
         values[form] = np.maximum(v, 0.0)
         exposure[form] = _metrics(times, values[form])
-    data = _crossover(exposure, gen, design, seeds)
-    results = _analyse(data, design)
+    return VbeSimulation(times, values, exposure, gen, _crossover(exposure, gen, design, seeds))
+
+
+def analyse(design: VbeDesign, simulation: VbeSimulation, *, seed: int) -> dict[str, Any]:
+    """The summary: the average-bioequivalence analysis overall and per phenotype, and the model's GMRs."""
+    gen, exposure = simulation.gen, simulation.exposure
+    results = _analyse(simulation.data, design)
     ratio = {m: exposure["test"][m].to_numpy() / exposure["reference"][m].to_numpy() for m in ("AUC", "Cmax")}
     model_gmr = {}
     for name in ("all", *design.subgroups):
@@ -383,9 +406,7 @@ def run(design: VbeDesign, *, seed: int, engine: Engine, out: Path) -> tuple[dic
         model_gmr[name] = {m: float(np.exp(np.mean(np.log(ratio[m][mask])))) if mask.any() else None
                            for m in ("AUC", "Cmax")}
     counts = gen["phenotype"].value_counts().sort_index()
-    out.mkdir(parents=True, exist_ok=True)
-    plots = _plots(out, times, values, gen, results, design)
-    summary: dict[str, Any] = {
+    return {
         "type": "bioequivalence", "name": design.name, "seed": int(seed), "n": design.n, "design": design.design,
         "gene": design.gene, "formulations": {
             "reference": {"label": design.reference.label, "dose_mg": design.reference.dose_mg,
@@ -396,9 +417,23 @@ def run(design: VbeDesign, *, seed: int, engine: Engine, out: Path) -> tuple[dic
         "phenotypes": {str(k): int(v) for k, v in counts.items()},
         "groups": {str(k): int(v) for k, v in gen["group"].value_counts().sort_index().items()},
         "redrawn_indeterminate": int((gen["redrawn"] > 0).sum()),
-        "model_gmr": model_gmr, "results": results, "plots": plots,
+        "model_gmr": model_gmr, "results": results, "plots": list(PLOTS),
     }
-    return summary, _report(summary, design)
+
+
+def report(design: VbeDesign, simulation: VbeSimulation, summary: Mapping[str, Any], out: Path) -> str:
+    """Draw :data:`PLOTS` into ``out``; return the Markdown report."""
+    _plots(out, simulation.times, simulation.values, simulation.gen, summary["results"], design)
+    return _report(dict(summary), design)
+
+
+def run(design: VbeDesign, *, seed: int, engine: Engine, out: Path) -> tuple[dict[str, Any], str]:
+    """Simulate, analyse and report (:func:`~qsp_sbml.trial.kinds.run_kind`); figures go to ``out``."""
+    import sys
+
+    from qsp_sbml.trial.kinds import TrialKind, run_kind
+
+    return run_kind(cast(TrialKind, sys.modules[__name__]), design, seed=seed, engine=engine, out=out)
 
 
 def _fmt(x: float) -> str:
