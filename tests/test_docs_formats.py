@@ -301,7 +301,7 @@ def _regimen_keywords() -> set[str]:
 
 def _trial_summary(module: str) -> Callable[[], set[str]]:
     # the runner adds the list of files to every kind's summary
-    return lambda: dict_literal_keys(module, "run", "summary") | {"files"}
+    return lambda: dict_literal_keys(module, "analyse", "summary") | {"files"}
 
 
 CODE: dict[str, Callable[..., set[str]]] = {
@@ -345,7 +345,7 @@ CODE: dict[str, Callable[..., set[str]]] = {
     "trial_results.bioequivalence_plots": lambda: file_names("qsp_sbml.trial.vbe", ".png"),
     "trial_results.n_of_1_plots": lambda: file_names("qsp_sbml.trial.n_of_1", ".png"),
     "trial_results.parallel": _trial_summary("qsp_sbml.trial.parallel"),
-    "trial_results.parallel.design": lambda: dict_literal_keys("qsp_sbml.trial.parallel", "run", "summary",
+    "trial_results.parallel.design": lambda: dict_literal_keys("qsp_sbml.trial.parallel", "analyse", "summary",
                                                                nested="design"),
     "trial_results.parallel.population": lambda: dict_literal_keys("qsp_sbml.trial.parallel", "_summarise",
                                                                    "entry_pop"),

@@ -425,7 +425,7 @@ def analyse(design: NOf1Design, simulation: NOf1Simulation, *, seed: int) -> dic
     """The summary: the twin's parameters and the regimens ranked by the probability of reaching the target."""
     post = simulation.post
     ranks = rank_regimens(simulation.metrics, threshold=design.target.threshold, direction=design.target.direction)
-    return {
+    summary: dict[str, Any] = {
         "type": "n_of_1", "name": design.name, "seed": int(seed),
         "observations": int(len(simulation.obs)), "parameters": post.summary(0.9),
         "map_objective": post.objective, "optimizer_evaluations": post.n_evaluations,
@@ -439,6 +439,7 @@ def analyse(design: NOf1Design, simulation: NOf1Simulation, *, seed: int) -> dic
                       "typical_patient_metric": simulation.typical_metric[r.regimen]} for r in ranks],
         "truth": design.truth, "plots": list(PLOTS),
     }
+    return summary
 
 
 def report(design: NOf1Design, simulation: NOf1Simulation, summary: Mapping[str, Any], out: Path) -> str:

@@ -334,7 +334,7 @@ def analyse(design: ParallelDesign, simulation: ParallelSimulation, *, seed: int
     trials, tables = simulation.trials, simulation.tables
     ns = sorted({*design.sample_size, design.n})
     res = _analyses(trials, tables, ns)
-    return {
+    summary: dict[str, Any] = {
         "design": {"type": "parallel", "name": design.name, "file": design.source.name,
                    "model": design.model_path.name, "seed": seed, "replicates": simulation.replicates,
                    "n": design.n, "allocation": list(design.allocation), "time_unit": design.time_unit,
@@ -345,6 +345,7 @@ def analyse(design: ParallelDesign, simulation: ParallelSimulation, *, seed: int
                    "failed_simulations": trials.failed},
         "populations": _summarise(trials, tables, res, ns),
     }
+    return summary
 
 
 def report(design: ParallelDesign, simulation: ParallelSimulation, summary: Mapping[str, Any], out: Path) -> str:

@@ -406,7 +406,7 @@ def analyse(design: VbeDesign, simulation: VbeSimulation, *, seed: int) -> dict[
         model_gmr[name] = {m: float(np.exp(np.mean(np.log(ratio[m][mask])))) if mask.any() else None
                            for m in ("AUC", "Cmax")}
     counts = gen["phenotype"].value_counts().sort_index()
-    return {
+    summary: dict[str, Any] = {
         "type": "bioequivalence", "name": design.name, "seed": int(seed), "n": design.n, "design": design.design,
         "gene": design.gene, "formulations": {
             "reference": {"label": design.reference.label, "dose_mg": design.reference.dose_mg,
@@ -419,6 +419,7 @@ def analyse(design: VbeDesign, simulation: VbeSimulation, *, seed: int) -> dict[
         "redrawn_indeterminate": int((gen["redrawn"] > 0).sum()),
         "model_gmr": model_gmr, "results": results, "plots": list(PLOTS),
     }
+    return summary
 
 
 def report(design: VbeDesign, simulation: VbeSimulation, summary: Mapping[str, Any], out: Path) -> str:
