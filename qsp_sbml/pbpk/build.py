@@ -26,7 +26,8 @@ fraction unbound in plasma):
 * gut-wall enzyme activity: the input ``m_gut`` (1 at baseline) scales the
   gut-wall intrinsic clearance of the Qgut model ``Fg = Qg / (Qg + CLint_g)``,
   so every ``Fg`` above is ``Fg_eff = Fg / (Fg + (1 - Fg) m_gut)`` (drug-drug
-  interactions, :mod:`qsp_sbml.pbpk.interaction`);
+  interactions, :mod:`qsp_sbml.pbpk.interaction`), and the output
+  ``J_absorption = ka Fa A_lumen`` is the flux entering the gut wall;
 * subcutaneous depot: ``ka_sc F_sc`` into venous blood, ``ka_sc (1 - F_sc)``
   lost at the site.
 """
@@ -116,6 +117,9 @@ def build_wholebody(values: Mapping[str, float], *, model_id: str = "wholebody_p
     b.assignment("Cu_plasma", f"fu * {species('venous_blood')} / BP")
     b.parameter("Cu_liver", None, "mg_per_litre", name="unbound liver concentration (well-stirred)", constant=False)
     b.assignment("Cu_liver", f"fu * {species('liver')} / Kp_liver")
+    b.parameter("J_absorption", None, "mg_per_hour", name="flux absorbed from the lumen into the gut wall",
+                constant=False)
+    b.assignment("J_absorption", "ka * Fa * drug_gi_lumen")
     b.parameter("Fg_eff", None, "dimensionless", name="fraction escaping gut-wall metabolism at m_gut",
                 constant=False)
     b.assignment("Fg_eff", "Fg / (Fg + (1 dimensionless - Fg) * m_gut)")
@@ -160,7 +164,7 @@ def build_wholebody(values: Mapping[str, float], *, model_id: str = "wholebody_p
 
     b.ports([ven, "drug_gi_lumen", "drug_stomach", "drug_sc_depot"], direction="input")
     b.ports([*(f"m_{e}" for e in ENZYMES), "m_gut"], direction="input")
-    b.ports(["C_plasma", "Cu_plasma", "Cu_liver", *(species(t) for t in TISSUES)], direction="output")
+    b.ports(["C_plasma", "Cu_plasma", "Cu_liver", "J_absorption", *(species(t) for t in TISSUES)], direction="output")
     b.check()
     return b.to_string()
 
