@@ -48,7 +48,8 @@ __all__ = [
 ACCEPTANCE = {"gmfe_auc": 1.5, "inside_guest": 0.80}
 
 _COLUMNS = ("id", "study", "victim", "perpetrator", "victim_route", "victim_dose_mg", "victim_time_h",
-            "perpetrator_route", "perpetrator_infusion_h", "perpetrator_doses", "obs_auc_ratio", "obs_cmax_ratio", "role", "source")
+            "perpetrator_route", "perpetrator_infusion_h", "perpetrator_doses", "obs_auc_ratio", "obs_cmax_ratio",
+            "role", "source")
 
 
 class DdiStudyError(ddi.DdiError):
@@ -149,7 +150,8 @@ def verify(observations: Sequence[DdiObservation], drugs: Mapping[str, DrugRecor
         rows.append({
             "id": obs.id, "study": obs.study, "victim": obs.design.victim, "perpetrator": obs.design.perpetrator,
             "victim_route": obs.design.victim_route, "role": obs.role,
-            "obs_auc_ratio": obs.obs_auc_ratio, "dyn_auc_ratio": pred.auc_ratio, "static_auc_ratio": pred.static_auc_ratio,
+            "obs_auc_ratio": obs.obs_auc_ratio, "dyn_auc_ratio": pred.auc_ratio,
+            "static_auc_ratio": pred.static_auc_ratio,
             "guest_low": lo, "guest_high": hi,
             "dyn_inside_guest": lo <= pred.auc_ratio <= hi, "static_inside_guest": lo <= pred.static_auc_ratio <= hi,
             "obs_cmax_ratio": obs.obs_cmax_ratio if obs.obs_cmax_ratio is not None else math.nan,
