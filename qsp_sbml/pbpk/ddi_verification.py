@@ -15,6 +15,8 @@ Columns: ``id study victim perpetrator victim_route victim_dose_mg
 victim_time_h perpetrator_route perpetrator_infusion_h perpetrator_doses obs_auc_ratio
 obs_cmax_ratio role source``; ``perpetrator_doses`` is ``time_h:mg`` pairs
 separated by spaces (``0:400 24:200``), ``obs_cmax_ratio`` may be empty.
+Lines starting with ``#`` are comments (the table's provenance and selection
+rule).
 """
 
 from __future__ import annotations
@@ -100,12 +102,15 @@ def load_ddi_studies(path: str | Path, drugs: Mapping[str, DrugRecord] | None = 
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DdiStudyError(f"{path}: cannot read the DDI study table ({err.strerror})") from None
-    reader = csv.DictReader(text.splitlines(), delimiter="\t")
+    numbered = [(n, t) for n, t in enumerate(text.splitlines(), start=1) if t.strip() and not t.startswith("#")]
+    if not numbered:
+        raise DdiStudyError(f"{path}: no studies")
+    reader = csv.DictReader([t for _, t in numbered], delimiter="\t")
     missing = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise DdiStudyError(f"{path}, line 1: missing column(s) {missing}")
+        raise DdiStudyError(f"{path}, line {numbered[0][0]}: missing column(s) {missing}")
     out, seen = [], set()
-    for line, row in enumerate(reader, start=2):
+    for (line, _), row in zip(numbered[1:], reader, strict=True):
         def where(col: str, line: int = line) -> str:
             return f"{path}, line {line}, column {col}"
         if row["id"] in seen:
@@ -253,6 +258,12 @@ def report_markdown(table: pd.DataFrame, summary: Mapping[str, float], *, figure
               "Dispos 39:170, delta = 1.25).", "",
               ("**Met** by the dynamic predictions." if not fails else "**Not met** by the dynamic predictions: "
                + "; ".join(fails) + ".")]
+    lines += ["", "By perpetrator (dynamic):", "", "| perpetrator | n | GMFE AUC ratio | inside Guest's limits |",
+              "|---|---|---|---|"]
+    verif = table[table["role"] == "verification"]
+    for perp, t in verif.groupby("perpetrator"):
+        lines.append(f"| {perp} | {len(t)} | {ddi.gmfe(t['dyn_auc_ratio'].tolist(), t['obs_auc_ratio'].tolist()):.2f} "
+                     f"| {100 * t['dyn_inside_guest'].mean():.0f} % |")
     if figure:
         lines += ["", f"![predicted vs observed AUC ratios]({figure})"]
     lines += ["", "## Studies", "",
