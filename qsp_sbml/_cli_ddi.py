@@ -60,7 +60,16 @@ def ddi() -> None:
 def predict_cmd(victim: str, perpetrator: str, victim_dose: float, victim_route: str, victim_time: float,
                 perpetrator_doses: str, perpetrator_route: str, infusion_h: float, drugs_dir: Path | None,
                 as_json: bool) -> None:
-    """Predict the victim's AUC and Cmax ratios with a perpetrator regimen (reference adult male)."""
+    """Predict the victim's AUC and Cmax ratios with a perpetrator regimen (reference adult male).
+
+    Dynamic: victim and perpetrator whole-body PBPK composed with the
+    enzyme-turnover module; static: the net-effect equation.
+
+    \b
+    Example:
+      qsp-sbml pbpk ddi predict midazolam rifampicin --victim-dose 7.5 --victim-time 113 \\
+          --perpetrator-doses "0:600 24:600 48:600 72:600 96:600"
+    """
     from dataclasses import asdict
 
     from qsp_sbml.pbpk.drugs import load_drugs
@@ -93,6 +102,10 @@ def verify_cmd(studies: Path | None, drugs_dir: Path | None, report_dir: Path | 
 
     Exits 1 when the dynamic predictions miss the acceptance figures (GMFE of
     AUC ratios <= 1.5 and >= 80 % inside Guest's limits).
+
+    \b
+    Example:
+      qsp-sbml pbpk ddi verify --report models/pbpk/validation
     """
     from qsp_sbml.pbpk.ddi_verification import (
         ACCEPTANCE,

@@ -26,6 +26,7 @@ def pbpk() -> None:
     Examples:
       qsp-sbml pbpk validate --plot pbpk_validation.png
       qsp-sbml pbpk kp models/pbpk/drugs/midazolam.yaml
+      qsp-sbml pbpk ddi verify --report ddi-report
     """
 
 

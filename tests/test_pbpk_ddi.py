@@ -97,7 +97,8 @@ def test_perpetrator_records_carry_sourced_interactions(drugs) -> None:
     ("CYP3A4: {ki: 18.5", "CYP3A5: {ki: 18.5", r"interactions: unknown enzyme"),
     ("emax: 9.0, ec50: 0.34", "emax: 9.0", r"induction needs both emax and ec50"),
     ("bp: 0.9\n", "", r"line \d+, field bp: required field is missing"),
-    ('  interactions.CYP3A4.ec50: "0.34', '  interactions_ec50: "0.34', r"no source given for interactions.CYP3A4.ec50"),
+    ('  interactions.CYP3A4.ec50: "0.34', '  interactions_ec50: "0.34',
+     r"no source given for interactions.CYP3A4.ec50"),
 ])
 def test_bad_perpetrator_record_is_refused_naming_file_line_field(tmp_path: Path, old: str, new: str,
                                                                   match: str) -> None:
