@@ -192,3 +192,25 @@ def test_ddi_verification_recomputes_the_committed_report(drugs) -> None:
 def test_ddi_acceptance_gap(drugs) -> None:
     table = verify(load_ddi_studies(STUDIES, drugs), drugs)
     assert not failures(summarise(table))
+
+
+# --- command line -----------------------------------------------------------------------------------------------
+
+
+def test_cli_predict_prints_ratios_and_refuses_an_unknown_drug() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+
+    args = ["pbpk", "ddi", "predict", "midazolam", "fluconazole", "--victim-dose", "7.5", "--victim-time", "2",
+            "--perpetrator-doses", "0:400", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["auc_ratio"] > 1.5 and out["static_auc_ratio"] > out["auc_ratio"]
+    bad = CliRunner().invoke(main, [*args[:4], "ketoconazole", *args[5:]])
+    assert bad.exit_code == 1 and "no drug record 'ketoconazole'" in bad.output
+    worse = CliRunner().invoke(main, [*args[:-2], "0-400", "--json"])
+    assert worse.exit_code != 0 and "time_h:mg" in worse.output
