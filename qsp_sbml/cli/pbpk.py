@@ -26,6 +26,7 @@ def pbpk() -> None:
     Examples:
       qsp-sbml pbpk validate --plot pbpk_validation.png
       qsp-sbml pbpk kp models/pbpk/drugs/midazolam.yaml
+      qsp-sbml pbpk ddi verify --report ddi-report
     """
 
 
@@ -116,3 +117,8 @@ def kp_cmd(drug_file: Path, as_json: bool) -> None:
     for tissue, value in kps.items():
         click.echo(f"  {tissue:<10} {value:8.3f}")
     click.echo(f"CL hepatic {p.cl_hepatic:.3g} L/h, CL renal {p.cl_renal:.3g} L/h (reference male)")
+
+
+from qsp_sbml._cli_ddi import ddi  # noqa: E402 -- registered under ``pbpk`` (the subcommand lives in its own module)
+
+pbpk.add_command(ddi)

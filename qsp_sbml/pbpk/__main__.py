@@ -3,7 +3,8 @@
 Writes ``models/pbpk/wholebody_pbpk.xml`` (reference male, default drug
 midazolam), ``models/pbpk/wholebody_pbpk_<drug>.xml`` for each drug of
 :data:`EXTRA_DRUGS` (the same structure with that drug's values, for composed
-PBPK-PD models) and ``models/pbpk/mab_two_compartment_tmdd.xml`` (typical mAb).
+PBPK-PD models) ``models/pbpk/mab_two_compartment_tmdd.xml`` (typical mAb) and
+``models/pbpk/enzyme_turnover.xml`` (drug-drug interactions).
 With ``--check`` nothing is written; the exit code is 1 when a committed file
 differs from what the code generates.
 """
@@ -17,6 +18,7 @@ from qsp_sbml._io import sync_generated
 from qsp_sbml.pbpk.antibody import build_antibody
 from qsp_sbml.pbpk.build import build_wholebody
 from qsp_sbml.pbpk.drugs import load_drug
+from qsp_sbml.pbpk.interaction import build_enzyme_module
 from qsp_sbml.pbpk.parameters import parameterise
 from qsp_sbml.physiology import reference
 from qsp_sbml.resources import project_models_dir
@@ -37,6 +39,7 @@ def generated() -> dict[Path, str]:
         extra = load_drug(root / "drugs" / f"{name}.yaml")
         files[root / f"wholebody_pbpk_{name}.xml"] = build_wholebody(parameterise(extra, reference("male")).values)
     files[root / "mab_two_compartment_tmdd.xml"] = build_antibody()
+    files[root / "enzyme_turnover.xml"] = build_enzyme_module()
     return files
 
 

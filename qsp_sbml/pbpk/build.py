@@ -15,7 +15,7 @@ fraction unbound in plasma):
 * liver: inflow from the hepatic artery and the portal tissues, outflow
   ``(Q_ha + Q_gut + Q_spleen + Q_pancreas) C_li BP / Kp_li`` and metabolism
   ``fu C_li / Kp_li * sum_e CLint_e m_e`` (well-stirred: unbound liver
-  concentration equals ``fu C_li / Kp_li``);
+  concentration equals ``fu C_li / Kp_li``, output ``Cu_liver``);
 * kidney: glomerular filtration and secretion of the arterial plasma entering
   it, ``(fu GFR (1 - f_reabsorption) + CL_renal_secretion) C_art / BP``;
 * oral, first order: ``ka Fa Fg`` of the lumen amount reaches the gut wall,
@@ -23,6 +23,11 @@ fraction unbound in plasma):
   to faeces; the CAT option (Yu & Amidon 1999) empties the stomach into seven
   small-intestine segments absorbed with ``ka_si`` (gut-wall extraction ``Fg``)
   and passed on with ``k_si_transit``;
+* gut-wall enzyme activity: the input ``m_gut`` (1 at baseline) scales the
+  gut-wall intrinsic clearance of the Qgut model ``Fg = Qg / (Qg + CLint_g)``,
+  so every ``Fg`` above is ``Fg_eff = Fg / (Fg + (1 - Fg) m_gut)`` (drug-drug
+  interactions, :mod:`qsp_sbml.pbpk.interaction`), and the output
+  ``J_absorption = ka Fa A_lumen`` is the flux entering the gut wall;
 * subcutaneous depot: ``ka_sc F_sc`` into venous blood, ``ka_sc (1 - F_sc)``
   lost at the site.
 """
@@ -61,6 +66,7 @@ PARAMETER_UNITS: dict[str, tuple[str, str]] = {
     "ka": ("per_hour", "first-order oral absorption rate constant"),
     "Fa": ("dimensionless", "fraction absorbed from the gut lumen"),
     "Fg": ("dimensionless", "fraction escaping gut-wall metabolism"),
+    "m_gut": ("dimensionless", "activity multiplier of the gut-wall enzyme (inhibition, induction)"),
     "k_gastric_emptying": ("per_hour", "gastric emptying rate constant (CAT)"),
     "k_si_transit": ("per_hour", "transit rate constant per small-intestine segment (CAT)"),
     "ka_si": ("per_hour", "absorption rate constant from each small-intestine segment (CAT)"),
@@ -109,6 +115,14 @@ def build_wholebody(values: Mapping[str, float], *, model_id: str = "wholebody_p
     b.assignment("C_plasma", f"{species('venous_blood')} / BP")
     b.parameter("Cu_plasma", None, "mg_per_litre", name="unbound venous plasma concentration", constant=False)
     b.assignment("Cu_plasma", f"fu * {species('venous_blood')} / BP")
+    b.parameter("Cu_liver", None, "mg_per_litre", name="unbound liver concentration (well-stirred)", constant=False)
+    b.assignment("Cu_liver", f"fu * {species('liver')} / Kp_liver")
+    b.parameter("J_absorption", None, "mg_per_hour", name="flux absorbed from the lumen into the gut wall",
+                constant=False)
+    b.assignment("J_absorption", "ka * Fa * drug_gi_lumen")
+    b.parameter("Fg_eff", None, "dimensionless", name="fraction escaping gut-wall metabolism at m_gut",
+                constant=False)
+    b.assignment("Fg_eff", "Fg / (Fg + (1 dimensionless - Fg) * m_gut)")
 
     art, ven = species("arterial_blood"), species("venous_blood")
     for t in (*SYSTEMIC_TISSUES, *PORTAL_TISSUES):
@@ -130,8 +144,8 @@ def build_wholebody(values: Mapping[str, float], *, model_id: str = "wholebody_p
                reactants=[species("kidney")], products=["eliminated_renal"])
 
     gut = species("gut")
-    b.reaction("oral_absorption", "ka * Fa * Fg * drug_gi_lumen", reactants=["drug_gi_lumen"], products=[gut])
-    b.reaction("oral_gut_wall_metabolism", "ka * Fa * (1 dimensionless - Fg) * drug_gi_lumen",
+    b.reaction("oral_absorption", "ka * Fa * Fg_eff * drug_gi_lumen", reactants=["drug_gi_lumen"], products=[gut])
+    b.reaction("oral_gut_wall_metabolism", "ka * Fa * (1 dimensionless - Fg_eff) * drug_gi_lumen",
                reactants=["drug_gi_lumen"], products=["eliminated_gut_wall"])
     b.reaction("oral_unabsorbed", "ka * (1 dimensionless - Fa) * drug_gi_lumen",
                reactants=["drug_gi_lumen"], products=["eliminated_feces"])
@@ -141,16 +155,16 @@ def build_wholebody(values: Mapping[str, float], *, model_id: str = "wholebody_p
         seg = f"drug_si_{k}"
         nxt = f"drug_si_{k + 1}" if k < CAT_SEGMENTS else "eliminated_feces"
         b.reaction(f"si_{k}_transit", f"k_si_transit * {seg}", reactants=[seg], products=[nxt])
-        b.reaction(f"si_{k}_absorption", f"ka_si * Fg * {seg}", reactants=[seg], products=[gut])
-        b.reaction(f"si_{k}_gut_wall_metabolism", f"ka_si * (1 dimensionless - Fg) * {seg}",
+        b.reaction(f"si_{k}_absorption", f"ka_si * Fg_eff * {seg}", reactants=[seg], products=[gut])
+        b.reaction(f"si_{k}_gut_wall_metabolism", f"ka_si * (1 dimensionless - Fg_eff) * {seg}",
                    reactants=[seg], products=["eliminated_gut_wall"])
     b.reaction("sc_absorption", "ka_sc * F_sc * drug_sc_depot", reactants=["drug_sc_depot"], products=[ven])
     b.reaction("sc_presystemic_loss", "ka_sc * (1 dimensionless - F_sc) * drug_sc_depot",
                reactants=["drug_sc_depot"], products=["eliminated_sc"])
 
     b.ports([ven, "drug_gi_lumen", "drug_stomach", "drug_sc_depot"], direction="input")
-    b.ports([f"m_{e}" for e in ENZYMES], direction="input")
-    b.ports(["C_plasma", "Cu_plasma", *(species(t) for t in TISSUES)], direction="output")
+    b.ports([*(f"m_{e}" for e in ENZYMES), "m_gut"], direction="input")
+    b.ports(["C_plasma", "Cu_plasma", "Cu_liver", "J_absorption", *(species(t) for t in TISSUES)], direction="output")
     b.check()
     return b.to_string()
 

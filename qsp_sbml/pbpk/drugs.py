@@ -8,6 +8,17 @@ plasma clearance after IV dosing (``cl_iv``, L/h) with the fraction excreted
 unchanged (``fe``) and the fraction of hepatic intrinsic clearance per enzyme
 (``fm``); the well-stirred liver model turns the latter into ``clint`` for
 each subject (see :mod:`qsp_sbml.pbpk.parameters`).
+
+A perpetrator of drug-drug interactions also carries ``interactions``: per
+enzyme, its unbound reversible inhibition constant ``ki``, mechanism-based
+inactivation ``kinact`` (1/h) and ``ki_inact``, and induction ``emax`` (fold
+induction minus 1) and ``ec50`` (concentrations in umol/L, unbound), each
+sourced (``sources: {interactions.CYP3A4.ki: ...}``); see
+:mod:`qsp_sbml.pbpk.ddi`.
+
+Values outside their physical range are refused (``fu`` above 1, a negative
+constant, ``log_p`` outside [-5, 10]); every error names the file, the line
+and the field.
 """
 
 from __future__ import annotations
@@ -16,14 +27,21 @@ import math
 from pathlib import Path
 from typing import Any, Self
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from qsp_sbml.errors import QspError
+from qsp_sbml.pbpk.ddi import EnzymeEffect
 from qsp_sbml.pbpk.partition import CompoundType, Ionisation
 from qsp_sbml.pbpk.structure import ENZYMES, TISSUES
+from qsp_sbml.typed_yaml import parse, read_yaml
 
-__all__ = ["Absorption", "Clearance", "DrugRecord", "DrugRecordError", "load_drug", "load_drugs"]
+__all__ = ["LOG_P_RANGE", "Absorption", "Clearance", "DrugRecord", "DrugRecordError", "Interaction", "load_drug",
+           "load_drugs"]
+
+#: Plausible range of the octanol:water log P of a drug (outside it a value is a unit or sign error):
+#: marketed small molecules span about -4 (aminoglycosides) to 9 (Lipinski CA et al. 2001, Adv Drug Deliv
+#: Rev 46:3, the distribution behind the "log P <= 5" rule).
+LOG_P_RANGE: tuple[float, float] = (-5.0, 10.0)
 
 
 class DrugRecordError(QspError, ValueError):
@@ -79,13 +97,42 @@ class Absorption(_Strict):
     f_sc: float = Field(default=1.0, gt=0, le=1)
 
 
+class Interaction(_Strict):
+    """A perpetrator's effect on one enzyme (unbound concentrations, umol/L)."""
+
+    #: Reversible (competitive) inhibition constant, unbound.
+    ki: float | None = Field(default=None, gt=0)
+    #: Maximal inactivation rate constant (1/h), mechanism-based inactivation.
+    kinact: float | None = Field(default=None, gt=0)
+    #: Concentration of half-maximal inactivation, unbound.
+    ki_inact: float | None = Field(default=None, gt=0)
+    #: Maximal increase of activity by induction (fold induction minus 1).
+    emax: float | None = Field(default=None, ge=0)
+    #: Concentration of half-maximal induction, unbound.
+    ec50: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Self:
+        if (self.kinact is None) != (self.ki_inact is None):
+            raise ValueError("mechanism-based inactivation needs both kinact and ki_inact")
+        if (self.emax is None) != (self.ec50 is None):
+            raise ValueError("induction needs both emax and ec50")
+        if all(getattr(self, n) is None for n in ("ki", "kinact", "emax")):
+            raise ValueError("give ki, kinact and ki_inact, or emax and ec50")
+        return self
+
+    def effect(self) -> EnzymeEffect:
+        """The same parameters as a :class:`~qsp_sbml.pbpk.ddi.EnzymeEffect`."""
+        return EnzymeEffect(ki=self.ki, kinact=self.kinact, ki_inact=self.ki_inact, emax=self.emax, ec50=self.ec50)
+
+
 class DrugRecord(_Strict):
     """One drug (see the module docstring)."""
 
     id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     name: str
     molecular_weight: float = Field(gt=0)
-    log_p: float
+    log_p: float = Field(ge=LOG_P_RANGE[0], le=LOG_P_RANGE[1])
     ionisation: Ionisation
     fu: float = Field(gt=0, le=1)
     bp: float = Field(gt=0)
@@ -95,6 +142,8 @@ class DrugRecord(_Strict):
     kp_method: str = Field(default="rodgers_rowland", pattern="^(rodgers_rowland|poulin_theil)$")
     #: Measured Kp values that replace predicted ones.
     kp_overrides: dict[str, float] = Field(default_factory=dict)
+    #: Perpetrator effects by enzyme (see :class:`Interaction`).
+    interactions: dict[str, Interaction] = Field(default_factory=dict)
     #: Citation for every value, keyed by dotted field name (``clearance.cl_iv``).
     sources: dict[str, str]
     notes: str = ""
@@ -119,6 +168,9 @@ class DrugRecord(_Strict):
         unknown = set(self.kp_overrides) - set(TISSUES)
         if unknown:
             raise ValueError(f"kp_overrides: unknown tissue(s) {sorted(unknown)}; use {list(TISSUES)}")
+        unknown = set(self.interactions) - (set(ENZYMES) - {"other"})
+        if unknown:
+            raise ValueError(f"interactions: unknown enzyme(s) {sorted(unknown)}; use {list(ENZYMES)[:-1]}")
         missing = [f for f in self.valued_fields() if f not in self.sources]
         if missing:
             raise ValueError(f"no source given for {', '.join(missing)}; add them under 'sources:'")
@@ -136,28 +188,26 @@ class DrugRecord(_Strict):
         names += ["absorption.ka", "absorption.fa", "absorption.fg"]
         names += [f"absorption.{n}" for n in ("peff", "ka_sc") if getattr(a, n) is not None]
         names += [f"kp_overrides.{t}" for t in self.kp_overrides]
+        for enzyme, inter in self.interactions.items():
+            names += [f"interactions.{enzyme}.{n}" for n in ("ki", "kinact", "ki_inact", "emax", "ec50")
+                      if getattr(inter, n) is not None]
         return names
 
 
 def load_drug(path: str | Path) -> DrugRecord:
-    """Read and validate one drug record; errors name the file and the field."""
+    """Read and validate one drug record; errors name the file, the line and the field."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise DrugRecordError(f"{path}: cannot read drug record ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise DrugRecordError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(data, dict):
-        raise DrugRecordError(f"{path}: a drug record is a YAML mapping, got {type(data).__name__}")
-    try:
-        record = DrugRecord.model_validate(data)
-    except ValidationError as err:
-        lines = [f"{'.'.join(str(x) for x in e['loc']) or '(record)'}: {e['msg']}" for e in err.errors()]
-        raise DrugRecordError(f"{path}: invalid drug record:\n  " + "\n  ".join(lines)) from None
+    doc = read_yaml(path, error=DrugRecordError, what="drug record")
+    if not isinstance(doc.data, dict):
+        raise DrugRecordError(f"{path}: a drug record is a YAML mapping, got {type(doc.data).__name__}")
+    record = parse(DrugRecord, doc, error=_record_error)
     if record.id != path.stem:
-        raise DrugRecordError(f"{path}: id {record.id!r} does not match the file name {path.stem!r}")
+        raise DrugRecordError(f"{doc.where('id')}: id {record.id!r} does not match the file name {path.stem!r}")
     return record
+
+
+def _record_error(text: str) -> DrugRecordError:
+    return DrugRecordError("invalid drug record:\n  " + text.replace("\n", "\n  "))
 
 
 def load_drugs(folder: str | Path) -> dict[str, DrugRecord]:

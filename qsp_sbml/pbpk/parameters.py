@@ -125,6 +125,7 @@ def parameterise(drug: DrugRecord, physiology: Physiology, *,
     values.update({kp(t): v for t, v in partition_coefficients(drug).items()})
     values.update(fu=drug.fu, BP=drug.bp, GFR=physiology.gfr, molecular_weight=drug.molecular_weight)
     values.update({f"m_{e}": 1.0 for e in ENZYMES})
+    values["m_gut"] = 1.0
     for e, m in (multipliers or {}).items():
         if e not in ENZYMES or not (math.isfinite(m) and m >= 0):
             raise ParameterError(f"enzyme multiplier {e}={m!r}: enzyme must be one of {list(ENZYMES)}, value >= 0")
