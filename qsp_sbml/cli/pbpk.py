@@ -119,6 +119,6 @@ def kp_cmd(drug_file: Path, as_json: bool) -> None:
     click.echo(f"CL hepatic {p.cl_hepatic:.3g} L/h, CL renal {p.cl_renal:.3g} L/h (reference male)")
 
 
-from qsp_sbml._cli_ddi import ddi  # noqa: E402 -- registered under ``pbpk`` (the subcommand lives in its own module)
+from qsp_sbml.cli.ddi import ddi  # noqa: E402 -- registered under ``pbpk`` (the subcommand lives in its own module)
 
 pbpk.add_command(ddi)
