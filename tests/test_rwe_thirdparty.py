@@ -296,3 +296,26 @@ def test_conflicting_results_are_reported_not_chosen(read, tmp_path: Path) -> No
         assert len(reported) == 1, pair
         other = next(k for k in pair if k != reported[0])
         assert other in found[reported[0]]
+
+
+def test_cli_cohort_writes_the_same_table(run, independent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``qsp-sbml fhir cohort`` (default mapping) on the folder: the same patients and values, every
+    resource in the table or in the skipped list."""
+    out, skipped_out = tmp_path / "cov.tsv", tmp_path / "skipped.tsv"
+    result = run("fhir", "cohort", BUNDLES, "--reference-date", str(REF), "-o", out, "--skipped", skipped_out)
+    assert result.exit_code == 0, result.output
+    assert "86 patient(s) from 100 file(s); 14 patient(s) skipped" in result.output
+    cov = pd.read_csv(out, sep="\t").set_index("subject_id")
+    assert list(cov.columns) == ["age", "sex", "weight_kg", "height_cm"]
+    assert sorted(cov.index) == sorted(independent["expected"])
+    for pid, want in independent["expected"].items():
+        assert cov.loc[pid, "sex"] == want["sex"]
+        assert cov.loc[pid, "age"] == pytest.approx(want["age"], rel=1e-12)
+        assert cov.loc[pid, "weight_kg"] == pytest.approx(want["weight_kg"], rel=1e-12)
+        assert cov.loc[pid, "height_cm"] == pytest.approx(100.0 * want["height_m"], rel=1e-12)
+    listed = set(pd.read_csv(skipped_out, sep="\t")["resource"])
+    in_table = {f"Patient/{p}" for p in cov.index} | {
+        k for (p, c), k in independent["cells"].items() if p in cov.index and c in REQUIRED
+    }
+    assert in_table.isdisjoint(listed)
+    assert in_table | listed == independent["keys"]
