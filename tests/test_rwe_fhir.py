@@ -597,3 +597,55 @@ def test_validate_reads_a_mapping(tmp_path: Path, run) -> None:
     result = run("validate", bad)
     assert result.exit_code == 1
     assert "line 3, field covariates.w.codes: a code must be written 'system|code'" in result.output
+
+
+def test_cohort_leaves_out_the_dead_and_lists_every_resource(tmp_path: Path) -> None:
+    """A patient who died on or before the reference date is not in a cohort at that date; a death after it
+    does not matter; a death without a date (or with a partial one) skips the patient.  The skipped patient's
+    results, dosing records, and results of a column left out are listed, each with its reason."""
+    resources = []
+    for pid, deceased in (
+        ("alive", None),
+        ("died-before", {"deceasedDateTime": "2023-12-31T23:00:00Z"}),
+        ("died-on", {"deceasedDateTime": "2024-01-01"}),
+        ("died-after", {"deceasedDateTime": "2024-01-02T00:00:00Z"}),
+        ("died-when", {"deceasedBoolean": True}),
+        ("died-partial", {"deceasedDateTime": "2023"}),
+    ):
+        resources += [
+            {**fx.patient(pid), **(deceased or {})},
+            fx.observation(f"{pid}-wt", pid, "29463-7", 70.0, "kg", "2023-06-01T09:00:00Z"),
+            fx.observation(f"{pid}-ht", pid, "8302-2", 170.0, "cm", "2023-06-01T09:00:00Z"),
+        ]
+    resources.append(fx.observation("alive-alb", "alive", "1751-7", 4.0, "g/dL", "2023-06-01T09:00:00Z"))
+    resources.append(
+        {
+            "resourceType": "MedicationRequest",
+            "id": "mr-1",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": "theophylline"},
+            "subject": {"reference": "Patient/alive"},
+        }
+    )
+    path = _write(tmp_path / "b.json", fx.bundle(*resources))
+    records = read_fhir(path)
+    res = extract_cohort(records, default_mapping(), reference_date=REF)
+    assert list(res.covariates["subject_id"]) == ["alive", "died-after"]
+    why = {}
+    for f in res.skipped:
+        why.setdefault(f.resource, []).append((f.kind, f.message))
+    assert "died 2023-12-31" in why["Patient/died-before"][0][1]
+    assert "died 2024-01-01" in why["Patient/died-on"][0][1]
+    assert "deceasedBoolean" in why["Patient/died-when"][0][1]
+    assert "partial" in why["Patient/died-partial"][0][1]
+    assert why["Observation/died-on-wt"] == [("patient-skipped", "weight_kg of Patient/died-on, which is skipped")]
+    assert why["MedicationRequest/mr-1"][0][0] == "not-used"
+    assert why["Observation/alive-alb"][0][0] == "column-left-out"  # died-after has no albumin
+    used = {
+        "Patient/alive",
+        "Patient/died-after",
+        *(f"Observation/{p}-{c}" for p in ("alive", "died-after") for c in ("wt", "ht")),
+    }
+    assert used.isdisjoint(why)
+    assert used | set(why) == {f"{r['resourceType']}/{r['id']}" for r in resources}

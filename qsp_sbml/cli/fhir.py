@@ -153,7 +153,7 @@ def cohort_cmd(
     if as_json:
         _emit_json(summary)
         return
-    n_pat = sum(1 for f in result.skipped if f.kind == "patient-skipped")
+    n_pat = sum(1 for f in result.skipped if f.kind == "patient-skipped" and f.resource.startswith("Patient/"))
     click.echo(
         f"{output}: {len(result.covariates)} patient(s) from {len(records.files)} file(s); "
         f"{n_pat} patient(s) skipped; {len(result.skipped)} resource(s) not used"

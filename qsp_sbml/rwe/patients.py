@@ -1,7 +1,7 @@
 """Patients, their coded observations and their genotypes, read from FHIR records through a mapping.
 
-* ``Patient``: sex (``gender`` male/female) and birth date (age is computed at a reference date by
-  :mod:`qsp_sbml.rwe.cohort`).
+* ``Patient``: sex (``gender`` male/female), birth date (age is computed at a reference date by
+  :mod:`qsp_sbml.rwe.cohort`) and ``deceased[x]`` (a cohort at a reference date leaves out the dead).
 * ``Observation`` with a code the mapping lists: the value converted to the mapping's unit
   (:mod:`qsp_sbml.rwe.quantities`), range-checked, with its time (``effectiveDateTime``, ``effectiveInstant``
   or ``effectivePeriod.start``).  Only results with status ``final``, ``amended`` or ``corrected`` are used.
@@ -72,6 +72,9 @@ class PatientRecord:
     observables: list[Measurement] = field(default_factory=list)
     #: Gene -> (CPIC diplotype, ``Observation/id``).
     genotypes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: ``Patient.deceased[x]``: the date-time of death, ``True`` (deceased, date not given), the text of a
+    #: partial date, or None (not recorded as deceased).
+    deceased: dt.datetime | dt.date | bool | str | None = None
 
 
 def to_datetime(value: Any) -> dt.datetime | dt.date | None:
@@ -145,7 +148,12 @@ def extract_patients(records: FhirRecords, mapping: FhirMapping) -> dict[str, Pa
             if m.birthDate is None
             else (m.birthDate.isoformat() if isinstance(m.birthDate, dt.date) else str(m.birthDate))
         )
-        patients[res.id] = PatientRecord(id=res.id, file=res.file, sex=gender, birth_date=birth)
+        deceased: dt.datetime | dt.date | bool | str | None = None
+        if m.deceasedDateTime is not None:
+            deceased = to_datetime(m.deceasedDateTime) or str(m.deceasedDateTime)
+        elif m.deceasedBoolean:
+            deceased = True
+        patients[res.id] = PatientRecord(id=res.id, file=res.file, sex=gender, birth_date=birth, deceased=deceased)
     for res in records.of_type("Observation"):
         _observation(res, records, mapping, patients)
     for rec in patients.values():
