@@ -50,6 +50,16 @@ def test_calibrate_writes_summary_starts_store_and_plots(tmp_path):
     again = _run(["calibrate", str(yaml_path), "--starts", "3", "--seed", "5", "--out", str(out)])
     assert again.exit_code == 0, again.output
     np.testing.assert_allclose(pd.read_csv(out / "starts.tsv", sep="\t")["fval"], starts["fval"], rtol=1e-9)
+    # the folder reads back from Python: summary, starts and the pyPESTO result
+    from qsp_sbml.calibrate import CalibrationRun
+    from qsp_sbml.errors import CalibrationError
+
+    run = CalibrationRun.from_folder(out)
+    assert run.summary == json.loads((out / "summary.json").read_text())
+    pd.testing.assert_frame_equal(run.starts, pd.read_csv(out / "starts.tsv", sep="\t"))
+    assert run.result.optimize_result[0].fval == pytest.approx(run.summary["best_fval"], rel=1e-9)
+    with pytest.raises(CalibrationError, match="not a calibration results folder"):
+        CalibrationRun.from_folder(tmp_path)
 
 
 def test_calibrate_bad_input_exits_1_without_output(tmp_path):
@@ -74,7 +84,7 @@ def test_calibrate_failure_leaves_previous_output_as_it_was(tmp_path, monkeypatc
     out = tmp_path / "fit"
     out.mkdir()
     (out / "summary.json").write_text('{"previous": true}')
-    import qsp_sbml.calibrate as qc
+    import qsp_sbml.calibrate.plots as qc
 
     def broken(*args, **kwargs):
         raise OSError("disk full (injected)")

@@ -7,9 +7,10 @@ from qsp_sbml.calibrate.multistart import MultistartResult, multistart, start_po
 from qsp_sbml.calibrate.plots import plot_fit, plot_profiles, plot_traces, plot_waterfall
 from qsp_sbml.calibrate.profile import profile, profile_intervals
 from qsp_sbml.calibrate.sample import SamplingResult, sample
-from qsp_sbml.calibrate.store import load, save
+from qsp_sbml.calibrate.store import CalibrationRun, load, save
 
 __all__ = [
+    "CalibrationRun",
     "MultistartResult",
     "SamplingResult",
     "load",

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from qsp_sbml._io import atomic_folder
 from qsp_sbml.errors import CalibrationError
 
 __all__ = [
@@ -164,27 +165,33 @@ def split_problem(
     out_dir = Path(out)
     paths = {}
     for site, ids in groups.items():
-        d = out_dir / site
-        d.mkdir(parents=True, exist_ok=True)
-        for name in (*prob["sbml_files"], spec["parameter_file"], *prob["observable_files"]):
-            (d / Path(name).name).write_bytes((src.parent / name).read_bytes())
-        meas[meas["simulationConditionId"].isin(ids)].to_csv(d / "measurements.tsv", sep="\t", index=False)
-        cond[cond["conditionId"].isin(ids)].to_csv(d / "conditions.tsv", sep="\t", index=False)
-        site_spec = {
-            "format_version": 1,
-            "parameter_file": Path(spec["parameter_file"]).name,
-            "problems": [
-                {
-                    "condition_files": ["conditions.tsv"],
-                    "measurement_files": ["measurements.tsv"],
-                    "observable_files": [Path(f).name for f in prob["observable_files"]],
-                    "sbml_files": [Path(f).name for f in prob["sbml_files"]],
-                }
-            ],
-        }
-        paths[site] = d / "problem.yaml"
-        paths[site].write_text(yaml.safe_dump(site_spec, sort_keys=False), encoding="utf-8")
+        with atomic_folder(out_dir / site) as d:  # a site folder holds its previous files or all the new ones
+            _write_site(d, src, spec, prob, meas[meas["simulationConditionId"].isin(ids)],
+                        cond[cond["conditionId"].isin(ids)])
+        paths[site] = out_dir / site / "problem.yaml"
     return paths
+
+
+def _write_site(d: Path, src: Path, spec: Mapping[str, Any], prob: Mapping[str, Any], meas: pd.DataFrame,
+                cond: pd.DataFrame) -> None:
+    """One site's PEtab v1 problem in folder ``d``: the shared tables copied, its own measurements and conditions."""
+    for name in (*prob["sbml_files"], spec["parameter_file"], *prob["observable_files"]):
+        (d / Path(name).name).write_bytes((src.parent / name).read_bytes())
+    meas.to_csv(d / "measurements.tsv", sep="\t", index=False)
+    cond.to_csv(d / "conditions.tsv", sep="\t", index=False)
+    site_spec = {
+        "format_version": 1,
+        "parameter_file": Path(spec["parameter_file"]).name,
+        "problems": [
+            {
+                "condition_files": ["conditions.tsv"],
+                "measurement_files": ["measurements.tsv"],
+                "observable_files": [Path(f).name for f in prob["observable_files"]],
+                "sbml_files": [Path(f).name for f in prob["sbml_files"]],
+            }
+        ],
+    }
+    (d / "problem.yaml").write_text(yaml.safe_dump(site_spec, sort_keys=False), encoding="utf-8")
 
 
 # -- a site ----------------------------------------------------------------------------------------------

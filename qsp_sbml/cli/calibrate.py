@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
-from qsp_sbml._io import replace_folder
 from qsp_sbml.cli.common import _emit_json, check_engine_spec, handle_errors
 
 __all__ = ["benchmark", "calibrate"]
@@ -61,8 +58,7 @@ def calibrate(problem: Path, starts: int, seed: int, out_dir: Path, optimizer: s
     Example:
       qsp-sbml calibrate petab_problems/theophylline/theophylline.yaml --starts 50 --seed 1 --out fit
     """
-    from qsp_sbml._io import atomic_write_text
-    from qsp_sbml.calibrate import multistart, plot_fit, plot_waterfall, save
+    from qsp_sbml.calibrate import CalibrationRun, multistart
     from qsp_sbml.errors import CalibrationError
     from qsp_sbml.petab import ObjectiveOptions, PetabObjective, PetabProblem
     from qsp_sbml.simulate.options import IntegratorOptions
@@ -78,19 +74,8 @@ def calibrate(problem: Path, starts: int, seed: int, out_dir: Path, optimizer: s
         first = result.starts["message"].iloc[0]
         raise CalibrationError(f"{problem}: all {starts} starts failed (first: {first}); nothing written")
     summary: dict[str, Any] = {"problem": str(problem), **result.summary()}
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the result folder is an ordinary folder
-        save(result, tmp / "result.h5")
-        atomic_write_text(tmp / "starts.tsv", result.starts.to_csv(sep="\t", index=False))
-        plot_waterfall(result.starts, tmp / "waterfall.png")
-        plot_fit(objective, result.best_x_scaled, tmp / "fit.png")
-        atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2) + "\n")
-        replace_folder(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    CalibrationRun(summary, result.starts, result).to_folder(out_dir, objective=objective,
+                                                             best_x_scaled=result.best_x_scaled)
     if as_json:
         _emit_json({"ok": True, "out": str(out_dir), **summary})
     else:
