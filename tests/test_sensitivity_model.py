@@ -278,3 +278,36 @@ def test_cli_resume_after_a_kill_writes_the_same_tables(tmp_path: Path, run, mon
     for name in ("indices.tsv", "samples.tsv", "convergence.tsv"):
         assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
     assert not (tmp_path / "again.checkpoint").exists()
+
+
+@pytest.mark.slow
+def test_sigkilled_cli_run_resumes_to_the_same_tables(tmp_path: Path) -> None:
+    """A real kill (SIGKILL of the process, not an exception): the checkpoint on disk resumes to the same bytes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = _spec(tmp_path)
+    args = ["gsa", str(spec), "--method", "sobol", "--n", "256", "--seed", "3", "--resamples", "50", "--no-plots",
+            "--chunk-size", "16"]
+    cmd = [sys.executable, "-m", "qsp_sbml.cli", *args]
+    whole = subprocess.run([*cmd, "--out", str(tmp_path / "whole")], capture_output=True, text=True, check=False)
+    assert whole.returncode == 0, whole.stderr
+    ckpt = tmp_path / "again.checkpoint"
+    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "again")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(ckpt.glob("chunk-*.parquet"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed; raise --n"
+    kept = len(list(ckpt.glob("chunk-*.parquet")))
+    assert 2 <= kept < 64 and not (tmp_path / "again").exists()  # 256 * 4 runs / 16 = 64 chunks
+    res = subprocess.run([*cmd, "--out", str(tmp_path / "again"), "--resume"], capture_output=True, text=True,
+                         check=False)
+    assert res.returncode == 0, res.stderr
+    for name in ("indices.tsv", "samples.tsv", "convergence.tsv"):
+        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
