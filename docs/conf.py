@@ -81,13 +81,17 @@ nitpicky = True
 nitpick_ignore = [
     *(("py:class", f"collections.abc.{name}") for name in ("Callable", "Iterable", "Iterator", "Mapping", "Sequence")),
     *(("py:class", name) for name in (
-        "abc.ABC", "collections.Counter", "datetime.datetime", "enum.IntEnum", "enum.StrEnum", "logging.Logger",
+        "abc.ABC", "collections.Counter", "datetime.date", "datetime.datetime", "subprocess.Popen",
+        "click.core.Context", "click.core.Parameter", "libsbml.ASTNode", "pydantic_core.core_schema.ValidationInfo", "enum.IntEnum", "enum.StrEnum", "logging.Logger",
         "os.PathLike", "pathlib.Path", "types.ModuleType",
         "distributed.Client", "distributed.LocalCluster",
         "libsbml.Model", "libsbml.SBMLDocument", "libsbml.SBase", "libsbml.UnitDefinition",
         "numpy.ndarray", "numpy.random.SeedSequence", "numpy.random._generator.Generator",
         "pandas.DataFrame", "pandas.Series", "pydantic.main.BaseModel",
     )),
+    #: pydantic's field metadata as autodoc prints a model's fields (pydantic.fields.FieldInfo,
+    #: annotated_types constraints, types.NoneType); they are not types of ours and have no target here.
+    *(("py:class", name) for name in ("FieldInfo", "Field", "NoneType", "AllowInfNan", "Gt", "Ge", "Le", "MinLen")),
     ("py:mod", "importlib.resources"),
     ("py:mod", "logging"),
 ]

@@ -39,8 +39,18 @@ SIGNATURE_TYPES = {
     "qsp_sbml.pharmacogenomics.clearance": ["qsp_sbml.pharmacogenomics._tables.ClearanceRecord"],
     "qsp_sbml.pharmacogenomics.sbml": ["qsp_sbml.pharmacogenomics.sbml.SbmlSource"],
     "qsp_sbml.population.spec": ["qsp_sbml.population.spec._Read"],
-    "qsp_sbml.trial.design": ["qsp_sbml.typed_yaml.YamlDoc"],
-    "qsp_sbml.trial.n_of_1": ["qsp_sbml.trial.n_of_1.Target"],
+    "qsp_sbml.trial.design": [f"qsp_sbml.trial._design_file.{name}" for name in (
+        "TrialFile", "ParallelDesignFile", "ArmFile", "CriterionFile", "StratumFile", "AnalysisFile", "EndpointFile",
+        "ErrorModelFile", "ResponseVariabilityFile", "DropoutFile", "SampleSizeFile", "AdaptiveFile",
+        "DoseSelectionFile")],
+    "qsp_sbml.trial.n_of_1": ["qsp_sbml.trial.n_of_1.Target", "qsp_sbml.trial.n_of_1._Parameter",
+                              "qsp_sbml.trial.n_of_1._Error", "qsp_sbml.trial.n_of_1._Target",
+                              "qsp_sbml.trial.n_of_1._Posterior", "qsp_sbml.trial.n_of_1._Synthetic",
+                              "qsp_sbml.trial.n_of_1._FhirPatient"],
+    "qsp_sbml.trial.vbe": ["qsp_sbml.trial.vbe._FormulationFile", "qsp_sbml.trial.vbe._Release",
+                           "qsp_sbml.trial.vbe._Formulations", "qsp_sbml.trial.vbe._Sampling",
+                           "qsp_sbml.trial.vbe._WithinCv"],
+    "qsp_sbml.compose.spec": ["qsp_sbml.compose.spec._Exchange"],
     "qsp_sbml.trial.twin": ["qsp_sbml.trial.twin.Predictor"],
 }
 

@@ -38,11 +38,13 @@ __all__ = [
     "IivSpec",
     "PopulationDescription",
     "PosteriorSpec",
+    "Range",
     "SelectionSpec",
     "TargetSpec",
 ]
 
-_Range = tuple[Finite, Finite]
+Range = tuple[Finite, Finite]
+"""A closed interval ``[low, high]`` of finite numbers."""
 
 
 class CovariatesSpec(SpecModel):
@@ -51,11 +53,11 @@ class CovariatesSpec(SpecModel):
     #: A covariate table (TSV/CSV/Parquet) with at least ``n`` rows.
     file: str | None = None
     #: ``[low, high]`` years of sampled adults.
-    age_range: _Range | None = None
+    age_range: Range | None = None
     #: Share of women.
     female_fraction: Annotated[float, Field(ge=0, le=1)] | None = None
     #: ``[low, high]`` mL/min/1.73 m2 to restrict the sampled eGFR.
-    egfr_range: _Range | None = None
+    egfr_range: Range | None = None
 
     _file = field_validator("file")(lambda v, info: v if v is None else existing_file(v, info))
 
@@ -184,7 +186,7 @@ class SelectionSpec(SpecModel):
     regimen: str | None = None
     biomarker: str
     time: Annotated[float, Field(ge=0, allow_inf_nan=False)]
-    plausible: _Range | None = None
+    plausible: Range | None = None
     target: TargetSpec
     method: Literal["select", "weights"] = "select"
     beta: Positive | None = None

@@ -50,15 +50,21 @@ from qsp_sbml.errors import QspError
 from qsp_sbml.typed_yaml import SpecModel
 
 __all__ = [
+    "Correlation",
     "Distribution",
     "GsaSpec",
     "Metric",
+    "NcaOutput",
     "OutputSpec",
     "ParameterSpec",
     "PopulationSpec",
     "ResponderRateOutput",
     "SensitivityError",
     "Statistic",
+    "SummaryOutput",
+    "TimeToOutput",
+    "TrajectoryOutput",
+    "ValueOutput",
     "parse_times",
 ]
 
