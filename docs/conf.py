@@ -82,7 +82,8 @@ nitpick_ignore = [
     *(("py:class", f"collections.abc.{name}") for name in ("Callable", "Iterable", "Iterator", "Mapping", "Sequence")),
     *(("py:class", name) for name in (
         "abc.ABC", "collections.Counter", "datetime.date", "datetime.datetime", "subprocess.Popen",
-        "click.core.Context", "click.core.Parameter", "libsbml.ASTNode", "pydantic_core.core_schema.ValidationInfo", "enum.IntEnum", "enum.StrEnum", "logging.Logger",
+        "click.core.Context", "click.core.Parameter", "libsbml.ASTNode", "pydantic_core.core_schema.ValidationInfo",
+        "enum.IntEnum", "enum.StrEnum", "logging.Logger",
         "os.PathLike", "pathlib.Path", "types.ModuleType",
         "distributed.Client", "distributed.LocalCluster",
         "libsbml.Model", "libsbml.SBMLDocument", "libsbml.SBase", "libsbml.UnitDefinition",
