@@ -2,7 +2,9 @@
 
 The bundles are SMART on FHIR's Synthea v2.4.0 R4 sample patients (smart-on-fhir/generated-sample-data,
 ``R4/SYNTHEA``), reduced to the entries read here by ``tests/data/fhir_thirdparty_subset.py``; sources,
-commit and licence in ``tests/data/fhir_thirdparty/SOURCES.md``.
+commit and licence in ``tests/data/fhir_thirdparty/SOURCES.md``.  The subset is the first bundles in path
+order up to the one that makes 100 patients whose covariates are extracted (118 bundles: the 18 others
+died before the reference date and test the skip path).
 
 The covariates our reader extracts are compared with a second, independent reading of the same files:
 plain ``json`` and ``pandas``, with its own code table, its own unit factors (UCUM definitions, below) and
@@ -65,6 +67,8 @@ FACTORS = {
 }
 USED_STATUS = {"final", "amended", "corrected"}
 REQUIRED = ("weight_kg", "height_m")
+#: Patients whose covariates are extracted (issue 23: "for 100 patients"), and bundles in the subset.
+N_EXTRACTED, N_BUNDLES = 100, 118
 COLUMNS = ("weight_kg", "height_m", "serum_creatinine_mg_dl", "albumin_g_l", "bilirubin_umol_l", "alt_u_l", "ast_u_l")
 
 
@@ -177,9 +181,13 @@ def ours(read: FhirRecords) -> tuple[FhirRecords, CohortExtraction]:
 
 def test_the_data_is_third_party_synthea_r4() -> None:
     files = sorted(BUNDLES.glob("*.json"))
-    assert len(files) == 100
+    assert len(files) == N_BUNDLES
     manifest = pd.read_csv(DATA / "manifest.tsv", sep="\t")
     assert sorted(manifest["file"]) == [f.name for f in files]
+    # the subset rule: source paths in order, taken up to (and including) the 100th patient extracted
+    assert list(manifest["source_path"]) == sorted(manifest["source_path"])
+    assert (manifest["subset_reading"] == "extracted").sum() == N_EXTRACTED
+    assert manifest["subset_reading"].iloc[-1] == "extracted"
     first = json.loads(files[0].read_text(encoding="utf-8"))
     patient = next(e["resource"] for e in first["entry"] if e["resource"]["resourceType"] == "Patient")
     assert "Synthea" in patient["text"]["div"] and "v2.4.0" in patient["text"]["div"]
@@ -193,7 +201,12 @@ def test_covariates_match_an_independent_reading(ours, independent) -> None:  # 
     expected = independent["expected"]
     cov = ex.covariates.set_index("subject_id")
     assert sorted(cov.index) == sorted(expected)
-    assert len(expected) + len(independent["left_out"]) == 100
+    assert len(expected) == N_EXTRACTED
+    assert len(expected) + len(independent["left_out"]) == N_BUNDLES
+    # the subset script's own reading (which chose the bundles) agrees with this one
+    manifest = pd.read_csv(DATA / "manifest.tsv", sep="\t")
+    chosen = {f.removesuffix(".json") for f in manifest.loc[manifest["subset_reading"] == "extracted", "file"]}
+    assert chosen == set(expected)
     compared = Counter()
     for pid, want in expected.items():
         got = cov.loc[pid]
@@ -304,7 +317,7 @@ def test_cli_cohort_writes_the_same_table(run, independent, tmp_path: Path) -> N
     out, skipped_out = tmp_path / "cov.tsv", tmp_path / "skipped.tsv"
     result = run("fhir", "cohort", BUNDLES, "--reference-date", str(REF), "-o", out, "--skipped", skipped_out)
     assert result.exit_code == 0, result.output
-    assert "86 patient(s) from 100 file(s); 14 patient(s) skipped" in result.output
+    assert "100 patient(s) from 118 file(s); 18 patient(s) skipped" in result.output
     cov = pd.read_csv(out, sep="\t").set_index("subject_id")
     assert list(cov.columns) == ["age", "sex", "weight_kg", "height_cm"]
     assert sorted(cov.index) == sorted(independent["expected"])
