@@ -145,6 +145,7 @@ def _midazolam_lines(summary: Mapping[str, Mapping[str, Mapping[str, float]]]) -
     if mdz is None:
         return []
     verdict = ("at most" if mdz["conc_gmfe"] <= PKSIM_MIDAZOLAM_CONC_GMFE else "above")
+    total = sum(f["n_profiles"] for f in summary["midazolam"].values())
     return ["", "## Midazolam against PK-Sim", "",
             f"Concentration GMFE over midazolam's verification profiles: **{mdz['conc_gmfe']:.2f}** "
             f"({mdz['n_points']:.0f} points, {mdz['n_profiles']:.0f} profiles), {verdict} the "
@@ -152,9 +153,9 @@ def _midazolam_lines(summary: Mapping[str, Mapping[str, Mapping[str, float]]]) -
             "of issue 20; its primary source was not located: the OSP midazolam evaluation report v2.0-OSP12.3 "
             "shows goodness-of-fit plots but no GMFE). The PK-Sim figure is for a model whose lipophilicity, "
             "permeabilities, kcat values and a brain binding site were fitted to model-building data; ours are "
-            "predictions of a record with no parameter fitted to any profile, and our set is the 91 single-dose "
-            "plasma/blood profiles of the OSP snapshot (not their 92 data sets, which include urine and "
-            "multiple-dose data)."]
+            "predictions of a record with no parameter fitted to any profile, and our set is the "
+            f"{total:.0f} single-dose plasma/blood profiles of the table (issue 20 quotes 92 data sets for PK-Sim, "
+            "which include urine and multiple-dose data)."]
 
 
 def _ddi_lines(ddi_table: pd.DataFrame | None, ddi_source: str) -> list[str]:
