@@ -54,10 +54,12 @@ def test_shipped_profiles_load_and_every_study_is_tagged() -> None:
     drugs = load_drugs(PBPK / "drugs")
     profiles = load_profiles(PROFILES, drugs)
     assert {p.group for p in profiles} == set(GROUPS)
-    assert {"midazolam", "fluconazole", "itraconazole", "rifampicin", "erythromycin"} <= {p.drug for p in profiles}
+    assert {"midazolam", "fluconazole", "itraconazole", "rifampicin", "erythromycin", "omeprazole"} <= {
+        p.drug for p in profiles}
     # The groups follow the drug records' sources: the studies behind midazolam's CL, BP, ka and Fg build the model.
     building = {p.study for p in profiles if p.drug == "midazolam" and p.group == "building"}
     assert building == {"Allonen 1981", "Heizmann 1983", "Hohmann 2015"}
+    assert {p.group for p in profiles if p.drug == "omeprazole" and p.study == "Regardh 1990"} == {"building"}
     assert all(p.reference and p.times == tuple(sorted(p.times)) for p in profiles)
 
 
