@@ -71,9 +71,10 @@ def _profiles_figure(preds: Sequence[ProfilePrediction], *, log: bool) -> bytes:
         ax.set_visible(False)
     fig.supxlabel("time (h)", fontsize=8)
     fig.supylabel("concentration (mg/L)", fontsize=8)
-    fig.suptitle(f"{preds[0].profile.drug}: predicted (lines) vs observed (symbols); "
-                 "open/dashed = model-building, filled/solid = verification", fontsize=9)
     fig.tight_layout()
+    # above the panels (figure coordinates); the tight bounding box of the saved PNG takes it in
+    fig.suptitle(f"{preds[0].profile.drug}: predicted (lines) vs observed (symbols); "
+                 "open/dashed = model-building, filled/solid = verification", fontsize=9, y=1.0 + 0.3 / (2.4 * nrow))
     return _png(fig)
 
 
