@@ -306,6 +306,29 @@ def regimen_table(text: str) -> Callable[[Path], list[str]]:
     return build
 
 
+PBPK = REPO / "models" / "pbpk"
+
+
+def drug_record(name: str, old: str, new: str) -> Callable[[Path], list[str]]:
+    """A shipped drug record with one edit, read by ``pbpk kp``."""
+    def build(folder: Path) -> list[str]:
+        text = (PBPK / "drugs" / f"{name}.yaml").read_text(encoding="utf-8")
+        assert old in text, old
+        (folder / f"{name}.yaml").write_text(text.replace(old, new, 1), encoding="utf-8")
+        return ["pbpk", "kp", str(folder / f"{name}.yaml")]
+    return build
+
+
+def observed_profiles(old: str, new: str) -> Callable[[Path], list[str]]:
+    """The shipped observed-profiles table with one edit, qualified into a pre-existing report folder."""
+    def build(folder: Path) -> list[str]:
+        text = (PBPK / "validation" / "observed_profiles.tsv").read_text(encoding="utf-8")
+        assert old in text, old
+        (folder / "profiles.tsv").write_text(text.replace(old, new, 1), encoding="utf-8")
+        return ["pbpk", "qualify", "--observed", str(folder / "profiles.tsv"), "--report", "{dir}"]
+    return build
+
+
 def _pv(row: int) -> str:
     return f"row {row} (line {row + 1})"
 
@@ -480,6 +503,22 @@ CASES: list[Case] = [
     Case("cli-vpop-n-zero", lambda f: ["vpop", str(f / "x.yaml"), "-n", "0", "--seed", "1", "-o", "{out}"], ("-n",),
          code=2, ext="parquet"),
     Case("cli-unknown-command", lambda f: ["simulat", str(ORAL)], ("simulat",), code=2),
+    # --- PBPK drug records and observed profiles (issue 20) -------------------------------------
+    Case("drug-missing-field", drug_record("midazolam", "molecular_weight: 325.78\n", ""),
+         ("midazolam.yaml, line 1, field molecular_weight", "required field is missing")),
+    Case("drug-fu-above-one", drug_record("midazolam", "fu: 0.031", "fu: 3.1"),
+         ("midazolam.yaml, line 6, field fu", "less than or equal to 1")),
+    Case("drug-negative-ki", drug_record("fluconazole", "{ki: 13.1}", "{ki: -13.1}"),
+         ("fluconazole.yaml, line 17, field interactions.CYP3A4.ki", "greater than 0")),
+    Case("drug-log-p-implausible", drug_record("midazolam", "log_p: 3.1", "log_p: 31"),
+         ("midazolam.yaml, line 4, field log_p", "less than or equal to 10")),
+    Case("profiles-missing-column", observed_profiles("\tunit\tn\t", "\tunits\tn\t"),
+         ("profiles.tsv:21", "missing column", "'unit'")),
+    Case("profiles-not-a-number", observed_profiles("\t0.25\t0.0171384\t", "\t0.25\tlots\t"),
+         ("profiles.tsv:229", "column value", "'lots'")),
+    Case("profiles-unknown-drug", observed_profiles("midazolam\tHohmann 2015\tHohmann 2015 - iv 1 mg",
+                                                    "midazolamx\tHohmann 2015\tHohmann 2015 - iv 1 mg"),
+         ("profiles.tsv:228", "column drug", "no drug record 'midazolamx'")),
     # --- model library and examples ----------------------------------------------------------
     Case("models-show-unknown", lambda f: ["models", "show", "disease/psoriasi"],
          ("unknown model 'disease/psoriasi'", "close names: disease/psoriasis")),

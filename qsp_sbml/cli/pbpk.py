@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from qsp_sbml.cli.common import _emit_json, handle_errors
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["pbpk"]
 
@@ -89,6 +93,97 @@ def validate_cmd(drugs_dir: Path | None, observed: Path | None, model_path: Path
         click.echo("PASS" if not failures else "FAIL: " + "; ".join(failures))
     if failures:
         raise click.exceptions.Exit(1)
+
+
+@pbpk.command("qualify")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Report folder to write (replaced whole, only when everything succeeded).")
+@click.option("--drug", "drug_names", multiple=True, help="Qualify only this drug (repeatable; default: all).")
+@click.option("--observed", type=click.Path(dir_okay=False, path_type=Path),
+              help="Observed profiles (default: models/pbpk/validation/observed_profiles.tsv).")
+@click.option("--drugs", "drugs_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of drug records (default: models/pbpk/drugs).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Whole-body PBPK SBML (default: models/pbpk/wholebody_pbpk.xml).")
+@click.option("--ddi-table", type=click.Path(dir_okay=False, path_type=Path),
+              help="DDI verification table written by 'pbpk ddi verify --report' "
+                   "(default: models/pbpk/validation/ddi_verification.tsv).")
+@click.option("--no-ddi", is_flag=True, help="Leave the DDI section out.")
+@click.option("--strict", is_flag=True, help="Exit 1 when the verification acceptance figures are not met.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@handle_errors
+def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | None, drugs_dir: Path | None,
+                model_path: Path | None, ddi_table: Path | None, no_ddi: bool, strict: bool, as_json: bool) -> None:
+    """Predict every observed concentration-time profile; write a qualification report folder.
+
+    Per drug and per group (model-building / verification): GMFE of AUC and
+    Cmax, fraction within 2-fold, concentration GMFE; predicted-vs-observed
+    profile plots (log and linear), a goodness-of-fit plot, per-study table,
+    the DDI table with Guest's limits and summary.json.  Nothing is fitted.
+
+    \b
+    Example:
+      qsp-sbml pbpk qualify --report pbpk-qualification
+      qsp-sbml pbpk qualify --drug fluconazole --no-ddi --report fluconazole-report
+    """
+    from qsp_sbml.loading import load_model
+    from qsp_sbml.pbpk.drugs import load_drugs
+    from qsp_sbml.pbpk.qualification import ProfileError, load_profiles, qualify, summarise
+    from qsp_sbml.pbpk.qualification_report import failures, write_report
+    from qsp_sbml.resources import project_models_dir
+
+    default_drugs, _, default_model = _defaults()
+    validation = project_models_dir() / "pbpk" / "validation"
+    observed = observed or validation / "observed_profiles.tsv"
+    drugs = load_drugs(drugs_dir or default_drugs)
+    profiles = load_profiles(observed, drugs)
+    unknown = sorted(set(drug_names) - {p.drug for p in profiles})
+    if unknown:
+        raise ProfileError(f"--drug {', '.join(unknown)}: no profiles in {observed}; "
+                           f"drugs with profiles: {sorted({p.drug for p in profiles})}")
+    if drug_names:
+        profiles = [p for p in profiles if p.drug in drug_names]
+    ddi = None if no_ddi else _read_ddi_table(ddi_table or validation / "ddi_verification.tsv")
+    studies, points, predictions = qualify(profiles, drugs, load_model(model_path or default_model))
+    summary = summarise(studies, points)
+    command = "qsp-sbml pbpk qualify" + "".join(f" --drug {d}" for d in drug_names) + " --report DIR"
+    write_report(report_dir, studies=studies, points=points, predictions=predictions, summary=summary,
+                 command=command, observed=str(observed), ddi_table=ddi,
+                 ddi_source=str(ddi_table or "models/pbpk/validation/ddi_verification.tsv"))
+    fails = failures(summary)
+    if as_json:
+        _emit_json({"ok": not fails, "summary": summary, "failures": fails, "report": str(report_dir)})
+    else:
+        for drug, groups in summary.items():
+            for group, f in groups.items():
+                click.echo(f"{drug:<13} {group:<12} {f['n_profiles']:4.0f} profiles: GMFE AUC {f['gmfe_auc']:.2f}, "
+                           f"Cmax {f['gmfe_cmax']:.2f}, concentrations {f['conc_gmfe']:.2f}")
+        click.echo(("acceptance met" if not fails else "acceptance not met: " + "; ".join(fails))
+                   + f"; report in {report_dir}")
+    if fails and strict:
+        raise click.exceptions.Exit(1)
+
+
+def _read_ddi_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    from qsp_sbml.pbpk.qualification import ProfileError
+
+    needed = ("role", "study", "perpetrator", "victim_route", "obs_auc_ratio", "dyn_auc_ratio", "static_auc_ratio",
+              "dyn_inside_guest", "static_inside_guest")
+    try:
+        table = pd.read_csv(path, sep="\t")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ProfileError(f"{path}: cannot read the DDI verification table ({err})") from None
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ProfileError(f"{path}: missing column(s) {missing} (write it with 'qsp-sbml pbpk ddi verify --report')")
+    for col in ("obs_auc_ratio", "dyn_auc_ratio", "static_auc_ratio"):
+        bad = pd.to_numeric(table[col], errors="coerce").isna() | (pd.to_numeric(table[col], errors="coerce") <= 0)
+        if bad.any():
+            line = int(bad.to_numpy().argmax()) + 2  # header on line 1
+            raise ProfileError(f"{path}:{line}, column {col}: {table[col].iloc[line - 2]!r} is not a positive number")
+    return table
 
 
 @pbpk.command("kp")

@@ -1,0 +1,167 @@
+"""`qsp-sbml pbpk qualify`: profile metrics against hand computations, the report folder, bad tables."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qsp_sbml.cli import main
+from qsp_sbml.pbpk import load_drugs
+from qsp_sbml.pbpk.qualification import GROUPS, ProfileError, load_profiles, profile_metrics
+from qsp_sbml.resources import project_models_dir
+
+PBPK = project_models_dir() / "pbpk"
+PROFILES = PBPK / "validation" / "observed_profiles.tsv"
+
+
+def _invoke(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+def _hand_trapezoid(t: list[float], c: list[float]) -> float:
+    total = 0.0
+    for i in range(1, len(t)):
+        total += (t[i] - t[i - 1]) * (c[i] + c[i - 1]) / 2.0
+    return total
+
+
+def _rows() -> tuple[list[str], list[list[str]]]:
+    lines = [ln for ln in PROFILES.read_text(encoding="utf-8").splitlines() if not ln.startswith("#")]
+    table = list(csv.reader(lines, delimiter="\t"))
+    return table[0], table[1:]
+
+
+def test_profile_metrics_match_a_hand_computation() -> None:
+    t = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
+    obs = [10.0, 30.0, 40.0, 25.0, 12.0, 3.0]
+    pred = [20.0, 30.0, 20.0, 50.0, 6.0, 6.0]
+    m = profile_metrics(t, obs, pred)
+    assert m["auc_obs"] == pytest.approx(_hand_trapezoid(t, obs))
+    assert m["auc_pred"] == pytest.approx(_hand_trapezoid(t, pred))
+    assert m["auc_ratio"] == pytest.approx(_hand_trapezoid(t, pred) / _hand_trapezoid(t, obs))
+    assert (m["cmax_obs"], m["cmax_pred"], m["cmax_ratio"]) == (40.0, 50.0, 1.25)
+    folds = [abs(math.log10(p / o)) for p, o in zip(pred, obs, strict=True)]
+    assert m["conc_gmfe"] == pytest.approx(10 ** (sum(folds) / len(folds)))
+
+
+def test_shipped_profiles_load_and_every_study_is_tagged() -> None:
+    drugs = load_drugs(PBPK / "drugs")
+    profiles = load_profiles(PROFILES, drugs)
+    assert {p.group for p in profiles} == set(GROUPS)
+    assert {"midazolam", "fluconazole", "itraconazole", "rifampicin", "erythromycin", "omeprazole"} <= {
+        p.drug for p in profiles}
+    # The groups follow the drug records' sources: the studies behind midazolam's CL, BP, ka and Fg build the model.
+    building = {p.study for p in profiles if p.drug == "midazolam" and p.group == "building"}
+    assert building == {"Allonen 1981", "Heizmann 1983", "Hohmann 2015"}
+    assert {p.group for p in profiles if p.drug == "omeprazole" and p.study == "Regardh 1990"} == {"building"}
+    assert all(p.reference and p.times == tuple(sorted(p.times)) for p in profiles)
+
+
+def _reduced_table(tmp_path: Path) -> tuple[Path, dict[str, list[list[str]]]]:
+    """Three data sets: a midazolam building profile (ng/mL), fluconazole IV infusion and oral (verification)."""
+    header, rows = _rows()
+    col = {name: i for i, name in enumerate(header)}
+    wanted = {
+        "Hohmann 2015 - iv 1 mg - Midazolam - IV - 1 mg - Plasma - agg. (n=16)",
+        "Ripa 1993 - Fluconazole i.v. - Fluconazole - IV - 100 mg - Plasma - agg. (n=6)",
+        "Thorpe 1990 - Fluconazole oral without antacida - Fluconazole - PO - 100 mg - Plasma - agg. (n=14)",
+    }
+    keep = [r for r in rows if r[col["dataset"]] in wanted]
+    by_set: dict[str, list[list[str]]] = {}
+    for r in keep:
+        by_set.setdefault(r[col["dataset"]], []).append(r)
+    assert set(by_set) == wanted, sorted(by_set)
+    path = tmp_path / "profiles.tsv"
+    path.write_text("# reduced set\n" + "\n".join("\t".join(r) for r in [header, *keep]) + "\n", encoding="utf-8")
+    return path, by_set
+
+
+@pytest.mark.slow
+def test_qualify_report_on_a_reduced_set_matches_an_independent_computation(tmp_path: Path) -> None:
+    observed, by_set = _reduced_table(tmp_path)
+    header, _ = _rows()
+    col = {name: i for i, name in enumerate(header)}
+    report = tmp_path / "report"
+    code, out = _invoke("pbpk", "qualify", "--observed", observed, "--report", report, "--json")
+    assert code == 0, out
+    payload = json.loads(out)
+    names = sorted(p.name for p in report.iterdir())
+    for drug in ("fluconazole", "midazolam"):
+        assert f"{drug}_profiles_log.png" in names and f"{drug}_profiles_linear.png" in names
+    assert {"gof.png", "report.md", "studies.tsv", "points.tsv", "ddi.tsv", "summary.json"} <= set(names)
+
+    studies = {r["dataset"]: r for r in csv.DictReader((report / "studies.tsv").open(), delimiter="\t")}
+    points = list(csv.DictReader((report / "points.tsv").open(), delimiter="\t"))
+    to_mg_l = {"mg/L": 1.0, "ng/mL": 1e-3}
+    for dataset, rows in by_set.items():
+        # observed AUC by hand from the input file, with the unit converted by hand
+        t = [float(r[col["time_h"]]) for r in rows]
+        c = [float(r[col["value"]]) * to_mg_l[r[col["unit"]]] for r in rows]
+        s = studies[dataset]
+        assert s["group"] == rows[0][col["group"]]
+        assert float(s["auc_obs"]) == pytest.approx(_hand_trapezoid(t, c), rel=1e-5)
+        assert float(s["cmax_obs"]) == pytest.approx(max(c), rel=1e-5)
+        pred = [float(p["predicted_mg_l"]) for p in points if p["dataset"] == dataset]
+        assert [float(p["time_h"]) for p in points if p["dataset"] == dataset] == pytest.approx(t)
+        assert float(s["auc_pred"]) == pytest.approx(_hand_trapezoid(t, pred), rel=1e-5)
+        folds = [abs(math.log10(p / o)) for p, o in zip(pred, c, strict=True)]
+        assert float(s["conc_gmfe"]) == pytest.approx(10 ** (sum(folds) / len(folds)), rel=1e-5)
+    # the fluconazole predictions are predictions of a record fitted to nothing here; they must be close
+    flu = [s for s in studies.values() if s["drug"] == "fluconazole"]
+    assert all(0.5 < float(s["auc_ratio"]) < 2.0 for s in flu)
+
+    # summary: verification GMFE of AUC over fluconazole's two profiles, by hand
+    ratios = [float(s["auc_pred"]) / float(s["auc_obs"]) for s in flu]
+    hand = 10 ** (sum(abs(math.log10(r)) for r in ratios) / len(ratios))
+    assert payload["summary"]["fluconazole"]["verification"]["gmfe_auc"] == pytest.approx(hand, rel=1e-5)
+    assert set(payload["summary"]["midazolam"]) == {"building"}
+    assert json.loads((report / "summary.json").read_text())["summary"] == payload["summary"]
+    text = (report / "report.md").read_text()
+    assert "| midazolam | building |" in text and "| fluconazole | verification |" in text
+    assert "Guest" in text and "no parameter was fitted" in text
+
+
+#: A line of the shipped table to break (its 0.25 h point of Hohmann 2015, IV 1 mg) and the header.
+POINT = "\t0.25\t0.0171384\tmg/L\t"
+HEADER = "drug\tstudy\tdataset\t"
+
+
+@pytest.mark.parametrize(("line_of", "old", "new", "expect"), [
+    (HEADER, "\tunit\t", "\tunits\t", ("missing column", "'unit'")),
+    (POINT, "\t0.0171384\t", "\tlots\t", ("column value", "'lots' is not a number")),
+    (POINT, "\t0.25\t", "\tsoon\t", ("column time_h", "'soon' is not a number")),
+    (POINT, "midazolam\tHohmann", "midazolamx\tHohmann", ("column drug", "no drug record 'midazolamx'")),
+    (POINT, "\tmg/L\t", "\tgrains/L\t", ("column unit", "'grains/L'")),
+    (POINT, "\tbuilding\t", "\tfitted\t", ("column group", "'fitted'")),
+])
+def test_bad_profiles_are_refused_naming_file_line_and_column(tmp_path: Path, line_of: str, old: str, new: str,
+                                                              expect: tuple[str, ...]) -> None:
+    lines = PROFILES.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, ln in enumerate(lines, start=1) if line_of in ln and old in ln)
+    lines[number - 1] = lines[number - 1].replace(old, new, 1)
+    path = tmp_path / "bad.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "keep.txt").write_text("old report")
+    code, out = _invoke("pbpk", "qualify", "--observed", path, "--report", report)
+    assert code == 1, out
+    for fragment in (f"{path}:{number}", *expect):
+        assert fragment in out.replace("\n", ""), out
+    assert "Traceback" not in out
+    assert sorted(p.name for p in report.iterdir()) == ["keep.txt"]  # nothing written, nothing replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tsv", "report"]
+    with pytest.raises(ProfileError, match=f":{number}"):
+        load_profiles(path, load_drugs(PBPK / "drugs"))
+
+
+def test_unknown_drug_option_is_refused(tmp_path: Path) -> None:
+    code, out = _invoke("pbpk", "qualify", "--drug", "aspirin", "--report", tmp_path / "r")
+    assert code == 1 and "aspirin" in out and "observed_profiles.tsv" in out
+    assert not (tmp_path / "r").exists()
