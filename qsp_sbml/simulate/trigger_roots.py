@@ -21,7 +21,7 @@ values) at the time the composite changes.  A relation crossed twice within one 
 threshold) stays unseen, as for any root function.
 
 Only the text handed to RoadRunner changes (:func:`qsp_sbml.simulate.runner.new_runner` and the compiled
-model cache call this): :attr:`qsp_sbml.model.Model.sbml`, exported SBML, selections, parameter lists and
+model cache call this): ``Model.sbml``, exported SBML, selections, parameter lists and
 every other reader of the model never see the hidden events; only ``rr.model.getEventIds()`` of the
 RoadRunner instance lists them (ids starting with :data:`ROOT_EVENT_PREFIX`).  A model without such a
 trigger is returned unchanged, as the same string, so it compiles to the same code as before.  The function
