@@ -41,6 +41,8 @@ WINDOW = f"<apply><and/>{_rel('gt', _ci('x'), _ci('lo'))}{_rel('lt', _ci('x'), _
 # not (x <= lo or x >= hi): the same window through or/not
 OR_NOT = (f"<apply><not/><apply><or/>{_rel('leq', _ci('x'), _ci('lo'))}{_rel('geq', _ci('x'), _ci('hi'))}"
           "</apply></apply>")
+# MathML's chained relation lo < x < hi: one node, two relations
+CHAINED = f"<apply><lt/>{_ci('lo')}{_ci('x')}{_ci('hi')}</apply>"
 # a function definition hiding two windows: inside(x, 2, 2.001) || inside(x, 7, 7.001)
 TWO_WINDOWS = ("<apply><or/><apply><ci>inside</ci><ci>x</ci><cn>2</cn><cn>2.001</cn></apply>"
                "<apply><ci>inside</ci><ci>x</ci><cn>7</cn><cn>7.001</cn></apply></apply>")
@@ -82,9 +84,10 @@ def _fired(model: qs.Model, **kw) -> tuple[float, float]:
     return float(row["t_fire"]), float(row["count"])
 
 
-@pytest.mark.parametrize("guard", [True, False])
-def test_a_window_crossed_within_one_step_fires_at_its_analytic_time(guard):
-    model = qs.load_model(_model(WINDOW), guard=guard)
+@pytest.mark.parametrize(("trigger", "guard"), [(WINDOW, True), (WINDOW, False), (CHAINED, False)],
+                         ids=["and-guarded", "and", "chained"])
+def test_a_window_crossed_within_one_step_fires_at_its_analytic_time(trigger, guard):
+    model = qs.load_model(_model(trigger), guard=guard)
     t_fire, count = _fired(model)  # default tolerances: CVODE's steps are far wider than the window
     assert count == 1
     assert t_fire == pytest.approx(2.0, abs=1e-6)
