@@ -5,9 +5,10 @@ model here, more for larger ones); its saved state (``saveStateS``) holds the co
 in about 10 ms without compiling.  :func:`compiled_state` returns that state for an SBML text, from the
 cache when an entry exists, else by compiling and storing it.
 
-* Key: sha256 of the SBML text, the libroadrunner version, the platform and the RoadRunner settings
-  that change the compiled code (:data:`KEY_SETTINGS`).  A different model, version or setting is a
-  different entry; nothing is ever reused across them.
+* Key: sha256 of the SBML text RoadRunner compiles (with the hidden root events of
+  :mod:`qsp_sbml.simulate.trigger_roots` where a trigger combines relations), the libroadrunner version,
+  the platform and the RoadRunner settings that change the compiled code (:data:`KEY_SETTINGS`).  A
+  different model, version or setting is a different entry; nothing is ever reused across them.
 * Location: ``$QSP_SBML_CACHE_DIR`` if set, else the user cache folder (``$XDG_CACHE_HOME/qsp-sbml`` or
   ``~/.cache/qsp-sbml`` on Linux, ``~/Library/Caches/qsp-sbml`` on macOS, ``%LOCALAPPDATA%\\qsp-sbml\\Cache``
   on Windows), sub-folder ``roadrunner``.  ``QSP_SBML_CACHE=0`` (or ``off``, ``no``, ``false``) disables it.
@@ -124,7 +125,11 @@ def compiled_state(sbml: str) -> bytes:
         RoadRunner refused the model (as ``roadrunner.RoadRunner(sbml)`` would).
     """
     from qsp_sbml.simulate.runner import new_runner
+    from qsp_sbml.simulate.trigger_roots import with_trigger_roots
 
+    # the text RoadRunner compiles (the same string unless a trigger combines relations), so that the key
+    # names what the entry holds
+    sbml = with_trigger_roots(sbml)
     folder = cache_dir()
     path = folder / f"{cache_key(sbml)}.rrstate" if folder is not None else None
     if path is not None:

@@ -60,10 +60,16 @@ def _without_dynamic_properties() -> Iterator[Any]:
 def new_runner(sbml: str | None = None, *, state: bytes | None = None) -> Any:
     """A RoadRunner compiled from ``sbml`` text, or loaded from a ``saveStateS`` ``state``.
 
+    ``sbml`` is compiled with a hidden root event for each relation of a composite event trigger
+    (:func:`qsp_sbml.simulate.trigger_roots.with_trigger_roots`; a model without one compiles as given).
     Raises RoadRunner's ``RuntimeError`` when it refuses the model.
     """
     if (sbml is None) == (state is None):
         raise ValueError("give exactly one of sbml or state")
+    if sbml is not None:
+        from qsp_sbml.simulate.trigger_roots import with_trigger_roots
+
+        sbml = with_trigger_roots(sbml)
     with _without_dynamic_properties() as roadrunner:
         if state is not None:
             rr = roadrunner.RoadRunner()
