@@ -58,8 +58,8 @@ def test_benchmark_pbpk_pd_model_matches_general_path() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "pbpk.xml"
         path.write_text((MODELS / "pbpk" / "wholebody_pbpk.xml").read_text(encoding="utf-8"), encoding="utf-8")
-        flat = assemble({"pbpk": path, "conv": MODELS / "pd" / "molar_conversion.xml", "pd": MODELS / "pd" / "idr1.xml"},
-                        ["pbpk.C_plasma -> conv.C_mass", "conv.C_molar -> pd.C_drug"], {"conv.MW": 325.78},
+        modules = {"pbpk": path, "conv": MODELS / "pd" / "molar_conversion.xml", "pd": MODELS / "pd" / "idr1.xml"}
+        flat = assemble(modules, ["pbpk.C_plasma -> conv.C_mass", "conv.C_molar -> pd.C_drug"], {"conv.MW": 325.78},
                         name="pbpk_idr1").flat_sbml
     model = qs.load_model(flat, guard=False)
     outputs = ["pd__R", "pbpk_C_plasma", "pbpk__drug_liver", "[pbpk__drug_venous_blood]", "pd__I_drug"]

@@ -385,23 +385,15 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         The function run on each batch in the workers (default: integrate with RoadRunner); for
         instrumentation and fault-injection tests.
     method
-        ``"general"`` (default): every subject integrated by CVODE (RoadRunner) with the regimen as SBML events.
-        ``"auto"``: the structure-aware path (:mod:`qsp_sbml.simulate.linear_pk`: linear PK part solved
-        exactly, the rest integrated at ``options``' tolerances, many subjects at once) where the model has
-        that structure, else the general path; ``attrs["method"]`` says which was used and
-        ``attrs["method_reason"]`` why not, ``attrs["general_subjects"]`` counts subjects the structure-aware
-        path handed to the general one.  ``"linear-pk"``: as ``"auto"`` but raises
-        :class:`~qsp_sbml.errors.UnsupportedFeatureError` naming the reason when the structure is not there.
+        ``"general"`` (default): CVODE (RoadRunner), the regimen as SBML events.  ``"auto"``: the
+        structure-aware path (:mod:`qsp_sbml.simulate.linear_pk`) where the model has the structure, else the
+        general path; ``attrs["method"]``, ``attrs["method_reason"]`` and ``attrs["general_subjects"]`` (handed
+        back to the general path) say what ran.  ``"linear-pk"``: raises
+        :class:`~qsp_sbml.errors.UnsupportedFeatureError` with the reason when the structure is not there.
     """
     eng = engine or SerialEngine()
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    batch_size = _batch_size(batch_size, cohort.n, eng)
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    batch_size = _check_arguments(method, batch_size, cohort.n, eng, timeout, outputs)
     t = check_times(times)
-    if not outputs:
-        raise ValueError("give at least one output")
     before, after = check_cohort_parameters(model, cohort, required=required)
     opts = options or model.options
     params = cohort.parameters()
@@ -414,21 +406,39 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
     linear, method_attrs = _structure(model, regimen, t, outputs, [*before, *after], method)
     batches = col.batches(matrix, batch_size)
     if batches:
-        event_sbml = model.to_sbml(regimen, end=float(t[-1]))  # one compilation: the regimen is the same for all
-        # the structure-aware path compiles only if a subject needs the general path (in the worker)
-        state = b"" if linear is not None else _compiled(event_sbml, outputs, model.source)
-        grid = np.unique(np.concatenate(([0.0], t)))
-        setup = _Setup(sbml=event_sbml, state=state, grid=grid, rows=np.searchsorted(grid, t),
-                       selections=tuple(outputs), before=tuple(before), after=tuple(after), options=opts,
-                       linear=linear)
+        setup = _make_setup(model, regimen, t, outputs, (before, after), opts, linear)
         col.run(eng, task or _run_batch, batches, setup, progress=progress, timeout=timeout)
     counts = col.report_failures(strict=strict)
     attrs = {"model_id": model.id, "model_sha256": model.sha256, "regimen": str(regimen),
              "cohort_seed": cohort.seed, "engine": repr(eng), "batch_size": batch_size,
-             "rtol": opts.rtol, "atol": opts.atol, "failures": counts, **method_attrs}
-    if linear is not None:
-        attrs["general_subjects"] = col.general
+             "rtol": opts.rtol, "atol": opts.atol, "failures": counts, **method_attrs,
+             **({"general_subjects": col.general} if linear is not None else {})}
     return CohortResult(col.values, col.ids, t, list(outputs), col.status, col.messages, col.fail_time, attrs)
+
+
+def _check_arguments(method: str, batch_size: int | None, n: int, eng: Engine, timeout: float | None,
+                     outputs: Sequence[str]) -> int:
+    """Raise ``ValueError`` for a bad argument of :func:`simulate_cohort`; return the batch size."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    size = _batch_size(batch_size, n, eng)
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if not outputs:
+        raise ValueError("give at least one output")
+    return size
+
+
+def _make_setup(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequence[str],
+                columns: tuple[list[str], list[str]], opts: IntegratorOptions,
+                linear: tuple[str, tuple[Action, ...]] | None) -> _Setup:
+    """What the workers receive: the model compiled once with the regimen as events (the same for all)."""
+    event_sbml = model.to_sbml(regimen, end=float(t[-1]))
+    # the structure-aware path compiles only if a subject needs the general path (in the worker)
+    state = b"" if linear is not None else _compiled(event_sbml, outputs, model.source)
+    grid = np.unique(np.concatenate(([0.0], t)))
+    return _Setup(sbml=event_sbml, state=state, grid=grid, rows=np.searchsorted(grid, t), selections=tuple(outputs),
+                  before=tuple(columns[0]), after=tuple(columns[1]), options=opts, linear=linear)
 
 
 def _compiled(event_sbml: str, outputs: Sequence[str], source: str) -> bytes:

@@ -63,7 +63,7 @@ class _Output:
     expr: Compiled
     #: "amount": symbol x compartment; "conc": symbol / compartment; "" as is.
     scale: str = ""
-    compartment: str | None = None
+    compartment: str = ""
 
 
 def _expanded(model: libsbml.Model) -> libsbml.SBMLDocument:
