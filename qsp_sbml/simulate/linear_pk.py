@@ -327,6 +327,18 @@ class _Batch:
     rows: tuple[np.ndarray, np.ndarray | None] | None = None
 
 
+def _modal_sum(terms: np.ndarray) -> np.ndarray:
+    """Real part of the sum over modes (last axis); 0 where it is below the rounding error of the sum.
+
+    A state no dose has reached yet is a sum of modal terms that cancel: its computed value is rounding noise
+    (about 1e-17 of the terms, of either sign), reported as 0 as the general path does (a negative
+    concentration would stop an NCA, and a fractional power of it is NaN).
+    """
+    total = terms.sum(axis=-1).real
+    bound = (8 * terms.shape[-1] * np.finfo(float).eps) * np.abs(terms).sum(axis=-1)
+    return np.where(np.abs(total) <= bound, 0.0, total)
+
+
 def _rms(x: np.ndarray) -> Any:
     return np.sqrt(np.mean(np.square(x), axis=1)) if x.shape[1] else np.zeros(x.shape[0])
 
@@ -344,6 +356,7 @@ class _Solver:
     def __init__(self, st: LinearPkStructure, rtol: float, atol: float, max_steps: int) -> None:
         self.st, self.rtol, self.atol, self.max_steps = st, rtol, atol, max_steps
         self.read_rows = [st.pk.index(s) for s in st.pk_read]
+        self.bound = 8 * len(st.pk) * np.finfo(float).eps
 
     def pk_at(self, b: _Batch, tau: np.ndarray) -> np.ndarray:
         """PK states read by the PD part, ``tau`` (n,) after the current interval's start: (n, q)."""
@@ -351,10 +364,12 @@ class _Solver:
             rows = b.vec[:, self.read_rows, :]
             b.rows = (rows * b.z[:, None, :], rows * b.w[:, None, :] if b.w.any() else None)
         e = np.exp(b.lam * tau[:, None])
-        at = np.einsum("nqk,nk->nq", b.rows[0], e)
         if b.rows[1] is not None:
-            at = at + np.einsum("nqk,nk->nq", b.rows[1], _phi(b.lam, tau[:, None]))
-        return at.real
+            return _modal_sum(b.rows[0] * e[:, None, :] + b.rows[1] * _phi(b.lam, tau[:, None])[:, None, :])
+        # without an input: the sum and its rounding bound (|terms| = |rows z| exp(Re(lambda) tau)) by einsum
+        total = np.einsum("nqk,nk->nq", b.rows[0], e).real
+        bound = self.bound * np.einsum("nqk,nk->nq", np.abs(b.rows[0]), np.exp(b.lam.real * tau[:, None]))
+        return np.where(np.abs(total) <= bound, 0.0, total)
 
     def rhs(self, b: _Batch, t0: float, tau: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Right-hand sides of the integrated states at ``t0 + tau``: (n, p)."""
@@ -505,7 +520,7 @@ class _Solver:
         st = self.st
         env = dict(b.env)
         env[TIME] = t
-        pk = np.einsum("nij,nj->ni", b.vec, b.z).real
+        pk = _modal_sum(b.vec * b.z[:, None, :])
         for j, s in enumerate(st.pk):
             env[s] = pk[:, j]
         for s in st.zero:
