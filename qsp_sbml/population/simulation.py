@@ -360,8 +360,8 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         (:class:`~qsp_sbml.engine.ProcessEngine`) a worker that dies is replaced and the subjects of its batch
         are simulated again one by one, so only the subject that kills its worker is marked ``"crashed"``.
     batch_size
-        Subjects per task (default: 64, fewer when that would leave under 4 tasks per worker, so that the
-        workers finish together; 50-100 amortise the inter-process traffic, ARCHITECTURE.md).
+        Subjects per task (default: 64, 256 on the structure-aware path; fewer to leave >= 4 tasks per worker,
+        so that workers finish together; 50-100 amortise the inter-process traffic, ARCHITECTURE.md).
     required
         Parameters every subject must give (in addition to those without a value in the model).
     options
@@ -392,7 +392,7 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         :class:`~qsp_sbml.errors.UnsupportedFeatureError` with the reason when the structure is not there.
     """
     eng = engine or SerialEngine()
-    batch_size = _check_arguments(method, batch_size, cohort.n, eng, timeout, outputs)
+    _check_arguments(method, batch_size, cohort.n, eng, timeout, outputs)
     t = check_times(times)
     before, after = check_cohort_parameters(model, cohort, required=required)
     opts = options or model.options
@@ -404,7 +404,7 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         col.open_checkpoint(out, inputs if method == "general" else {**inputs, "method": method},
                             chunk_size=chunk_size, resume=resume)
     linear, method_attrs = _structure(model, regimen, t, outputs, [*before, *after], method)
-    batches = col.batches(matrix, batch_size)
+    batches = col.batches(matrix, batch_size := _batch_size(batch_size, cohort.n, eng, linear is not None))
     if batches:
         setup = _make_setup(model, regimen, t, outputs, (before, after), opts, linear)
         col.run(eng, task or _run_batch, batches, setup, progress=progress, timeout=timeout)
@@ -417,16 +417,15 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
 
 
 def _check_arguments(method: str, batch_size: int | None, n: int, eng: Engine, timeout: float | None,
-                     outputs: Sequence[str]) -> int:
-    """Raise ``ValueError`` for a bad argument of :func:`simulate_cohort`; return the batch size."""
+                     outputs: Sequence[str]) -> None:
+    """Raise ``ValueError`` for a bad argument of :func:`simulate_cohort`."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    size = _batch_size(batch_size, n, eng)
+    _batch_size(batch_size, n, eng)
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
     if not outputs:
         raise ValueError("give at least one output")
-    return size
 
 
 def _make_setup(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequence[str],
@@ -481,10 +480,16 @@ def _run_inputs(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequ
             "cohort_sha256": cohort_sha256(cohort.subject_ids, columns, matrix), "cohort_seed": cohort.seed}
 
 
-def _batch_size(batch_size: int | None, n: int, eng: Engine) -> int:
-    """The given batch size, checked, or the default: 64, fewer when that leaves under 4 tasks per worker."""
+#: Default batch of the structure-aware path: it advances a batch at once, and a subject cost 15, 8.2 and
+#: 6.9 ms in batches of 64, 256 and 512 on benchmarks/cohort.py's model (2026-12-07, shared 2-core VM).
+LINEAR_BATCH = 256
+
+
+def _batch_size(batch_size: int | None, n: int, eng: Engine, linear: bool = False) -> int:
+    """The given batch size, checked, or the default: 64 (``linear``: 256), fewer when under 4 tasks per worker."""
     if batch_size is None:
-        return max(1, min(64, -(-n // (4 * eng.n_workers)))) if eng.n_workers > 1 else 64
+        default = LINEAR_BATCH if linear else 64
+        return max(1, min(default, -(-n // (4 * eng.n_workers)))) if eng.n_workers > 1 else default
     if isinstance(batch_size, bool) or not (isinstance(batch_size, int) and batch_size > 0):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return batch_size

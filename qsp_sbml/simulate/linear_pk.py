@@ -324,7 +324,7 @@ class _Batch:
     h: np.ndarray             # (n,) step size proposed for the PD integration
     k1: np.ndarray | None = None
     #: Rows of ``V`` read by the PD part times ``z`` and ``w`` in the current interval (None: to compute).
-    rows: tuple[np.ndarray, np.ndarray | None] | None = None
+    rows: tuple[np.ndarray, np.ndarray | None, np.ndarray] | None = None
 
 
 def _modal_sum(terms: np.ndarray) -> np.ndarray:
@@ -362,19 +362,20 @@ class _Solver:
         """PK states read by the PD part, ``tau`` (n,) after the current interval's start: (n, q)."""
         if b.rows is None:  # once per interval: the rows of V read, times the modal state (and input)
             rows = b.vec[:, self.read_rows, :]
-            b.rows = (rows * b.z[:, None, :], rows * b.w[:, None, :] if b.w.any() else None)
+            coef = rows * b.z[:, None, :]
+            b.rows = (coef, rows * b.w[:, None, :] if b.w.any() else None, np.abs(coef))
         e = np.exp(b.lam * tau[:, None])
         if b.rows[1] is not None:
             return _modal_sum(b.rows[0] * e[:, None, :] + b.rows[1] * _phi(b.lam, tau[:, None])[:, None, :])
         # without an input: the sum and its rounding bound (|terms| = |rows z| exp(Re(lambda) tau)) by einsum
         total = np.einsum("nqk,nk->nq", b.rows[0], e).real
-        bound = self.bound * np.einsum("nqk,nk->nq", np.abs(b.rows[0]), np.exp(b.lam.real * tau[:, None]))
+        bound = self.bound * np.einsum("nqk,nk->nq", b.rows[2], np.exp(b.lam.real * tau[:, None]))
         return np.where(np.abs(total) <= bound, 0.0, total)
 
     def rhs(self, b: _Batch, t0: float, tau: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Right-hand sides of the integrated states at ``t0 + tau``: (n, p)."""
         st = self.st
-        env = dict(b.env)
+        env = b.env  # the batch's own dict: the time and the states are overwritten at every call
         env[TIME] = t0 + tau
         pk = self.pk_at(b, tau) if self.read_rows else None
         for j, s in enumerate(st.pk_read):
