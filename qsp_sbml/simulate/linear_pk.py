@@ -116,13 +116,13 @@ def _build_states(m: libsbml.Model, comp: MathCompiler, ids: dict[str, str | Non
     terms: dict[str, list[tuple[float, Compiled]]] = {s: [] for s in ids}
     for sid, math_ in rate.items():
         if sid in terms:
-            terms[sid].append((1.0, comp.compile(math_)))
+            terms[sid].append((1.0, comp.math(math_)))
     for r in m.getListOfReactions():
         law = r.getKineticLaw()
         if law is None or not law.isSetMath():
             raise NotDetected(f"reaction {r.getId()!r} has no kinetic law")
         local = {p.getId(): p.getValue() for p in [*law.getListOfParameters(), *law.getListOfLocalParameters()]}
-        v = comp.compile(law.getMath(), local)
+        v = comp.math(law.getMath(), local)
         for refs, sign in ((r.getListOfReactants(), -1.0), (r.getListOfProducts(), 1.0)):
             for ref in refs:
                 sid = ref.getSpecies()
@@ -461,7 +461,7 @@ class _Solver:
         given = {k[1:-1] if k.startswith("[") else k for k in [*before, *after]}
         for sym, math_, _ in InitialAssignments.from_model(m).order:
             if sym not in given:
-                env[sym] = st.compiler.compile(math_).fn(env)
+                env[sym] = st.compiler.math(math_).fn(env)
         _set_after(m, env, after)
         return {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)) for k, v in env.items()}
 

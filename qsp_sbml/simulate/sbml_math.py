@@ -1,6 +1,6 @@
 """SBML math as vectorised NumPy closures, with its degree in a set of state variables.
 
-:func:`compile_math` turns a libSBML AST into a function of an environment (a mapping from ids to NumPy
+:class:`MathCompiler` turns a libSBML AST into a function of an environment (a mapping from ids to NumPy
 arrays, one value per subject, broadcast together) and reports, for a given set of state ids, whether the
 expression is constant in them (degree 0), affine (degree 1: linear with coefficients that read no state)
 or anything else (degree 2), with the states it reads.  ``time`` counts as degree 2: a coefficient that
@@ -18,7 +18,7 @@ from typing import Any
 import libsbml
 import numpy as np
 
-__all__ = ["Compiled", "MathCompiler", "UnsupportedMath"]
+__all__ = ["TIME", "Compiled", "MathCompiler", "UnsupportedMath"]
 
 Fn = Callable[[Mapping[str, Any]], Any]
 
@@ -77,9 +77,6 @@ class MathCompiler:
         Ids whose values change with time (degree 1 each).
     rules
         Assignment-rule variable -> its math (inlined where read, compiled once each).
-    locals_
-        Values of names local to one expression (kinetic-law parameters), for :meth:`compile` calls that pass
-        them.
     """
 
     def __init__(self, states: frozenset[str], rules: Mapping[str, libsbml.ASTNode]) -> None:
@@ -88,8 +85,11 @@ class MathCompiler:
         self._memo: dict[str, Compiled] = {}
         self._active: set[str] = set()
 
-    def compile(self, node: libsbml.ASTNode, locals_: Mapping[str, float] | None = None) -> Compiled:
-        """Compile ``node``; raises :class:`UnsupportedMath` for a construct it does not handle."""
+    def math(self, node: libsbml.ASTNode, locals_: Mapping[str, float] | None = None) -> Compiled:
+        """Compile ``node`` (``locals_``: values of names local to it, kinetic-law parameters).
+
+        Raises :class:`UnsupportedMath` for a construct it does not handle.
+        """
         if node is None:
             raise UnsupportedMath("missing math")
         return self._node(node, dict(locals_ or {}))
