@@ -177,3 +177,16 @@ def test_defective_subject_handed_to_general_path_and_batches_do_not_matter(theo
 def test_bad_method_named(theo: qs.Model) -> None:
     with pytest.raises(ValueError, match="method must be one of general, auto, linear-pk"):
         simulate_cohort(theo, _theo_cohort(), [0.0, 1.0], outputs=["C"], method="fast")
+
+
+def test_process_engine_gives_the_serial_result(theo: qs.Model) -> None:
+    # the workers detect the structure again from the shipped SBML and actions; batches differ (5 vs 256)
+    from qsp_sbml.engine import ProcessEngine
+
+    kw = {"outputs": ["C", "A_gut"], "regimen": "320 mg po q12h x 4 to A_gut", "method": "auto", "progress": False}
+    times = np.arange(0.0, 49.0, 1.0)
+    mm = _variant(theo, _michaelis_menten)
+    ser = simulate_cohort(mm, _theo_cohort(40), times, engine=SerialEngine(), **kw)  # type: ignore[arg-type]
+    par = simulate_cohort(mm, _theo_cohort(40), times, engine=ProcessEngine(2), **kw)  # type: ignore[arg-type]
+    assert par.attrs["method"] == "linear-pk" and par.attrs["batch_size"] != ser.attrs["batch_size"]
+    assert np.array_equal(par.values, ser.values)
