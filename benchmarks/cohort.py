@@ -23,10 +23,15 @@ process engine):
    coefficients as formulas of fu, B:P, logP, pKa and tissue composition, intrinsic clearance as specific
    clearance x liver volume, renal terms from GFR and fu); per subject the same anatomy and drug values as the
    lean module minus the derived ones.  Both formulations give the same trajectories (checked below);
-4. our engine with ``ProcessEngine(2)``: parallel efficiency = serial wall time / (2 x parallel wall).
+4. our engine with ``ProcessEngine(2)``: parallel efficiency = serial wall time / (2 x parallel wall);
+5. the structure-aware path, ``simulate_cohort(..., method="linear-pk")`` (:mod:`qsp_sbml.simulate.linear_pk`:
+   the 17 PK states the response needs solved exactly by eigen-decomposition per subject, the response R
+   integrated by Dormand-Prince 5(4) at the same tolerances, a batch of subjects at once).  Its accuracy is
+   measured against the general path at rtol 1e-10 / atol 1e-14 on the first ``QSP_SBML_BENCH_REF`` subjects
+   (default 200): max |difference| / max |reference| of the output.
 
-The work is split into blocks run in turn (1, 2, 3 per block) so that load from other processes hits all
-three alike.  Usage::
+The work is split into blocks run in turn (1, 2, 3, 5 per block) so that load from other processes hits
+them alike.  Usage::
 
     QSP_SBML_BENCH_N=10000 python benchmarks/cohort.py
     QSP_SBML_BENCH_PARTS=ratios python benchmarks/cohort.py     # 1-3 only (CPU-time ratios; robust to load)
@@ -35,6 +40,7 @@ three alike.  Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import sys
@@ -150,8 +156,9 @@ def _ratios(lean: qs.Model, rules: qs.Model, cohort: Cohort, rules_cohort: Cohor
     names = list(params.columns)
     sbml_events = lean.to_sbml(REGIMEN, end=float(times[-1]))
     blocks = np.array_split(np.arange(n), n_blocks)
-    cpu = {"engine": 0.0, "bare": 0.0, "rules": 0.0}
+    cpu = {"engine": 0.0, "bare": 0.0, "rules": 0.0, "linear": 0.0}
     ours = np.empty((n, times.size))
+    fast = np.empty((n, times.size))
     bare = np.empty((n, times.size))
     by_rules = np.empty((n, times.size))
     failed = 0
@@ -166,24 +173,47 @@ def _ratios(lean: qs.Model, rules: qs.Model, cohort: Cohort, rules_cohort: Cohor
         res_r = simulate_cohort(rules, rules_cohort.select(np.isin(np.arange(n), idx)), times, outputs=[OUTPUT],
                                 regimen=REGIMEN, engine=SerialEngine(), progress=False)
         c3 = time.process_time()
+        res_l = simulate_cohort(lean, sub, times, outputs=[OUTPUT], regimen=REGIMEN, engine=SerialEngine(),
+                                progress=False, method="linear-pk")
+        c4 = time.process_time()
         cpu["engine"] += c1 - c0
         cpu["bare"] += c2 - c1
         cpu["rules"] += c3 - c2
+        cpu["linear"] += c4 - c3
+        fast[idx] = res_l.values[:, :, 0]
+        failed += len(res_l.failed) + res_l.attrs["general_subjects"]
         ours[idx] = res.values[:, :, 0]
         by_rules[idx] = res_r.values[:, :, 0]
         failed += len(res.failed) + len(res_r.failed)
     max_diff = float(np.max(np.abs(ours - bare)))
     rules_rel = float(np.max(np.abs(by_rules - ours)) / np.max(np.abs(ours)))
     rate = {k: n / v for k, v in cpu.items()}
-    print(f"parts 1-3 in {n_blocks} interleaved blocks (CPU seconds of this process)")
+    print(f"parts 1-3, 5 in {n_blocks} interleaved blocks (CPU seconds of this process)")
     print(f"our engine (serial):          {rate['engine']:8.1f} subjects per CPU-second")
     print(f"bare RoadRunner loop:         {rate['bare']:8.1f} subjects per CPU-second")
     print(f"rules formulation (engine):   {rate['rules']:8.1f} subjects per CPU-second")
-    print(f"engine overhead over bare loop: {100 * (cpu['engine'] / cpu['bare'] - 1):+.1f} %   (target <= 10 %)")
+    print(f"structure-aware (linear-pk):  {rate['linear']:8.1f} subjects per CPU-second")
+    print(f"engine overhead over bare loop: {100 * (cpu['engine'] / cpu['bare'] - 1):+.1f} %   (target <= 5 %)")
     print(f"lean / rules formulation:       {cpu['rules'] / cpu['engine']:.2f}x   (target >= 1.5x)")
+    print(f"structure-aware / bare loop:    {rate['linear'] / rate['bare']:.2f}x subjects per CPU-second "
+          "(target >= 2x)")
+    lin_rel = _accuracy(lean, cohort, times, fast, min(n, int(os.environ.get("QSP_SBML_BENCH_REF", "200"))))
+    bare_rel = float(np.max(np.abs(fast - bare)) / np.max(np.abs(bare)))
     print(f"max |engine - bare| of {OUTPUT}: {max_diff:.1e}; max relative |rules - lean|: {rules_rel:.1e}; "
-          f"failed subjects: {failed}")
-    return max_diff < 1e-9 and rules_rel < 1e-6
+          f"failed subjects (or handed to the general path): {failed}")
+    print(f"structure-aware path, max relative difference of {OUTPUT}: {lin_rel:.1e} against the general path at "
+          f"rtol 1e-10/atol 1e-14 (target <= 1e-6); {bare_rel:.1e} against the bare loop (rtol "
+          f"{lean.options.rtol:g}/atol {lean.options.atol:g})")
+    return max_diff < 1e-9 and rules_rel < 1e-6 and lin_rel <= 1e-6 and failed == 0
+
+
+def _accuracy(lean: qs.Model, cohort: Cohort, times: np.ndarray, fast: np.ndarray, n_ref: int) -> float:
+    """Max |structure-aware - general at rtol 1e-10/atol 1e-14| / max |reference| on the first ``n_ref`` subjects."""
+    tight = dataclasses.replace(lean.options, rtol=1e-10, atol=1e-14)
+    sub = cohort.select(np.arange(cohort.n) < n_ref)
+    ref = simulate_cohort(lean, sub, times, outputs=[OUTPUT], regimen=REGIMEN, engine=SerialEngine(),
+                          progress=False, options=tight).values[:, :, 0]
+    return float(np.max(np.abs(fast[:n_ref] - ref)) / np.max(np.abs(ref)))
 
 
 def _parallel(lean: qs.Model, cohort: Cohort, times: np.ndarray) -> bool:

@@ -66,6 +66,14 @@ def test_vpop_with_selection_then_simulate_cohort(tmp_path: Path) -> None:
     assert json.loads((res / "provenance.json").read_text())["cohort_seed"] == 3
     # the simulated C at 12 h of the first dose is the selection biomarker
     assert np.allclose(arrays["values"][:, 12, 0], cohort.table["biomarker_C"], rtol=1e-6)
+    # --method auto: the linear PK model solved exactly, the same trajectories, provenance says so
+    fast = tmp_path / "fast"
+    code, stdout, stderr = _run("simulate-cohort", str(THEO), str(out), "-r", "320 mg po q12h x 2 to A_gut",
+                                "--times", "0:24:1", "--output", "C", "-o", str(fast), "--method", "auto")
+    assert code == 0, stdout + stderr
+    assert json.loads((fast / "provenance.json").read_text())["method"] == "linear-pk"
+    fast_values = np.load(fast / "trajectories.npz")["values"]
+    assert np.max(np.abs(fast_values - arrays["values"])) <= 1e-6 * np.max(arrays["values"])
 
 
 def test_bad_spec_names_line_and_key_and_writes_nothing(tmp_path: Path) -> None:

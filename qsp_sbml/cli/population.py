@@ -83,13 +83,16 @@ def _times(text: str) -> list[float]:
               help="Subjects per checkpoint chunk (OUT/chunks/, removed when the run completes).")
 @click.option("--resume", is_flag=True, help="Continue a run killed before it completed (same inputs and OUT).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--method", type=click.Choice(["general", "auto", "linear-pk"]), default="general", show_default=True,
+              help="auto: solve a linear PK part exactly where the model has one (PBPK-PD), else the general "
+                   "path (provenance.json says which); linear-pk: fail when it has none.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @handle_errors
 def simulate_cohort_cmd(model_path: Path, cohort_path: Path, regimen_text: str | None, times_text: str,
                         outputs: tuple[str, ...], out_dir: Path, engine: str, workers: int | None,
                         batch_size: int | None,
                         nca_interval: str | None, required: tuple[str, ...], strict: bool, timeout: float | None,
-                        chunk_size: int, resume: bool, progress: bool | None, as_json: bool) -> None:
+                        chunk_size: int, resume: bool, progress: bool | None, method: str, as_json: bool) -> None:
     """Simulate every subject of a cohort under a regimen; write tidy Parquet, arrays and NCA.
 
     Writes OUT/timecourses.parquet (subject_id, time, output, value), OUT/subjects.parquet (status, fail_time,
@@ -130,7 +133,7 @@ def simulate_cohort_cmd(model_path: Path, cohort_path: Path, regimen_text: str |
             result = simulate_cohort(model, cohort, times, outputs=list(outputs), regimen=regimen_text,
                                      engine=as_engine(engine, workers), batch_size=batch_size, required=required,
                                      strict=strict, progress=progress, timeout=timeout, out=out_dir / "chunks",
-                                     chunk_size=chunk_size, resume=resume)
+                                     chunk_size=chunk_size, resume=resume, method=method)
         except SimulationError:  # --strict: a failed command leaves the output folder as it was
             shutil.rmtree(out_dir / "chunks", ignore_errors=True)
             if not existed and out_dir.is_dir() and not any(out_dir.iterdir()):

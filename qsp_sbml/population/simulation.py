@@ -10,6 +10,11 @@ assignments that depend on them (RoadRunner's ``reset()`` does not), integrate o
 A subject whose integration fails is recorded with its status, time and message; the others continue
 (``strict=True`` raises instead).  Simulation is deterministic, so results are identical whatever the
 engine and number of workers.
+
+``method="auto"`` or ``"linear-pk"`` uses the structure of PBPK-PD models where the SBML has it
+(:mod:`qsp_sbml.simulate.linear_pk`): the linear PK part solved exactly per subject, the rest integrated,
+each batch of subjects at once; subjects it cannot do (an ill-conditioned PK matrix, a stiff PD part) and
+models without that structure go through the general path, and the result's ``attrs`` say which and why.
 """
 
 from __future__ import annotations
@@ -33,11 +38,16 @@ from qsp_sbml.errors import PopulationError, SimulationError, SimulationWarning
 from qsp_sbml.model import Model, RegimenLike
 from qsp_sbml.population.checkpoint import ChunkData
 from qsp_sbml.population.cohort import Cohort
+from qsp_sbml.simulate.linear_pk import LinearPkStructure, NotDetected
 from qsp_sbml.simulate.options import IntegratorOptions
+from qsp_sbml.simulate.plan import Action
 from qsp_sbml.simulate.runner import set_log_level
 from qsp_sbml.simulate.simulator import ModelStructure, Simulator, check_times
 
-__all__ = ["CohortResult", "check_cohort_parameters", "simulate_cohort"]
+__all__ = ["METHODS", "CohortResult", "check_cohort_parameters", "simulate_cohort"]
+
+#: Values of ``simulate_cohort(method=...)``.
+METHODS = ("general", "auto", "linear-pk")
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +67,8 @@ class _Setup:
     before: tuple[str, ...]
     after: tuple[str, ...]
     options: IntegratorOptions
+    #: For the structure-aware path: the model without dosing events and the dosing actions (else None).
+    linear: tuple[str, tuple[Action, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,8 @@ class _BatchResult:
     status: list[str]         # "ok" or "failed"
     messages: list[str]
     fail_time: np.ndarray
+    #: Subjects of the batch simulated by the general path although the structure-aware one was asked for.
+    general: int = 0
 
 
 _WORKER: dict[str, Any] = {}
@@ -82,17 +96,60 @@ def _init_worker(setup: _Setup) -> None:
     """Load the compiled model once in this process (no recompilation)."""
     # failures are recorded per subject; RoadRunner's own console messages would only repeat them
     set_log_level("critical")
-    sim = Simulator.from_state(setup.state, ModelStructure.from_sbml(setup.sbml))
+    _WORKER.clear()
+    _WORKER.update(sim=_simulator(setup) if setup.state else None, setup=setup, linear=None)
+    if setup.linear is not None:
+        import libsbml
+
+        doc = libsbml.readSBMLFromString(setup.linear[0])
+        _WORKER["linear"] = LinearPkStructure.detect(doc.getModel(), setup.linear[1], setup.selections,
+                                                     [*setup.before, *setup.after])
+
+
+def _simulator(setup: _Setup) -> Simulator:
+    """The worker's compiled model (compiled here on first use when the setup ships none)."""
+    if setup.state:
+        sim = Simulator.from_state(setup.state, ModelStructure.from_sbml(setup.sbml))
+    else:
+        sim = Simulator.compile(setup.sbml, cache=False)
     sim.set_options(setup.options)
     sim.select(setup.selections)
-    _WORKER.clear()
-    _WORKER.update(sim=sim, setup=setup)
+    return sim
 
 
-def _run_batch(batch: _Batch) -> _BatchResult:
-    """Simulate the subjects of one batch in this worker's compiled model."""
-    sim: Simulator = _WORKER["sim"]
+def _run_linear(batch: _Batch) -> _BatchResult:
+    """The structure-aware path for a batch; its subjects it cannot do go through the general path."""
     setup: _Setup = _WORKER["setup"]
+    structure: LinearPkStructure = _WORKER["linear"]
+    nb = len(setup.before)
+    try:
+        grid_values, done = structure.solve(
+            {c: batch.values[:, j] for j, c in enumerate(setup.before)},
+            {c: batch.values[:, nb + j] for j, c in enumerate(setup.after)},
+            setup.grid, rtol=setup.options.rtol, atol=setup.options.atol)
+    except np.linalg.LinAlgError:  # an eigen-decomposition that did not converge: the batch by the general path
+        grid_values, done = np.full((len(batch.values), len(setup.grid), len(setup.selections)), np.nan), \
+            np.zeros(len(batch.values), dtype=bool)
+    values = grid_values[:, setup.rows, :]
+    todo = np.flatnonzero(~done)
+    if not len(todo):
+        return _BatchResult(values, ["ok"] * len(values), [""] * len(values), np.full(len(values), np.nan))
+    rest = _run_batch(_Batch(batch.rows[todo], batch.values[todo]), general=True)
+    values[todo] = rest.values
+    status, messages, fail_time = ["ok"] * len(values), [""] * len(values), np.full(len(values), np.nan)
+    for j, k in enumerate(todo):
+        status[k], messages[k], fail_time[k] = rest.status[j], rest.messages[j], rest.fail_time[j]
+    return _BatchResult(values, status, messages, fail_time, general=len(todo))
+
+
+def _run_batch(batch: _Batch, *, general: bool = False) -> _BatchResult:
+    """Simulate the subjects of one batch in this worker's compiled model (or by the structure-aware path)."""
+    if _WORKER.get("linear") is not None and not general:
+        return _run_linear(batch)
+    setup: _Setup = _WORKER["setup"]
+    if _WORKER["sim"] is None:
+        _WORKER["sim"] = _simulator(setup)
+    sim: Simulator = _WORKER["sim"]
     nb = len(setup.before)
     k = len(batch.values)
     values = np.full((k, len(setup.rows), len(setup.selections)), np.nan)
@@ -283,7 +340,7 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
                     options: IntegratorOptions | None = None,
                     strict: bool = False, progress: bool | None = None, timeout: float | None = None,
                     out: str | Path | None = None, chunk_size: int = 1000, resume: bool = False,
-                    task: Callable[[Any], Any] | None = None) -> CohortResult:
+                    task: Callable[[Any], Any] | None = None, method: str = "general") -> CohortResult:
     """Simulate every subject of ``cohort`` under ``regimen`` and report ``outputs`` at ``times``.
 
     Parameters
@@ -303,8 +360,8 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         (:class:`~qsp_sbml.engine.ProcessEngine`) a worker that dies is replaced and the subjects of its batch
         are simulated again one by one, so only the subject that kills its worker is marked ``"crashed"``.
     batch_size
-        Subjects per task (default: 64, fewer when that would leave under 4 tasks per worker, so that the
-        workers finish together; 50-100 amortise the inter-process traffic, ARCHITECTURE.md).
+        Subjects per task (default: 64, 256 on the structure-aware path; fewer to leave >= 4 tasks per worker,
+        so that workers finish together; 50-100 amortise the inter-process traffic, ARCHITECTURE.md).
     required
         Parameters every subject must give (in addition to those without a value in the model).
     options
@@ -327,36 +384,89 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
     task
         The function run on each batch in the workers (default: integrate with RoadRunner); for
         instrumentation and fault-injection tests.
+    method
+        ``"general"`` (default): CVODE (RoadRunner), the regimen as SBML events.  ``"auto"``: the
+        structure-aware path (:mod:`qsp_sbml.simulate.linear_pk`) where the model has the structure, else the
+        general path; ``attrs["method"]``, ``attrs["method_reason"]`` and ``attrs["general_subjects"]`` (handed
+        back to the general path) say what ran.  ``"linear-pk"``: raises
+        :class:`~qsp_sbml.errors.UnsupportedFeatureError` with the reason when the structure is not there.
     """
     eng = engine or SerialEngine()
-    batch_size = _batch_size(batch_size, cohort.n, eng)
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    _check_arguments(method, batch_size, cohort.n, eng, timeout, outputs)
     t = check_times(times)
-    if not outputs:
-        raise ValueError("give at least one output")
     before, after = check_cohort_parameters(model, cohort, required=required)
     opts = options or model.options
     params = cohort.parameters()
     matrix = params[[*before, *after]].to_numpy(dtype=float) if before or after else np.empty((cohort.n, 0))
     col = _Collector(cohort.subject_ids, len(t), len(outputs))
     if out is not None:
-        col.open_checkpoint(out, _run_inputs(model, regimen, t, outputs, opts, cohort, [*before, *after], matrix),
+        inputs = _run_inputs(model, regimen, t, outputs, opts, cohort, [*before, *after], matrix)
+        col.open_checkpoint(out, inputs if method == "general" else {**inputs, "method": method},
                             chunk_size=chunk_size, resume=resume)
-    batches = col.batches(matrix, batch_size)
+    linear, method_attrs = _structure(model, regimen, t, outputs, [*before, *after], method)
+    batches = col.batches(matrix, batch_size := _batch_size(batch_size, cohort.n, eng, linear is not None))
     if batches:
-        event_sbml = model.to_sbml(regimen, end=float(t[-1]))  # one compilation: the regimen is the same for all
-        sim = Simulator.compile(event_sbml, cache=False, source=model.source)
-        sim.select(list(outputs))
-        grid = np.unique(np.concatenate(([0.0], t)))
-        setup = _Setup(sbml=event_sbml, state=sim.save_state(), grid=grid, rows=np.searchsorted(grid, t),
-                       selections=tuple(outputs), before=tuple(before), after=tuple(after), options=opts)
+        setup = _make_setup(model, regimen, t, outputs, (before, after), opts, linear)
         col.run(eng, task or _run_batch, batches, setup, progress=progress, timeout=timeout)
     counts = col.report_failures(strict=strict)
     attrs = {"model_id": model.id, "model_sha256": model.sha256, "regimen": str(regimen),
              "cohort_seed": cohort.seed, "engine": repr(eng), "batch_size": batch_size,
-             "rtol": opts.rtol, "atol": opts.atol, "failures": counts}
+             "rtol": opts.rtol, "atol": opts.atol, "failures": counts, **method_attrs,
+             **({"general_subjects": col.general} if linear is not None else {})}
     return CohortResult(col.values, col.ids, t, list(outputs), col.status, col.messages, col.fail_time, attrs)
+
+
+def _check_arguments(method: str, batch_size: int | None, n: int, eng: Engine, timeout: float | None,
+                     outputs: Sequence[str]) -> None:
+    """Raise ``ValueError`` for a bad argument of :func:`simulate_cohort`."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    _batch_size(batch_size, n, eng)
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if not outputs:
+        raise ValueError("give at least one output")
+
+
+def _make_setup(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequence[str],
+                columns: tuple[list[str], list[str]], opts: IntegratorOptions,
+                linear: tuple[str, tuple[Action, ...]] | None) -> _Setup:
+    """What the workers receive: the model compiled once with the regimen as events (the same for all)."""
+    event_sbml = model.to_sbml(regimen, end=float(t[-1]))
+    # the structure-aware path compiles only if a subject needs the general path (in the worker)
+    state = b"" if linear is not None else _compiled(event_sbml, outputs, model.source)
+    grid = np.unique(np.concatenate(([0.0], t)))
+    return _Setup(sbml=event_sbml, state=state, grid=grid, rows=np.searchsorted(grid, t), selections=tuple(outputs),
+                  before=tuple(columns[0]), after=tuple(columns[1]), options=opts, linear=linear)
+
+
+def _compiled(event_sbml: str, outputs: Sequence[str], source: str) -> bytes:
+    """Compile the model with the regimen once; check the selections; the state to ship to the workers."""
+    sim = Simulator.compile(event_sbml, cache=False, source=source)
+    sim.select(list(outputs))
+    return sim.save_state()
+
+
+def _structure(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequence[str], given: list[str],
+               method: str) -> tuple[tuple[str, tuple[Action, ...]] | None, dict[str, str]]:
+    """What the workers need for the structure-aware path (None: the general path) and the attrs saying so."""
+    if method == "general":
+        return None, {"method": "general"}
+    actions, _ = model.plan(regimen, end=float(t[-1]))
+    try:
+        structure = LinearPkStructure.detect(model.sbml_model, actions, outputs, given)
+    except NotDetected as err:
+        reason = f"no linear PK structure: {err}"
+        if method == "linear-pk":
+            from qsp_sbml.errors import UnsupportedFeatureError
+
+            raise UnsupportedFeatureError(f"model {model.id!r}: method='linear-pk' needs a linear PK part the doses "
+                                          f"go into, but {err}; use method='auto' or 'general'",
+                                          feature="cohort-linear-pk") from None
+        logger.info("simulate_cohort: general path for model %r (%s)", model.id, reason)
+        return None, {"method": "general", "method_reason": reason}
+    logger.info("simulate_cohort: structure-aware path for model %r: %r", model.id, structure)
+    return (model.sbml, tuple(actions)), {"method": "linear-pk", "method_reason": repr(structure)}
 
 
 def _run_inputs(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequence[str], opts: IntegratorOptions,
@@ -370,10 +480,16 @@ def _run_inputs(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequ
             "cohort_sha256": cohort_sha256(cohort.subject_ids, columns, matrix), "cohort_seed": cohort.seed}
 
 
-def _batch_size(batch_size: int | None, n: int, eng: Engine) -> int:
-    """The given batch size, checked, or the default: 64, fewer when that leaves under 4 tasks per worker."""
+#: Default batch of the structure-aware path: it advances a batch at once, and a subject cost 15, 8.2 and
+#: 6.9 ms in batches of 64, 256 and 512 on benchmarks/cohort.py's model (2026-12-07, shared 2-core VM).
+LINEAR_BATCH = 256
+
+
+def _batch_size(batch_size: int | None, n: int, eng: Engine, linear: bool = False) -> int:
+    """The given batch size, checked, or the default: 64 (``linear``: 256), fewer when under 4 tasks per worker."""
     if batch_size is None:
-        return max(1, min(64, -(-n // (4 * eng.n_workers)))) if eng.n_workers > 1 else 64
+        default = LINEAR_BATCH if linear else 64
+        return max(1, min(default, -(-n // (4 * eng.n_workers)))) if eng.n_workers > 1 else default
     if isinstance(batch_size, bool) or not (isinstance(batch_size, int) and batch_size > 0):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return batch_size
@@ -393,6 +509,7 @@ class _Collector:
         self.chunk_ranges = [(0, n)]
         self.todo = [0]
         self.lost: list[_Batch] = []
+        self.general = 0
 
     def open_checkpoint(self, out: str | Path, inputs: Mapping[str, Any], *, chunk_size: int, resume: bool) -> None:
         """Write chunks to ``out`` as they finish; with ``resume``, read the chunks already there."""
@@ -434,6 +551,7 @@ class _Collector:
     def store(self, rows: np.ndarray, res: _BatchResult) -> None:
         """Keep a batch's results; write its chunk when complete."""
         self.values[rows], self.status[rows], self.fail_time[rows] = res.values, res.status, res.fail_time
+        self.general += res.general
         for j, r in enumerate(rows):
             self.messages[r] = res.messages[j]
         c = int(self.chunk_of[rows[0]])
