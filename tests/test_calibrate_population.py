@@ -63,7 +63,7 @@ def test_recovers_typical_value_and_variability_from_arm_data_simulated_by_the_m
     est = problem.natural(fit.x)
     for name, value in truth.items():
         assert est[name] == pytest.approx(value, rel=0.05), (name, est)
-    table = predict_arms(fit, draws=5, replicates=100, seed=0)
+    table = predict_arms(fit, draws=5, thin=2, seed=0)
     assert set(table["label"]) == {"fitted", "predicted"}
     metrics = population_metrics(table)
     assert metrics["predicted"]["points"] == 1 and metrics["predicted"]["max_abs_error"] < 0.02

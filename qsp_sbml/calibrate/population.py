@@ -17,10 +17,10 @@ the endpoints, the individual parameters and two disjoint sets of arms.  The met
 4. **Fit.**  Seeded multistart (the file's start values, then uniform in the bounds) of L-BFGS-B
    (scipy) on log typical values (logit for logit-normal ones) and log SDs.
 5. **Uncertainty.**  The Fisher information of the arm-level summaries, ``J' W J`` with central
-   finite-difference sensitivities ``J`` and binomial/normal weights ``W``; its pseudo-inverse is the
-   covariance of the estimates (directions the data do not inform get a variance capped by the
-   bounds).  Predictions are made over ``draws`` parameter vectors drawn from that normal and, per
-   draw, replicate trials of the arm's size (binomial counts, normal means): the 5-95 % quantiles are
+   finite-difference sensitivities ``J`` and binomial/normal weights ``W``, gives standard errors; posterior
+   draws come from a random-walk Metropolis chain started at the estimate (flat prior on the optimiser
+   coordinates inside the bounds, step sizes from those standard errors, capped).  Each retained draw
+   gives replicate trials of the arm's size (binomial counts, normal means): their 5-95 % quantiles are
    the 90 % prediction interval (parameter uncertainty plus replicate-trial sampling).
 
 Simulation goes through :class:`~qsp_sbml.simulate.simulator.Simulator` (one compiled model per distinct
@@ -45,12 +45,10 @@ from qsp_sbml.loading import load_model
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.simulator import Simulator
 
-__all__ = ["PopulationFit", "PopulationProblem", "fit_population", "population_metrics", "predict_arms",
-           "write_population_results"]
+__all__ = ["PopulationFit", "PopulationProblem", "fit_population", "nllh_of_terms", "population_metrics",
+           "predict_arms", "write_population_results"]
 
 logger = logging.getLogger(__name__)
-
-_CLIP = 1e-6
 
 #: A parameter vector in optimiser coordinates.
 Vector = Sequence[float] | np.ndarray
@@ -213,20 +211,33 @@ class PopulationProblem:
                                    f"integrate at {self.natural(x)}")
         return out
 
-    def summaries(self, arm: ArmSpec, x: Vector) -> np.ndarray:
-        """Simulated arm-level summary of each observation of ``arm`` (responder fraction or mean)."""
+    def terms(self, arm: ArmSpec, x: Vector) -> np.ndarray:
+        """Per observation of ``arm``: summary, log p and log(1 - p) (NaN for means), shape (observations, 3).
+
+        The logs of a responder fraction are computed as log-sum-exp of log-sigmoids, exactly, with no
+        clipping: far in a tail (a placebo arm with few responders) the likelihood keeps its gradient.
+        """
+        from scipy.special import log_expit, logsumexp
+
         values = self.simulate_arm(arm, x)
         weeks = sorted({o.week for o in arm.observations})
-        out = []
-        for obs in arm.observations:
+        out = np.full((len(arm.observations), 3), np.nan)
+        for k, obs in enumerate(arm.observations):
             ep = self.spec.endpoints[obs.endpoint]
             y = values[:, weeks.index(obs.week), self.outputs.index(ep.output)]
             y = y[~np.isnan(y)]
             if ep.kind == "responder":
-                out.append(float(np.mean(_expit((y - float(ep.threshold or 0.0)) / self.spec.smoothing))))
+                u = (y - float(ep.threshold or 0.0)) / self.spec.smoothing
+                log_p = float(logsumexp(log_expit(u)) - math.log(len(y)))
+                log_q = float(logsumexp(log_expit(-u)) - math.log(len(y)))
+                out[k] = (math.exp(log_p), log_p, log_q)
             else:
-                out.append(float(np.mean(y)))
-        return np.asarray(out)
+                out[k, 0] = float(np.mean(y))
+        return out
+
+    def summaries(self, arm: ArmSpec, x: Vector) -> np.ndarray:
+        """Simulated arm-level summary of each observation of ``arm`` (responder fraction or mean)."""
+        return self.terms(arm, x)[:, 0]
 
     def arms(self, group: str) -> list[ArmSpec]:
         """The arms of ``"calibration"`` or ``"prediction"``."""
@@ -240,23 +251,27 @@ class PopulationProblem:
         """``(arm, observation)`` of ``group`` in file order."""
         return [(a, o) for a in self.arms(group) for o in a.observations]
 
+    def all_terms(self, x: Vector, group: str = "calibration") -> np.ndarray:
+        """:meth:`terms` of every observation of ``group``, in file order."""
+        return np.concatenate([self.terms(a, x) for a in self.arms(group)])
+
     def negative_log_likelihood(self, x: Vector, group: str = "calibration") -> float:
         """Binomial (responders) plus normal (means) negative log-likelihood of ``group`` at ``x``."""
-        sims = self.all_summaries(x, group)
-        total = 0.0
-        for (_, obs), s in zip(self.observations(group), sims, strict=True):
-            total += _nllh_one(obs, float(s))
-        return total
+        return nllh_of_terms([o for _, o in self.observations(group)], self.all_terms(x, group))
 
 
-def _nllh_one(obs: Any, s: float) -> float:
-    if obs.responders is not None:
-        p = min(max(s, _CLIP), 1.0 - _CLIP)
-        k, n = obs.responders, obs.n
-        log_choose = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-        return -(log_choose + k * math.log(p) + (n - k) * math.log1p(-p))
-    se = obs.sd / math.sqrt(obs.n)
-    return 0.5 * ((obs.mean - s) / se) ** 2 + math.log(se * math.sqrt(2 * math.pi))
+def nllh_of_terms(observations: Sequence[Any], terms: np.ndarray) -> float:
+    """Negative log-likelihood of observations given their :meth:`PopulationProblem.terms`."""
+    total = 0.0
+    for obs, (s, log_p, log_q) in zip(observations, terms, strict=True):
+        if obs.responders is not None:
+            k, n = obs.responders, obs.n
+            log_choose = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+            total -= log_choose + k * log_p + (n - k) * log_q
+        else:
+            se = obs.sd / math.sqrt(obs.n)
+            total += 0.5 * ((obs.mean - s) / se) ** 2 + math.log(se * math.sqrt(2 * math.pi))
+    return total
 
 
 def _weights(problem: PopulationProblem, sims: np.ndarray, group: str) -> np.ndarray:
@@ -347,42 +362,74 @@ def fit_population(problem: PopulationProblem, *, starts: int = 3, seed: int = 0
                           "population_seed": problem.seed})
 
 
-def _draws(fit: PopulationFit, draws: int, rng: np.random.Generator) -> np.ndarray:
-    lo, hi = fit.problem.bounds.T
-    xs = rng.multivariate_normal(fit.x, fit.covariance, size=draws, check_valid="ignore", method="eigh")
-    return np.clip(xs, lo, hi)
+def _posterior_draws(fit: PopulationFit, draws: int, thin: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """Random-walk Metropolis from the estimate (flat prior on the optimiser coordinates inside the bounds).
+
+    Proposal: independent normal steps of SD ``2.38 / sqrt(p) x min(se, 0.25)`` per coordinate (``se`` from
+    the Fisher information).  Returns every ``thin``-th state (``draws`` of them), their calibration
+    terms and the acceptance rate.
+    """
+    problem = fit.problem
+    lo, hi = problem.bounds.T
+    obs = [o for _, o in problem.observations("calibration")]
+    step = 2.38 / math.sqrt(len(fit.x)) * np.minimum(np.sqrt(np.clip(np.diag(fit.covariance), 0, None)), 0.25)
+    x = fit.x.copy()
+    terms = problem.all_terms(x, "calibration")
+    cur = nllh_of_terms(obs, terms)
+    xs, kept, accepted = [], [], 0
+    for k in range(draws * thin):
+        prop = x + step * rng.standard_normal(len(x))
+        if np.all(prop >= lo) and np.all(prop <= hi):
+            t_prop = problem.all_terms(prop, "calibration")
+            new = nllh_of_terms(obs, t_prop)
+            if math.log(rng.uniform()) < cur - new:
+                x, terms, cur, accepted = prop, t_prop, new, accepted + 1
+        if (k + 1) % thin == 0:
+            xs.append(x.copy())
+            kept.append(terms.copy())
+    return np.asarray(xs), np.asarray(kept), accepted / (draws * thin)
 
 
-def _interval(obs: Any, values: np.ndarray, rng: np.random.Generator, replicates: int) -> tuple[float, float]:
-    """5-95 % of replicate trials of the arm's size over the parameter draws' summaries ``values``."""
+def _interval(obs: Any, values: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """5-95 % of replicate trials of the arm's size, one per resampled parameter draw's summary ``values``."""
     if obs.responders is not None:
-        sample = rng.binomial(obs.n, np.clip(np.repeat(values, replicates), 0, 1)) / obs.n
+        sample = rng.binomial(obs.n, np.clip(values, 0, 1)) / obs.n
     else:
-        sample = rng.normal(np.repeat(values, replicates), obs.sd / math.sqrt(obs.n))
+        sample = rng.normal(values, obs.sd / math.sqrt(obs.n))
     return float(np.quantile(sample, 0.05)), float(np.quantile(sample, 0.95))
 
 
-def predict_arms(fit: PopulationFit, *, draws: int = 20, replicates: int = 200, seed: int = 0) -> pd.DataFrame:
+def predict_arms(fit: PopulationFit, *, draws: int = 20, thin: int = 4, seed: int = 0) -> pd.DataFrame:
     """Observed vs simulated for every arm and visit, with the 90 % prediction interval.
 
-    Rows of the calibration set are labelled ``fitted``, those of the prediction set ``predicted``.
+    Parameter uncertainty: ``draws`` posterior draws (random-walk Metropolis from the estimate, every
+    ``thin``-th state; the acceptance rate is in ``table.attrs``); each draw gives 200 replicate trials
+    of the arm's size (binomial counts, normal means).  Rows of the calibration set are labelled
+    ``fitted``, those of the prediction set ``predicted``; ``simulated`` is the summary at the estimate.
     """
     rng = np.random.default_rng(seed)
-    xs = _draws(fit, draws, rng)
+    problem = fit.problem
+    xs, cal_terms, acceptance = _posterior_draws(fit, draws, thin, rng)
+    per_draw = {"calibration": cal_terms[:, :, 0],
+                "prediction": np.array([problem.all_summaries(x, "prediction") for x in xs])}
+    pick = np.repeat(np.arange(draws), 200)
     rows = []
     for group, label in (("calibration", "fitted"), ("prediction", "predicted")):
-        point = fit.problem.all_summaries(fit.x, group)
-        per_draw = np.array([fit.problem.all_summaries(x, group) for x in xs])
-        for j, (arm, obs) in enumerate(fit.problem.observations(group)):
+        point = problem.all_summaries(fit.x, group)
+        values = per_draw[group]
+        for j, (arm, obs) in enumerate(problem.observations(group)):
             observed = obs.responders / obs.n if obs.responders is not None else obs.mean
-            lo, hi = _interval(obs, per_draw[:, j], rng, replicates)
+            lo, hi = _interval(obs, values[pick, j], rng)
             rows.append({"label": label, "arm": arm.id, "trial": arm.trial, "drug": arm.drug,
                          "dose_mg": arm.dose_mg, "endpoint": obs.endpoint, "week": obs.week, "n": obs.n,
                          "observed": round(float(observed), 4), "simulated": round(float(point[j]), 4),
                          "pi_lower": round(lo, 4), "pi_upper": round(hi, 4),
                          "abs_error": round(abs(float(point[j]) - float(observed)), 4),
                          "inside_pi": bool(lo <= observed <= hi)})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs.update(draws=draws, thin=thin, acceptance=round(acceptance, 3))
+    return table
 
 
 def _ccc(x: np.ndarray, y: np.ndarray) -> float:
@@ -414,7 +461,7 @@ def write_population_results(out: str | Path, fit: PopulationFit, table: pd.Data
 
     from qsp_sbml._io import atomic_folder, atomic_write_text
 
-    summary = {"module": fit.problem.spec.module, "nllh": fit.nllh, **fit.attrs, "metrics": metrics,
+    summary = {"module": fit.problem.spec.module, "nllh": fit.nllh, **fit.attrs, **table.attrs, "metrics": metrics,
                "note": "metrics under 'predicted' are on the prediction set only (never fitted)"}
     texts = {"parameters.tsv": fit.parameters().to_csv(sep="\t", index=False),
              "starts.tsv": fit.starts.to_csv(sep="\t", index=False),
