@@ -44,6 +44,11 @@ def calibrate_cmd(split: Path, out: Path, patients: int, starts: int, maxiter: i
     "predicted"; the 90 % prediction interval combines parameter uncertainty (Fisher information)
     and replicate trials of each arm's size.  A bad split file exits 1 naming file, line and field,
     before anything is simulated or written.
+
+    \b
+    Example:
+      qsp-sbml disease calibrate models/disease/validation/psoriasis_split.yaml --out results/psoriasis \\
+          --patients 100 --starts 2 --maxiter 15 --draws 20 --seed 1
     """
     from qsp_sbml.calibrate.population import (
         PopulationProblem,
