@@ -257,6 +257,7 @@ def _demo_screen(summary: dict[str, Any]) -> None:
 def _register() -> None:
     from qsp_sbml.cli.calibrate import benchmark, calibrate
     from qsp_sbml.cli.compose import compose, ports_group
+    from qsp_sbml.cli.disease import disease
     from qsp_sbml.cli.fhir import fhir_group
     from qsp_sbml.cli.gsa import gsa
     from qsp_sbml.cli.interop import antimony_group, crosscheck, omex
@@ -281,6 +282,7 @@ def _register() -> None:
     main.add_command(models)
     main.add_command(examples)
     main.add_command(fhir_group)
+    main.add_command(disease)
 
 
 _register()

@@ -58,6 +58,11 @@ DISEASE_VALUES: dict[str, tuple[float, str, str]] = {
     # Assumption (not a trial value): a typical moderate-to-severe baseline; trials enrol PASI >= 12
     # (UltIMMa-1/2 inclusion criterion, NCT02684370).  Only ratios to it enter the endpoints.
     "PASI0": (20.0, "dimensionless", "untreated baseline PASI (assumption; inclusion PASI >= 12)"),
+    # Placebo response as a time course (issue 19): a per-patient fractional reduction of the lesional Th17
+    # drive from the first visit on, so the PASI improvement of a placebo patient rises from zero through
+    # the Th17 and keratinocyte dynamics.  0 (no placebo effect) unless a population calibration
+    # (models/disease/validation/psoriasis_split.yaml) sets it per patient.
+    "E_placebo": (0.0, "dimensionless", "fractional reduction of the Th17 drive by placebo (per patient; default 0)"),
 }
 
 #: State initial values (untreated plaque = the steady state of the equations with E_drug = 0).
@@ -102,7 +107,8 @@ def _disease(b: ModuleBuilder, *, e_drug_rule: str | None) -> None:
     for pid, (unit, desc, formula) in derived.items():
         b.parameter(pid, None, unit, name=desc, constant=False)
         b.assignment(pid, formula)
-    b.rate_rule("T17", "k_T * (f_ind + (1 dimensionless - f_ind) * (1 dimensionless - E_drug) - T17)")
+    b.rate_rule("T17", "k_T * ((f_ind + (1 dimensionless - f_ind) * (1 dimensionless - E_drug))"
+                       " * (1 dimensionless - E_placebo) - T17)")
     b.rate_rule("IL17", "k_IL17 * (T17 - IL17)")
     b.rate_rule("P", "kp * P * (1 dimensionless - P / K_P)")
     b.rate_rule("D", "kp * P - kD * D")
