@@ -87,7 +87,7 @@ nitpick_ignore = [
         "os.PathLike", "pathlib.Path", "types.ModuleType",
         "distributed.Client", "distributed.LocalCluster",
         "libsbml.Model", "libsbml.SBMLDocument", "libsbml.SBase", "libsbml.UnitDefinition",
-        "numpy.ndarray", "numpy.random.SeedSequence", "numpy.random._generator.Generator",
+        "numpy.ndarray", "numpy._typing._array_like.ArrayLike", "numpy.random.SeedSequence", "numpy.random._generator.Generator",
         "pandas.DataFrame", "pandas.Series", "pydantic.main.BaseModel",
     )),
     #: pydantic's field metadata as autodoc prints a model's fields (pydantic.fields.FieldInfo,

@@ -51,6 +51,8 @@ SIGNATURE_TYPES = {
                            "qsp_sbml.trial.vbe._Formulations", "qsp_sbml.trial.vbe._Sampling",
                            "qsp_sbml.trial.vbe._WithinCv"],
     "qsp_sbml.compose.spec": ["qsp_sbml.compose.spec._Exchange"],
+    "qsp_sbml.simulate.linear_pk": ["qsp_sbml.simulate.linear_pk._State", "qsp_sbml.simulate.linear_pk._Output",
+                                    "qsp_sbml.simulate.linear_pk._Dose"],
     "qsp_sbml.trial.twin": ["qsp_sbml.trial.twin.Predictor"],
 }
 

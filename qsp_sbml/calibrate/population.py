@@ -1,6 +1,6 @@
 """Population-level calibration of a disease module on published trial arms, and prediction of held-back arms.
 
-The split file (:mod:`qsp_sbml.calibrate._split_spec`) names the module, the drugs' population-PK values,
+The split file (read by :func:`read_split`) names the module, the drugs' population-PK values,
 the endpoints, the individual parameters and two disjoint sets of arms.  The method:
 
 1. **Virtual population with common random numbers.**  Each individual parameter is
@@ -39,14 +39,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qsp_sbml.calibrate._split_spec import ArmSpec, SplitSpec, read_split
+from qsp_sbml.calibrate._split_spec import (
+    ArmSpec,
+    DrugSpec,
+    EndpointSpec,
+    IndividualSpec,
+    ObservationSpec,
+    SplitSpec,
+    read_split,
+)
 from qsp_sbml.errors import CalibrationError
 from qsp_sbml.loading import load_model
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.simulator import Simulator
 
-__all__ = ["PopulationFit", "PopulationProblem", "fit_population", "nllh_of_terms", "population_metrics",
-           "predict_arms", "write_population_results"]
+__all__ = [
+    "ArmSpec",
+    "DrugSpec",
+    "EndpointSpec",
+    "IndividualSpec",
+    "ObservationSpec",
+    "PopulationFit",
+    "PopulationProblem",
+    "SplitSpec",
+    "fit_population",
+    "nllh_of_terms",
+    "population_metrics",
+    "predict_arms",
+    "read_split",
+    "write_population_results",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +90,7 @@ class PopulationProblem:
     Parameters
     ----------
     spec, model_path
-        The split (:func:`~qsp_sbml.calibrate._split_spec.read_split`) and its model file.
+        The split (:func:`read_split`) and its model file.
     n_patients
         Size of the virtual population (the same patients in every arm).
     seed
