@@ -210,6 +210,7 @@ class Simulator:
         self._nodes: tuple[tuple[str, _Node], ...] | None = None
         self._options: IntegratorOptions | None = None
         self._selected: tuple[str, ...] | None = None
+        self._floating: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
         return f"Simulator(model={self.structure.model_id!r}, source={self.source!r})"
@@ -415,7 +416,19 @@ class Simulator:
     @property
     def floating_species(self) -> list[str]:
         """Ids of the floating species, in RoadRunner's order."""
-        return list(self.rr.model.getFloatingSpeciesIds())
+        if self._floating is None:
+            self._floating = tuple(self.rr.model.getFloatingSpeciesIds())
+        return list(self._floating)
+
+    def amounts(self) -> np.ndarray:
+        """Amounts of the floating species (:attr:`floating_species` order), read in one call."""
+        return np.array(self.rr.model.getFloatingSpeciesAmounts(), dtype=float)
+
+    def set_amounts(self, values: Sequence[float] | np.ndarray) -> None:
+        """Set the amounts of all floating species (:attr:`floating_species` order) in one call."""
+        values = [float(v) for v in values]
+        if values:
+            self.rr.model.setFloatingSpeciesAmounts(list(range(len(values))), values)
 
     @property
     def n_reactions(self) -> int:
@@ -460,11 +473,14 @@ class Simulator:
     def restart(self, t: float, keep: Sequence[str]) -> None:
         """Restart the integration at ``t`` keeping the state.
 
-        ``reset()`` re-evaluates the trigger states of piecewise conditions; the values of ``keep`` are
-        saved and restored around it (parameters set with ``setValue`` survive it).
+        ``reset()`` re-evaluates the trigger states of piecewise conditions; the floating species' amounts
+        and the values of ``keep`` (e.g. rate-rule variables) are saved and restored around it (parameters
+        set with ``setValue`` survive it).
         """
+        amounts = self.amounts()
         saved = [self.rr.getValue(i) for i in keep]
         self.rr.reset()
+        self.set_amounts(amounts)
         for i, v in zip(keep, saved, strict=True):
             self.rr.setValue(i, v)
         self.rr.model.setTime(t)
