@@ -478,13 +478,12 @@ class ExperimentRunner:
 
     def _save_steady(self) -> Any:
         """What a steady state leaves in the model: the state (amounts, then rate-rule variables)."""
-        return self.sim.amounts(), [self.sim.value(i) for i in self._rate_rules]
+        return self.sim.amounts(), self.sim.values(self._rate_rules)
 
     def _restore_steady(self, saved: Any) -> None:
         amounts, rated = saved
         self.sim.set_amounts(amounts)
-        for i, v in zip(self._rate_rules, rated, strict=True):
-            self.sim.set_value(i, v)
+        self.sim.set_values(self._rate_rules, rated)
 
     # -- the timeline ------------------------------------------------------------
     def run(self, experiment: ExperimentSpec, values: Mapping[str, float], times: np.ndarray) -> np.ndarray:

@@ -211,6 +211,7 @@ class Simulator:
         self._options: IntegratorOptions | None = None
         self._selected: tuple[str, ...] | None = None
         self._floating: tuple[str, ...] | None = None
+        self._keep_plans: dict[tuple[str, ...], tuple[list[int], list[str]]] = {}
 
     def __repr__(self) -> str:
         return f"Simulator(model={self.structure.model_id!r}, source={self.source!r})"
@@ -478,12 +479,39 @@ class Simulator:
         set with ``setValue`` survive it).
         """
         amounts = self.amounts()
-        saved = [self.rr.getValue(i) for i in keep]
+        saved = self.values(keep)
         self.rr.reset()
         self.set_amounts(amounts)
-        for i, v in zip(keep, saved, strict=True):
-            self.rr.setValue(i, v)
+        self.set_values(keep, saved)
         self.rr.model.setTime(t)
+
+    def _values_plan(self, keys: Sequence[str]) -> tuple[list[int], list[int], list[str], list[int]]:
+        """Positions and global-parameter indices of ``keys`` that are global parameters, and the others."""
+        plan = self._keep_plans.get(tuple(keys))
+        if plan is None:
+            index = {p: k for k, p in enumerate(self.global_parameter_ids())}
+            plan = ([k for k, i in enumerate(keys) if i in index], [index[i] for i in keys if i in index],
+                    [i for i in keys if i not in index], [k for k, i in enumerate(keys) if i not in index])
+            self._keep_plans[tuple(keys)] = plan
+        return plan
+
+    def values(self, keys: Sequence[str]) -> np.ndarray:
+        """Current values of ``keys`` (global parameters read in one call)."""
+        pos, index, others, other_pos = self._values_plan(keys)
+        out = np.empty(len(keys))
+        if index:
+            out[pos] = self.global_parameter_values(index)
+        for k, i in zip(other_pos, others, strict=True):
+            out[k] = self.rr.getValue(i)
+        return out
+
+    def set_values(self, keys: Sequence[str], values: np.ndarray) -> None:
+        """Set ``keys`` to ``values`` (global parameters in one call)."""
+        pos, index, others, other_pos = self._values_plan(keys)
+        if index:
+            self.set_global_parameter_values(index, [float(values[k]) for k in pos])
+        for k, i in zip(other_pos, others, strict=True):
+            self.rr.setValue(i, float(values[k]))
 
 
 def check_times(times: Sequence[float] | np.ndarray) -> np.ndarray:
