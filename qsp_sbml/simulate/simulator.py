@@ -211,7 +211,7 @@ class Simulator:
         self._options: IntegratorOptions | None = None
         self._selected: tuple[str, ...] | None = None
         self._floating: tuple[str, ...] | None = None
-        self._keep_plans: dict[tuple[str, ...], tuple[list[int], list[str]]] = {}
+        self._keep_plans: dict[tuple[str, ...], tuple[list[int], list[int], list[str], list[int]]] = {}
 
     def __repr__(self) -> str:
         return f"Simulator(model={self.structure.model_id!r}, source={self.source!r})"
