@@ -342,8 +342,7 @@ class ExperimentRunner:
         return values[np.searchsorted(grid, out_times), 1:]
 
     def _state(self) -> tuple[np.ndarray, np.ndarray]:
-        ids = self.sim.floating_species + self._rate_rules
-        x = np.array([self.sim.value(i) for i in ids], dtype=float)
+        x = np.concatenate([self.sim.amounts(), self.sim.values(self._rate_rules)])
         dx = self.sim.rates_of_change()
         return x, dx
 
