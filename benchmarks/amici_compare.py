@@ -6,7 +6,8 @@ For every problem of ``$QSP_SBML_CONFORMANCE_DIR/benchmark_models`` (default
 
 * set-up: ours = ``PetabProblem.from_yaml`` + ``PetabObjective`` + the first
   ``objective(x, sensi=1)`` (which generates and compiles the sensitivity
-  model); AMICI = ``petab.Problem.from_yaml`` + ``import_petab_problem``
+  model) minus the median of the repeated ones at the same point; AMICI =
+  ``petab.Problem.from_yaml`` + ``import_petab_problem``
   (code generation and the C++ compile, CPU of the compiler processes
   included through ``RUSAGE_CHILDREN``).  AMICI's compiled models are cached
   in ``--cache`` (default ``~/.cache/qsp-sbml-amici``, outside the
@@ -233,7 +234,9 @@ def compare(name: str, path: Path, args: argparse.Namespace) -> dict[str, Any] |
               f"value {m['of'] * 1e3:8.2f} / {m['af'] * 1e3:8.2f} ms = {m['of'] / max(m['af'], 1e-9):6.2f}x "
               f"grad {m['og'] * 1e3:8.2f} / {m['ag'] * 1e3:8.2f} ms = {m['og'] / max(m['ag'], 1e-9):6.2f}x "
               f"(simulate_petab {sp_f * 1e3:.1f} / {sp_g * 1e3:.1f} ms)", flush=True)
-    return {"problem": name, "n_x": len(ours.ids), "setup_ours": ours.setup_cpu, "setup_amici": amici.setup_cpu,
+    # set-up: the first value+gradient minus a repeated one at the same (nominal) point
+    setup_ours = max(ours.setup_cpu - rows[0]["og"], ours.load_cpu)
+    return {"problem": name, "n_x": len(ours.ids), "setup_ours": setup_ours, "setup_amici": amici.setup_cpu,
             "setup_ours_wall": ours.setup_wall, "setup_amici_wall": amici.setup_wall, "amici_cached": amici.cached,
             "rows": rows}
 
