@@ -403,6 +403,8 @@ class SensitivityRunner(ExperimentRunner):
     ``c`` and parameter ``j`` (c-major) ``d value_c / d theta_j``.
     """
 
+    _newton_conserves = True
+
     def __init__(self, sm: SensitivityModel, sim: Simulator, entities: ModelEntities,
                  model_parameters: Mapping[str, Any], selections: Sequence[str], *, integrator: IntegratorOptions,
                  steady_state: SteadyStateOptions) -> None:
@@ -426,6 +428,7 @@ class SensitivityRunner(ExperimentRunner):
         self._change_partials: dict[Any, _Partials] = {}
         self._ia_partials = {k: _Partials(e, e.free_symbols & sm.dynamic) for k, e in sm.ia.items()}
         self._with_sensitivities = False
+        self._sens_init: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- reading and writing s, dq ------------------------------------------------------
     def _read(self) -> tuple[np.ndarray, np.ndarray]:
@@ -496,7 +499,18 @@ class SensitivityRunner(ExperimentRunner):
 
     # -- the hooks -------------------------------------------------------------------
     def _initialise(self, first_before_init: Sequence[Change], values: Mapping[str, float]) -> None:
+        """The base reset, then the initial sensitivities (computed once per parameter values and first period)."""
         super()._initialise(first_before_init, values)
+        key = (self._values_key, tuple(first_before_init))
+        cached = self._sens_init.get(key)
+        if cached is None:
+            cached = self._initial_sensitivities(first_before_init, values)
+            self._sens_init = {k: v for k, v in self._sens_init.items() if k[0] == self._values_key}
+            self._sens_init[key] = cached
+        self._write(*cached)
+
+    def _initial_sensitivities(self, first_before_init: Sequence[Change], values: Mapping[str, float],
+                               ) -> tuple[np.ndarray, np.ndarray]:
         sm = self.sm
         s = np.zeros(self._s_idx.shape)
         q = np.zeros(self._q_idx.shape)
@@ -532,7 +546,7 @@ class SensitivityRunner(ExperimentRunner):
                     and sid not in self._ia_partials and sid in self._init_conc
                     and sm.compartment_of[sid] in sm.q_index):
                 s[i] = self._init_conc[sid] * q[sm.q_index[sm.compartment_of[sid]]]
-        self._write(s, q)
+        return s, q
 
     def _state_jump(self, target: str, d: np.ndarray, value: float, lookup: Callable[[str], float],
                     q: np.ndarray, *, volume: float | None = None, dvolume: np.ndarray | None = None) -> np.ndarray:
@@ -678,6 +692,15 @@ class SensitivityRunner(ExperimentRunner):
             super().steady_state()
         finally:
             self._with_sensitivities = False
+
+    def _save_steady(self) -> Any:
+        """The state and the sensitivities at a steady state."""
+        return super()._save_steady(), self._read()
+
+    def _restore_steady(self, saved: Any) -> None:
+        state, (s, q) = saved
+        super()._restore_steady(state)
+        self._write(s, q)
 
     def _solve_steady(self, s0: np.ndarray, q: np.ndarray) -> bool:
         n = len(self.sm.states)

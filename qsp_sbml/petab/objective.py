@@ -402,7 +402,7 @@ class PetabObjective:
         dscale = np.array([scale_derivative(p.scale, params[p.id]) for p in free])
         grad = np.zeros(nfree)
         info = np.zeros((nfree, nfree)) if fim else None
-        y = result.simulations["simulation"].to_numpy(float)
+        y = result.simulated
         for ev, der in zip(self._obs_evals, self._derivs, strict=True):
             rows = ev.rows
             _, sigma = ev(model_values, meas.time, params)

@@ -25,9 +25,11 @@ class SteadyStateOptions:
     """
 
     #: ``auto``: RoadRunner's steady-state solver (NLEQ2) when the model has no
-    #: events, checked for convergence and non-negativity, else (or when it
-    #: fails) a long simulation; ``simulate``: long simulation only;
-    #: ``newton``: the solver only (error when it fails).
+    #: events and no stoichiometric conservation laws (the gradient's runner:
+    #: its own Newton with the conservation laws), checked for convergence and
+    #: non-negativity, else (or when it fails) a long simulation;
+    #: ``simulate``: long simulation only; ``newton``: the solver only (error
+    #: when it fails).
     method: Literal["auto", "simulate", "newton"] = "auto"
     #: Relative tolerance of the convergence check.
     rtol: float = 1e-8

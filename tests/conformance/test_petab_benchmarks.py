@@ -7,9 +7,10 @@ simulations are compared with ``simulatedData_*.tsv`` (rows aligned on
 observable, conditions and time; rows of that file without a measurement are
 ignored).  Measured times (this machine, one evaluation incl. loading):
 Armistead 1.5 s, Blasi 0.5 s, Boehm 0.3 s, Brannmark 1.2 s, Bruno 0.3 s,
-Perelson 0.2 s, Schwen 0.6 s, Isensee ~70 s (RoadRunner's steady-state solver in 123
-preequilibrations; it failed with CV_TOO_MUCH_WORK at the t=60 piecewise switch until the runner
-restarted the integrator at switching times).
+Perelson 0.2 s, Schwen 0.6 s, Isensee ~8 CPU-s, mostly loading (one evaluation 0.4-0.6 CPU-s since its
+123 experiments share one preequilibration and NLEQ2 is not tried on models with conservation laws; ~70 s
+before; it failed with CV_TOO_MUCH_WORK at the t=60 piecewise switch until the runner restarted the
+integrator at switching times).
 """
 
 from __future__ import annotations
