@@ -44,6 +44,7 @@ from qsp_sbml.dosing import Dose, Regimen, as_route
 from qsp_sbml.errors import QspError
 from qsp_sbml.metrics import auc, fraction_within, gmfe
 from qsp_sbml.model import Model
+from qsp_sbml.pbpk._table import table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.parameters import parameterise
 from qsp_sbml.pbpk.structure import DOSE_TARGETS
@@ -134,16 +135,7 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 
 def _num(row: dict[str, str], col: str, where: str, *, positive: bool = True, empty: float | None = None) -> float:
-    text = row[col]
-    if not text and empty is not None:
-        return empty
-    try:
-        x = float(text)
-    except ValueError:
-        raise ProfileError(f"{where}, column {col}: {text!r} is not a number") from None
-    if not math.isfinite(x) or x < 0 or (positive and x == 0):
-        raise ProfileError(f"{where}, column {col}: {text!r} must be a finite number {'>' if positive else '>='} 0")
-    return x
+    return table_number(row, col, where, empty, positive=positive, error=ProfileError)
 
 
 def _check_row(row: dict[str, str], where: str, drugs: Mapping[str, DrugRecord] | None) -> None:

@@ -28,6 +28,7 @@ from qsp_sbml.dosing import Dose, Regimen, as_route
 from qsp_sbml.errors import QspError
 from qsp_sbml.metrics import fraction_within, gmfe, nca
 from qsp_sbml.model import Model
+from qsp_sbml.pbpk._table import table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.parameters import parameterise
 from qsp_sbml.pbpk.structure import DOSE_TARGETS
@@ -104,19 +105,7 @@ def load_observations(path: str | Path, drugs: Mapping[str, DrugRecord] | None =
 
 def _number(row: dict[str, str], col: str, where: str, default: float | None = None, *,
             positive: bool = True) -> float:
-    text = row.get(col, "").strip()
-    if not text:
-        if default is None:
-            raise ObservationError(f"{where}, column {col}: a number is required")
-        return default
-    try:
-        x = float(text)
-    except ValueError:
-        raise ObservationError(f"{where}, column {col}: {text!r} is not a number") from None
-    if not math.isfinite(x) or x < 0 or (positive and x == 0):
-        bound = ">" if positive else ">="
-        raise ObservationError(f"{where}, column {col}: {text!r} must be a finite number {bound} 0")
-    return x
+    return table_number(row, col, where, default, positive=positive, error=ObservationError)
 
 
 def _observation(rec: dict[str, str], path: Path, i: int, drugs: Mapping[str, DrugRecord] | None) -> Observation:
