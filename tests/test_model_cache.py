@@ -84,8 +84,14 @@ def test_corrupt_entries_are_ignored_and_rebuilt(cache: Path, damage: str, caplo
     again = qs.load_model(THEO, guard=False)
     assert STATS["corrupt"] == 1 and STATS["miss"] == 1 and STATS["hit"] == 0
     assert "ignoring corrupt entry" in caplog.text
-    assert entry.read_bytes() == good  # rewritten whole
+    # Rewritten whole: same size and readable again. Not byte-equal: RoadRunner's saved state holds a few bytes
+    # that differ between two compiles of the same model (seen once in CI: header hash and one state byte).
+    assert len(entry.read_bytes()) == len(good)
+    STATS.clear()
+    third = qs.load_model(THEO, guard=False)
+    assert STATS["hit"] == 1 and STATS["corrupt"] == 0
     np.testing.assert_array_equal(_simulate(again), _simulate(model))
+    np.testing.assert_array_equal(_simulate(third), _simulate(model))
 
 
 def _compile_in_child(folder: str, sbml: str, barrier: object, out: Path) -> None:
