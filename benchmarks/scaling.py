@@ -23,7 +23,16 @@ for 12 weeks, log-normal IIV of 30 % on CL and the central volume): about 50 tim
 100,000 subjects fit in minutes, and per-subject overhead (Python, IPC, result handling) weighs more in
 the ratios.
 
+``QSP_SCALING_METHOD`` picks ``simulate_cohort``'s method: ``general`` (default, the RoadRunner path) or
+``auto`` (the structure-aware path: linear PK solved exactly, only the PD integrated; about 3.5x cheaper per
+subject on this model, ``benchmarks/cohort.py``), which makes 100,000 subjects of the PBPK-PD model fit in
+about 15 minutes on 2 cores.
+
 ``QSP_SCALING_N=`` (empty) skips the sizes, ``QSP_SCALING_DASK_N=0`` the Dask comparison.
+
+After the sizes, the plan for 1,000,000 subjects is printed: CPU-hours, wall time on 2 local workers and
+on a 64-worker Dask cluster, and the memory of the result array, each extrapolated (linearly, and stated
+as such) from the largest measured size.
 
 Usage (small sizes for a quick provisional run)::
 
@@ -148,14 +157,28 @@ def mab_setup() -> tuple[qs.Model, Any]:
 
 
 def run(model: qs.Model, cohort: Cohort, engine: Engine, *, times: np.ndarray = TIMES, output: str = OUTPUT,
-        regimen: str = REGIMEN) -> dict[str, Any]:
+        regimen: str = REGIMEN, method: str = "general") -> dict[str, Any]:
     c0, s0, w0 = children_cpu(), time.process_time(), time.perf_counter()
     with PeakRss() as rss:
         res = simulate_cohort(model, cohort, times, outputs=[output], regimen=regimen, engine=engine,
-                              progress=False)
+                              progress=False, method=method)
     cpu = children_cpu() - c0 + time.process_time() - s0
     return {"cpu": cpu, "wall": time.perf_counter() - w0, "rss": rss.workers_mib(engine.n_workers),
-            "values": res.values, "failed": len(res.failed)}
+            "values": res.values, "failed": len(res.failed), "result_mib": res.values.nbytes / 2**20,
+            "parent_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def plan_million(n: int, r: dict[str, Any], n_workers: int = 2) -> None:
+    """Print the 10^6-subject plan, extrapolated linearly from the measured run ``r`` of ``n`` subjects."""
+    big = 1_000_000
+    cpu_h = r["cpu"] / n * big / 3600
+    print(f"plan for {big:,} subjects (extrapolated linearly from the measured {n:,}, not measured): "
+          f"{cpu_h:.1f} CPU-h; {cpu_h / n_workers:.1f} h wall on {n_workers} local workers, "
+          f"{cpu_h / 64 * 60:.0f} min on a 64-worker Dask cluster (DaskEngine('dask://HOST:PORT'), e.g. "
+          f"dask-jobqueue on SLURM); result array {r['result_mib'] / n * big / 1024:.2f} GiB in the client "
+          f"(run in chunks of 100,000 with CohortResult.to_folder per chunk to keep it at "
+          f"{r['result_mib'] / n * 1e5 / 1024:.2f} GiB); peak RSS per worker stays "
+          f"{max(r['rss']):.0f} MiB (flat in N, measured)")
 
 
 def main() -> int:
@@ -163,15 +186,20 @@ def main() -> int:
     sizes = [int(x) for x in os.environ.get("QSP_SCALING_N", "1000,10000,100000").split(",") if x.strip()]
     n_dask = int(os.environ.get("QSP_SCALING_DASK_N", "10000"))
     which = os.environ.get("QSP_SCALING_MODEL", "pbpk")
+    method = os.environ.get("QSP_SCALING_METHOD", "general")
+    if method not in ("general", "auto"):
+        print(f"QSP_SCALING_METHOD={method!r}: use general or auto", file=sys.stderr)
+        return 2
     if which == "mab":
         model, factory = mab_setup()
         kw: dict[str, Any] = MAB
         print(f"model: mab_two_compartment_tmdd, {len(model.species_ids)} species; {MAB['regimen']}; output "
               f"{MAB['output']} daily 0-12 weeks; 2 worker processes")
     elif which == "pbpk":
-        model, factory, kw = build_models()[0], make_cohort, {}
+        model, factory, kw = build_models()[0], make_cohort, {"method": method}
         print(f"model: wholebody_pbpk (midazolam) -> molar conversion -> IDR type I (composed), "
-              f"{len(model.species_ids)} species; {REGIMEN}; output {OUTPUT} hourly 0-336 h; 2 worker processes")
+              f"{len(model.species_ids)} species; {REGIMEN}; output {OUTPUT} hourly 0-336 h; 2 worker processes; "
+              f"simulate_cohort(method={method!r})")
     else:
         print(f"QSP_SCALING_MODEL={which!r}: use pbpk or mab", file=sys.stderr)
         return 2
@@ -183,7 +211,8 @@ def main() -> int:
         rows.append((n, r))
         print(f"process engine, {n:>7} subjects: {1e3 * r['cpu'] / n:7.2f} ms CPU/subject, "
               f"{1e3 * r['wall'] / n:7.2f} ms wall/subject, peak RSS per worker "
-              f"{', '.join(f'{m:.0f}' for m in r['rss'])} MiB, failed {r['failed']}")
+              f"{', '.join(f'{m:.0f}' for m in r['rss'])} MiB, result array {r['result_mib']:.1f} MiB, parent peak "
+              f"RSS {r['parent_mib']:.0f} MiB, failed {r['failed']}")
     if len(rows) > 1:
         (n_big, big) = rows[-1]
         (n_ref, ref) = next(((n, r) for n, r in rows if n == 10000 and n != n_big), rows[-2])
@@ -191,6 +220,8 @@ def main() -> int:
         rss_ratio = max(big["rss"]) / max(ref["rss"])
         print(f"CPU per subject {n_big} / {n_ref}: {cpu_ratio:.3f}x (target <= 1.1x); peak RSS per worker "
               f"{n_big} / {n_ref}: {rss_ratio:.3f}x (target within 10 %)")
+    if rows:
+        plan_million(*rows[-1])
 
     if n_dask == 0:  # QSP_SCALING_DASK_N=0: sizes only
         print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
