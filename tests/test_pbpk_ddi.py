@@ -157,8 +157,8 @@ def test_study_table_errors_name_file_line_and_column(tmp_path: Path, drugs) -> 
                               *lines[first + 1:]]) + "\n", encoding="utf-8")
     with pytest.raises(DdiStudyError, match=rf"studies.tsv, line {first + 1}, column obs_auc_ratio"):
         load_ddi_studies(bad, drugs)
-    bad.write_text(text.replace("\titraconazole\t", "\tketoconazole\t", 1), encoding="utf-8")
-    with pytest.raises(DdiStudyError, match=r"column perpetrator: no drug record 'ketoconazole'"):
+    bad.write_text(text.replace("\titraconazole\t", "\taspirin\t", 1), encoding="utf-8")
+    with pytest.raises(DdiStudyError, match=r"column perpetrator: no drug record 'aspirin'"):
         load_ddi_studies(bad, drugs)
 
 
@@ -181,13 +181,13 @@ def test_ddi_verification_recomputes_the_committed_report(drugs) -> None:
     summary = summarise(table)
     report = (PBPK / "validation" / "ddi_verification.md").read_text(encoding="utf-8")
     assert f"| dynamic | {summary['dyn_gmfe_auc']:.2f} | {100 * summary['dyn_inside_guest']:.0f} % |" in report
-    # the acceptance figures are not met (measured: GMFE 1.58, 70 % inside Guest's limits); the gap is reported in
+    # the acceptance figures are not met (measured: GMFE 1.66, 68 % inside Guest's limits, n = 74); the gap is in
     # ddi_verification.md and pinned by test_ddi_acceptance_gap (strict xfail: it fails once the figures hold)
     assert summary["n"] >= 15 and set(ACCEPTANCE) == {"gmfe_auc", "inside_guest"}
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured: dynamic GMFE of AUC ratios 1.58 (target 1.5), 70 % inside Guest's "
+@pytest.mark.xfail(strict=True, reason="measured: dynamic GMFE of AUC ratios 1.66 (target 1.5), 68 % inside Guest's "
                                        "limits (target 80 %); gap in models/pbpk/validation/ddi_verification.md")
 def test_ddi_acceptance_gap(drugs) -> None:
     table = verify(load_ddi_studies(STUDIES, drugs), drugs)
@@ -210,7 +210,7 @@ def test_cli_predict_prints_ratios_and_refuses_an_unknown_drug() -> None:
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["auc_ratio"] > 1.5 and out["static_auc_ratio"] > out["auc_ratio"]
-    bad = CliRunner().invoke(main, [*args[:4], "ketoconazole", *args[5:]])
-    assert bad.exit_code == 1 and "no drug record 'ketoconazole'" in bad.output
+    bad = CliRunner().invoke(main, [*args[:4], "aspirin", *args[5:]])
+    assert bad.exit_code == 1 and "no drug record 'aspirin'" in bad.output
     worse = CliRunner().invoke(main, [*args[:-2], "0-400", "--json"])
     assert worse.exit_code != 0 and "time_h:mg" in worse.output

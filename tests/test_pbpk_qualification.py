@@ -60,6 +60,11 @@ def test_shipped_profiles_load_and_every_study_is_tagged() -> None:
     building = {p.study for p in profiles if p.drug == "midazolam" and p.group == "building"}
     assert building == {"Allonen 1981", "Heizmann 1983", "Hohmann 2015"}
     assert {p.group for p in profiles if p.drug == "omeprazole" and p.study == "Regardh 1990"} == {"building"}
+    # Perpetrators from the OSP snapshots: the studies behind each record's clearance and ka build the model.
+    for drug, studies in {"clarithromycin": {"Chu 1992b", "Chu 1993a"}, "ketoconazole": {"Huang 1986"},
+                          "fluvoxamine": {"Japanese Society 2015", "de Vries 1993"}}.items():
+        assert {p.study for p in profiles if p.drug == drug and p.group == "building"} == studies
+        assert {p.group for p in profiles if p.drug == drug} == set(GROUPS)
     assert all(p.reference and p.times == tuple(sorted(p.times)) for p in profiles)
 
 
