@@ -249,8 +249,12 @@ def step_population(ctx: DemoContext) -> StepOutcome:
         f"Free risankizumab at week 16: median {summary['C_free_week16_nM_p5_p50_p95'][1]:.3g} nM "
         f"(90 % of patients {summary['C_free_week16_nM_p5_p50_p95'][0]:.3g}-"
         f"{summary['C_free_week16_nM_p5_p50_p95'][2]:.3g}). Failed simulations: {failed}.", "",
-        "| arm | week | PASI90, virtual (95 % CI) | typical patient, module formula | UltIMMa-1 observed |",
-        "|---|---|---|---|---|", *rows, "",
+        "| arm | week | PASI90, virtual (95 % CI) | typical patient, module formula | UltIMMa-1 observed (Wilson "
+        "95 % CI) | virtual rate in the trial's 95 % CI |",
+        "|---|---|---|---|---|---|", *rows, "",
+        "These are **fitted** comparisons, not predictions: UltIMMa-1's rates are what step 2 calibrated the "
+        "typical patient on. The held-out trials of the psoriasis module's split (reSURFACE 1, UltIMMa-2) are "
+        "predicted in `models/disease/validation/psoriasis_prediction.md`.",
         "The module formula P(PASI90) is the typical patient's responder probability (no PK variability); the "
         "calibration (step 2) fitted it to UltIMMa-1. With clearance variability the virtual rate under "
         "treatment can differ from it: the residual Th17 activity f_ind + (1 - f_ind) IC50/(C + IC50) is "
@@ -325,11 +329,16 @@ def _responder_rates(times: np.ndarray, arms: dict[str, Any],
             lo, hi = _wilson(hits, m)
             obs = ULTIMMA1.get((arm, wk))
             formula = typical_p90[arm][k]
+            obs_ci = _wilson(round(obs[0] * obs[1]), obs[1]) if obs else None
+            inside = None if obs_ci is None else bool(obs_ci[0] <= hits / m <= obs_ci[1])
             rates[f"{arm}_week{wk}"] = {"PASI90": hits / m, "ci95": [lo, hi], "n": m, "typical_formula": formula,
-                                        "observed": obs[0] if obs else None}
+                                        "observed": obs[0] if obs else None,
+                                        "observed_ci95": list(obs_ci) if obs_ci else None,
+                                        "inside_observed_ci95": inside}
             rows.append(f"| {arm} | {wk} | {100 * hits / m:.1f} % ({100 * lo:.1f}-{100 * hi:.1f}) | "
                         f"{100 * formula:.1f} % | "
-                        + (f"{100 * obs[0]:.1f} % (n = {obs[1]})" if obs else "-") + " |")
+                        + (f"{100 * obs[0]:.1f} % (n = {obs[1]}; 95 % CI {100 * obs_ci[0]:.1f}-{100 * obs_ci[1]:.1f})"
+                           f" | {'inside' if inside else 'outside'}" if obs and obs_ci else "- | -") + " |")
     return rates, rows
 
 
