@@ -270,16 +270,20 @@ def qualify(name: str) -> Qualification:
 def check_report_folder(path: str | Path) -> Path:
     """Refuse, before any work, a report folder that cannot be written (a file, or no write permission)."""
     target = Path(path)
-    if target.exists() and not target.is_dir():
-        raise QspError(f"{target}: is a file, not a folder; give a folder for the report (nothing was written)")
     probe = target.parent  # the report is built beside the target, then renamed into place
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir():
-        raise QspError(f"{target}: {probe} is a file, not a folder (nothing was written)")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise QspError(f"{target}: cannot write in {probe} (permission denied); choose another --report folder "
-                       "(nothing was written)")
+    problem = None
+    if target.exists() and not target.is_dir():
+        problem = "is a file, not a folder; give a folder for the report"
+    elif not probe.is_dir():
+        problem = f"{probe} is a file, not a folder"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = f"cannot write in {probe} (permission denied); choose another --report folder"
+    if problem:
+        err = QspError(f"{target}: {problem} (nothing was written)")
+        err.file = str(target)  # type: ignore[attr-defined]  # read by validate.issue_from_error
+        raise err
     return target
 
 
