@@ -345,10 +345,8 @@ def render_summary(q: Qualification, metrics: Mapping[str, Any], *, command: str
     return "\n".join(lines)
 
 
-def _plot_bytes(q: Qualification) -> bytes:
+def _figure(q: Qualification) -> Any:
     """Observed vs simulated per endpoint: fitted hollow circles, predicted filled squares, checked triangles."""
-    import io
-
     from qsp_sbml.plot import pyplot
 
     plt = pyplot()
@@ -381,10 +379,7 @@ def _plot_bytes(q: Qualification) -> bytes:
         ax.legend(fontsize=7)
     fig.suptitle(f"{q.name}: vertical bars 90 % prediction interval, horizontal bars observed range", fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig
 
 
 def _table_text(table: pd.DataFrame) -> str:
@@ -398,13 +393,14 @@ def write_reports(out: str | Path, qualifications: Sequence[Qualification], *, c
     """Write one folder per qualification and an index into ``out``, replacing it whole; returns the metrics.
 
     ``out/<module>/`` holds ``qualification.tsv``, ``qualification.png``, ``metrics.json`` and ``summary.md``;
-    ``out/README.md`` lists the modules.  Everything is built in memory first, then written into a
-    temporary folder that replaces ``out`` only when complete.
+    ``out/README.md`` lists the modules.  Tables and texts are built first, then written with the plots
+    into a temporary folder that replaces ``out`` only when complete (a failure leaves ``out`` as it was).
     """
-    from qsp_sbml._io import atomic_folder, atomic_write_bytes, atomic_write_text
+    from qsp_sbml._io import atomic_folder, atomic_write_text
+    from qsp_sbml.plot import save_figure
 
     target = check_report_folder(out)
-    files: dict[str, str | bytes] = {}
+    files: dict[str, str] = {}
     all_metrics: dict[str, Any] = {}
     index = ["# Qualification reports", "", "Metrics on predicted points only (`role` = predicted); fitted and "
              "checked points are shown, never counted.", "",
@@ -422,12 +418,10 @@ def write_reports(out: str | Path, qualifications: Sequence[Qualification], *, c
         files[f"{q.name}/metrics.json"] = json.dumps(
             {"module": q.name, **metrics, "note": "metrics are computed on the predicted points only"}, indent=2) + "\n"
         files[f"{q.name}/summary.md"] = render_summary(q, metrics, command=command)
-        files[f"{q.name}/qualification.png"] = _plot_bytes(q)
     files["README.md"] = "\n".join([*index, "", f"Written by `{command}`.", ""])
-    with atomic_folder(target) as tmp:
-        for rel, data in files.items():
-            if isinstance(data, bytes):
-                atomic_write_bytes(tmp / rel, data)
-            else:
-                atomic_write_text(tmp / rel, data)
+    with atomic_folder(target) as tmp:  # a failure below leaves ``out`` as it was
+        for rel, text in files.items():
+            atomic_write_text(tmp / rel, text)
+        for q in qualifications:
+            save_figure(_figure(q), tmp / q.name / "qualification.png")
     return all_metrics
