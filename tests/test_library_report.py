@@ -240,8 +240,8 @@ def test_a_report_folder_that_is_a_file_is_refused_before_any_work(tmp_path: Pat
 def test_an_error_in_one_module_leaves_the_previous_report_whole(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "report"
-    out.mkdir()
-    (out / "previous.txt").write_text("an earlier report")
+    assert _run("liver_autoimmune", "--report", str(out)).exit_code == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
     def broken() -> Qualification:
         raise QspError("oncology_tgi_observed.tsv: broken on purpose")
@@ -250,7 +250,21 @@ def test_an_error_in_one_module_leaves_the_previous_report_whole(tmp_path: Path,
     result = _run("--all", "--report", str(out))
     assert result.exit_code == 1 and "broken on purpose" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no temporary folder left behind
-    assert [p.name for p in out.iterdir()] == ["previous.txt"]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_a_folder_that_is_not_a_previous_report_is_not_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "papers"
+    out.mkdir()
+    (out / "notes.txt").write_text("my own files")
+    result = _run("liver_autoimmune", "--report", str(out))
+    assert result.exit_code == 1 and "neither empty nor a previous qualification report" in result.output
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _run("liver_autoimmune", "--report", str(empty)).exit_code == 0
+    assert _run("lupus_nephritis", "--report", str(empty)).exit_code == 0  # a previous report is replaced
+    assert sorted(p.name for p in empty.iterdir()) == ["README.md", "lupus_nephritis"]
 
 
 @pytest.mark.parametrize("args", [[], ["psoriasis", "--all"]])

@@ -183,13 +183,22 @@ def validate_cmd(name: str | None, all_modules: bool, report_dir: Path | None, a
       qsp-sbml library validate psoriasis --report qualification
       qsp-sbml library validate --all --report qualification --json
     """
-    from qsp_sbml.library.report import check_report_folder, qualification_metrics, qualifiers, qualify, write_reports
+    from qsp_sbml.library.report import (
+        check_report_folder,
+        qualification_metrics,
+        qualifier,
+        qualifiers,
+        qualify,
+        write_reports,
+    )
 
     if bool(name) == all_modules:
         raise click.UsageError("give a module NAME or --all (not both)")
+    names = sorted(qualifiers()) if all_modules else [str(name)]
+    for n in names:
+        qualifier(n)  # an unknown name is refused first, naming the known ones
     if report_dir is not None:
         check_report_folder(report_dir)
-    names = sorted(qualifiers()) if all_modules else [str(name)]
     quals = [qualify(n) for n in names]
     command = f"qsp-sbml library validate {'--all' if all_modules else name}" + (" --report DIR" if report_dir else "")
     if report_dir is not None:

@@ -293,8 +293,8 @@ def qualification() -> Qualification:
         "check that the fit reproduces, not the module's biology.",
         "Tildrakizumab is the drug no calibration arm has; why the module misses it (every anti-p19 antibody at "
         "its label dose saturates E_drug in the module) is in models/disease/validation/psoriasis_prediction.md.",
-        "The fit is small (100 virtual patients, 2 starts of 15 iterations, 20 posterior draws): see "
-        "psoriasis_prediction.md, Limits.",
+        "The fit is small (see the fit settings above and psoriasis_prediction.md, Limits): a converged fit with "
+        "more patients, starts and draws may move these numbers.",
         "These are population-level estimates; the shipped module's typical-patient values (model card) were "
         "calibrated on UltIMMa-1 and are checked by `python -m qsp_sbml.library validate psoriasis`.",
     ))

@@ -48,7 +48,7 @@ from qsp_sbml.errors import CalibrationError, QspError
 from qsp_sbml.metrics import concordance_correlation
 
 __all__ = ["ACCEPTANCE", "COLUMNS", "NO_PREDICTION_SET", "Qualification", "Role", "check_report_folder",
-           "from_population_fit", "qualification_metrics", "qualifiers", "qualify", "render_summary",
+           "from_population_fit", "qualification_metrics", "qualifier", "qualifiers", "qualify", "render_summary",
            "write_reports"]
 
 
@@ -230,6 +230,7 @@ def from_population_fit(name: str, split: str | Path, fit_dir: str | Path, *, no
     if extra:
         raise CalibrationError(f"{table_path}: arm(s) {extra} are not in {split}; the fit was made from another "
                                "split: rerun qsp-sbml disease calibrate")
+    settings = _fit_settings(fit_dir / "metrics.json")
     estimates = ", ".join(f"{p} {v:.3g}" for p, v in zip(params["parameter"], params["estimate"], strict=True))
     cal = ", ".join(a.id for a in spec.calibration)
     pred = ", ".join(a.id for a in spec.prediction)
@@ -240,8 +241,20 @@ def from_population_fit(name: str, split: str | Path, fit_dir: str | Path, *, no
         predicted=f"the prediction arms of {Path(split).name}, never used in the fit: {pred}",
         sources=tuple(f"{a.id}: {' '.join(a.source.split())}" for _, a in spec.arms),
         method=(f"simulated values and 90 % prediction intervals (parameter draws x replicate trials of each arm's "
-                f"size) read from the saved population fit {fit_dir.name}/ (not refitted)"),
+                f"size) read from the saved population fit {fit_dir.name}/, not refitted{settings}"),
         notes=notes)
+
+
+def _fit_settings(path: Path) -> str:
+    """``"; fit settings: 100 virtual patients, ..."`` from a population fit's ``metrics.json`` ("" if absent)."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    words = {"n_patients": "virtual patients", "starts": "optimiser starts", "draws": "posterior draws",
+             "acceptance": "chain acceptance rate", "seed": "seed"}
+    parts = [f"{words[k]} {saved[k]:g}" for k in words if isinstance(saved.get(k), int | float)]
+    return f" (fit settings: {', '.join(parts)})" if parts else ""
 
 
 # -- running and writing ---------------------------------------------------------------------------------
@@ -252,8 +265,8 @@ def qualifiers() -> dict[str, Any]:
     return {m.__name__.rsplit(".", 1)[-1]: m.qualification for m in library_modules() if hasattr(m, "qualification")}
 
 
-def qualify(name: str) -> Qualification:
-    """The qualification of library module ``name``; an unknown name raises naming the known ones."""
+def qualifier(name: str) -> Any:
+    """The ``qualification`` function of library module ``name``; an unknown name raises naming the known ones."""
     table = qualifiers()
     if name not in table:
         import difflib
@@ -261,14 +274,35 @@ def qualify(name: str) -> Qualification:
         close = difflib.get_close_matches(name, table, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise QspError(f"unknown library module {name!r}; {hint}known: {', '.join(sorted(table))}")
-    result = table[name]()
+    return table[name]
+
+
+def qualify(name: str) -> Qualification:
+    """The qualification of library module ``name``; an unknown name raises naming the known ones."""
+    result = qualifier(name)()
     if not isinstance(result, Qualification):
         raise QspError(f"qsp_sbml.library.{name}.qualification() returned {type(result).__name__}, not Qualification")
     return result
 
 
+_INDEX_TITLE = "# Qualification reports"
+
+
+def _is_report(folder: Path) -> bool:
+    """Whether ``folder`` holds a report written by :func:`write_reports` (its index's first line)."""
+    index = folder / "README.md"
+    try:
+        return index.is_file() and index.read_text(encoding="utf-8").startswith(_INDEX_TITLE)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def check_report_folder(path: str | Path) -> Path:
-    """Refuse, before any work, a report folder that cannot be written (a file, or no write permission)."""
+    """Refuse, before any work, a report folder that cannot be written or must not be replaced.
+
+    Refused: a file; a folder that is not empty and not a previous report (it would be replaced whole); a
+    place without write permission.
+    """
     target = Path(path)
     probe = target.parent  # the report is built beside the target, then renamed into place
     while not probe.exists():
@@ -276,6 +310,9 @@ def check_report_folder(path: str | Path) -> Path:
     problem = None
     if target.exists() and not target.is_dir():
         problem = "is a file, not a folder; give a folder for the report"
+    elif target.is_dir() and any(target.iterdir()) and not _is_report(target):
+        problem = ("is a folder that is neither empty nor a previous qualification report (it would be replaced "
+                   "whole); give a new or empty folder")
     elif not probe.is_dir():
         problem = f"{probe} is a file, not a folder"
     elif not os.access(probe, os.W_OK | os.X_OK):
@@ -402,7 +439,7 @@ def write_reports(out: str | Path, qualifications: Sequence[Qualification], *, c
     target = check_report_folder(out)
     files: dict[str, str] = {}
     all_metrics: dict[str, Any] = {}
-    index = ["# Qualification reports", "", "Metrics on predicted points only (`role` = predicted); fitted and "
+    index = [_INDEX_TITLE, "", "Metrics on predicted points only (`role` = predicted); fitted and "
              "checked points are shown, never counted.", "",
              "| module | fitted | predicted | checked | coverage 90 % | CCC | verdict |",
              "|---|---|---|---|---|---|---|"]
