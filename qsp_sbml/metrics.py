@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["NcaResult", "auc", "fold_error", "fraction_within", "gmfe", "lambda_z", "nca"]
+__all__ = ["NcaResult", "auc", "concordance_correlation", "fold_error", "fraction_within", "gmfe", "lambda_z", "nca"]
 
 ArrayLike = Sequence[float] | np.ndarray
 
@@ -219,3 +219,27 @@ def fraction_within(predicted: ArrayLike, observed: ArrayLike, *, fold: float = 
     """
     r = fold_error(predicted, observed)
     return float(np.mean((r >= 1 / fold) & (r <= fold)))
+
+
+def concordance_correlation(observed: ArrayLike, simulated: ArrayLike) -> float:
+    """Lin's concordance correlation coefficient (population moments); NaN for fewer than two pairs.
+
+    ``2 cov(x, y) / (var x + var y + (mean x - mean y)^2)`` (Lin 1989, Biometrics 45:255): 1 when every pair
+    lies on the identity line, lower for scatter and for a shift or scale difference; NaN when both sets are
+    constant.
+
+    >>> concordance_correlation([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    1.0
+    >>> round(concordance_correlation([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]), 4)
+    0.5714
+    """
+    x = np.asarray(observed, dtype=float).ravel()
+    y = np.asarray(simulated, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"observed and simulated need the same length (got {x.size} and {y.size})")
+    if len(x) < 2:
+        return math.nan
+    mx, my = x.mean(), y.mean()
+    cov = float(np.mean((x - mx) * (y - my)))
+    den = float(x.var() + y.var() + (mx - my) ** 2)
+    return 2 * cov / den if den > 0 else math.nan

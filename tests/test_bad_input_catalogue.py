@@ -329,6 +329,20 @@ def observed_profiles(old: str, new: str) -> Callable[[Path], list[str]]:
     return build
 
 
+SPLIT = REPO / "models" / "disease" / "validation" / "psoriasis_split.yaml"
+
+
+def split_file(old: str, new: str) -> Callable[[Path], list[str]]:
+    """The shipped psoriasis split file with one edit (its model by absolute path), calibrated into a folder."""
+    def build(folder: Path) -> list[str]:
+        text = SPLIT.read_text(encoding="utf-8").replace(
+            "model: ../psoriasis_risankizumab.xml", f"model: {SPLIT.parent.parent / 'psoriasis_risankizumab.xml'}")
+        assert text.count(old) == 1, old
+        (folder / "split.yaml").write_text(text.replace(old, new), encoding="utf-8")
+        return ["disease", "calibrate", str(folder / "split.yaml"), "--out", "{dir}"]
+    return build
+
+
 def _pv(row: int) -> str:
     return f"row {row} (line {row + 1})"
 
@@ -525,6 +539,22 @@ CASES: list[Case] = [
     Case("models-path-unknown", lambda f: ["models", "path", "wholebody"],
          ("unknown model 'wholebody'", "close names:", "pbpk/wholebody_pbpk")),
     Case("examples-copy-non-empty", lambda f: ["examples", "copy", "{dir}"], ("out/dir is not empty",)),
+    # --- calibration/prediction split files and qualification reports (issue 19) -------------------------------
+    Case("split-arm-in-both-sets", split_file("  - id: resurface1_placebo\n", "  - id: voyage1_placebo\n"),
+         ("split.yaml, line 118, field prediction[0].id", "'voyage1_placebo' is in both the calibration and the "
+          "prediction set")),
+    Case("split-prediction-repeats-calibration", split_file("    trial: UltIMMa-2\n    drug: risankizumab",
+                                                             "    trial: UltIMMa-1\n    drug: risankizumab"),
+         ("split.yaml, line 162, field prediction[4].observations[0]", "arm 'ultimma2_risankizumab150'",
+          "calibration arm 'ultimma1_risankizumab150'", "must not overlap the calibration set")),
+    Case("split-arm-cites-no-source", split_file(
+        "    source: >-\n      Gordon KB et al. 2018, Lancet 392:650-661, abstract: 2 % (rounded) of 98 (arm sizes "
+        "from the Plastic\n      Surgery Practice summary, URL above)\n", "    source: TODO\n"),
+         ("split.yaml, line 153, field prediction[3].source", "arm 'ultimma2_placebo' cites no source")),
+    Case("library-validate-unknown-module", lambda f: ["library", "validate", "psoriasys", "--report", "{dir}"],
+         ("unknown library module 'psoriasys'", "did you mean 'psoriasis'?", "known: crohns, liver_autoimmune")),
+    Case("library-validate-report-is-a-file", lambda f: ["library", "validate", "liver_autoimmune", "--report",
+                                                         "{out}"], ("out/result.tsv: is a file, not a folder",)),
 ]
 
 
@@ -584,7 +614,8 @@ def test_json_gives_the_same_report_as_data(tmp_path: Path, case: Case) -> None:
     refused = ("error", "critical", "warning") if "--strict" in args else ("error", "critical")
     errors = [i for i in issues if i["severity"] in refused]
     assert errors, issues
-    if not case.id.startswith(("regimen-text", "regimen-unknown", "simulate-unknown", "models-")):  # no file there
+    if not case.id.startswith(("regimen-text", "regimen-unknown", "simulate-unknown", "models-",
+                               "library-validate-unknown")):  # no file there
         assert any(i["file"] for i in errors), errors
     for fragment in case.expect:  # "row N (line L)" is also given as fields
         if match := re.fullmatch(r"row (\d+) \(line (\d+)\)", fragment):

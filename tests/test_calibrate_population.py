@@ -115,7 +115,17 @@ def _bad(tmp: Path, edit) -> Path:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(("edit", "expected"), [
     (lambda d: d["prediction"][0].update(id=d["calibration"][1]["id"]),
      ["line", "field prediction[0].id", "ultimma1_risankizumab150", "both the calibration and the prediction set"]),
-    (lambda d: d["calibration"][2].pop("source"), ["line", "field calibration[2].source", "required field"]),
+    (lambda d: d["calibration"][2].pop("source"),
+     ["line", "field calibration[2].source", "arm 'voyage1_placebo' cites no source"]),
+    (lambda d: d["prediction"][3].update(source="  citation needed  "),
+     ["line", "field prediction[3].source", "arm 'ultimma2_placebo' cites no source"]),
+    (lambda d: d["calibration"][0].update(source="Gordon"),
+     ["field calibration[0].source", "arm 'ultimma1_placebo' cites no source"]),
+    (lambda d: d["drugs"]["guselkumab"].update(source=""),
+     ["line", "field drugs.guselkumab.source", "drug 'guselkumab' cites no source"]),
+    (lambda d: d["prediction"][4].update(trial="ultimma 1"),  # the same trial, spelt differently
+     ["line", "field prediction[4].observations[0]", "arm 'ultimma2_risankizumab150'",
+      "calibration arm 'ultimma1_risankizumab150'", "must not overlap the calibration set"]),
     (lambda d: d["prediction"][1].update(drug="secukinumab"), ["field prediction[1].drug", "secukinumab"]),
     (lambda d: d["calibration"][0]["observations"][0].update(responders=500),
      ["field calibration[0].observations[0]", "exceed n"]),
@@ -132,3 +142,9 @@ def test_bad_split_file_exits_1_naming_file_line_field_and_writes_nothing(tmp_pa
     assert not out.exists()
     with pytest.raises(CalibrationError):
         read_split(path)
+
+
+def test_a_replicate_trial_of_the_same_design_is_not_an_overlap() -> None:
+    spec, _ = read_split(SPLIT)  # UltIMMa-2 repeats UltIMMa-1's drug, dose, endpoint and visits: another trial
+    pred = {(a.trial, a.drug, a.dose_mg) for a in spec.prediction}
+    assert ("UltIMMa-2", "risankizumab", 150.0) in pred

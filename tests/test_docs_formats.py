@@ -293,6 +293,20 @@ def calibration_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def library_report_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``qsp-sbml library validate oncology --report DIR`` (fitted and predicted points)."""
+    pytest.importorskip("matplotlib")
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+
+    out = tmp_path_factory.mktemp("qualification") / "report"
+    result = CliRunner().invoke(main, ["library", "validate", "oncology", "--report", str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
 # -- what the code defines, per fields name --------------------------------------------------------------
 def _regimen_keywords() -> set[str]:
     return (compared_strings("qsp_sbml._regimen_text", "_parse_phrase", "low")
@@ -374,6 +388,10 @@ CODE: dict[str, Callable[..., set[str]]] = {
     "fhir_mapping.medications": lambda: set(
         importlib.import_module("qsp_sbml.rwe.mapping").MedicationMapping.model_fields),
     "trial.n_of_1.patient_fhir": lambda: set(importlib.import_module("qsp_sbml.rwe.twin").DESIGN_SOURCE_KEYS),
+    # calibration/prediction split files (issue 19)
+    **{f"split.{k}": _model("qsp_sbml.calibrate.population", cls) for k, cls in (
+        ("keys", "SplitSpec"), ("drugs", "DrugSpec"), ("endpoints", "EndpointSpec"), ("individual", "IndividualSpec"),
+        ("arms", "ArmSpec"), ("observations", "ObservationSpec"))},
 }
 #: Schemas checked against a real run (fixture name, function of the run folder).
 RUNS: dict[str, tuple[str, Callable[[Path], set[str]]]] = {
@@ -395,12 +413,23 @@ RUNS: dict[str, tuple[str, Callable[[Path], set[str]]]] = {
     "gsa_results.files": ("gsa_run", lambda d: {p.name for p in d.iterdir()}),
     "gsa_results.indices": ("gsa_run", lambda d: set(pd.read_csv(d / "indices.tsv", sep="\t").columns)),
     "gsa_results.summary": ("gsa_run", lambda d: set(json.loads((d / "summary.json").read_text()))),
+    "library_report.files": ("library_report_run", lambda d: {p.name for p in d.iterdir()}),
+    "library_report.module_files": ("library_report_run", lambda d: {p.name for p in (d / "oncology").iterdir()}),
+    "library_report.table": ("library_report_run",
+                             lambda d: set(pd.read_csv(d / "oncology" / "qualification.tsv", sep="\t").columns)),
+    "library_report.metrics": ("library_report_run",
+                               lambda d: set(json.loads((d / "oncology" / "metrics.json").read_text()))),
+    "library_report.predicted": ("library_report_run",
+                                 lambda d: set(json.loads((d / "oncology" / "metrics.json").read_text())["predicted"])),
+    "library_report.acceptance": ("library_report_run", lambda d: set(
+        json.loads((d / "oncology" / "metrics.json").read_text())["acceptance"])),
 }
 #: Placeholders a page may use for names the data decide: fields name -> (placeholder, the names it covers).
 PLACEHOLDERS: dict[str, dict[str, Callable[[], set[str]]]] = {
     "calibration.starts": {"<parameter id>": lambda: set(_pk_iv_parameters())},
     "cohort.columns": {"<covariate>": set, "<gene>": set, "<parameter id>": set},
     "gsa_results.files": {"<plots>": lambda: {"sobol_auc.png", "sobol_time_profile.png"}},
+    "library_report.files": {"<module>": lambda: {"oncology"}},
 }
 
 

@@ -35,8 +35,9 @@ class DrugSpec(SpecModel):
     Vp_L: Positive = 1.0
     #: g/mol, to turn mg into nmol.
     molecular_weight: Positive
-    #: Where the values come from (a population-PK publication, never the efficacy data).
-    source: str = pydantic.Field(min_length=10)
+    #: Where the values come from (a population-PK publication, never the efficacy data); checked by
+    #: :func:`read_split`, which names the drug when it cites nothing.
+    source: str = ""
 
 
 class EndpointSpec(SpecModel):
@@ -82,8 +83,9 @@ class ArmSpec(SpecModel):
     dose_mg: NonNegative
     dose_weeks: list[NonNegative] = pydantic.Field(min_length=1)
     observations: list[ObservationSpec] = pydantic.Field(min_length=1)
-    #: Paper (and DOI/PMID), table or figure or page the numbers come from.
-    source: str = pydantic.Field(min_length=10)
+    #: Paper (and DOI/PMID), table or figure or page the numbers come from; checked by :func:`read_split`,
+    #: which names the arm when it cites nothing.
+    source: str = ""
 
 
 class IndividualSpec(SpecModel):
@@ -133,9 +135,57 @@ class SplitSpec(SpecModel):
         return [("calibration", a) for a in self.calibration] + [("prediction", a) for a in self.prediction]
 
 
+#: Texts that hold a place for a citation without being one (compared without case, spaces or punctuation).
+_PLACEHOLDER_SOURCES = frozenset({"todo", "tbd", "tba", "none", "na", "unknown", "citationneeded", "sourceneeded",
+                                  "source", "reference", "ref", "xxx", "fixme", "tobeadded", "missing"})
+#: Shortest text that can name a publication and where in it the numbers are.
+_MIN_SOURCE = 10
+
+
+def _no_source(text: str) -> bool:
+    """Whether ``text`` cites nothing: empty, too short to name a publication, or a placeholder."""
+    plain = "".join(ch for ch in text.lower() if ch.isalnum())
+    return len(text.strip()) < _MIN_SOURCE or plain in _PLACEHOLDER_SOURCES
+
+
+def _norm(text: str) -> str:
+    """``"UltIMMa-1"`` and ``"ultimma 1"`` alike: lower case, letters and digits only."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _overlap_problems(spec: SplitSpec) -> list[tuple[str, str]]:
+    """Prediction observations that repeat a calibration one under another arm id.
+
+    Same trial (compared without case or punctuation), drug, dose, endpoint and visit: the prediction set
+    would overlap the calibration set.
+    """
+    fitted: dict[tuple[str, str, float, str, float], str] = {}
+    for arm in spec.calibration:
+        for obs in arm.observations:
+            fitted.setdefault((_norm(arm.trial), arm.drug, arm.dose_mg, obs.endpoint, obs.week), arm.id)
+    out = []
+    for i, arm in enumerate(spec.prediction):
+        for j, obs in enumerate(arm.observations):
+            other = fitted.get((_norm(arm.trial), arm.drug, arm.dose_mg, obs.endpoint, obs.week))
+            if other is not None and other != arm.id:
+                out.append((f"prediction[{i}].observations[{j}]",
+                            f"arm {arm.id!r}: {obs.endpoint} at week {obs.week:g} of {arm.trial} {arm.drug} "
+                            f"{arm.dose_mg:g} mg is also in calibration arm {other!r}; the prediction set must not "
+                            "overlap the calibration set (move or drop one of them)"))
+    return out
+
+
 def _cross_problems(spec: SplitSpec) -> list[tuple[str, str]]:
-    """(field path, message) of every cross-field problem: overlap, unknown drug or endpoint, wrong summary."""
+    """(field path, message) of every cross-field problem.
+
+    Overlap of the two sets, an arm or drug that cites no source, an unknown drug or endpoint, a summary
+    that does not fit its endpoint.
+    """
     out: list[tuple[str, str]] = []
+    for name, drug in spec.drugs.items():
+        if _no_source(drug.source):
+            out.append((f"drugs.{name}.source", f"drug {name!r} cites no source: give the population-PK "
+                                                "publication (and DOI/PMID) and the table its values come from"))
     seen: dict[str, str] = {}
     for group in ("calibration", "prediction"):
         for i, arm in enumerate(getattr(spec, group)):
@@ -144,6 +194,9 @@ def _cross_problems(spec: SplitSpec) -> list[tuple[str, str]]:
                 where = "both the calibration and the prediction set" if seen[arm.id] != group else f"{group} twice"
                 out.append((f"{path}.id", f"arm {arm.id!r} is in {where}"))
             seen[arm.id] = group
+            if _no_source(arm.source):
+                out.append((f"{path}.source", f"arm {arm.id!r} cites no source: give the paper (and DOI/PMID) and "
+                                              "the table, figure or page its numbers come from"))
             if arm.drug != "placebo" and arm.drug not in spec.drugs:
                 out.append((f"{path}.drug", f"arm {arm.id!r}: drug {arm.drug!r} is not in drugs "
                                             f"({', '.join(spec.drugs) or 'none'}) nor 'placebo'"))
@@ -160,14 +213,15 @@ def _cross_problems(spec: SplitSpec) -> list[tuple[str, str]]:
     for name, ep in spec.endpoints.items():
         if ep.kind == "responder" and (ep.threshold is None or not math.isfinite(ep.threshold)):
             out.append((f"endpoints.{name}.threshold", "a responder endpoint needs a threshold"))
-    return out
+    return out + _overlap_problems(spec)
 
 
 def read_split(path: str | Path) -> tuple[SplitSpec, Path]:
     """Read and check a split file; returns the spec and the absolute path of its model.
 
-    Raises :class:`~qsp_sbml.errors.CalibrationError` naming file, line and field (an arm in both sets,
-    an arm without a source, an unknown drug or endpoint...).
+    Raises :class:`~qsp_sbml.errors.CalibrationError` naming file, line, field and arm (an arm in both sets,
+    a prediction observation repeating a calibration one under another id, an arm or drug that cites no
+    source, an unknown drug or endpoint...).
     """
     doc = read_yaml(path, error=CalibrationError, what="split")
     spec = parse(SplitSpec, doc, error=CalibrationError)

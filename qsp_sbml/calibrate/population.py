@@ -50,6 +50,7 @@ from qsp_sbml.calibrate._split_spec import (
 )
 from qsp_sbml.errors import CalibrationError
 from qsp_sbml.loading import load_model
+from qsp_sbml.metrics import concordance_correlation
 from qsp_sbml.simulate.options import IntegratorOptions
 from qsp_sbml.simulate.simulator import Simulator
 
@@ -454,16 +455,6 @@ def predict_arms(fit: PopulationFit, *, draws: int = 20, thin: int = 4, seed: in
     return table
 
 
-def _ccc(x: np.ndarray, y: np.ndarray) -> float:
-    """Lin's concordance correlation coefficient (population moments); NaN for fewer than two points."""
-    if len(x) < 2:
-        return math.nan
-    mx, my = x.mean(), y.mean()
-    cov = float(np.mean((x - mx) * (y - my)))
-    den = float(x.var() + y.var() + (mx - my) ** 2)
-    return 2 * cov / den if den > 0 else math.nan
-
-
 def population_metrics(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Per label (``fitted``, ``predicted``): points, MAE, max error, 90 % PI coverage, CCC."""
     out = {}
@@ -472,7 +463,7 @@ def population_metrics(table: pd.DataFrame) -> dict[str, dict[str, float]]:
         out[str(label)] = {"points": int(len(sub)), "mean_abs_error": round(float(np.mean(np.abs(sim - obs))), 4),
                            "max_abs_error": round(float(np.max(np.abs(sim - obs))), 4),
                            "coverage_90": round(float(sub["inside_pi"].mean()), 4),
-                           "ccc": round(_ccc(obs, sim), 4)}
+                           "ccc": round(concordance_correlation(obs, sim), 4)}
     return out
 
 

@@ -1,4 +1,4 @@
-"""``qsp-sbml models ...`` and ``qsp-sbml examples ...``: the shipped model library and example files."""
+"""``qsp-sbml models``, ``examples`` and ``library``: the model library, example files, qualification reports."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from qsp_sbml.cli.common import _emit_json, handle_errors
 if TYPE_CHECKING:
     from qsp_sbml.registry import ModelEntry
 
-__all__ = ["examples", "models"]
+__all__ = ["examples", "library_group", "models"]
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
@@ -148,3 +148,77 @@ def copy_cmd(folder: Path, as_json: bool) -> None:
     click.echo(f"{folder}: " + ", ".join(f"{name}/ ({n} files)" for name, n in counts.items()))
     click.echo(f"next: cd {folder} && qsp-sbml trial trials/psoriasis_dose_selection.yaml --seed 1 "
                "--max-replicates 5 --out res")
+
+
+@click.group("library")
+def library_group() -> None:
+    """The disease modules of the library: qualification reports (observed vs simulated, fitted vs predicted).
+
+    \b
+    Examples:
+      qsp-sbml library validate psoriasis
+      qsp-sbml library validate --all --report qualification
+    """
+
+
+@library_group.command("validate")
+@click.argument("name", required=False)
+@click.option("--all", "all_modules", is_flag=True, help="Every disease module that has a qualification.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path),
+              help="Report folder (replaced whole, only when every module succeeded): one folder per module.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@handle_errors
+def validate_cmd(name: str | None, all_modules: bool, report_dir: Path | None, as_json: bool) -> None:
+    """Compare disease module NAME (or --all) with its observed points; each point is fitted, predicted or checked.
+
+    Metrics (coverage of the 90 % prediction interval, concordance correlation coefficient, errors, number of
+    points) are computed on the predicted points only.  A module with a population fit (psoriasis) is read
+    from its split file and saved fit, never refitted.  A module without a prediction set says so: not
+    validated.  With --report DIR, writes DIR/NAME/ (qualification.tsv, qualification.png, metrics.json,
+    summary.md) and DIR/README.md.
+
+    \b
+    Examples:
+      qsp-sbml library validate oncology
+      qsp-sbml library validate psoriasis --report qualification
+      qsp-sbml library validate --all --report qualification --json
+    """
+    from qsp_sbml.library.report import (
+        check_report_folder,
+        qualification_metrics,
+        qualifier,
+        qualifiers,
+        qualify,
+        write_reports,
+    )
+
+    if bool(name) == all_modules:
+        raise click.UsageError("give a module NAME or --all (not both)")
+    names = sorted(qualifiers()) if all_modules else [str(name)]
+    for n in names:
+        qualifier(n)  # an unknown name is refused first, naming the known ones
+    if report_dir is not None:
+        check_report_folder(report_dir)
+    quals = [qualify(n) for n in names]
+    command = f"qsp-sbml library validate {'--all' if all_modules else name}" + (" --report DIR" if report_dir else "")
+    if report_dir is not None:
+        metrics = write_reports(report_dir, quals, command=command)
+    else:
+        metrics = {q.name: qualification_metrics(q.table) for q in quals}
+    if as_json:
+        _emit_json({"ok": True, "report": str(report_dir) if report_dir else None, "modules": metrics})
+        return
+    for q in quals:
+        m = metrics[q.name]
+        c, p, acc = m["points"], m["predicted"], m["acceptance"]
+        head = f"{q.name}: {c['fitted']} fitted, {c['predicted']} predicted, {c['checked']} checked"
+        if not p["points"]:
+            click.echo(f"{head}; no prediction set: not validated")
+            continue
+        cov = (f"{p['inside_90']}/{p['points_with_interval']} inside the 90 % PI" if p["points_with_interval"]
+               else "no 90 % PI")
+        ccc = "-" if p["ccc"] is None else f"{p['ccc']:.3f}"
+        verdict = "seed thresholds met" if acc["met"] else f"seed thresholds not met ({acc['reason']})"
+        click.echo(f"{head}; on the predicted points: {cov}, CCC {ccc}; {verdict}")
+    if report_dir is not None:
+        click.echo(f"report: {report_dir}/README.md")

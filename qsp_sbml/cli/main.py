@@ -261,7 +261,7 @@ def _register() -> None:
     from qsp_sbml.cli.fhir import fhir_group
     from qsp_sbml.cli.gsa import gsa
     from qsp_sbml.cli.interop import antimony_group, crosscheck, omex
-    from qsp_sbml.cli.library import examples, models
+    from qsp_sbml.cli.library import examples, library_group, models
     from qsp_sbml.cli.pbpk import pbpk
     from qsp_sbml.cli.petab import petab
     from qsp_sbml.cli.population import simulate_cohort_cmd, vpop
@@ -281,6 +281,7 @@ def _register() -> None:
     main.add_command(gsa)
     main.add_command(models)
     main.add_command(examples)
+    main.add_command(library_group)
     main.add_command(fhir_group)
     main.add_command(disease)
 

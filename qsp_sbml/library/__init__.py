@@ -11,7 +11,12 @@ and a disease module may also define
 
 ``validate(plot: Path | None = None) -> ValidationOutcome``
     reproduce a published observation (with the tolerance stated in its
-    model card), optionally drawing the comparison plot.
+    model card), optionally drawing the comparison plot;
+
+``qualification() -> qsp_sbml.library.report.Qualification``
+    every observed point the module is compared with, marked fitted,
+    predicted or checked, for ``qsp-sbml library validate NAME --report DIR``
+    (:mod:`qsp_sbml.library.report`).
 
 ``python -m qsp_sbml.library`` regenerates the files, ``--check`` compares
 them, ``validate NAME [--plot PNG]`` runs one validation.

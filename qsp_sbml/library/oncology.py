@@ -35,9 +35,10 @@ import pandas as pd
 from qsp_sbml._sbml_build import ModuleBuilder
 from qsp_sbml.library import ValidationOutcome
 from qsp_sbml.library._common import read_observed
+from qsp_sbml.library.report import Qualification
 from qsp_sbml.resources import project_models_dir
 
-__all__ = ["FILES", "PACLITAXEL_MW", "SIMEONI_PACLITAXEL", "build_oncology_tgi", "validate"]
+__all__ = ["FILES", "PACLITAXEL_MW", "SIMEONI_PACLITAXEL", "build_oncology_tgi", "qualification", "validate"]
 
 #: Paclitaxel molecular weight 853.9 g/mol (C47H51NO14; PubChem CID 36314), to convert k2 from (ng/mL)^-1 to nM^-1.
 PACLITAXEL_MW = 853.9
@@ -203,3 +204,24 @@ def _plot(obs: pd.DataFrame, curves: Mapping[int, tuple[np.ndarray, np.ndarray]]
                  f"forecast GMFE {gmfe:.2f}")
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def qualification() -> Qualification:
+    """Per-animal fit of days <= 14 (fitted) and forecast of later untreated volumes (predicted)."""
+    outcome = validate()
+    rows = [{"role": "fitted" if r["set"] == "fit" else "predicted", "arm": f"LXF A677 control, animal {r['animal']}",
+             "endpoint": "tumour volume (mm3)", "time": r["day"], "time_unit": "day", "n": 1,
+             "observed": r["observed_mm3"], "simulated": r["simulated_mm3"]} for _, r in outcome.table.iterrows()]
+    return Qualification.from_rows(
+        "oncology", rows,
+        fitted=(f"lambda0 and lambda1 per animal (least squares on log volume) to that animal's measurements up to "
+                f"day {TRAIN_LAST_DAY:g}; the day-0 volume sets the initial state"),
+        predicted=(f"every later measurement of the same 8 untreated animals (after day {TRAIN_LAST_DAY:g}), "
+                   f"forecast by the fitted module (split fixed before the comparison; GMFE tolerance "
+                   f"{TOLERANCE_GMFE:g})"),
+        sources=(outcome.source,),
+        method="per-animal simulation of the module with the animal's fitted growth rates",
+        notes=("Untreated growth only: the drug-kill term is not predicted (issue 19 asks for a treated arm not "
+               "used for fitting).",
+               "Each forecast continues its own animal's fit: no virtual population, so no 90 % prediction "
+               "interval and no coverage."))

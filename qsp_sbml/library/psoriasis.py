@@ -29,9 +29,10 @@ import pandas as pd
 from qsp_sbml._sbml_build import ModuleBuilder, parse_formula
 from qsp_sbml.library import ValidationOutcome
 from qsp_sbml.library._common import read_observed
+from qsp_sbml.library.report import Qualification
 from qsp_sbml.pbpk.antibody import RISANKIZUMAB
 
-__all__ = ["DISEASE_VALUES", "FILES", "HOURS_PER_WEEK", "UltimmaArm", "build_psoriasis",
+__all__ = ["DISEASE_VALUES", "FILES", "HOURS_PER_WEEK", "UltimmaArm", "build_psoriasis", "qualification",
            "build_psoriasis_risankizumab", "dose_nmol", "observed", "simulate_arm", "validate"]
 
 HOURS_PER_WEEK = 168.0
@@ -274,3 +275,26 @@ def _plot(sims: dict[float, pd.DataFrame], table: pd.DataFrame, path: Path) -> N
         ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def qualification() -> Qualification:
+    """Observed vs simulated for the population-level fit of issue 19, read from the saved fit (no refit).
+
+    Roles come from ``models/disease/validation/psoriasis_split.yaml`` (calibration arms fitted, prediction
+    arms predicted); values and 90 % prediction intervals from ``psoriasis_population_fit/`` (written by
+    ``qsp-sbml disease calibrate``).  The discussion of the result is in ``psoriasis_prediction.md``.
+    """
+    from qsp_sbml.library.report import from_population_fit
+    from qsp_sbml.resources import project_models_dir
+
+    base = project_models_dir() / "disease" / "validation"
+    return from_population_fit("psoriasis", base / "psoriasis_split.yaml", base / "psoriasis_population_fit", notes=(
+        "UltIMMa-2 is a replicate trial of UltIMMa-1 (same drug, dose and design as a calibration arm): its points "
+        "check that the fit reproduces, not the module's biology.",
+        "Tildrakizumab is the drug no calibration arm has; why the module misses it (every anti-p19 antibody at "
+        "its label dose saturates E_drug in the module) is in models/disease/validation/psoriasis_prediction.md.",
+        "The fit is small (see the fit settings above and psoriasis_prediction.md, Limits): a converged fit with "
+        "more patients, starts and draws may move these numbers.",
+        "These are population-level estimates; the shipped module's typical-patient values (model card) were "
+        "calibrated on UltIMMa-1 and are checked by `python -m qsp_sbml.library validate psoriasis`.",
+    ))
