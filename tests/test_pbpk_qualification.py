@@ -63,10 +63,11 @@ def test_shipped_profiles_load_and_every_study_is_tagged() -> None:
     assert building == {"Allonen 1981", "Heizmann 1983", "Hohmann 2015"}
     assert {p.group for p in profiles if p.drug == "omeprazole" and p.study == "Regardh 1990"} == {"building"}
     assert all(p.reference and p.times == tuple(sorted(p.times)) for p in profiles)
-    # Index substrates of CYP3A4, CYP1A2, CYP2C19 and renal elimination, and warfarin, are evaluated on profiles.
-    assert {"caffeine", "atenolol", "warfarin", "tizanidine", "alfentanil"} <= {p.drug for p in profiles}
-    # None of the caffeine, atenolol and warfarin studies is a source of their records: all verification.
-    assert {p.group for p in profiles if p.drug in ("caffeine", "atenolol", "warfarin")} == {"verification"}
+    # Index substrates of CYP3A4, CYP2D6, CYP1A2, CYP2C19 and renal elimination, and warfarin, are on profiles.
+    assert {"caffeine", "atenolol", "warfarin", "metoprolol", "tizanidine", "alfentanil"} <= {p.drug for p in profiles}
+    # None of the caffeine, atenolol, warfarin and metoprolol studies is a source of their records: all verification.
+    assert {p.group for p in profiles if p.drug in ("caffeine", "atenolol", "warfarin", "metoprolol")} == {
+        "verification"}
     # The new records are middle-out from exactly one building study each.
     assert {p.study for p in profiles if p.drug == "tizanidine" and p.group == "building"} == {"Granfors 2004"}
     assert {p.study for p in profiles if p.drug == "alfentanil" and p.group == "building"} == {"Kharasch 2004"}
