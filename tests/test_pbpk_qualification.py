@@ -12,7 +12,9 @@ from click.testing import CliRunner
 
 from qsp_sbml.cli import main
 from qsp_sbml.pbpk import load_drugs
-from qsp_sbml.pbpk.qualification import GROUPS, ProfileError, load_profiles, profile_metrics
+from qsp_sbml.pbpk.parameters import hepatic_blood_flow, parameterise
+from qsp_sbml.pbpk.qualification import GROUPS, ObservedProfile, ProfileError, load_profiles, profile_metrics
+from qsp_sbml.physiology import reference
 from qsp_sbml.resources import project_models_dir
 
 PBPK = project_models_dir() / "pbpk"
@@ -66,6 +68,46 @@ def test_shipped_profiles_load_and_every_study_is_tagged() -> None:
         assert {p.study for p in profiles if p.drug == drug and p.group == "building"} == studies
         assert {p.group for p in profiles if p.drug == drug} == set(GROUPS)
     assert all(p.reference and p.times == tuple(sorted(p.times)) for p in profiles)
+    # Index substrates of CYP3A4, CYP2D6, CYP1A2, CYP2C19 and renal elimination, and warfarin, are on profiles.
+    assert {"caffeine", "atenolol", "warfarin", "metoprolol", "tizanidine", "alfentanil"} <= {p.drug for p in profiles}
+    # None of the caffeine, atenolol, warfarin and metoprolol studies is a source of their records: all verification.
+    assert {p.group for p in profiles if p.drug in ("caffeine", "atenolol", "warfarin", "metoprolol")} == {
+        "verification"}
+    # The new records are middle-out from exactly one building study each.
+    assert {p.study for p in profiles if p.drug == "tizanidine" and p.group == "building"} == {"Granfors 2004"}
+    assert {p.study for p in profiles if p.drug == "alfentanil" and p.group == "building"} == {"Kharasch 2004"}
+
+
+def _nca(profile: ObservedProfile, *, bolus: bool) -> float:
+    """AUC from 0 to infinity by hand: trapezoid, a log-linear C0 for a bolus, 3-point terminal extrapolation."""
+    t, c = list(profile.times), list(profile.values)
+    if bolus:
+        slope = math.log(c[1] / c[0]) / (t[1] - t[0])
+        head = t[0] * (c[0] * math.exp(-slope * t[0]) + c[0]) / 2
+    else:
+        head = t[0] * c[0] / 2
+    tail_t, tail_c = t[-3:], [math.log(x) for x in c[-3:]]
+    mt, mc = sum(tail_t) / 3, sum(tail_c) / 3
+    lz = -sum((a - mt) * (b - mc) for a, b in zip(tail_t, tail_c, strict=True)) / sum((a - mt) ** 2 for a in tail_t)
+    return head + _hand_trapezoid(t, c) + c[-1] / lz
+
+
+def test_middle_out_values_of_the_new_records_follow_from_their_building_studies() -> None:
+    # The records state how their clearance and Fg come from their building data; recompute it from the table.
+    drugs = load_drugs(PBPK / "drugs")
+    profiles = {(p.drug, p.route): p for p in load_profiles(PROFILES, drugs) if p.group == "building"
+                and p.drug in ("tizanidine", "alfentanil")}
+    tiz = drugs["tizanidine"]
+    oral = profiles["tizanidine", "oral"]
+    assert tiz.clearance.clint is not None
+    assert tiz.clearance.clint["CYP1A2"] == pytest.approx(oral.dose_mg() / _nca(oral, bolus=False) / tiz.fu, rel=2e-3)
+    alf = drugs["alfentanil"]
+    iv, po = profiles["alfentanil", "iv_bolus"], profiles["alfentanil", "oral"]
+    cl = iv.dose_mg() / _nca(iv, bolus=True)  # per-kg dose x the reference adult's weight, as simulated
+    assert alf.clearance.cl_iv == pytest.approx(cl, rel=3e-3)
+    bioavailability = (_nca(po, bolus=False) / po.dose) / (_nca(iv, bolus=True) / iv.dose)
+    hepatic = 1 - cl / alf.bp / hepatic_blood_flow(parameterise(alf, reference("male")).values)
+    assert alf.absorption.fg == pytest.approx(bioavailability / (alf.absorption.fa * hepatic), rel=3e-3)
 
 
 def _reduced_table(tmp_path: Path) -> tuple[Path, dict[str, list[list[str]]]]:
