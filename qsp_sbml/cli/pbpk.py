@@ -162,14 +162,15 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
                  paediatric=paediatric, paediatric_source=paediatric_source)
     fails = failures(summary)
     if as_json:
+        paed = [] if paediatric is None else paediatric.drop(columns="reference").to_dict("records")
         _emit_json({"ok": not fails, "summary": summary, "failures": fails, "report": str(report_dir),
-                    "paediatric": [] if paediatric is None else paediatric.drop(columns="reference").to_dict("records")})
+                    "paediatric": paed})
     else:
         for drug, groups in summary.items():
             for group, f in groups.items():
                 click.echo(f"{drug:<13} {group:<12} {f['n_profiles']:4.0f} profiles: GMFE AUC {f['gmfe_auc']:.2f}, "
                            f"Cmax {f['gmfe_cmax']:.2f}, concentrations {f['conc_gmfe']:.2f}")
-        for _, r in (paediatric if paediatric is not None else []).iterrows():
+        for _, r in (paediatric.iterrows() if paediatric is not None else ()):
             click.echo(f"paediatric   {r['study']:<16} age {r['age_y']:g} y: AUC ratio {r['auc_ratio']:.2f}, "
                        f"{r['cl_kind']} ratio {r['cl_ratio']:.2f}{'' if r['within_2fold'] else ' (outside 2-fold)'}")
         click.echo(("acceptance met" if not fails else "acceptance not met: " + "; ".join(fails))
