@@ -81,7 +81,8 @@ def test_reference_children_reproduce_the_icrp_table(age: float) -> None:
         assert child.cardiac_output == pytest.approx(co * 60)
     assert sum(child.flows.values()) == pytest.approx(child.cardiac_output)
     adult = reference("male")  # kidney perfusion per litre of tissue as in the adult (Grunert 1990)
-    assert child.flows["kidney"] / child.volumes["kidney"] == pytest.approx(adult.flows["kidney"] / adult.volumes["kidney"])
+    per_litre = adult.flows["kidney"] / adult.volumes["kidney"]
+    assert child.flows["kidney"] / child.volumes["kidney"] == pytest.approx(per_litre)
     assert child.reference is adult
 
 
