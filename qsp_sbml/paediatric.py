@@ -14,7 +14,10 @@
   to the child's cardiac output;
 - GFR = the adult reference's GFR x (W / W_adult)^0.75 x ``gfr_maturation(PMA)`` (size and maturation model
   of Rhodin et al. 2009, Pediatr Nephrol 24:67; PMA = gestational age at birth + postnatal age);
-- hematocrit: the adult female's below 15 years, the adult of the same sex from 15 years (as Huisinga 2012).
+- hematocrit: the adult female's below 15 years, the adult of the same sex from 15 years (as Huisinga 2012);
+- the reference adult (whose flows per litre of tissue the child takes, and whose clearance a drug record
+  gives): the ICRP adult male below 15 years, where the ICRP children are unisex (Huisinga 2012 scale every
+  child from the adult male), the adult of the child's sex from 15 years, where ICRP gives the sexes apart.
 
 :func:`paediatric_physiology` adds an individual body weight (volumes in proportion, flows, cardiac output and
 GFR to the power 0.75, as :func:`qsp_sbml.physiology.scale_to`).  Both keep the ICRP adult of the same sex as
@@ -95,7 +98,7 @@ def _anchors(sex: str) -> tuple[list[float], dict[str, list[float]]]:
     kids, adult_table = _children(), _adult_table()
     adult = adult_table[sex]
     ages = [float(a) for a in kids["ages_y"]] + [float(kids["adult_age_y"])]
-    ref = reference(sex)
+    ref = reference(sex)  # the adult anchor of the interpolation is the adult of the same sex
     brain_adult = ref.flows["brain"] / 60 * 1000 / (_v(adult["tissues"]["brain"]["mass_kg"]) * 10)  # mL/min/100 g
     series = {
         "body_weight": [*kids["body_weight_kg"][sex], _v(adult["body_weight_kg"])],
@@ -140,7 +143,7 @@ def paediatric_reference(age_years: float, sex: str = "male") -> Physiology:
     ages, series = _anchors(sex)
     at = {k: _interp(ages, v, age_years) for k, v in series.items()}
     adult = _adult_table()
-    ref = reference(sex)
+    ref = reference(sex if age_years >= 15 else "male")
     default_density = _v(adult["default_density_kg_per_l"])
     volumes: dict[str, float] = {}
     mass = 0.0
@@ -175,7 +178,7 @@ def paediatric_physiology(*, age_years: float, sex: str, weight_kg: float | None
 
     >>> p = paediatric_physiology(age_years=1.0, sex="female", weight_kg=9.0)
     >>> round(p.volumes["liver"], 3), round(p.gfr * 1000 / 60, 1)  # L, mL/min
-    (0.297, 25.1)
+    (0.297, 26.9)
     """
     ref_child = paediatric_reference(float(age_years), sex)
     pma = postmenstrual_age_weeks(age_years, gestational_age_weeks)

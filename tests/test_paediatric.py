@@ -86,6 +86,11 @@ def test_reference_children_reproduce_the_icrp_table(age: float) -> None:
     assert child.reference is adult
 
 
+def test_reference_adult_is_male_below_15_years_and_the_same_sex_from_15() -> None:
+    assert paediatric_reference(10.0, "female").reference is reference("male")
+    assert paediatric_reference(15.0, "female").reference is reference("female")
+
+
 def test_sexes_differ_where_icrp_does_and_ages_interpolate_linearly() -> None:
     assert paediatric_reference(15.0, "female").body_weight == pytest.approx(53.0)
     assert paediatric_reference(5.0, "female").volumes["brain"] == pytest.approx(1.180)
@@ -169,3 +174,23 @@ def test_bad_paediatric_table_names_file_line_and_column(tmp_path: Path, old: st
     line = next(n for n, s in enumerate(bad.read_text().splitlines(), start=1) if new in s)
     with pytest.raises(PaediatricStudyError, match=f"{bad}:{line}, {message}"):
         load_paediatric_studies(bad, load_drugs(PBPK / "drugs"))
+
+
+def test_paediatric_presets_sample_reference_children_and_map_onto_pbpk_parameters() -> None:
+    from qsp_sbml.errors import PopulationError
+    from qsp_sbml.population import POPULATIONS, sample_population, subject_parameters, subject_physiology
+
+    assert {"paediatric_infants", "paediatric_children", "paediatric_adolescents"} <= set(POPULATIONS)
+    df = sample_population("paediatric_children", 20, seed=3)
+    assert df["age"].between(2, 12).all() and set(df["population"]) == {"paediatric_children"}
+    mdz = load_drugs(PBPK / "drugs")["midazolam"]
+    for _, row in df.head(3).iterrows():
+        ref = paediatric_reference(float(row["age"]), row["sex"])
+        assert row["weight_kg"] == pytest.approx(ref.body_weight)
+        assert subject_physiology(row).gfr == pytest.approx(ref.gfr, rel=1e-9)  # eGFR round-trips to the GFR
+        direct = paediatric_parameters(mdz, age_years=float(row["age"]), sex=row["sex"], weight_kg=row["weight_kg"])
+        assert subject_parameters(mdz, row).cl_total == pytest.approx(direct.cl_total, rel=1e-9)
+    sick = df.iloc[0].copy()
+    sick["child_pugh"] = "B"
+    with pytest.raises(PopulationError, match="impairment presets are for adults only"):
+        subject_physiology(sick)

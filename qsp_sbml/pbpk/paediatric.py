@@ -41,9 +41,10 @@ from qsp_sbml.pbpk._table import table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.parameters import Parameterisation, parameterise, total_clearance
 from qsp_sbml.pbpk.structure import DOSE_TARGETS, ENZYMES
+from qsp_sbml.physiology import Physiology
 
 __all__ = ["PAEDIATRIC_FOLD", "PaediatricStudy", "PaediatricStudyError", "load_paediatric_studies",
-           "paediatric_parameters", "predict_paediatric"]
+           "paediatric_parameters", "predict_paediatric", "with_ontogeny"]
 
 #: Acceptance: predicted AUC and clearance within this fold of the observed (issue 20).
 PAEDIATRIC_FOLD = 2.0
@@ -90,9 +91,15 @@ def paediatric_parameters(drug: DrugRecord, *, age_years: float, sex: str, weigh
     """
     phys = paediatric_physiology(age_years=age_years, sex=sex, weight_kg=weight_kg,
                                  gestational_age_weeks=gestational_age_weeks)
-    p = parameterise(drug, phys)
+    return with_ontogeny(parameterise(drug, phys), drug, phys, age_years)
+
+
+def with_ontogeny(p: Parameterisation, drug: DrugRecord, physiology: Physiology, age_years: float
+                  ) -> Parameterisation:
+    """``p`` (parameterised in a child's ``physiology``) with each enzyme's intrinsic clearance x its ontogeny."""
     factors = ontogeny_factors(age_years, ENZYMES)
-    liver = phys.volumes["liver"] / phys.reference.volumes["liver"] if drug.clearance.clint is not None else 1.0
+    ref = physiology.reference
+    liver = physiology.volumes["liver"] / ref.volumes["liver"] if drug.clearance.clint is not None else 1.0
     values = dict(p.values)
     for e in ENZYMES:
         values[f"CLint_{e}"] = values[f"CLint_{e}"] * liver * factors[e]
