@@ -194,3 +194,32 @@ def test_paediatric_presets_sample_reference_children_and_map_onto_pbpk_paramete
     sick["child_pugh"] = "B"
     with pytest.raises(PopulationError, match="impairment presets are for adults only"):
         subject_physiology(sick)
+
+
+@pytest.mark.slow
+def test_qualify_report_has_a_paediatric_section(tmp_path: Path) -> None:
+    import csv
+    import json
+
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+
+    lines = (PBPK / "validation" / "observed_profiles.tsv").read_text(encoding="utf-8").splitlines()
+    body = [ln for ln in lines if not ln.startswith("#")]
+    one = [body[0], *(ln for ln in body[1:] if "Hohmann 2015 - iv 1 mg - Midazolam" in ln)]
+    observed = tmp_path / "one.tsv"
+    observed.write_text("\n".join(one) + "\n", encoding="utf-8")
+    report = tmp_path / "report"
+    result = CliRunner().invoke(main, ["pbpk", "qualify", "--observed", str(observed), "--no-ddi", "--report",
+                                       str(report), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((report / "paediatric.tsv").open(), delimiter="\t"))
+    assert [r["study"] for r in rows] == [s.study for s in load_paediatric_studies(STUDIES)]
+    payload = json.loads(result.output)
+    assert [r["study"] for r in payload["paediatric"]] == [r["study"] for r in rows]
+    met = sum(r["within_2fold"] == "True" for r in rows)
+    assert json.loads((report / "summary.json").read_text())["paediatric_within_2fold"] == [met, len(rows)]
+    text = (report / "report.md").read_text()
+    assert "## Paediatric studies" in text and f"**{met} of {len(rows)}**" in text
+    assert "| verification | Payne 1989 IV | iv_bolus | 6.5 |" in text
