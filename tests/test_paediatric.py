@@ -165,6 +165,8 @@ def test_shipped_paediatric_studies_are_consistent_predictions() -> None:
     ("\t6.5\tmidpoint", "\t-1\tmidpoint", "column age_y: '-1' must be a finite number >= 0"),
     ("midazolam\tPayne 1989 IV", "midazolamx\tPayne 1989 IV", "column drug: no drug record 'midazolamx'"),
     ("\tCL\t9.11", "\tCLR\t9.11", "column cl_kind: 'CLR'"),
+    ("\tCL\t9.11", "\tCL/F\t9.11", "column cl_kind: 'CL/F' does not fit route 'iv_bolus'"),
+    ("\t10.4\t13", "\t40\t13", "column weight_kg: body weight 40.0 kg is not within"),
 ])
 def test_bad_paediatric_table_names_file_line_and_column(tmp_path: Path, old: str, new: str, message: str) -> None:
     text = STUDIES.read_text(encoding="utf-8")

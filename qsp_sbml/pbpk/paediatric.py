@@ -36,12 +36,12 @@ from qsp_sbml.errors import QspError
 from qsp_sbml.metrics import nca
 from qsp_sbml.model import Model
 from qsp_sbml.ontogeny import ontogeny_factors
-from qsp_sbml.paediatric import paediatric_physiology
+from qsp_sbml.paediatric import paediatric_physiology, paediatric_reference
 from qsp_sbml.pbpk._table import table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.parameters import Parameterisation, parameterise, total_clearance
 from qsp_sbml.pbpk.structure import DOSE_TARGETS, ENZYMES
-from qsp_sbml.physiology import Physiology
+from qsp_sbml.physiology import Physiology, PhysiologyError
 
 __all__ = ["PAEDIATRIC_FOLD", "PaediatricStudy", "PaediatricStudyError", "load_paediatric_studies",
            "paediatric_parameters", "predict_paediatric", "with_ontogeny"]
@@ -152,10 +152,18 @@ def _study(row: dict[str, str], n: int, where: str, drugs: Mapping[str, DrugReco
     for col in ("study", "reference"):
         if not row[col]:
             raise PaediatricStudyError(f"{where}, column {col}: must not be empty")
+    if (route == "oral") != (row["cl_kind"] == "CL/F"):
+        raise PaediatricStudyError(f"{where}, column cl_kind: {row['cl_kind']!r} does not fit route {route!r} "
+                                   "(CL for iv_bolus, CL/F for oral)")
+    weight = num("weight_kg") if row["weight_kg"] else None
+    try:
+        paediatric_physiology(age_years=age, sex=row["sex"], weight_kg=weight)
+    except PhysiologyError as err:
+        raise PaediatricStudyError(f"{where}, column weight_kg: {err}") from None
     return PaediatricStudy(
         drug=row["drug"], study=row["study"], reference=row["reference"], route=route,
         dose_mg_per_kg=num("dose_mg_per_kg"), age_y=age, sex=row["sex"],
-        weight_kg=num("weight_kg") if row["weight_kg"] else None, n=row["n"], cl_kind=row["cl_kind"],
+        weight_kg=weight, n=row["n"], cl_kind=row["cl_kind"],
         cl_obs_ml_min_kg=num("cl_obs_ml_min_kg"), auc_obs_ng_h_ml=num("auc_obs_ng_h_ml"), group=row["group"],
         line=n)
 
@@ -183,8 +191,6 @@ def _predict(study: PaediatricStudy, drug: DrugRecord, model: Model) -> dict[str
 
 
 def _reference_weight(study: PaediatricStudy) -> float:
-    from qsp_sbml.paediatric import paediatric_reference
-
     return paediatric_reference(float(study.age_y), study.sex).body_weight
 
 
