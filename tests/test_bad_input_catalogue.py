@@ -343,6 +343,17 @@ def split_file(old: str, new: str) -> Callable[[Path], list[str]]:
     return build
 
 
+def paediatric_studies(old: str, new: str) -> Callable[[Path], list[str]]:
+    """The shipped paediatric studies table with one edit, given to the qualification report."""
+    def build(folder: Path) -> list[str]:
+        text = (PBPK / "validation" / "paediatric_studies.tsv").read_text(encoding="utf-8")
+        assert old in text, old
+        (folder / "paed.tsv").write_text(text.replace(old, new, 1), encoding="utf-8")
+        return ["pbpk", "qualify", "--drug", "midazolam", "--no-ddi", "--paediatric", str(folder / "paed.tsv"),
+                "--report", "{dir}"]
+    return build
+
+
 def _pv(row: int) -> str:
     return f"row {row} (line {row + 1})"
 
@@ -533,6 +544,10 @@ CASES: list[Case] = [
     Case("profiles-unknown-drug", observed_profiles("midazolam\tHohmann 2015\tHohmann 2015 - iv 1 mg",
                                                     "midazolamx\tHohmann 2015\tHohmann 2015 - iv 1 mg"),
          ("profiles.tsv:238", "column drug", "no drug record 'midazolamx'")),
+    Case("paediatric-adult-age", paediatric_studies("\t6.5\tmidpoint", "\t25\tmidpoint"),
+         ("paed.tsv:11", "column age_y", "25.0 is not a paediatric age")),
+    Case("paediatric-unknown-drug", paediatric_studies("midazolam\tMuchohi", "midazolamx\tMuchohi"),
+         ("paed.tsv:13", "column drug", "no drug record 'midazolamx'")),
     # --- model library and examples ----------------------------------------------------------
     Case("models-show-unknown", lambda f: ["models", "show", "disease/psoriasi"],
          ("unknown model 'disease/psoriasi'", "close names: disease/psoriasis")),

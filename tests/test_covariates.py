@@ -164,7 +164,8 @@ def test_sampling_is_reproducible_and_seeded() -> None:
 
 def test_presets_cover_the_documented_populations() -> None:
     expected = {"healthy_adults", "elderly", "hepatic_A", "hepatic_B", "hepatic_C",
-                *(f"renal_{g}" for g in ("G1", "G2", "G3a", "G3b", "G4", "G5"))}
+                *(f"renal_{g}" for g in ("G1", "G2", "G3a", "G3b", "G4", "G5")),
+                *(f"paediatric_{c}" for c in ("infants", "children", "adolescents"))}
     assert set(POPULATIONS) == expected
     elderly = sample_population("elderly", 500, seed=1)
     assert elderly["age"].between(65, 85).all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -109,17 +109,22 @@ def validate_cmd(drugs_dir: Path | None, observed: Path | None, model_path: Path
               help="DDI verification table written by 'pbpk ddi verify --report' "
                    "(default: models/pbpk/validation/ddi_verification.tsv).")
 @click.option("--no-ddi", is_flag=True, help="Leave the DDI section out.")
+@click.option("--paediatric", "paediatric_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Paediatric studies table (default: models/pbpk/validation/paediatric_studies.tsv).")
+@click.option("--no-paediatric", is_flag=True, help="Leave the paediatric section out.")
 @click.option("--strict", is_flag=True, help="Exit 1 when the verification acceptance figures are not met.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
 def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | None, drugs_dir: Path | None,
-                model_path: Path | None, ddi_table: Path | None, no_ddi: bool, strict: bool, as_json: bool) -> None:
+                model_path: Path | None, ddi_table: Path | None, no_ddi: bool, paediatric_path: Path | None,
+                no_paediatric: bool, strict: bool, as_json: bool) -> None:
     """Predict every observed concentration-time profile; write a qualification report folder.
 
     Per drug and per group (model-building / verification): GMFE of AUC and
     Cmax, fraction within 2-fold, concentration GMFE; predicted-vs-observed
     profile plots (log and linear), a goodness-of-fit plot, per-study table,
-    the DDI table with Guest's limits and summary.json.  Nothing is fitted.
+    the DDI table with Guest's limits, the paediatric studies (AUC and CL
+    predicted vs observed) and summary.json.  Nothing is fitted.
 
     \b
     Example:
@@ -144,24 +149,41 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     if drug_names:
         profiles = [p for p in profiles if p.drug in drug_names]
     ddi = None if no_ddi else _read_ddi_table(ddi_table or validation / "ddi_verification.tsv")
-    studies, points, predictions = qualify(profiles, drugs, load_model(model_path or default_model))
+    model = load_model(model_path or default_model)
+    paediatric_source = str(paediatric_path or "models/pbpk/validation/paediatric_studies.tsv")
+    paediatric = None if no_paediatric else _paediatric(paediatric_path or validation / "paediatric_studies.tsv",
+                                                         drugs, model, drug_names)
+    studies, points, predictions = qualify(profiles, drugs, model)
     summary = summarise(studies, points)
     command = "qsp-sbml pbpk qualify" + "".join(f" --drug {d}" for d in drug_names) + " --report DIR"
     write_report(report_dir, studies=studies, points=points, predictions=predictions, summary=summary,
                  command=command, observed=str(observed), ddi_table=ddi,
-                 ddi_source=str(ddi_table or "models/pbpk/validation/ddi_verification.tsv"))
+                 ddi_source=str(ddi_table or "models/pbpk/validation/ddi_verification.tsv"),
+                 paediatric=paediatric, paediatric_source=paediatric_source)
     fails = failures(summary)
     if as_json:
-        _emit_json({"ok": not fails, "summary": summary, "failures": fails, "report": str(report_dir)})
+        paed = [] if paediatric is None else paediatric.drop(columns="reference").to_dict("records")
+        _emit_json({"ok": not fails, "summary": summary, "failures": fails, "report": str(report_dir),
+                    "paediatric": paed})
     else:
         for drug, groups in summary.items():
             for group, f in groups.items():
                 click.echo(f"{drug:<13} {group:<12} {f['n_profiles']:4.0f} profiles: GMFE AUC {f['gmfe_auc']:.2f}, "
                            f"Cmax {f['gmfe_cmax']:.2f}, concentrations {f['conc_gmfe']:.2f}")
+        for _, r in (paediatric.iterrows() if paediatric is not None else ()):
+            click.echo(f"paediatric   {r['study']:<16} age {r['age_y']:g} y: AUC ratio {r['auc_ratio']:.2f}, "
+                       f"{r['cl_kind']} ratio {r['cl_ratio']:.2f}{'' if r['within_2fold'] else ' (outside 2-fold)'}")
         click.echo(("acceptance met" if not fails else "acceptance not met: " + "; ".join(fails))
                    + f"; report in {report_dir}")
     if fails and strict:
         raise click.exceptions.Exit(1)
+
+
+def _paediatric(path: Path, drugs: Any, model: Any, drug_names: tuple[str, ...]) -> pd.DataFrame | None:
+    from qsp_sbml.pbpk.paediatric import load_paediatric_studies, predict_paediatric
+
+    studies = [s for s in load_paediatric_studies(path, drugs) if not drug_names or s.drug in drug_names]
+    return predict_paediatric(studies, drugs, model) if studies else None
 
 
 def _read_ddi_table(path: Path) -> pd.DataFrame:

@@ -189,9 +189,33 @@ def _ddi_lines(ddi_table: pd.DataFrame | None, ddi_source: str) -> list[str]:
     return lines
 
 
+def _paediatric_lines(table: pd.DataFrame | None, source: str) -> list[str]:
+    if table is None:
+        return []
+    from qsp_sbml.pbpk.paediatric import PAEDIATRIC_FOLD
+
+    met = int(table["within_2fold"].sum())
+    lines = ["", "## Paediatric studies", "",
+             f"From `{source}`: children simulated with the ICRP 89 reference child of the study's age (its "
+             "reported weight when given), CYP ontogeny (Upreti & Wahlstrom 2016) on each enzyme's intrinsic "
+             "clearance and GFR maturation (Rhodin 2009); **pure predictions**, no paediatric value informed a "
+             f"parameter (every row is {'/'.join(sorted(set(table['group'])))}). Acceptance (issue 20): AUC and "
+             f"clearance within {PAEDIATRIC_FOLD:g}-fold: **{met} of {len(table)}** study arms meet both.", "",
+             "| group | study | route | age (y) | weight (kg) | AUC obs | AUC pred | AUC ratio | CL kind | CL obs "
+             "(mL/min/kg) | CL pred | CL ratio | within 2-fold | reference |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['group']} | {r['study']} | {r['route']} | {r['age_y']:g} | {r['weight_kg']:.3g} | "
+                     f"{r['auc_obs_ng_h_ml']:.4g} | {r['auc_pred_ng_h_ml']:.4g} | {r['auc_ratio']:.2f} | "
+                     f"{r['cl_kind']} | {r['cl_obs_ml_min_kg']:.3g} | {r['cl_pred_ml_min_kg']:.3g} | "
+                     f"{r['cl_ratio']:.2f} | {'yes' if r['within_2fold'] else 'no'} | {r['reference']} |")
+    return lines
+
+
 def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
                     summary: Mapping[str, Mapping[str, Mapping[str, float]]], *, drugs: Sequence[str], command: str,
-                    observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "") -> str:
+                    observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "",
+                    paediatric: pd.DataFrame | None = None, paediatric_source: str = "") -> str:
     """The report as Markdown: acceptance, per-drug summary, midazolam vs PK-Sim, figures, DDI, studies."""
     fails = failures(summary)
     lines = [
@@ -212,6 +236,7 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
         lines += [f"### {drug}", "", f"![{drug} log]({drug}_profiles_log.png)", "",
                   f"![{drug} linear]({drug}_profiles_linear.png)", ""]
     lines += _ddi_lines(ddi_table, ddi_source)
+    lines += _paediatric_lines(paediatric, paediatric_source)
     lines += ["", "## Studies", "", "Also in `studies.tsv` (one row per profile) and `points.tsv`.", "",
               "| drug | group | study | data set | route | dose (mg) | AUC obs | AUC pred | AUC ratio | Cmax ratio | "
               "conc. GMFE | reference |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -224,8 +249,8 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
 
 def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.DataFrame,
                  predictions: Sequence[ProfilePrediction], summary: Mapping[str, Mapping[str, Mapping[str, float]]],
-                 command: str, observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = ""
-                 ) -> list[Path]:
+                 command: str, observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "",
+                 paediatric: pd.DataFrame | None = None, paediatric_source: str = "") -> list[Path]:
     """Write the whole folder atomically (an existing ``directory`` is replaced only on success)."""
     from qsp_sbml._io import atomic_folder
 
@@ -235,11 +260,17 @@ def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.Dat
     files["points.tsv"] = points.to_csv(sep="\t", index=False, float_format="%.6g")
     if ddi_table is not None:
         files["ddi.tsv"] = ddi_table.to_csv(sep="\t", index=False, float_format="%.6g")
+    if paediatric is not None:
+        files["paediatric.tsv"] = paediatric.to_csv(sep="\t", index=False, float_format="%.6g")
     files["summary.json"] = json.dumps({"summary": summary, "acceptance": ACCEPTANCE, "failures": failures(summary),
                                         "pksim_midazolam_conc_gmfe": PKSIM_MIDAZOLAM_CONC_GMFE,
-                                        "command": command, "observed": observed}, indent=1, default=float) + "\n"
+                                        "command": command, "observed": observed,
+                                        "paediatric_within_2fold": None if paediatric is None else
+                                        [int(paediatric["within_2fold"].sum()), len(paediatric)]},
+                                       indent=1, default=float) + "\n"
     files["report.md"] = report_markdown(studies, points, summary, drugs=drugs, command=command, observed=observed,
-                                         ddi_table=ddi_table, ddi_source=ddi_source)
+                                         ddi_table=ddi_table, ddi_source=ddi_source, paediatric=paediatric,
+                                         paediatric_source=paediatric_source)
     target = Path(directory)
     with atomic_folder(target) as tmp:
         for name, data in files.items():

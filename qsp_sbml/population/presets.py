@@ -22,6 +22,15 @@ What each preset scales (sources in ``resources/physiology/impairment.yaml``):
   tissues rather than bypass the liver.  Liver volume is not reduced (the factor is not tabulated).
   The flows of the remaining tissues take up the change of cardiac output so that flows still close.
 
+- ``paediatric_infants`` (28 days - 23 months), ``paediatric_children`` (2-11 y), ``paediatric_adolescents``
+  (12-17 y): the age categories of ICH E11 (2000, "Clinical investigation of medicinal products in the paediatric
+  population", section 2.5).  Age ~ Uniform within the category; weight and height are those of the ICRP 89
+  reference child of that age (:func:`qsp_sbml.paediatric.paediatric_reference`; no between-child variability
+  of size is sampled: no cited paediatric anthropometry table is shipped); eGFR from the child's GFR (size and
+  Rhodin 2009 maturation) per 1.73 m2.  Physiology by :func:`qsp_sbml.paediatric.paediatric_physiology` and
+  hepatic enzyme ontogeny on each enzyme's intrinsic clearance (:func:`qsp_sbml.pbpk.paediatric.with_ontogeny`).
+  Any subject younger than 18 years (a covariate table's too) takes this paediatric physiology.
+
 The age range 40-80 y of the impairment presets is a choice (no cited age distribution of patients).
 """
 
@@ -34,11 +43,19 @@ import numpy as np
 import pandas as pd
 
 from qsp_sbml.errors import PopulationError
+from qsp_sbml.paediatric import PAEDIATRIC_AGE_RANGE, paediatric_physiology, paediatric_reference
 from qsp_sbml.pbpk.drugs import DrugRecord
+from qsp_sbml.pbpk.paediatric import with_ontogeny
 from qsp_sbml.pbpk.parameters import Parameterisation, parameterise, total_clearance
 from qsp_sbml.pbpk.structure import ENZYMES, PORTAL_TISSUES
-from qsp_sbml.physiology import Physiology, individual_physiology
-from qsp_sbml.population.covariates import _impairment, _rng, sample_covariates
+from qsp_sbml.physiology import Physiology, bsa_dubois, individual_physiology
+from qsp_sbml.population.covariates import (
+    _impairment,
+    _rng,
+    check_covariates,
+    derive_covariates,
+    sample_covariates,
+)
 
 __all__ = [
     "POPULATIONS",
@@ -62,6 +79,8 @@ class PopulationSpec:
     kdigo: str | None = None
     #: Child-Pugh class ``A``, ``B`` or ``C``, or None.
     child_pugh: str | None = None
+    #: Children (ages below 18 years): ICRP 89 reference children with enzyme ontogeny.
+    paediatric: bool = False
 
     def __post_init__(self) -> None:
         if self.kdigo is not None and self.kdigo not in _impairment()["kdigo_gfr_categories"]:
@@ -70,6 +89,12 @@ class PopulationSpec:
             raise PopulationError(f"{self.name}: Child-Pugh class must be A, B or C, got {self.child_pugh!r}")
         if self.kdigo and self.child_pugh:
             raise PopulationError(f"{self.name}: combining renal and hepatic impairment is not supported")
+        low, high = self.age_range
+        if self.paediatric and not (0 <= low < high <= PAEDIATRIC_AGE_RANGE[1]):
+            raise PopulationError(f"{self.name}: a paediatric age range must lie within 0-18 years, got "
+                                  f"{self.age_range!r}")
+        if self.paediatric and (self.kdigo or self.child_pugh):
+            raise PopulationError(f"{self.name}: paediatric populations with impairment are not supported")
 
 
 def _presets() -> dict[str, PopulationSpec]:
@@ -83,7 +108,14 @@ def _presets() -> dict[str, PopulationSpec]:
     for c in ("A", "B", "C"):
         out[f"hepatic_{c}"] = PopulationSpec(name=f"hepatic_{c}", description=f"Child-Pugh class {c}",
                                              age_range=(40.0, 80.0), child_pugh=c)
+    for name, (low, high) in _ICH_E11.items():
+        out[f"paediatric_{name}"] = PopulationSpec(name=f"paediatric_{name}", description=f"ICH E11 {name}",
+                                                   age_range=(low, high), paediatric=True)
     return out
+
+
+#: ICH E11 (2000) paediatric age categories, years (28 days = 28 / 365.25 y; "23 months" = up to 2 y).
+_ICH_E11 = {"infants": (28 / 365.25, 2.0), "children": (2.0, 12.0), "adolescents": (12.0, 18.0)}
 
 
 #: The ready-made populations by name.
@@ -105,6 +137,8 @@ def sample_population(population: str | PopulationSpec, n: int, *,
             raise PopulationError(f"unknown population {population!r}; choose from {sorted(POPULATIONS)}")
         population = POPULATIONS[population]
     rng = _rng(seed)
+    if population.paediatric:
+        return _sample_children(population, n, rng)
     egfr_range = None
     if population.kdigo is not None:
         low, high = _impairment()["kdigo_gfr_categories"][population.kdigo]
@@ -117,6 +151,25 @@ def sample_population(population: str | PopulationSpec, n: int, *,
     if population.child_pugh is not None:
         factor = _impairment()["child_pugh"][population.child_pugh]["gfr"]
         frame = _scale_egfr(frame, factor)
+    return frame
+
+
+def _sample_children(population: PopulationSpec, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    if not (isinstance(n, int) and n > 0):
+        raise PopulationError(f"n must be a positive integer, got {n!r}")
+    age = rng.uniform(*population.age_range, n)
+    sex = np.where(rng.random(n) < population.female_fraction, "female", "male")
+    kids = [paediatric_reference(float(a), str(s)) for a, s in zip(age, sex, strict=True)]
+    weight = np.array([k.body_weight for k in kids])
+    height = np.array([100 * k.height for k in kids])
+    bsa = np.array([bsa_dubois(w, h) for w, h in zip(weight, height, strict=True)])
+    egfr = np.array([k.gfr * 1000 / 60 for k in kids]) * 1.73 / bsa
+    frame = derive_covariates(pd.DataFrame({"subject_id": np.arange(1, n + 1), "age": age, "sex": sex,
+                                            "weight_kg": weight, "height_cm": height, "egfr": egfr}))
+    check_covariates(frame, source=f"sampled {population.name}")
+    frame["population"] = population.name
+    frame["kdigo_target"] = None
+    frame["child_pugh"] = None
     return frame
 
 
@@ -152,6 +205,8 @@ def _optional(row: dict, key: str) -> str | None:
 def subject_physiology(subject: pd.Series | dict) -> Physiology:
     """PBPK physiology of one subject (a row of :func:`sample_population` or :func:`read_covariates`)."""
     row = _row(subject)
+    if float(row["age"]) < PAEDIATRIC_AGE_RANGE[1]:
+        return _child_physiology(row)
     phys = individual_physiology(age=float(row["age"]), sex=str(row["sex"]), weight_kg=float(row["weight_kg"]),
                                  height_cm=float(row["height_cm"]), egfr=float(row["egfr"]))
     kdigo, cp = _optional(row, "kdigo_target"), _optional(row, "child_pugh")
@@ -171,6 +226,17 @@ def subject_physiology(subject: pd.Series | dict) -> Physiology:
         flows = {k: v if k in fixed else v * scale for k, v in flows.items()}
         phys = replace(phys, flows=flows, cardiac_output=co, hematocrit=phys.hematocrit * f["hematocrit"])
         phys.check()
+    return phys
+
+
+def _child_physiology(row: dict) -> Physiology:
+    if _optional(row, "kdigo_target") is not None or _optional(row, "child_pugh") is not None:
+        raise PopulationError(f"age {row['age']}: renal or hepatic impairment presets are for adults only")
+    phys = paediatric_physiology(age_years=float(row["age"]), sex=str(row["sex"]), weight_kg=float(row["weight_kg"]))
+    egfr = row.get("egfr")
+    if egfr is not None and math.isfinite(float(egfr)):
+        bsa = bsa_dubois(float(row["weight_kg"]), float(row["height_cm"]))
+        phys = replace(phys, gfr=float(egfr) * bsa / 1.73 * 60 / 1000)
     return phys
 
 
@@ -196,6 +262,8 @@ def subject_parameters(drug: DrugRecord, subject: pd.Series | dict) -> Parameter
     """
     row = _row(subject)
     phys = subject_physiology(row)
+    if float(row["age"]) < PAEDIATRIC_AGE_RANGE[1]:
+        return with_ontogeny(parameterise(drug, phys), drug, phys, float(row["age"]))
     kdigo, cp = _optional(row, "kdigo_target"), _optional(row, "child_pugh")
     multipliers: dict[str, float] = {}
     fu = drug.fu

@@ -1,0 +1,227 @@
+"""Paediatric PBPK: enzyme ontogeny against the published functions, ICRP 89 children against the table, bad input."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from qsp_sbml.ontogeny import ONTOGENY_ENZYMES, OntogenyError, enzyme_ontogeny, ontogeny_factors
+from qsp_sbml.paediatric import paediatric_physiology, paediatric_reference, postmenstrual_age_weeks
+from qsp_sbml.pbpk import load_drugs
+from qsp_sbml.pbpk.paediatric import (
+    PaediatricStudyError,
+    load_paediatric_studies,
+    paediatric_parameters,
+    predict_paediatric,
+)
+from qsp_sbml.pbpk.parameters import parameterise
+from qsp_sbml.pbpk.structure import ENZYMES
+from qsp_sbml.physiology import PhysiologyError, gfr_maturation, reference
+from qsp_sbml.resources import project_models_dir
+
+PBPK = project_models_dir() / "pbpk"
+STUDIES = PBPK / "validation" / "paediatric_studies.tsv"
+
+#: Upreti & Wahlstrom 2016 hybrid functions as printed in Br J Clin Pharmacol 2021 88:4267 Table 1 (ref [108]):
+#: F_birth, F_max, age50 (y), n -- typed here from the table, independently of the shipped YAML.
+PUBLISHED = {"CYP1A2": (0.08, 1.05, 1.69, 1.1), "CYP2C9": (0.17, 1.0, 0.016, 0.53),
+             "CYP2C19": (0.3, 1.0, 0.28, 2.44), "CYP2D6": (0.036, 1.0, 0.1, 1.0), "CYP3A4": (0.0, 1.061, 0.66, 0.78)}
+
+
+def _hand(enzyme: str, age: float) -> float:
+    fb, fmax, a50, n = PUBLISHED[enzyme]
+    return fb + (fmax - fb) * age**n / (a50**n + age**n)
+
+
+@pytest.mark.parametrize("enzyme", sorted(PUBLISHED))
+def test_ontogeny_follows_the_published_function(enzyme: str) -> None:
+    fb, fmax, a50, _ = PUBLISHED[enzyme]
+    assert enzyme_ontogeny(enzyme, 0.0) == pytest.approx(fb)
+    assert enzyme_ontogeny(enzyme, a50) == pytest.approx((fb + fmax) / 2)  # half-way at age50, by definition
+    for age in (0.05, 0.5, 1.0, 2.0, 5.0, 12.0, 18.0):
+        assert enzyme_ontogeny(enzyme, age) == pytest.approx(_hand(enzyme, age), rel=1e-12)
+    assert enzyme_ontogeny(enzyme, 18.0) > 0.95  # near-adult by adolescence
+
+
+def test_ontogeny_covers_the_enzymes_of_the_module_and_other_is_one() -> None:
+    assert {"CYP3A4", "CYP2D6", "CYP2C9", "CYP1A2"} <= set(ONTOGENY_ENZYMES)
+    factors = ontogeny_factors(0.5, ENZYMES)
+    assert set(factors) == set(ENZYMES) and factors["other"] == 1.0
+    assert factors["CYP3A4"] == pytest.approx(_hand("CYP3A4", 0.5))
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: enzyme_ontogeny("CYP3A4", -1.0), "age must be a finite number of years >= 0, got -1.0"),
+    (lambda: enzyme_ontogeny("CYP3A4", math.nan), "got nan"),
+    (lambda: enzyme_ontogeny("CYP9Z9", 2.0), "no ontogeny function for enzyme 'CYP9Z9'"),
+    (lambda: ontogeny_factors(1.0, ["CYP2D6", "UGT1A1"]), "'UGT1A1'"),
+])
+def test_ontogeny_bad_input_names_the_culprit(call, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(OntogenyError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
+
+
+#: ICRP 89 Table 2.8 (organ masses, g), 2.9 (body weight, kg) and 2.39 (cardiac output, L/min), typed from the
+#: published values: age -> (body weight, liver, kidneys, brain male, cardiac output or None).
+ICRP = {0.0: (3.5, 130, 25, 380, None), 1.0: (10.0, 330, 70, 950, None), 5.0: (19.0, 570, 110, 1310, 3.4),
+        10.0: (32.0, 830, 180, 1400, 5.0), 15.0: (56.0, 1300, 250, 1420, 6.1)}
+
+
+@pytest.mark.parametrize("age", sorted(ICRP))
+def test_reference_children_reproduce_the_icrp_table(age: float) -> None:
+    bw, liver, kidney, brain, co = ICRP[age]
+    child = paediatric_reference(age, "male")
+    assert child.body_weight == pytest.approx(bw)
+    assert child.volumes["liver"] == pytest.approx(liver / 1000)
+    assert child.volumes["kidney"] == pytest.approx(kidney / 1000)
+    assert child.volumes["brain"] == pytest.approx(brain / 1000)
+    if co is not None:
+        assert child.cardiac_output == pytest.approx(co * 60)
+    assert sum(child.flows.values()) == pytest.approx(child.cardiac_output)
+    adult = reference("male")  # kidney perfusion per litre of tissue as in the adult (Grunert 1990)
+    per_litre = adult.flows["kidney"] / adult.volumes["kidney"]
+    assert child.flows["kidney"] / child.volumes["kidney"] == pytest.approx(per_litre)
+    assert child.reference is adult
+
+
+def test_reference_adult_is_male_below_15_years_and_the_same_sex_from_15() -> None:
+    assert paediatric_reference(10.0, "female").reference is reference("male")
+    assert paediatric_reference(15.0, "female").reference is reference("female")
+
+
+def test_sexes_differ_where_icrp_does_and_ages_interpolate_linearly() -> None:
+    assert paediatric_reference(15.0, "female").body_weight == pytest.approx(53.0)
+    assert paediatric_reference(5.0, "female").volumes["brain"] == pytest.approx(1.180)
+    three = paediatric_reference(3.0, "male")  # half-way between the 1- and 5-year-old
+    assert three.volumes["liver"] == pytest.approx((0.330 + 0.570) / 2)
+    assert three.body_weight == pytest.approx((10 + 19) / 2)
+    # towards the adult: 18 y lies 3/5 of the way from the 15-year-old to the ICRP adult placed at 20 y
+    assert paediatric_reference(18.0, "male").volumes["liver"] == pytest.approx(1.3 + 0.6 * (1.8 - 1.3))
+
+
+def test_gfr_scales_with_size_and_rhodin_maturation() -> None:
+    adult = reference("male")
+    child = paediatric_reference(1.0, "male")
+    expected = adult.gfr * (10.0 / adult.body_weight) ** 0.75 * gfr_maturation(40 + 365.25 / 7)
+    assert child.gfr == pytest.approx(expected)
+    preterm = paediatric_physiology(age_years=0.1, sex="male", gestational_age_weeks=30)
+    term = paediatric_physiology(age_years=0.1, sex="male")
+    assert preterm.gfr / term.gfr == pytest.approx(gfr_maturation(postmenstrual_age_weeks(0.1, 30))
+                                                   / gfr_maturation(postmenstrual_age_weeks(0.1)))
+
+
+def test_individual_weight_scales_volumes_and_flows() -> None:
+    ref = paediatric_reference(1.0, "female")
+    light = paediatric_physiology(age_years=1.0, sex="female", weight_kg=8.0)
+    assert light.volumes["liver"] == pytest.approx(ref.volumes["liver"] * 0.8)
+    assert light.cardiac_output == pytest.approx(ref.cardiac_output * 0.8**0.75)
+    light.check()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"age_years": -0.5, "sex": "male"}, "postnatal age -0.5 y is outside the paediatric range 0-18"),
+    ({"age_years": 30.0, "sex": "male"}, "postnatal age 30.0 y is outside"),
+    ({"age_years": 2.0, "sex": "boy"}, "sex must be 'male' or 'female', got 'boy'"),
+    ({"age_years": 2.0, "sex": "male", "weight_kg": 40.0}, "body weight 40.0 kg is not within"),
+    ({"age_years": 2.0, "sex": "male", "gestational_age_weeks": 12.0}, "gestational age at birth 12.0 weeks"),
+])
+def test_paediatric_physiology_refuses_bad_input(kwargs: dict, message: str) -> None:
+    with pytest.raises(PhysiologyError, match=message):
+        paediatric_physiology(**kwargs)
+
+
+def test_paediatric_parameters_apply_ontogeny_through_the_fm_split() -> None:
+    drugs = load_drugs(PBPK / "drugs")
+    mdz = drugs["midazolam"]
+    child = paediatric_physiology(age_years=2.0, sex="male")
+    base = parameterise(mdz, child)  # adult clearance scaled by liver volume, no ontogeny
+    p = paediatric_parameters(mdz, age_years=2.0, sex="male")
+    assert p.values["CLint_CYP3A4"] == pytest.approx(base.values["CLint_CYP3A4"] * _hand("CYP3A4", 2.0))
+    assert p.values["CLint_other"] == pytest.approx(base.values["CLint_other"])
+    assert all(p.values[f"m_{e}"] == 1.0 for e in ENZYMES)  # multipliers stay free for interactions
+    assert p.cl_total < base.cl_total
+
+
+def test_shipped_paediatric_studies_are_consistent_predictions() -> None:
+    from qsp_sbml.loading import load_model
+
+    drugs = load_drugs(PBPK / "drugs")
+    studies = load_paediatric_studies(STUDIES, drugs)
+    assert len({s.study.split()[0] + s.study.split()[1] for s in studies}) >= 2  # two clinical studies
+    assert {s.group for s in studies} == {"verification"}
+    table = predict_paediatric(studies, drugs, load_model(PBPK / "wholebody_pbpk.xml"))
+    for _, r in table.iterrows():
+        p = paediatric_parameters(drugs[r["drug"]], age_years=r["age_y"], sex="male", weight_kg=r["weight_kg"])
+        if r["route"] == "iv_bolus":  # mass balance of the simulation: dose / AUC(0-inf) = model clearance
+            assert r["cl_pred_ml_min_kg"] == pytest.approx(p.cl_total / r["weight_kg"] * 1000 / 60, rel=2e-3)
+        ratios = (r["auc_ratio"], r["cl_ratio"])
+        assert bool(r["within_2fold"]) == all(0.5 <= x <= 2.0 for x in ratios)
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("\t6.5\tmidpoint", "\t25\tmidpoint", "column age_y: 25.0 is not a paediatric age"),
+    ("\t6.5\tmidpoint", "\t-1\tmidpoint", "column age_y: '-1' must be a finite number >= 0"),
+    ("midazolam\tPayne 1989 IV", "midazolamx\tPayne 1989 IV", "column drug: no drug record 'midazolamx'"),
+    ("\tCL\t9.11", "\tCLR\t9.11", "column cl_kind: 'CLR'"),
+    ("\tCL\t9.11", "\tCL/F\t9.11", "column cl_kind: 'CL/F' does not fit route 'iv_bolus'"),
+    ("\t10.4\t13", "\t40\t13", "column weight_kg: body weight 40.0 kg is not within"),
+])
+def test_bad_paediatric_table_names_file_line_and_column(tmp_path: Path, old: str, new: str, message: str) -> None:
+    text = STUDIES.read_text(encoding="utf-8")
+    assert old in text
+    bad = tmp_path / "paed.tsv"
+    bad.write_text(text.replace(old, new, 1), encoding="utf-8")
+    line = next(n for n, s in enumerate(bad.read_text().splitlines(), start=1) if new in s)
+    with pytest.raises(PaediatricStudyError, match=f"{bad}:{line}, {message}"):
+        load_paediatric_studies(bad, load_drugs(PBPK / "drugs"))
+
+
+def test_paediatric_presets_sample_reference_children_and_map_onto_pbpk_parameters() -> None:
+    from qsp_sbml.errors import PopulationError
+    from qsp_sbml.population import POPULATIONS, sample_population, subject_parameters, subject_physiology
+
+    assert {"paediatric_infants", "paediatric_children", "paediatric_adolescents"} <= set(POPULATIONS)
+    df = sample_population("paediatric_children", 20, seed=3)
+    assert df["age"].between(2, 12).all() and set(df["population"]) == {"paediatric_children"}
+    mdz = load_drugs(PBPK / "drugs")["midazolam"]
+    for _, row in df.head(3).iterrows():
+        ref = paediatric_reference(float(row["age"]), row["sex"])
+        assert row["weight_kg"] == pytest.approx(ref.body_weight)
+        assert subject_physiology(row).gfr == pytest.approx(ref.gfr, rel=1e-9)  # eGFR round-trips to the GFR
+        direct = paediatric_parameters(mdz, age_years=float(row["age"]), sex=row["sex"], weight_kg=row["weight_kg"])
+        assert subject_parameters(mdz, row).cl_total == pytest.approx(direct.cl_total, rel=1e-9)
+    sick = df.iloc[0].copy()
+    sick["child_pugh"] = "B"
+    with pytest.raises(PopulationError, match="impairment presets are for adults only"):
+        subject_physiology(sick)
+
+
+@pytest.mark.slow
+def test_qualify_report_has_a_paediatric_section(tmp_path: Path) -> None:
+    import csv
+    import json
+
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+
+    lines = (PBPK / "validation" / "observed_profiles.tsv").read_text(encoding="utf-8").splitlines()
+    body = [ln for ln in lines if not ln.startswith("#")]
+    one = [body[0], *(ln for ln in body[1:] if "Hohmann 2015 - iv 1 mg - Midazolam" in ln)]
+    observed = tmp_path / "one.tsv"
+    observed.write_text("\n".join(one) + "\n", encoding="utf-8")
+    report = tmp_path / "report"
+    result = CliRunner().invoke(main, ["pbpk", "qualify", "--observed", str(observed), "--no-ddi", "--report",
+                                       str(report), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((report / "paediatric.tsv").open(), delimiter="\t"))
+    assert [r["study"] for r in rows] == [s.study for s in load_paediatric_studies(STUDIES)]
+    payload = json.loads(result.output)
+    assert [r["study"] for r in payload["paediatric"]] == [r["study"] for r in rows]
+    met = sum(r["within_2fold"] == "True" for r in rows)
+    assert json.loads((report / "summary.json").read_text())["paediatric_within_2fold"] == [met, len(rows)]
+    text = (report / "report.md").read_text()
+    assert "## Paediatric studies" in text and f"**{met} of {len(rows)}**" in text
+    assert "| verification | Payne 1989 IV | iv_bolus | 6.5 |" in text
