@@ -566,6 +566,15 @@ CASES: list[Case] = [
         "    source: >-\n      Gordon KB et al. 2018, Lancet 392:650-661, abstract: 2 % (rounded) of 98 (arm sizes "
         "from the Plastic\n      Surgery Practice summary, URL above)\n", "    source: TODO\n"),
          ("split.yaml, line 153, field prediction[3].source", "arm 'ultimma2_placebo' cites no source")),
+    Case("split-prediction-has-no-new-drug-or-dose", split_file(
+        "  - id: resurface1_tildrakizumab100\n    trial: reSURFACE 1\n    drug: tildrakizumab\n    dose_mg: 100\n"
+        "    dose_weeks: [0, 4]\n    observations:\n      - {endpoint: PASI75, week: 12, n: 309, responders: 197}\n"
+        "    source: *resurface\n  - id: resurface1_tildrakizumab200\n    trial: reSURFACE 1\n"
+        "    drug: tildrakizumab\n    dose_mg: 200\n    dose_weeks: [0, 4]\n    observations:\n"
+        "      - {endpoint: PASI75, week: 12, n: 308, responders: 192}\n    source: *resurface\n", ""),
+         ("split.yaml, line 117, field prediction:", "every prediction arm has a drug and dose that a calibration arm",
+          "'ultimma2_risankizumab150' (risankizumab 150 mg, as calibration arm 'ultimma1_risankizumab150')",
+          "at least one drug or dose level that no calibration arm has", "before any fit")),
     Case("library-validate-unknown-module", lambda f: ["library", "validate", "psoriasys", "--report", "{dir}"],
          ("unknown library module 'psoriasys'", "did you mean 'psoriasis'?", "known: crohns, liver_autoimmune")),
     Case("library-validate-report-is-a-file", lambda f: ["library", "validate", "liver_autoimmune", "--report",

@@ -22,8 +22,8 @@ MODEL = MODELS / "disease" / "psoriasis_risankizumab.xml"
 SOURCE = "synthetic arm simulated by the module itself (test)"
 
 
-def _arm(aid: str, weeks: list[float], obs: list[dict]) -> dict:
-    return {"id": aid, "trial": "synthetic", "drug": "risankizumab", "dose_mg": 150, "dose_weeks": [0, 4, 16],
+def _arm(aid: str, obs: list[dict], dose_mg: float = 150) -> dict:
+    return {"id": aid, "trial": "synthetic", "drug": "risankizumab", "dose_mg": dose_mg, "dose_weeks": [0, 4, 16],
             "observations": obs, "source": SOURCE}
 
 
@@ -35,8 +35,9 @@ def _synthetic_split(tmp: Path, observations: list[dict], prediction: list[dict]
             | {"improvement": {"output": "PASI_improvement", "kind": "mean"}},
             "individual": {"f_ind": {"distribution": "logitnormal", "typical": [0.05, 0.001, 0.5],
                                      "omega": [0.5, 0.05, 3.0]}},
-            "calibration": [_arm("synthetic_fit", [16, 24], observations)],
-            "prediction": [_arm("synthetic_predict", [12], prediction)]}
+            "calibration": [_arm("synthetic_fit", observations)],
+            # another dose level: a prediction set must hold a drug or dose no calibration arm has
+            "prediction": [_arm("synthetic_predict", prediction, dose_mg=75)]}
     path = tmp / "split.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -129,6 +130,11 @@ def _bad(tmp: Path, edit) -> Path:  # type: ignore[no-untyped-def]
     (lambda d: d["prediction"][1].update(drug="secukinumab"), ["field prediction[1].drug", "secukinumab"]),
     (lambda d: d["calibration"][0]["observations"][0].update(responders=500),
      ["field calibration[0].observations[0]", "exceed n"]),
+    (lambda d: d.update(prediction=[a for a in d["prediction"] if a["drug"] != "tildrakizumab"]),
+     ["line", "field prediction:", "every prediction arm has a drug and dose that a calibration arm has",
+      "'resurface1_placebo' (placebo, as calibration arm 'ultimma1_placebo')",
+      "'ultimma2_risankizumab150' (risankizumab 150 mg, as calibration arm 'ultimma1_risankizumab150')",
+      "at least one drug or dose level that no calibration arm has"]),
 ])
 def test_bad_split_file_exits_1_naming_file_line_field_and_writes_nothing(tmp_path: Path, edit, expected) -> None:  # type: ignore[no-untyped-def]
     path = _bad(tmp_path, edit)
@@ -144,7 +150,40 @@ def test_bad_split_file_exits_1_naming_file_line_field_and_writes_nothing(tmp_pa
         read_split(path)
 
 
+def _prediction_only(tmp: Path, drug: str, dose_mg: float, dose_weeks: list[float]) -> Path:
+    """The shipped split with one prediction arm: the UltIMMa-2 risankizumab arm with another drug, dose or weeks."""
+    def edit(d: dict) -> None:
+        arm = next(a for a in d["prediction"] if a["id"] == "ultimma2_risankizumab150")
+        d["prediction"] = [{**arm, "drug": drug, "dose_mg": dose_mg, "dose_weeks": dose_weeks}]
+    return _bad(tmp, edit)
+
+
+def test_a_new_dose_level_of_a_fitted_drug_is_a_prediction_set(tmp_path: Path) -> None:
+    spec, _ = read_split(_prediction_only(tmp_path, "risankizumab", 75, [0, 4, 16, 28, 40]))
+    assert [(a.drug, a.dose_mg) for a in spec.prediction] == [("risankizumab", 75.0)]
+
+
+@pytest.mark.parametrize(("drug", "dose", "weeks"), [("risankizumab", 150, [0, 4, 16, 28, 40]),
+                                                     ("risankizumab", 150, [0, 12]),  # another schedule only
+                                                     ("guselkumab", 100, [0, 4, 12])])
+def test_a_prediction_set_with_only_fitted_drugs_and_doses_is_refused(tmp_path: Path, drug: str, dose: float,
+                                                                      weeks: list[float]) -> None:
+    with pytest.raises(CalibrationError, match=r"field prediction: every prediction arm has a drug and dose that a "
+                                               r"calibration arm has: 'ultimma2_risankizumab150' \(") as err:
+        read_split(_prediction_only(tmp_path, drug, dose, weeks))
+    assert "bad_split.yaml" in str(err.value) and "no calibration arm has" in str(err.value)
+
+
 def test_a_replicate_trial_of_the_same_design_is_not_an_overlap() -> None:
     spec, _ = read_split(SPLIT)  # UltIMMa-2 repeats UltIMMa-1's drug, dose, endpoint and visits: another trial
     pred = {(a.trial, a.drug, a.dose_mg) for a in spec.prediction}
     assert ("UltIMMa-2", "risankizumab", 150.0) in pred
+
+
+def test_the_format_page_example_reads_as_a_split(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "formats" / "split-file.md").read_text(encoding="utf-8")
+    block = page[page.index("```yaml\n") + len("```yaml\n"):page.rindex("```")]
+    path = tmp_path / "split.yaml"
+    path.write_text(block.replace("model: ../psoriasis_risankizumab.xml", f"model: {MODEL}"), encoding="utf-8")
+    spec, _ = read_split(path)
+    assert {(a.drug, a.dose_mg) for a in spec.prediction} - {(a.drug, a.dose_mg) for a in spec.calibration}

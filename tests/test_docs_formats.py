@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = REPO / "docs" / "formats"
+PSORIASIS_SPLIT = REPO / "models" / "disease" / "validation" / "psoriasis_split.yaml"
 _MARKER = re.compile(r"^<!-- fields: (?P<name>\S+) -->\s*$")
 _NAME = re.compile(r"`([^`]+)`")
 
@@ -307,6 +309,20 @@ def library_report_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def disease_calibration_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``qsp-sbml disease calibrate`` on the shipped psoriasis split, as small as the command allows."""
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+
+    out = tmp_path_factory.mktemp("disease_calibration") / "fit"
+    result = CliRunner().invoke(main, ["disease", "calibrate", str(PSORIASIS_SPLIT), "--out", str(out), "--patients",
+                                       "10", "--starts", "1", "--maxiter", "1", "--draws", "2", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
 # -- what the code defines, per fields name --------------------------------------------------------------
 def _regimen_keywords() -> set[str]:
     return (compared_strings("qsp_sbml._regimen_text", "_parse_phrase", "low")
@@ -423,6 +439,17 @@ RUNS: dict[str, tuple[str, Callable[[Path], set[str]]]] = {
                                  lambda d: set(json.loads((d / "oncology" / "metrics.json").read_text())["predicted"])),
     "library_report.acceptance": ("library_report_run", lambda d: set(
         json.loads((d / "oncology" / "metrics.json").read_text())["acceptance"])),
+    "disease_calibration.files": ("disease_calibration_run", lambda d: {p.name for p in d.iterdir()}),
+    "disease_calibration.parameters": ("disease_calibration_run",
+                                       lambda d: set(pd.read_csv(d / "parameters.tsv", sep="\t").columns)),
+    "disease_calibration.starts": ("disease_calibration_run",
+                                   lambda d: set(pd.read_csv(d / "starts.tsv", sep="\t").columns)),
+    "disease_calibration.predictions": ("disease_calibration_run",
+                                        lambda d: set(pd.read_csv(d / "predictions.tsv", sep="\t").columns)),
+    "disease_calibration.metrics": ("disease_calibration_run",
+                                    lambda d: set(json.loads((d / "metrics.json").read_text()))),
+    "disease_calibration.metrics_label": ("disease_calibration_run", lambda d: set().union(
+        *json.loads((d / "metrics.json").read_text())["metrics"].values())),
 }
 #: Placeholders a page may use for names the data decide: fields name -> (placeholder, the names it covers).
 PLACEHOLDERS: dict[str, dict[str, Callable[[], set[str]]]] = {
@@ -430,6 +457,9 @@ PLACEHOLDERS: dict[str, dict[str, Callable[[], set[str]]]] = {
     "cohort.columns": {"<covariate>": set, "<gene>": set, "<parameter id>": set},
     "gsa_results.files": {"<plots>": lambda: {"sobol_auc.png", "sobol_time_profile.png"}},
     "library_report.files": {"<module>": lambda: {"oncology"}},
+    "disease_calibration.starts": {"<parameter>": lambda: {
+        f"{p}.{k}" for p in yaml.safe_load(PSORIASIS_SPLIT.read_text(encoding="utf-8"))["individual"]
+        for k in ("typical", "omega")}},
 }
 
 

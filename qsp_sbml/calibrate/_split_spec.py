@@ -3,7 +3,8 @@
 A split names a disease module, the drugs (population-PK values of the antibody module's ids), the
 endpoints (responder thresholds or means of a model output), the individual parameters whose typical
 value and between-patient SD are estimated, and two disjoint sets of published trial arms: ``calibration``
-(fitted) and ``prediction`` (predicted, never fitted).  Read with :func:`read_split`; every problem is
+(fitted) and ``prediction`` (predicted, never fitted), the latter with at least one drug or dose level that
+no calibration arm has.  Read with :func:`read_split`; every problem is
 reported as ``file, line N, field PATH: message`` and raised as :class:`~qsp_sbml.errors.CalibrationError`.
 """
 
@@ -175,11 +176,35 @@ def _overlap_problems(spec: SplitSpec) -> list[tuple[str, str]]:
     return out
 
 
+def _dose_label(arm: ArmSpec) -> str:
+    return "placebo" if arm.drug == "placebo" else f"{arm.drug} {arm.dose_mg:g} mg"
+
+
+def _no_new_arm_problems(spec: SplitSpec) -> list[tuple[str, str]]:
+    """The prediction set must hold a drug or dose level that no calibration arm has (issue 19).
+
+    An arm is covered when a calibration arm has the same drug and dose per administration (the dosing
+    weeks, trial, endpoint and visit do not count); a split whose every prediction arm is covered predicts
+    nothing the fit did not already see.
+    """
+    fitted: dict[tuple[str, float], str] = {}
+    for arm in spec.calibration:
+        fitted.setdefault((arm.drug, float(arm.dose_mg)), arm.id)
+    covered = [(arm, fitted.get((arm.drug, float(arm.dose_mg)))) for arm in spec.prediction]
+    if any(other is None for _, other in covered):
+        return []
+    listed = "; ".join(f"{arm.id!r} ({_dose_label(arm)}, as calibration arm {other!r})" for arm, other in covered)
+    return [("prediction", f"every prediction arm has a drug and dose that a calibration arm has: {listed}; the "
+                           "prediction set must hold at least one drug or dose level that no calibration arm has "
+                           "(issue 19): add such an arm to prediction, or move every arm of one drug or dose level "
+                           "from calibration to prediction, before any fit")]
+
+
 def _cross_problems(spec: SplitSpec) -> list[tuple[str, str]]:
     """(field path, message) of every cross-field problem.
 
     Overlap of the two sets, an arm or drug that cites no source, an unknown drug or endpoint, a summary
-    that does not fit its endpoint.
+    that does not fit its endpoint, a prediction set with no drug or dose level of its own.
     """
     out: list[tuple[str, str]] = []
     for name, drug in spec.drugs.items():
@@ -213,7 +238,7 @@ def _cross_problems(spec: SplitSpec) -> list[tuple[str, str]]:
     for name, ep in spec.endpoints.items():
         if ep.kind == "responder" and (ep.threshold is None or not math.isfinite(ep.threshold)):
             out.append((f"endpoints.{name}.threshold", "a responder endpoint needs a threshold"))
-    return out + _overlap_problems(spec)
+    return out + _overlap_problems(spec) + _no_new_arm_problems(spec)
 
 
 def read_split(path: str | Path) -> tuple[SplitSpec, Path]:
@@ -221,7 +246,8 @@ def read_split(path: str | Path) -> tuple[SplitSpec, Path]:
 
     Raises :class:`~qsp_sbml.errors.CalibrationError` naming file, line, field and arm (an arm in both sets,
     a prediction observation repeating a calibration one under another id, an arm or drug that cites no
-    source, an unknown drug or endpoint...).
+    source, an unknown drug or endpoint, a prediction set whose every arm's drug and dose a calibration arm
+    has...).
     """
     doc = read_yaml(path, error=CalibrationError, what="split")
     spec = parse(SplitSpec, doc, error=CalibrationError)
