@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import sys
@@ -9,9 +11,10 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_folder", "atomic_write_bytes", "atomic_write_many", "atomic_write_text", "differing",
-           "replace_folder", "sync_generated"]
+__all__ = ["atomic_folder", "atomic_write_bytes", "atomic_write_many", "atomic_write_text", "check_output_folder",
+           "differing", "json_text", "replace_folder", "sync_generated"]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -108,6 +111,68 @@ def replace_folder(tmp: Path, target: Path) -> None:
         shutil.rmtree(backup, ignore_errors=True)
     else:
         tmp.rename(target)
+
+
+def check_output_folder(path: str | os.PathLike[str], *, marker: str, what: str, option: str = "--out",
+                        error: type[Exception] | None = None) -> Path:
+    """Refuse, before any work, an output folder that :func:`atomic_folder` must not replace.
+
+    A command that writes its output folder whole replaces a previous run of itself (recognised by its
+    ``marker`` file) or an empty folder; anything else at ``path`` is something the user made, and is
+    refused with a message naming it and ``option``.  ``error`` is the exception class (default
+    :class:`qsp_sbml.errors.QspError`).
+
+    >>> import tempfile, pathlib
+    >>> mine = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (mine / "notes.txt").write_text("keep me")
+    >>> check_output_folder(mine, marker="metrics.json", what="calibration results")
+    Traceback (most recent call last):
+    ...
+    qsp_sbml.errors.QspError: ...: exists and is not a calibration results folder (no metrics.json); ...
+    """
+    if error is None:
+        from qsp_sbml.errors import QspError
+
+        error = QspError
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / marker).is_file())):
+        raise error(f"{target}: exists and is not a {what} folder (no {marker}); choose another {option} or "
+                    "remove it (nothing was written)")
+    return target
+
+
+def _plain(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        v = float(obj)
+        return float(f"{v:.12g}") if math.isfinite(v) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def json_text(obj: Any) -> str:
+    """Canonical JSON for result files.
+
+    NaN and infinities become ``null`` (valid JSON), floats keep 12 significant digits, numpy scalars and
+    paths become plain values.
+
+    >>> print(json_text({"ccc": float("nan"), "n": 3}), end="")
+    {
+      "ccc": null,
+      "n": 3
+    }
+    """
+    return json.dumps(_plain(obj), indent=2, allow_nan=False) + "\n"
 
 
 def differing(files: Mapping[Path, str]) -> list[Path]:

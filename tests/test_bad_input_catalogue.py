@@ -555,6 +555,8 @@ CASES: list[Case] = [
          ("unknown model 'wholebody'", "close names:", "pbpk/wholebody_pbpk")),
     Case("examples-copy-non-empty", lambda f: ["examples", "copy", "{dir}"], ("out/dir is not empty",)),
     # --- calibration/prediction split files and qualification reports (issue 19) -------------------------------
+    Case("disease-calibrate-out-is-a-user-folder", split_file("smoothing: 1.0\n", "smoothing: 1.0\n"),
+         ("out/dir", "is not a disease calibration results folder (no metrics.json)", "choose another --out")),
     Case("split-arm-in-both-sets", split_file("  - id: resurface1_placebo\n", "  - id: voyage1_placebo\n"),
          ("split.yaml, line 118, field prediction[0].id", "'voyage1_placebo' is in both the calibration and the "
           "prediction set")),

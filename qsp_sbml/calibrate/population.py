@@ -470,16 +470,14 @@ def population_metrics(table: pd.DataFrame) -> dict[str, dict[str, float]]:
 def write_population_results(out: str | Path, fit: PopulationFit, table: pd.DataFrame,
                              metrics: dict[str, dict[str, float]]) -> Path:
     """Write ``parameters.tsv``, ``starts.tsv``, ``predictions.tsv`` and ``metrics.json`` into ``out`` (whole)."""
-    import json
-
-    from qsp_sbml._io import atomic_folder, atomic_write_text
+    from qsp_sbml._io import atomic_folder, atomic_write_text, json_text
 
     summary = {"module": fit.problem.spec.module, "nllh": fit.nllh, **fit.attrs, **table.attrs, "metrics": metrics,
                "note": "metrics under 'predicted' are on the prediction set only (never fitted)"}
     texts = {"parameters.tsv": fit.parameters().to_csv(sep="\t", index=False),
              "starts.tsv": fit.starts.to_csv(sep="\t", index=False),
              "predictions.tsv": table.to_csv(sep="\t", index=False),
-             "metrics.json": json.dumps(summary, indent=2, default=float) + "\n"}
+             "metrics.json": json_text(summary)}
     with atomic_folder(out) as tmp:
         for name, text in texts.items():
             atomic_write_text(tmp / name, text)

@@ -16,12 +16,10 @@ __all__ = ["benchmark", "calibrate"]
 
 
 def _check_out_dir(out_dir: Path) -> None:
+    from qsp_sbml._io import check_output_folder
     from qsp_sbml.errors import CalibrationError
 
-    if out_dir.exists() and (not out_dir.is_dir() or (any(out_dir.iterdir())
-                                                       and not (out_dir / "summary.json").is_file())):
-        raise CalibrationError(f"{out_dir}: exists and is not a calibration output folder (no summary.json); "
-                               "choose another --out or remove it")
+    check_output_folder(out_dir, marker="summary.json", what="calibration output", error=CalibrationError)
 
 
 #: ``qsp_sbml.calibrate.multistart.OPTIMIZERS`` (not imported here: the CLI starts without pyPESTO).

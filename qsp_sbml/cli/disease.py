@@ -50,6 +50,7 @@ def calibrate_cmd(split: Path, out: Path, patients: int, starts: int, maxiter: i
       qsp-sbml disease calibrate models/disease/validation/psoriasis_split.yaml --out results/psoriasis \\
           --patients 100 --starts 2 --maxiter 15 --draws 20 --seed 1
     """
+    from qsp_sbml._io import check_output_folder
     from qsp_sbml.calibrate.population import (
         PopulationProblem,
         fit_population,
@@ -58,7 +59,8 @@ def calibrate_cmd(split: Path, out: Path, patients: int, starts: int, maxiter: i
         write_population_results,
     )
 
-    problem = PopulationProblem.from_file(split, n_patients=patients, seed=seed)
+    problem = PopulationProblem.from_file(split, n_patients=patients, seed=seed)  # a bad split is named first
+    check_output_folder(out, marker="metrics.json", what="disease calibration results")
     fit = fit_population(problem, starts=starts, seed=seed, maxiter=maxiter)
     table = predict_arms(fit, draws=draws, seed=seed)
     metrics = population_metrics(table)

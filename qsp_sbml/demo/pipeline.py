@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qsp_sbml._io import atomic_write_text, replace_folder
-from qsp_sbml.errors import QspError
+from qsp_sbml._io import atomic_write_text, check_output_folder, replace_folder
 
 __all__ = ["ENV_REPLICATES", "ENV_STARTS", "ENV_SUBJECTS", "DemoContext", "DemoSettings", "Step", "StepOutcome",
            "run_pipeline"]
@@ -92,9 +91,7 @@ Step = tuple[str, Callable[[DemoContext], StepOutcome]]
 
 
 def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "summary.json").is_file())):
-        raise QspError(f"{out}: exists and is not a demo report folder (no summary.json); choose another --out "
-                       "or remove it")
+    check_output_folder(out, marker="summary.json", what="demo report")
 
 
 def run_pipeline(out_dir: str | Path, steps: Sequence[Step], settings: DemoSettings, *,

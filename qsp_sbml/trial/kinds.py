@@ -18,40 +18,21 @@ that :meth:`TrialResult.from_folder` reads back (``summary.json``, ``report.md``
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
+from qsp_sbml._io import json_text
 from qsp_sbml.engine import Engine
 from qsp_sbml.errors import TrialDesignError
 
 __all__ = ["TrialKind", "TrialResult", "run_kind", "to_json"]
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        v = float(obj)
-        return float(f"{v:.12g}") if math.isfinite(v) else None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def to_json(summary: dict[str, Any]) -> str:
     """Canonical JSON of a summary (NaN -> null, floats to 12 significant digits)."""
-    return json.dumps(_clean(summary), indent=2, allow_nan=False) + "\n"
+    return json_text(summary)
 
 
 @runtime_checkable
