@@ -176,8 +176,8 @@ def plan_million(n: int, r: dict[str, Any], n_workers: int = 2) -> None:
           f"{cpu_h:.1f} CPU-h; {cpu_h / n_workers:.1f} h wall on {n_workers} local workers, "
           f"{cpu_h / 64 * 60:.0f} min on a 64-worker Dask cluster (DaskEngine('dask://HOST:PORT'), e.g. "
           f"dask-jobqueue on SLURM); result array {r['result_mib'] / n * big / 1024:.2f} GiB in the client "
-          f"(run in chunks of 100,000 with CohortResult.to_folder per chunk to keep it at "
-          f"{r['result_mib'] / n * 1e5 / 1024:.2f} GiB); peak RSS per worker stays "
+          f"(a resumable chunked run, simulate_cohort(out=DIR, chunk_size=...), keeps it on disk: "
+          f"{r['result_mib'] / n * 1e5 / 1024:.2f} GiB per 100,000); peak RSS per worker stays "
           f"{max(r['rss']):.0f} MiB (flat in N, measured)")
 
 
