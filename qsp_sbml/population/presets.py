@@ -224,13 +224,19 @@ def _optional(row: dict, key: str) -> str | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
+def _egfr(row: dict) -> float | None:
+    """The row's eGFR, or None (a table without creatinine or eGFR: the reference adult's GFR per 1.73 m2)."""
+    v = row.get("egfr")
+    return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
 def subject_physiology(subject: pd.Series | dict) -> Physiology:
     """PBPK physiology of one subject (a row of :func:`sample_population` or :func:`read_covariates`)."""
     row = _row(subject)
     if float(row["age"]) < PAEDIATRIC_AGE_RANGE[1]:
         return _child_physiology(row)
     phys = individual_physiology(age=float(row["age"]), sex=str(row["sex"]), weight_kg=float(row["weight_kg"]),
-                                 height_cm=float(row["height_cm"]), egfr=float(row["egfr"]))
+                                 height_cm=float(row["height_cm"]), egfr=_egfr(row))
     kdigo, cp = _optional(row, "kdigo_target"), _optional(row, "child_pugh")
     if kdigo is not None:
         phys = replace(phys, hematocrit=_ckd_hematocrit(float(row["egfr"]), phys.sex))
