@@ -171,3 +171,12 @@ def test_unknown_child_pugh_class_is_refused_naming_the_valid_ones(drugs: dict[s
                           "height_cm": [175, 165], "child_pugh": ["A", "Z"]})
     with pytest.raises(PopulationError, match=r"cov.tsv, row 2, column 'child_pugh': unknown Child-Pugh class 'Z'"):
         check_covariates(table, source="cov.tsv")
+
+
+def test_a_row_without_egfr_takes_the_reference_gfr_per_bsa(drugs: dict[str, DrugRecord]) -> None:
+    # a covariate table may give neither eGFR nor creatinine (qsp-sbml vpop with drug:, once a KeyError)
+    row = {"age": 50.0, "sex": "male", "weight_kg": 73.0, "height_cm": 176.0, "child_pugh": "B"}
+    with_egfr = subject_parameters(drugs["midazolam"], {**row, "egfr": float("nan")}).values
+    without = subject_parameters(drugs["midazolam"], row).values
+    assert without["GFR"] == with_egfr["GFR"] > 0
+    assert without["m_CYP3A4"] == 0.4
