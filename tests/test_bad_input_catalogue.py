@@ -462,6 +462,12 @@ CASES: list[Case] = [
          vpop("", "covariates: {file: cov.tsv}\nparameters: {CL: 2.8}\n",
               {"cov.tsv": "age\tsex\tweight_kg\theight_cm\n40\tfemale\t70\t170\n45\tmale\t-3\t180\n"}),
          ("cov.tsv", "row 2", "'weight_kg'"), ext="parquet"),
+    Case("vpop-covariate-table-unknown-child-pugh",
+         vpop("", "covariates: {file: cov.tsv}\ndrug: midazolam\n",
+              {"cov.tsv": "age\tsex\tweight_kg\theight_cm\tchild_pugh\n50\tmale\t73\t176\tB\n"
+                          "55\tfemale\t60\t165\tD\n"}),
+         ("cov.tsv", "row 2", "'child_pugh'", "unknown Child-Pugh class 'D'", "valid classes: A, B, C"),
+         ext="parquet"),
     Case("cohort-unknown-column", cohort(lambda t: t, columns={"CL": "CL", "Vc": "Vcc", "ka": "ka"}),
          ("'Vcc'", "did you mean 'Vc'")),
     Case("cohort-column-missing", cohort(lambda t: t.rename(columns={"Vc": "Vcc"})),

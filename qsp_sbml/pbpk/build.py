@@ -13,9 +13,11 @@ fraction unbound in plasma):
 * lung: ``V_lu dC_lu/dt = Q_co (C_ven - C_lu BP / Kp_lu)``, arterial blood
   receives the lung outflow;
 * liver: inflow from the hepatic artery and the portal tissues, outflow
-  ``(Q_ha + Q_gut + Q_spleen + Q_pancreas) C_li BP / Kp_li`` and metabolism
+  ``(Q_ha + (1 - f_portal_shunt) (Q_gut + Q_spleen + Q_pancreas)) C_li BP / Kp_li`` and metabolism
   ``fu C_li / Kp_li * sum_e CLint_e m_e`` (well-stirred: unbound liver
   concentration equals ``fu C_li / Kp_li``, output ``Cu_liver``);
+* porto-systemic shunt: the fraction ``f_portal_shunt`` (0 in health) of the portal tissues' venous
+  outflow bypasses the liver into venous blood (hepatic impairment, :mod:`qsp_sbml.population.presets`);
 * kidney: glomerular filtration and secretion of the arterial plasma entering
   it, ``(fu GFR (1 - f_reabsorption) + CL_renal_secretion) C_art / BP``;
 * oral, first order: ``ka Fa Fg`` of the lumen amount reaches the gut wall,
@@ -67,6 +69,7 @@ PARAMETER_UNITS: dict[str, tuple[str, str]] = {
     "Fa": ("dimensionless", "fraction absorbed from the gut lumen"),
     "Fg": ("dimensionless", "fraction escaping gut-wall metabolism"),
     "m_gut": ("dimensionless", "activity multiplier of the gut-wall enzyme (inhibition, induction)"),
+    "f_portal_shunt": ("dimensionless", "fraction of portal venous blood bypassing the liver (porto-systemic shunt)"),
     "k_gastric_emptying": ("per_hour", "gastric emptying rate constant (CAT)"),
     "k_si_transit": ("per_hour", "transit rate constant per small-intestine segment (CAT)"),
     "ka_si": ("per_hour", "absorption rate constant from each small-intestine segment (CAT)"),
@@ -127,11 +130,17 @@ def build_wholebody(values: Mapping[str, float], *, model_id: str = "wholebody_p
     art, ven = species("arterial_blood"), species("venous_blood")
     for t in (*SYSTEMIC_TISSUES, *PORTAL_TISSUES):
         b.reaction(f"arterial_to_{t}", f"{flow(t)} * {art}", reactants=[art], products=[species(t)])
-        downstream = species("liver") if t in PORTAL_TISSUES else ven
-        b.reaction(f"{t}_to_{'liver' if t in PORTAL_TISSUES else 'venous'}", f"{flow(t)} * {_out(t)}",
-                   reactants=[species(t)], products=[downstream])
+        if t in PORTAL_TISSUES:
+            b.reaction(f"{t}_to_liver", f"(1 dimensionless - f_portal_shunt) * {flow(t)} * {_out(t)}",
+                       reactants=[species(t)], products=[species("liver")])
+            b.reaction(f"{t}_to_venous_shunt", f"f_portal_shunt * {flow(t)} * {_out(t)}",
+                       reactants=[species(t)], products=[ven])
+        else:
+            b.reaction(f"{t}_to_venous", f"{flow(t)} * {_out(t)}", reactants=[species(t)], products=[ven])
     b.reaction("arterial_to_liver", f"Q_hepatic_artery * {art}", reactants=[art], products=[species("liver")])
-    b.reaction("liver_to_venous", f"(Q_hepatic_artery + Q_gut + Q_spleen + Q_pancreas) * {_out('liver')}",
+    portal = " + ".join(flow(t) for t in PORTAL_TISSUES)
+    b.reaction("liver_to_venous",
+               f"(Q_hepatic_artery + (1 dimensionless - f_portal_shunt) * ({portal})) * {_out('liver')}",
                reactants=[species("liver")], products=[ven])
     b.reaction("venous_to_lung", f"Q_cardiac * {ven}", reactants=[ven], products=[species("lung")])
     b.reaction("lung_to_arterial", f"Q_cardiac * {_out('lung')}", reactants=[species("lung")], products=[art])

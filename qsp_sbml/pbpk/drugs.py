@@ -136,6 +136,9 @@ class DrugRecord(_Strict):
     ionisation: Ionisation
     fu: float = Field(gt=0, le=1)
     bp: float = Field(gt=0)
+    #: Main binding protein in plasma: ``albumin`` (default) or ``alpha1_acid_glycoprotein``; decides which
+    #: protein's change scales ``fu`` in hepatic impairment (a non-default value needs a source).
+    binding_protein: str = Field(default="albumin", pattern="^(albumin|alpha1_acid_glycoprotein)$")
     clearance: Clearance
     absorption: Absorption
     #: ``rodgers_rowland`` or ``poulin_theil``.
@@ -179,6 +182,8 @@ class DrugRecord(_Strict):
     def valued_fields(self) -> list[str]:
         """Dotted names of the fields that carry a number and so need a source."""
         names = ["molecular_weight", "log_p", "fu", "bp"]
+        if self.binding_protein != "albumin":
+            names.append("binding_protein")
         if self.ionisation.pka:
             names.append("ionisation.pka")
         c, a = self.clearance, self.absorption

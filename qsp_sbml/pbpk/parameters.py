@@ -72,8 +72,9 @@ class Parameterisation:
 
 
 def hepatic_blood_flow(values: dict[str, float]) -> float:
-    """Total liver blood flow (hepatic artery + portal vein), L/h."""
-    return values[flow("liver")] + sum(values[flow(t)] for t in PORTAL_TISSUES)
+    """Blood flow through the liver (hepatic artery + the portal flow not shunted past it), L/h."""
+    portal = sum(values[flow(t)] for t in PORTAL_TISSUES)
+    return values[flow("liver")] + (1 - values.get("f_portal_shunt", 0.0)) * portal
 
 
 def total_clearance(values: dict[str, float]) -> tuple[float, float]:
@@ -126,6 +127,7 @@ def parameterise(drug: DrugRecord, physiology: Physiology, *,
     values.update(fu=drug.fu, BP=drug.bp, GFR=physiology.gfr, molecular_weight=drug.molecular_weight)
     values.update({f"m_{e}": 1.0 for e in ENZYMES})
     values["m_gut"] = 1.0
+    values["f_portal_shunt"] = 0.0
     for e, m in (multipliers or {}).items():
         if e not in ENZYMES or not (math.isfinite(m) and m >= 0):
             raise ParameterError(f"enzyme multiplier {e}={m!r}: enzyme must be one of {list(ENZYMES)}, value >= 0")

@@ -40,6 +40,7 @@ from qsp_sbml.physiology import (
 )
 
 __all__ = [
+    "CHILD_PUGH_CLASSES",
     "COVARIATE_RANGES",
     "GroupModel",
     "anthropometry_model",
@@ -61,6 +62,8 @@ COVARIATE_RANGES: dict[str, tuple[float, float]] = {
     "egfr": (1.0, 250.0),
 }
 _REQUIRED = ("age", "sex", "weight_kg", "height_cm")
+#: Child-Pugh classes an optional ``child_pugh`` column may hold (empty: no hepatic impairment).
+CHILD_PUGH_CLASSES: tuple[str, ...] = ("A", "B", "C")
 
 
 
@@ -233,6 +236,10 @@ def check_covariates(frame: pd.DataFrame, *, source: str = "covariates") -> None
         if sex not in ("male", "female"):
             raise PopulationError(f"sex must be 'male' or 'female', got {sex!r}", source=source, row=i,
                                   column="sex", value=sex)
+    for i, cp in enumerate(frame["child_pugh"] if "child_pugh" in frame.columns else (), start=1):
+        if not (cp is None or (isinstance(cp, float) and math.isnan(cp)) or cp in CHILD_PUGH_CLASSES):
+            raise PopulationError(f"unknown Child-Pugh class {cp!r}; valid classes: {', '.join(CHILD_PUGH_CLASSES)} "
+                                  "(or empty)", source=source, row=i, column="child_pugh", value=cp)
     for column, (low, high) in COVARIATE_RANGES.items():
         if column not in frame.columns:
             continue
@@ -248,7 +255,8 @@ def check_covariates(frame: pd.DataFrame, *, source: str = "covariates") -> None
 def read_covariates(path: str | Path) -> pd.DataFrame:
     """Read a covariate table (CSV, TSV or Parquet), check every value and add derived columns.
 
-    Required columns: ``age, sex, weight_kg, height_cm``; optional ``serum_creatinine_mg_dl`` or ``egfr``
+    Required columns: ``age, sex, weight_kg, height_cm``; optional ``serum_creatinine_mg_dl`` or ``egfr``,
+    ``child_pugh`` (A, B, C or empty: the hepatic-impairment disease factors of the PBPK mapping)
     and ``subject_id`` (1..n if absent).  Errors name the file, the 1-based data row, the column and value.
     """
     path = Path(path)

@@ -16,10 +16,11 @@ What each preset scales (sources in ``resources/physiology/impairment.yaml``):
   Malik et al. 2020).  Not scaled: kidney volume and perfusion, gastrointestinal transit, hepatic enzymes.
 - ``hepatic_A``/``_B``/``_C`` (Child-Pugh classes; ages 40-80): enzyme multipliers ``m_CYP*`` (``other``
   stays 1), hepatic-artery flow, renal flow, cardiac output (cardiac-index factor, BSA unchanged), GFR,
-  hematocrit and albumin (fu by the OSP binding model) by the OSP hepatic-impairment disease factors
-  (Edginton & Willmann 2008; Johnson et al. 2010).  The portal-vein factor is recorded but not applied: the
-  module has no porto-systemic shunt, and lowering gut, spleen and pancreas flows instead would starve those
-  tissues rather than bypass the liver.  Liver volume is not reduced (the factor is not tabulated).
+  hematocrit, and albumin or alpha1-acid glycoprotein (the drug record's ``binding_protein``; fu by the OSP
+  binding model) by the OSP hepatic-impairment disease factors (Edginton & Willmann 2008; Johnson et al.
+  2010).  The portal-vein factor is the fraction of portal venous blood that still reaches the liver: the
+  rest bypasses it through the module's porto-systemic shunt (``f_portal_shunt = 1 - factor``), while gut,
+  spleen and pancreas keep their perfusion.  Liver volume is not reduced (the factor is not tabulated).
   The flows of the remaining tissues take up the change of cardiac output so that flows still close.
 
 - ``paediatric_infants`` (28 days - 23 months), ``paediatric_children`` (2-11 y), ``paediatric_adolescents``
@@ -50,6 +51,7 @@ from qsp_sbml.pbpk.parameters import Parameterisation, parameterise, total_clear
 from qsp_sbml.pbpk.structure import ENZYMES, PORTAL_TISSUES
 from qsp_sbml.physiology import Physiology, bsa_dubois, individual_physiology
 from qsp_sbml.population.covariates import (
+    CHILD_PUGH_CLASSES,
     _impairment,
     _rng,
     check_covariates,
@@ -58,13 +60,33 @@ from qsp_sbml.population.covariates import (
 )
 
 __all__ = [
+    "CHILD_PUGH_CLASSES",
     "POPULATIONS",
     "PopulationSpec",
+    "child_pugh_factors",
     "fu_with_albumin",
+    "hepatic_fu",
     "sample_population",
     "subject_parameters",
     "subject_physiology",
 ]
+
+
+def child_pugh_factors(child_pugh: object, *, where: str = "") -> dict:
+    """The disease factors of Child-Pugh class ``child_pugh`` (``resources/physiology/impairment.yaml``).
+
+    >>> child_pugh_factors("B")["enzymes"]["CYP3A4"]
+    0.4
+    >>> child_pugh_factors("D")
+    Traceback (most recent call last):
+    ...
+    qsp_sbml.errors.PopulationError: unknown Child-Pugh class 'D'; valid classes: A, B, C
+    """
+    if child_pugh not in CHILD_PUGH_CLASSES:
+        raise PopulationError(f"{where}unknown Child-Pugh class {child_pugh!r}; valid classes: "
+                              f"{', '.join(CHILD_PUGH_CLASSES)}")
+    factors: dict = _impairment()["child_pugh"][child_pugh]
+    return factors
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,8 +107,8 @@ class PopulationSpec:
     def __post_init__(self) -> None:
         if self.kdigo is not None and self.kdigo not in _impairment()["kdigo_gfr_categories"]:
             raise PopulationError(f"{self.name}: unknown KDIGO category {self.kdigo!r}")
-        if self.child_pugh is not None and self.child_pugh not in ("A", "B", "C"):
-            raise PopulationError(f"{self.name}: Child-Pugh class must be A, B or C, got {self.child_pugh!r}")
+        if self.child_pugh is not None:
+            child_pugh_factors(self.child_pugh, where=f"{self.name}: ")
         if self.kdigo and self.child_pugh:
             raise PopulationError(f"{self.name}: combining renal and hepatic impairment is not supported")
         low, high = self.age_range
@@ -105,7 +127,7 @@ def _presets() -> dict[str, PopulationSpec]:
     for g in ("G1", "G2", "G3a", "G3b", "G4", "G5"):
         out[f"renal_{g}"] = PopulationSpec(name=f"renal_{g}", description=f"KDIGO GFR category {g}",
                                            age_range=(40.0, 80.0), kdigo=g)
-    for c in ("A", "B", "C"):
+    for c in CHILD_PUGH_CLASSES:
         out[f"hepatic_{c}"] = PopulationSpec(name=f"hepatic_{c}", description=f"Child-Pugh class {c}",
                                              age_range=(40.0, 80.0), child_pugh=c)
     for name, (low, high) in _ICH_E11.items():
@@ -149,7 +171,7 @@ def sample_population(population: str | PopulationSpec, n: int, *,
     frame["kdigo_target"] = population.kdigo
     frame["child_pugh"] = population.child_pugh
     if population.child_pugh is not None:
-        factor = _impairment()["child_pugh"][population.child_pugh]["gfr"]
+        factor = child_pugh_factors(population.child_pugh)["gfr"]
         frame = _scale_egfr(frame, factor)
     return frame
 
@@ -202,18 +224,24 @@ def _optional(row: dict, key: str) -> str | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
+def _egfr(row: dict) -> float | None:
+    """The row's eGFR, or None (a table without creatinine or eGFR: the reference adult's GFR per 1.73 m2)."""
+    v = row.get("egfr")
+    return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
 def subject_physiology(subject: pd.Series | dict) -> Physiology:
     """PBPK physiology of one subject (a row of :func:`sample_population` or :func:`read_covariates`)."""
     row = _row(subject)
     if float(row["age"]) < PAEDIATRIC_AGE_RANGE[1]:
         return _child_physiology(row)
     phys = individual_physiology(age=float(row["age"]), sex=str(row["sex"]), weight_kg=float(row["weight_kg"]),
-                                 height_cm=float(row["height_cm"]), egfr=float(row["egfr"]))
+                                 height_cm=float(row["height_cm"]), egfr=_egfr(row))
     kdigo, cp = _optional(row, "kdigo_target"), _optional(row, "child_pugh")
     if kdigo is not None:
         phys = replace(phys, hematocrit=_ckd_hematocrit(float(row["egfr"]), phys.sex))
     if cp is not None:
-        f = _impairment()["child_pugh"][cp]
+        f = child_pugh_factors(cp, where="covariate child_pugh: ")
         flows = dict(phys.flows)
         flows["liver"] *= f["hepatic_artery_flow"]
         flows["kidney"] *= f["renal_flow"]
@@ -254,6 +282,22 @@ def fu_with_albumin(fu: float, albumin_factor: float, *, albumin_volume_fraction
     return 1 / ((1 - fd) + fd * k)
 
 
+def hepatic_fu(fu: float, child_pugh: str, *, binding_protein: str = "albumin") -> float:
+    """Fraction unbound in Child-Pugh class ``child_pugh``: the binding protein's factor in the OSP model.
+
+    ``binding_protein`` is a drug record's (``albumin`` or ``alpha1_acid_glycoprotein``).
+
+    >>> round(hepatic_fu(0.10, "B", binding_protein="alpha1_acid_glycoprotein"), 4)
+    0.1656
+    """
+    f = child_pugh_factors(child_pugh)
+    table = _impairment()["child_pugh"]
+    if binding_protein not in ("albumin", "alpha1_acid_glycoprotein"):
+        raise PopulationError(f"binding protein {binding_protein!r}: use 'albumin' or 'alpha1_acid_glycoprotein'")
+    return fu_with_albumin(fu, float(f[binding_protein]),
+                           albumin_volume_fraction=float(table[f"{binding_protein}_volume_fraction"]))
+
+
 def subject_parameters(drug: DrugRecord, subject: pd.Series | dict) -> Parameterisation:
     """PBPK parameter values for ``drug`` in one subject, its condition's multipliers applied.
 
@@ -267,15 +311,17 @@ def subject_parameters(drug: DrugRecord, subject: pd.Series | dict) -> Parameter
     kdigo, cp = _optional(row, "kdigo_target"), _optional(row, "child_pugh")
     multipliers: dict[str, float] = {}
     fu = drug.fu
+    shunt = 0.0
     if cp is not None:
-        f = _impairment()["child_pugh"][cp]
+        f = child_pugh_factors(cp, where="covariate child_pugh: ")
         multipliers = {e: float(v) for e, v in f["enzymes"].items() if e in ENZYMES}
-        fu = fu_with_albumin(drug.fu, float(f["albumin"]))
+        fu = hepatic_fu(drug.fu, cp, binding_protein=drug.binding_protein)
+        shunt = 1.0 - float(f["portal_flow"])
     elif kdigo is not None:
         fu = min(1.0, drug.fu * float(_impairment()["ckd"]["fu_factor"][kdigo]))
     p = parameterise(drug, phys, multipliers=multipliers)
-    if fu != drug.fu:
-        values = {**p.values, "fu": fu}
+    if fu != drug.fu or shunt:
+        values = {**p.values, "fu": fu, "f_portal_shunt": shunt}
         cl_h, cl_r = total_clearance(values)
         p = Parameterisation(values, cl_h, cl_r)
     return p
