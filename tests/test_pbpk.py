@@ -209,3 +209,11 @@ def test_rest_of_body_takes_muscle_kp(midazolam: qs.pbpk.DrugRecord) -> None:
     v = parameterise(midazolam, reference("male")).values
     assert v["Kp_rest"] == v["Kp_muscle"] == v["Kp_thyroid"]
     assert all(math.isfinite(v[k]) and v[k] > 0 for k in v if k.startswith("Kp_"))
+
+
+def test_regeneration_command_refuses_unknown_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m qsp_sbml.pbpk --help`` used to regenerate (write) the shipped files; now a usage error."""
+    from qsp_sbml.pbpk.__main__ import main as regenerate
+
+    assert regenerate(["--help"]) == 2
+    assert "usage: python -m qsp_sbml.pbpk [--check]" in capsys.readouterr().err

@@ -44,7 +44,11 @@ def generated() -> dict[Path, str]:
 
 
 def main(argv: list[str]) -> int:
-    """Write (or with ``--check`` compare) the generated files."""
+    """Write (or with ``--check`` compare) the generated files; any other argument is a usage error (exit 2)."""
+    if any(a != "--check" for a in argv):
+        sys.stderr.write("usage: python -m qsp_sbml.pbpk [--check]\n(regenerates models/pbpk/*.xml; --check compares "
+                         "and writes nothing)\n")
+        return 2
     return sync_generated(generated(), check="--check" in argv, command="python -m qsp_sbml.pbpk")
 
 
