@@ -50,7 +50,8 @@ except PackageNotFoundError:  # a source tree on sys.path without an install
 #: Public subpackages and modules reachable as attributes, imported on first access.
 _SUBMODULES = (
     "C", "calibrate", "compose", "distributed", "dosing", "engine", "errors", "interop", "library", "loading",
-    "log", "metrics", "model", "pbpk", "petab", "pharmacogenomics", "physiology", "plot", "population",
+    "log", "metrics", "model", "ontogeny", "paediatric", "pbpk", "petab", "pharmacogenomics", "physiology", "plot",
+    "population",
     "registry", "resources", "rwe", "sbml_checks", "sensitivity", "simulate", "trial", "typed_yaml", "units",
     "validate",
 )

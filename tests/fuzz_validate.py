@@ -48,7 +48,7 @@ def _truncate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 def _tree_edit(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     try:
         root = ET.fromstring(data)  # noqa: S314 -- our own shipped models and their mutants
-    except ET.ParseError:
+    except (ET.ParseError, LookupError, ValueError):  # LookupError: a flipped byte in encoding="UTF-8"
         return _byte_flip(data, rng)
     parents = [(p, c) for p in root.iter() for c in list(p)]
     if not parents:
