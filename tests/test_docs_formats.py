@@ -565,7 +565,12 @@ def test_documented_fields_match_the_code(name: str) -> None:
     _compare(name, CODE[name]())
 
 
-@pytest.mark.parametrize("name", sorted(RUNS))
+#: Runs over ~5 s: the oncology report fits the erlotinib PK and kill (about 20 s).
+_SLOW_RUNS = {"library_report_run"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if RUNS[n][0] in _SLOW_RUNS else n
+                                  for n in sorted(RUNS)])
 def test_documented_outputs_match_a_real_run(name: str, request: pytest.FixtureRequest) -> None:
     fixture, read = RUNS[name]
     folder = request.getfixturevalue(fixture)

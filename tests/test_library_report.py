@@ -121,14 +121,25 @@ def test_psoriasis_report_reuses_the_saved_fit_and_the_split(tmp_path: Path, mon
     assert "**Predicted:**" in summary and "not validated" not in summary and "**not met**" in summary
 
 
+@pytest.mark.slow
 def test_oncology_forecast_rows_are_predicted_and_match_the_modules_own_metric(tmp_path: Path) -> None:
     _, table, metrics, summary = _report(tmp_path, "oncology")
-    assert set(table.loc[table["role"] == "fitted", "time"]) <= set(np.arange(1, 15))
-    assert (table.loc[table["role"] == "predicted", "time"] > 14).all()
+    control = table[table["arm"].str.startswith("LXF A677 control")]
+    assert set(control.loc[control["role"] == "fitted", "time"]) <= set(np.arange(1, 15))
+    assert (control.loc[control["role"] == "predicted", "time"] > 14).all()
     outcome = oncology_module.validate()
+    forecast = control[control["role"] == "predicted"]
+    assert len(forecast) == int((outcome.table["set"] == "forecast").sum())
+    assert float(np.exp(np.mean(np.abs(np.log(forecast["simulated"] / forecast["observed"]))))) == pytest.approx(
+        outcome.value, abs=1e-3)
+    # the erlotinib arms: the split's calibration arm fitted, its prediction arms predicted (tests/test_oncology_kill)
+    treated = table[table["arm"].str.contains("erlotinib")]
+    assert set(treated.loc[treated["role"] == "fitted", "arm"]) == {"LXF A677 erlotinib 25 mg/kg daily "
+                                                                      "(erlotinib_25_mg_per_kg)"}
+    assert {a.split(" (")[0] for a in treated.loc[treated["role"] == "predicted", "arm"]} == {
+        "LXF A677 erlotinib 6.25 mg/kg daily", "LXF A677 erlotinib 100 mg/kg daily"}
     pred = table[table["role"] == "predicted"]
-    assert metrics["predicted"]["points"] == len(pred) == int((outcome.table["set"] == "forecast").sum())
-    assert metrics["predicted"]["gmfe"] == pytest.approx(outcome.value, abs=1e-4)
+    assert metrics["predicted"]["points"] == len(pred) == len(forecast) + int((treated["role"] == "predicted").sum())
     assert metrics["predicted"]["coverage_90"] is None and metrics["predicted"]["points_with_interval"] == 0
     assert metrics["predicted"]["ccc"] == pytest.approx(
         concordance_correlation(pred["observed"], pred["simulated"]), abs=1e-4)
