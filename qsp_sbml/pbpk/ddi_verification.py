@@ -215,14 +215,19 @@ def plot(table: pd.DataFrame, path: str | Path) -> Path:
     ax.plot(grid, limits[:, 1], "k--", lw=0.8)
     ax.plot(grid, grid * 2, "k:", lw=0.8, label="2-fold")
     ax.plot(grid, grid / 2, "k:", lw=0.8)
-    for perp, marker in zip(sorted(table["perpetrator"].unique()), "os^vDP", strict=False):
-        t = table[table["perpetrator"] == perp]
-        ax.scatter(t["obs_auc_ratio"], t["dyn_auc_ratio"], marker=marker, color="C0", label=f"{perp} (dynamic)")
+    pairs = sorted(table.groupby(["victim", "perpetrator"]).groups)
+    markers = "os^vDPX<>*hHdp8"
+    if len(pairs) > len(markers):
+        raise DdiStudyError(f"plot: {len(pairs)} victim/perpetrator pairs, at most {len(markers)} markers")
+    for (victim, perp), marker in zip(pairs, markers, strict=False):
+        t = table[(table["victim"] == victim) & (table["perpetrator"] == perp)]
+        ax.scatter(t["obs_auc_ratio"], t["dyn_auc_ratio"], marker=marker, color="C0",
+                   label=f"{victim} + {perp} (dynamic)")
         ax.scatter(t["obs_auc_ratio"], t["static_auc_ratio"], marker=marker, facecolors="none", edgecolors="C3",
-                   label=f"{perp} (static)")
+                   label=f"{victim} + {perp} (static)")
     ax.set(xscale="log", yscale="log", xlabel="observed AUC ratio", ylabel="predicted AUC ratio",
            title="DDI: predicted vs observed AUC ratios")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -258,22 +263,27 @@ def report_markdown(table: pd.DataFrame, summary: Mapping[str, float], *, figure
               "Dispos 39:170, delta = 1.25).", "",
               ("**Met** by the dynamic predictions." if not fails else "**Not met** by the dynamic predictions: "
                + "; ".join(fails) + ".")]
-    lines += ["", "By perpetrator (dynamic):", "", "| perpetrator | n | GMFE AUC ratio | inside Guest's limits |",
-              "|---|---|---|---|"]
+    lines += ["", "By victim and perpetrator:", "",
+              "| victim | perpetrator | n | GMFE AUC ratio (dynamic) | inside Guest's limits (dynamic) | "
+              "GMFE AUC ratio (static) | inside Guest's limits (static) |",
+              "|---|---|---|---|---|---|---|"]
     verif = table[table["role"] == "verification"]
-    for perp, t in verif.groupby("perpetrator"):
-        lines.append(f"| {perp} | {len(t)} | {ddi.gmfe(t['dyn_auc_ratio'].tolist(), t['obs_auc_ratio'].tolist()):.2f} "
-                     f"| {100 * t['dyn_inside_guest'].mean():.0f} % |")
+    for (victim, perp), t in verif.groupby(["victim", "perpetrator"]):
+        obs = t["obs_auc_ratio"].tolist()
+        dyn, static = ddi.gmfe(t["dyn_auc_ratio"].tolist(), obs), ddi.gmfe(t["static_auc_ratio"].tolist(), obs)
+        lines.append(f"| {victim} | {perp} | {len(t)} | {dyn:.2f} | {100 * t['dyn_inside_guest'].mean():.0f} % "
+                     f"| {static:.2f} | {100 * t['static_inside_guest'].mean():.0f} % |")
     if figure:
         lines += ["", f"![predicted vs observed AUC ratios]({figure})"]
     lines += ["", "## Studies", "",
-              "| id | study | perpetrator | victim route | obs AUCR | dynamic | static | Guest limits | "
+              "| id | study | victim | perpetrator | victim route | obs AUCR | dynamic | static | Guest limits | "
               "obs CmaxR | dynamic CmaxR | perpetrator Cmax (mg/L) | source |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         cmax = "" if pd.isna(r["obs_cmax_ratio"]) else f"{r['obs_cmax_ratio']:.2f}"
         lines.append(
-            f"| {r['id']} | {r['study']} | {r['perpetrator']} | {r['victim_route']} | {r['obs_auc_ratio']:.2f} | "
+            f"| {r['id']} | {r['study']} | {r['victim']} | {r['perpetrator']} | {r['victim_route']} | "
+            f"{r['obs_auc_ratio']:.2f} | "
             f"{r['dyn_auc_ratio']:.2f}{'' if r['dyn_inside_guest'] else ' (out)'} | "
             f"{r['static_auc_ratio']:.2f}{'' if r['static_inside_guest'] else ' (out)'} | "
             f"{r['guest_low']:.2f}-{r['guest_high']:.2f} | {cmax} | {r['dyn_cmax_ratio']:.2f} | "

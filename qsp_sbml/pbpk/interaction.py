@@ -47,7 +47,7 @@ from qsp_sbml.model import Model
 from qsp_sbml.pbpk import ddi
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.parameters import parameterise
-from qsp_sbml.pbpk.structure import DOSE_TARGETS
+from qsp_sbml.pbpk.structure import DOSE_TARGETS, ENZYMES
 from qsp_sbml.physiology import reference
 from qsp_sbml.resources import project_models_dir
 
@@ -259,10 +259,13 @@ def static_prediction(victim: DrugRecord, perpetrator: DrugRecord, enzymes: Sequ
                       ) -> tuple[float, float, float]:
     """Net-effect AUC ratio, unbound hepatic-inlet and gut concentrations (uM) from records and Cmax.
 
-    ``fm`` of each enzyme is its fraction of the victim's total clearance
-    (``(1 - fe) fm_hepatic``); with several enzymes the liver terms add up
-    (``1 / (sum_e fm_e ABC_e + 1 - sum_e fm_e)``); the gut term is that of the
-    CYP3A4 effect with the victim's ``Fg``.
+    ``fm`` of each enzyme is its fraction of the victim's total systemic
+    clearance in the reference adult, from the parameterised module: the
+    hepatic share ``CL_h / (CL_h + CL_r)`` times ``CLint_e / sum CLint``. This
+    is ``(1 - fe) fm_e`` for a record given by ``cl_iv`` and ``fm``, and holds
+    as well for a record given by ``clint`` per enzyme. With several enzymes
+    the liver terms add up (``1 / (sum_e fm_e ABC_e + 1 - sum_e fm_e)``); the
+    gut term is that of the CYP3A4 effect with the victim's ``Fg``.
     """
     mw = perpetrator.molecular_weight
     a = perpetrator.absorption
@@ -270,11 +273,11 @@ def static_prediction(victim: DrugRecord, perpetrator: DrugRecord, enzymes: Sequ
     inlet = ddi.hepatic_inlet_concentration(cmax=cmax_mg_l / mw * 1000.0, fu=perpetrator.fu, dose=dose_umol,
                                             ka=a.ka, fa=a.fa, fg=a.fg, bp=perpetrator.bp)
     gut = ddi.gut_concentration(dose=dose_umol, ka=a.ka, fa=a.fa)
-    fe = victim.clearance.fe
+    fm_all = _fraction_metabolised(victim)
     liver_sum, fm_sum, gut_factor = 0.0, 0.0, 1.0
     for e in enzymes:
         effect = perpetrator.interactions[e].effect()
-        fm = (1.0 - fe) * victim.clearance.fm.get(e, 0.0)
+        fm = fm_all.get(e, 0.0)
         liver_sum += fm * ddi.organ_factor(effect, inlet, enzyme=e, organ="liver")
         fm_sum += fm
         if e in GUT_ENZYMES and victim_oral:
@@ -282,3 +285,14 @@ def static_prediction(victim: DrugRecord, perpetrator: DrugRecord, enzymes: Sequ
     fg = victim.absorption.fg if victim_oral else 1.0
     ratio = 1.0 / (gut_factor * (1.0 - fg) + fg) / (liver_sum + (1.0 - fm_sum))
     return ratio, inlet, gut
+
+
+def _fraction_metabolised(victim: DrugRecord) -> dict[str, float]:
+    """Fraction of the victim's total clearance by each enzyme in the reference adult (module equations)."""
+    par = parameterise(victim, reference("male"))
+    clint = {e: par.values[f"CLint_{e}"] for e in ENZYMES}
+    total = sum(clint.values())
+    if total <= 0 or par.cl_total <= 0:
+        return dict.fromkeys(ENZYMES, 0.0)
+    hepatic = par.cl_hepatic / par.cl_total
+    return {e: hepatic * v / total for e, v in clint.items()}

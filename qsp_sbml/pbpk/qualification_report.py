@@ -179,11 +179,11 @@ def _ddi_lines(ddi_table: pd.DataFrame | None, ddi_source: str) -> list[str]:
             lines.append(f"\n{role}: n = {len(t)}, dynamic GMFE {s['dyn_gmfe_auc']:.2f} "
                          f"({100 * s['dyn_inside_guest']:.0f} % inside Guest's limits), static GMFE "
                          f"{s['static_gmfe_auc']:.2f} ({100 * s['static_inside_guest']:.0f} % inside).")
-    lines += ["", "| group | study | perpetrator | victim route | observed AUCR | dynamic | static | Guest limits |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| group | study | victim | perpetrator | victim route | observed AUCR | dynamic | static | "
+              "Guest limits |", "|---|---|---|---|---|---|---|---|---|"]
     for _, r in ddi_table.iterrows():
         lo, hi = ddi.guest_limits(float(r["obs_auc_ratio"]))
-        lines.append(f"| {r['role']} | {r['study']} | {r['perpetrator']} | {r['victim_route']} | "
+        lines.append(f"| {r['role']} | {r['study']} | {r['victim']} | {r['perpetrator']} | {r['victim_route']} | "
                      f"{r['obs_auc_ratio']:.2f} | {r['dyn_auc_ratio']:.2f} | {r['static_auc_ratio']:.2f} | "
                      f"{lo:.2f}-{hi:.2f} |")
     return lines
