@@ -216,7 +216,7 @@ def plot(table: pd.DataFrame, path: str | Path) -> Path:
     ax.plot(grid, grid * 2, "k:", lw=0.8, label="2-fold")
     ax.plot(grid, grid / 2, "k:", lw=0.8)
     pairs = sorted(table.groupby(["victim", "perpetrator"]).groups)
-    markers = "os^vDPX<>*hHdp8"
+    markers = "os^vDPX<>*hpd8H"  # no two hexagons (h, H) among the first 12 pairs
     if len(pairs) > len(markers):
         raise DdiStudyError(f"plot: {len(pairs)} victim/perpetrator pairs, at most {len(markers)} markers")
     for (victim, perp), marker in zip(pairs, markers, strict=False):
