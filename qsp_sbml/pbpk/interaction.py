@@ -126,6 +126,29 @@ class DdiStudy:
         if any(t < 0 or a <= 0 for t, a in self.perpetrator_doses):
             raise ddi.DdiError(f"{self.victim}+{self.perpetrator}: perpetrator doses need time >= 0, amount > 0")
 
+    def perpetrator_dose_at_victim(self, window_h: float = 24.0) -> float:
+        """The perpetrator dose (mg) whose absorption the static equation sees at the victim's dose.
+
+        The ``Fa ka Dose`` terms of the static perpetrator concentrations (FDA
+        2020, Table 2) describe a dose being absorbed while the victim is
+        given: the last perpetrator dose at or before the victim's dose within
+        ``window_h`` (or, when the victim comes first, the first dose within
+        ``window_h`` after it). With no dose in that window (a study of the
+        victim days after the perpetrator was stopped) it is 0, so only the
+        simulated plasma Cmax enters the hepatic concentration.
+
+        >>> DdiStudy(victim="v", perpetrator="p", victim_dose_mg=1.0, victim_time_h=74.0,
+        ...          perpetrator_doses=((0.0, 400.0), (24.0, 200.0), (48.0, 200.0), (72.0, 200.0))
+        ...          ).perpetrator_dose_at_victim()
+        200.0
+        """
+        t0 = self.victim_time_h
+        before = [(t, a) for t, a in self.perpetrator_doses if t0 - window_h <= t <= t0]
+        if before:
+            return max(before)[1]
+        after = [(t, a) for t, a in self.perpetrator_doses if t0 < t <= t0 + window_h]
+        return min(after)[1] if after else 0.0
+
 
 @dataclass(frozen=True)
 class DdiPrediction:
@@ -223,8 +246,9 @@ def predict_ddi(study: DdiStudy, drugs: Mapping[str, DrugRecord]) -> DdiPredicti
     victim's plasma concentration from its dose over ``horizon_h``,
     extrapolated to infinity. The static ratio uses the same records: the
     perpetrator's simulated plasma Cmax in the 24 h before the victim's dose
-    (or after it, when the victim comes first) and the net-effect equation of
-    :mod:`qsp_sbml.pbpk.ddi`.
+    (or after it, when the victim comes first), the perpetrator dose being
+    absorbed then (:meth:`DdiStudy.perpetrator_dose_at_victim`) and the
+    net-effect equation of :mod:`qsp_sbml.pbpk.ddi`.
     """
     try:
         victim, perpetrator = drugs[study.victim], drugs[study.perpetrator]
@@ -246,7 +270,7 @@ def predict_ddi(study: DdiStudy, drugs: Mapping[str, DrugRecord]) -> DdiPredicti
     near = (times >= max(0.0, t0 - 24.0)) & (times <= t0 + 24.0)
     cmax_p = float(perp_c[near].max())
     static, inlet, gut = static_prediction(victim, perpetrator, enzymes, cmax_mg_l=cmax_p,
-                                           dose_mg=max((a for _, a in study.perpetrator_doses), default=0.0),
+                                           dose_mg=study.perpetrator_dose_at_victim(),
                                            victim_oral=study.victim_route == "po",
                                            perpetrator_oral=study.perpetrator_route == "po")
     return DdiPrediction(res[True].auc_inf / res[False].auc_inf, res[True].cmax / res[False].cmax, static,
@@ -265,7 +289,11 @@ def static_prediction(victim: DrugRecord, perpetrator: DrugRecord, enzymes: Sequ
     is ``(1 - fe) fm_e`` for a record given by ``cl_iv`` and ``fm``, and holds
     as well for a record given by ``clint`` per enzyme. With several enzymes
     the liver terms add up (``1 / (sum_e fm_e ABC_e + 1 - sum_e fm_e)``); the
-    gut term is that of the CYP3A4 effect with the victim's ``Fg``.
+    gut term is that of the CYP3A4 effect with the victim's ``Fg``. For an
+    intravenous victim (no gut term) the ratio is that of the victim's
+    well-stirred total clearance with each enzyme's activity scaled by its
+    ``ABC`` (see :func:`_iv_auc_ratio`), which equals the liver term above
+    only for a victim of low hepatic extraction.
     """
     mw = perpetrator.molecular_weight
     a = perpetrator.absorption
@@ -273,18 +301,37 @@ def static_prediction(victim: DrugRecord, perpetrator: DrugRecord, enzymes: Sequ
     inlet = ddi.hepatic_inlet_concentration(cmax=cmax_mg_l / mw * 1000.0, fu=perpetrator.fu, dose=dose_umol,
                                             ka=a.ka, fa=a.fa, fg=a.fg, bp=perpetrator.bp)
     gut = ddi.gut_concentration(dose=dose_umol, ka=a.ka, fa=a.fa)
+    liver = {e: ddi.organ_factor(perpetrator.interactions[e].effect(), inlet, enzyme=e, organ="liver")
+             for e in enzymes}
+    if not victim_oral:
+        return _iv_auc_ratio(victim, liver), inlet, gut
     fm_all = _fraction_metabolised(victim)
-    liver_sum, fm_sum, gut_factor = 0.0, 0.0, 1.0
+    liver_sum = sum(fm_all.get(e, 0.0) * f for e, f in liver.items())
+    fm_sum = sum(fm_all.get(e, 0.0) for e in enzymes)
+    gut_factor = 1.0
     for e in enzymes:
-        effect = perpetrator.interactions[e].effect()
-        fm = fm_all.get(e, 0.0)
-        liver_sum += fm * ddi.organ_factor(effect, inlet, enzyme=e, organ="liver")
-        fm_sum += fm
-        if e in GUT_ENZYMES and victim_oral:
-            gut_factor = ddi.organ_factor(effect, gut, enzyme=e, organ="gut")
-    fg = victim.absorption.fg if victim_oral else 1.0
+        if e in GUT_ENZYMES:
+            gut_factor = ddi.organ_factor(perpetrator.interactions[e].effect(), gut, enzyme=e, organ="gut")
+    fg = victim.absorption.fg
     ratio = 1.0 / (gut_factor * (1.0 - fg) + fg) / (liver_sum + (1.0 - fm_sum))
     return ratio, inlet, gut
+
+
+def _iv_auc_ratio(victim: DrugRecord, liver: Mapping[str, float]) -> float:
+    """AUC ratio of an intravenous victim: total clearance without / with the enzyme activities ``liver``.
+
+    The net-effect equation is that of an oral victim, whose AUC under the
+    well-stirred liver model is ``Dose / (fu_b CLint)`` whatever the hepatic
+    blood flow. After an intravenous dose ``AUC = Dose / CL`` with the
+    flow-limited ``CL_h = Qh fu_b CLint / (Qh + fu_b CLint)`` (Wilkinson GR,
+    Shand DG 1975, Clin Pharmacol Ther 18:377), so the hepatic term
+    ``1 / (fm ABC + 1 - fm)`` holds only for a victim of low hepatic
+    extraction; here each enzyme's intrinsic clearance is scaled by its
+    ``ABC`` in the module's own clearance equations (reference male).
+    """
+    phys = reference("male")
+    base = parameterise(victim, phys).cl_total
+    return base / parameterise(victim, phys, multipliers=dict(liver)).cl_total
 
 
 def _fraction_metabolised(victim: DrugRecord) -> dict[str, float]:
