@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -131,7 +131,7 @@ def _flows(ref: Physiology, volumes: dict[str, float], brain_flow: float, brain_
     return {**fixed, **{t: q * scale for t, q in hat.items()}}
 
 
-@cache
+@lru_cache(maxsize=512)  # bounded: sampled children have continuous ages
 def paediatric_reference(age_years: float, sex: str = "male") -> Physiology:
     """The ICRP 89 reference child of ``sex`` at postnatal age ``age_years`` (0-18), term birth.
 

@@ -298,3 +298,16 @@ def test_sampled_adults_stay_in_the_range_individual_physiology_accepts() -> Non
     for column in ("weight_kg", "height_cm"):
         low, high = ADULT_RANGES[column]
         assert frame[column].between(low, high).all(), column
+
+
+def test_a_child_with_creatinine_but_no_egfr_is_refused_naming_the_row(tmp_path: Path) -> None:
+    """CKD-EPI 2021 is an adult equation: a child's creatinine used to give an adult eGFR silently."""
+    table = tmp_path / "kids.csv"
+    table.write_text("subject_id,age,sex,weight_kg,height_cm,serum_creatinine_mg_dl\n"
+                     "1,40,male,80,180,0.9\n2,5,male,19,109,0.35\n", encoding="utf-8")
+    with pytest.raises(PopulationError, match="under 18") as err:
+        read_covariates(table)
+    assert "row 2" in str(err.value) and "serum_creatinine_mg_dl" in str(err.value)
+    table.write_text("subject_id,age,sex,weight_kg,height_cm,serum_creatinine_mg_dl,egfr\n"
+                     "1,5,male,19,109,0.35,120\n", encoding="utf-8")
+    assert read_covariates(table)["egfr"].iloc[0] == 120  # a paediatric eGFR given by the user is kept

@@ -185,6 +185,17 @@ def test_metrics_ignore_fitted_and_checked_rows() -> None:
     assert table["inside_pi"].dropna().mean() != pytest.approx(pm["coverage_90"])
 
 
+def test_a_predicted_point_without_an_observed_value_is_counted_but_not_in_the_errors() -> None:
+    """A predicted row with only an observed range used to turn CCC into NaN and drop GMFE."""
+    q = _toy(False)
+    table = q.table.copy()
+    extra = table[table["role"] == "predicted"].iloc[[0]].assign(arm="range-only", observed=float("nan"))
+    pm = qualification_metrics(pd.concat([table, extra], ignore_index=True))["predicted"]
+    assert pm["points"] == 4
+    assert pm["ccc"] == pytest.approx(concordance_correlation([0.2, 0.5, 0.8], [0.22, 0.47, 0.9]), abs=1e-4)
+    assert pm["gmfe"] is not None and pm["max_abs_error"] == pytest.approx(0.1)
+
+
 def test_concordance_correlation_of_known_pairs() -> None:
     assert concordance_correlation([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == pytest.approx(1.0)
     # shifted by one: 2 cov / (var x + var y + 1) = 2 (2/3) / (4/3 + 1) = 4/7

@@ -11,7 +11,6 @@ which replaces the previous report only when every step has finished.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qsp_sbml._io import atomic_write_text, check_output_folder, replace_folder
+from qsp_sbml._io import atomic_write_text, check_output_folder, json_text, replace_folder
 
 __all__ = ["ENV_REPLICATES", "ENV_STARTS", "ENV_SUBJECTS", "DemoContext", "DemoSettings", "Step", "StepOutcome",
            "run_pipeline"]
@@ -122,7 +121,7 @@ def run_pipeline(out_dir: str | Path, steps: Sequence[Step], settings: DemoSetti
                 echo(f"  [{len(outcomes)}/{len(steps)}] {outcome.title}: {verdict} ({timings[name]:.1f} s)")
         wall = time.perf_counter() - t_all
         summary = _summary(outcomes, timings, settings, wall)
-        atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2, default=float) + "\n")
+        atomic_write_text(tmp / "summary.json", json_text(summary))
         atomic_write_text(tmp / "report.md", _report(outcomes, timings, summary))
         replace_folder(tmp, out)
     except BaseException:

@@ -234,7 +234,7 @@ def step_population(ctx: DemoContext) -> StepOutcome:
                                        )["disease__P_PASI90"].to_numpy()
                    for arm, reg in (("risankizumab", regimen), ("placebo", None))}
     rates, rows = _responder_rates(times, arms, typical_p90)
-    observed.to_csv(ctx.folder / "ultimma1_observed.tsv", sep="\t", index=False)
+    atomic_write_text(ctx.folder / "ultimma1_observed.tsv", observed.to_csv(sep="\t", index=False))
     _responder_plot(times, arms, typical_p90, ctx.folder / "population_PASI90_rate.png")
     failed = {arm: len(d["result"].failed) for arm, d in arms.items()}
     c16 = treated["result"].values[:, k16, 0]

@@ -263,7 +263,9 @@ def qualification() -> Qualification:
                 f"committed before the fit): {_fit_words(treated)}"),
         predicted=(f"every later measurement of the same 8 untreated animals (after day {TRAIN_LAST_DAY:g}), "
                    f"forecast by the fitted module (GMFE tolerance {TOLERANCE_GMFE:g}); and the erlotinib dose arms "
-                   f"{', '.join(treated.prediction)}, never used in any fit, simulated with the fitted PK, growth "
+                   f"{', '.join(treated.prediction)}, whose tumour volumes are used in no fit (their mice's plasma "
+                   f"concentrations are part of the PK fit, which uses all concentrations), simulated with the "
+                   f"fitted PK, growth "
                    f"and kill from each mouse's day-0 volume and own doses"),
         sources=(outcome.source, str(read_observed(_TREATED, ("source",))["source"].iloc[0]),
                  str(read_observed(_PK_OBS, ("source",))["source"].iloc[0])),

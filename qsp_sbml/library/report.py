@@ -154,18 +154,20 @@ def qualification_metrics(table: pd.DataFrame) -> dict[str, Any]:
     """
     counts = {r.value: int((table["role"] == r.value).sum()) for r in Role}
     pred = table[table["role"] == Role.PREDICTED.value]
-    obs, sim = pred["observed"].to_numpy(float), pred["simulated"].to_numpy(float)
+    # a predicted point with only an observed range (no value) counts in "points" but not in the errors
+    valued = pred[np.isfinite(pred["observed"].to_numpy(float))]
+    obs, sim = valued["observed"].to_numpy(float), valued["simulated"].to_numpy(float)
     with_pi = pred[pred["inside_pi"].notna()]
     n_inside = int(with_pi["inside_pi"].astype(bool).sum())
     coverage = n_inside / len(with_pi) if len(with_pi) else math.nan
-    ccc = concordance_correlation(obs, sim) if len(pred) >= 2 else math.nan
-    positive = len(pred) > 0 and bool(np.all(obs > 0) and np.all(sim > 0))
+    ccc = concordance_correlation(obs, sim) if len(valued) >= 2 else math.nan
+    positive = len(valued) > 0 and bool(np.all(obs > 0) and np.all(sim > 0))
     gmfe = float(np.exp(np.mean(np.abs(np.log(sim / obs))))) if positive else math.nan
     err = np.abs(sim - obs)
     predicted = {"points": len(pred), "points_with_interval": len(with_pi), "inside_90": n_inside,
                  "coverage_90": _round(coverage), "ccc": _round(ccc),
-                 "mean_abs_error": _round(float(err.mean())) if len(pred) else None,
-                 "max_abs_error": _round(float(err.max())) if len(pred) else None, "gmfe": _round(gmfe)}
+                 "mean_abs_error": _round(float(err.mean())) if len(valued) else None,
+                 "max_abs_error": _round(float(err.max())) if len(valued) else None, "gmfe": _round(gmfe)}
     return {"points": counts, "predicted": predicted, "acceptance": _acceptance(predicted)}
 
 
@@ -433,7 +435,7 @@ def write_reports(out: str | Path, qualifications: Sequence[Qualification], *, c
     ``out/README.md`` lists the modules.  Tables and texts are built first, then written with the plots
     into a temporary folder that replaces ``out`` only when complete (a failure leaves ``out`` as it was).
     """
-    from qsp_sbml._io import atomic_folder, atomic_write_text
+    from qsp_sbml._io import atomic_folder, atomic_write_text, json_text
     from qsp_sbml.plot import save_figure
 
     target = check_report_folder(out)
@@ -452,8 +454,8 @@ def write_reports(out: str | Path, qualifications: Sequence[Qualification], *, c
         index.append(f"| [{q.name}]({q.name}/summary.md) | {c['fitted']} | {c['predicted']} | {c['checked']} | "
                      f"{_fmt(p['coverage_90'])} | {_fmt(p['ccc'])} | {verdict} |")
         files[f"{q.name}/qualification.tsv"] = _table_text(q.table)
-        files[f"{q.name}/metrics.json"] = json.dumps(
-            {"module": q.name, **metrics, "note": "metrics are computed on the predicted points only"}, indent=2) + "\n"
+        files[f"{q.name}/metrics.json"] = json_text(
+            {"module": q.name, **metrics, "note": "metrics are computed on the predicted points only"})
         files[f"{q.name}/summary.md"] = render_summary(q, metrics, command=command)
     files["README.md"] = "\n".join([*index, "", f"Written by `{command}`.", ""])
     with atomic_folder(target) as tmp:  # a failure below leaves ``out`` as it was

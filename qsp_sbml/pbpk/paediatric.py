@@ -184,7 +184,8 @@ def _predict(study: PaediatricStudy, drug: DrugRecord, model: Model) -> dict[str
     grid = np.unique(np.concatenate([np.geomspace(1e-3, _HORIZON_H, 600), [0.0]]))
     frame = model.simulate(grid, selections=["C_plasma"], parameters=p.values, regimen=regimen)
     r = nca(frame["time"].to_numpy(), frame["C_plasma"].to_numpy())
-    auc = r.auc_inf if math.isfinite(r.auc_inf) else r.auc_last  # mg h / L
+    # no terminal phase within the horizon (e.g. a newborn without CYP3A4): AUC and CL unknown, not AUC(0-72 h)
+    auc = r.auc_inf if math.isfinite(r.auc_inf) else math.nan  # mg h / L
     return {"weight_kg": weight, "dose_mg": dose, "auc_pred_ng_h_ml": auc * 1000,
             "cl_pred_ml_min_kg": dose / auc / weight * 1000 / 60,
             "auc_extrapolated_pct": 100 * (auc - r.auc_last) / auc}

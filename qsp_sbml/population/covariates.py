@@ -240,6 +240,15 @@ def check_covariates(frame: pd.DataFrame, *, source: str = "covariates") -> None
         if not (cp is None or (isinstance(cp, float) and math.isnan(cp)) or cp in CHILD_PUGH_CLASSES):
             raise PopulationError(f"unknown Child-Pugh class {cp!r}; valid classes: {', '.join(CHILD_PUGH_CLASSES)} "
                                   "(or empty)", source=source, row=i, column="child_pugh", value=cp)
+    if "serum_creatinine_mg_dl" in frame.columns and "egfr" not in frame.columns and "age" in frame.columns:
+        ages = pd.to_numeric(frame["age"], errors="coerce").to_numpy(dtype=float)
+        for i, (age, scr) in enumerate(zip(ages, frame["serum_creatinine_mg_dl"], strict=True), start=1):
+            if age < 18 and pd.notna(scr):
+                raise PopulationError(
+                    "a subject under 18 with serum creatinine but no egfr: CKD-EPI 2021 is an adult equation; give "
+                    "an egfr column (e.g. bedside Schwartz, 0.413 x height_cm / creatinine; Schwartz GJ et al. 2009 "
+                    "J Am Soc Nephrol 20:629) or leave creatinine empty (GFR then follows body size and maturation)",
+                    source=source, row=i, column="serum_creatinine_mg_dl", value=scr)
     for column, (low, high) in COVARIATE_RANGES.items():
         if column not in frame.columns:
             continue
