@@ -292,7 +292,7 @@ def static_prediction(victim: DrugRecord, perpetrator: DrugRecord, enzymes: Sequ
     gut term is that of the CYP3A4 effect with the victim's ``Fg``. For an
     intravenous victim (no gut term) the ratio is that of the victim's
     well-stirred total clearance with each enzyme's activity scaled by its
-    ``ABC`` (see :func:`_iv_auc_ratio`), which equals the liver term above
+    ``ABC`` (``_iv_auc_ratio``), which equals the liver term above
     only for a victim of low hepatic extraction.
     """
     mw = perpetrator.molecular_weight
