@@ -259,6 +259,28 @@ def check_covariates(frame: pd.DataFrame, *, source: str = "covariates") -> None
             if not low <= v <= high:
                 raise PopulationError(f"{raw:g} is outside the physiological range {low:g}-{high:g}",
                                       source=source, row=i, column=column, value=raw)
+    _check_children(frame, source)
+
+
+def _check_children(frame: pd.DataFrame, source: str) -> None:
+    """Rows under 18: no adult impairment preset, and a weight the paediatric physiology accepts (named row)."""
+    from qsp_sbml.paediatric import paediatric_physiology
+    from qsp_sbml.physiology import PhysiologyError
+
+    if not {"age", "sex", "weight_kg"} <= set(frame.columns):
+        return
+    for i, row in enumerate(frame.to_dict("records"), start=1):
+        if not float(row["age"]) < 18:
+            continue
+        for column in ("child_pugh", "kdigo_target"):
+            if pd.notna(row.get(column)):
+                raise PopulationError("renal or hepatic impairment presets are for adults only (age "
+                                      f"{float(row['age']):g})", source=source, row=i, column=column,
+                                      value=row[column])
+        try:
+            paediatric_physiology(age_years=float(row["age"]), sex=str(row["sex"]), weight_kg=float(row["weight_kg"]))
+        except PhysiologyError as err:
+            raise PopulationError(str(err), source=source, row=i, column="weight_kg", value=row["weight_kg"]) from err
 
 
 def read_covariates(path: str | Path) -> pd.DataFrame:
