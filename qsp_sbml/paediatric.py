@@ -29,17 +29,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import yaml
 
 from qsp_sbml.physiology import (
     ALLOMETRIC_EXPONENT,
-    DATA_DIR,
     Physiology,
     PhysiologyError,
+    data_table,
     gfr_maturation,
     reference,
 )
@@ -54,18 +53,12 @@ _WEEKS_PER_YEAR = 365.25 / 7
 _WEIGHT_RATIO = (0.5, 2.5)
 
 
-@cache
 def _children() -> dict[str, Any]:
-    data = yaml.safe_load((DATA_DIR / "icrp89_children.yaml").read_text(encoding="utf-8"))
-    assert isinstance(data, dict)  # noqa: S101 -- shipped file
-    return data
+    return data_table("icrp89_children.yaml")
 
 
-@cache
 def _adult_table() -> dict[str, Any]:
-    data = yaml.safe_load((DATA_DIR / "icrp89.yaml").read_text(encoding="utf-8"))
-    assert isinstance(data, dict)  # noqa: S101 -- shipped file
-    return data
+    return data_table("icrp89.yaml")
 
 
 def _v(entry: Any) -> float:

@@ -30,6 +30,7 @@ __all__ = [
     "bsa_dubois",
     "bsa_mosteller",
     "creatinine_from_egfr",
+    "data_table",
     "gfr_maturation",
     "gfr_rhodin_2009",
     "egfr_ckd_epi_2021",
@@ -110,7 +111,8 @@ class Physiology:
 
 
 @cache
-def _table(name: str) -> dict[str, Any]:
+def data_table(name: str) -> dict[str, Any]:
+    """A shipped table of ``qsp_sbml/resources/physiology`` (YAML mapping), read once per process."""
     data = yaml.safe_load((DATA_DIR / name).read_text(encoding="utf-8"))
     assert isinstance(data, dict)  # noqa: S101 -- shipped file
     return data
@@ -132,7 +134,7 @@ def reference(sex: str = "male") -> Physiology:
     >>> round(male.cardiac_output / 60, 2)  # L/min
     6.5
     """
-    table = _table("icrp89.yaml")
+    table = data_table("icrp89.yaml")
     if sex not in ("male", "female"):
         raise PhysiologyError(f"sex must be 'male' or 'female', got {sex!r}")
     d = table[sex]
@@ -189,7 +191,7 @@ def scale_to(ref: Physiology, body_weight: float, *, height: float | None = None
 @cache
 def tissue_composition() -> dict[str, TissueComposition]:
     """Human tissue composition for Kp prediction, by tissue id (plus ``plasma`` and ``erythrocytes``)."""
-    rows = _table("tissue_composition.yaml")["tissues"]
+    rows = data_table("tissue_composition.yaml")["tissues"]
     return {
         name: TissueComposition(
             f_ew=float(r["f_ew"]), f_iw=float(r["f_iw"]), f_nl=float(r["f_nl"]), f_np=float(r["f_np"]),
@@ -352,7 +354,7 @@ def individual_physiology(*, age: float, sex: str, weight_kg: float, height_cm: 
     if egfr is None and serum_creatinine_mg_dl is not None:
         egfr = egfr_ckd_epi_2021(serum_creatinine_mg_dl, age, sex)
     if egfr is None:
-        ref_bsa = _value(_table("icrp89.yaml")[sex]["body_surface_area_m2"])
+        ref_bsa = _value(data_table("icrp89.yaml")[sex]["body_surface_area_m2"])
         egfr = ref.gfr * 1000 / 60 * 1.73 / ref_bsa
     if not (math.isfinite(egfr) and egfr > 0):
         raise PhysiologyError(f"eGFR must be > 0 mL/min/1.73 m2, got {egfr!r}")

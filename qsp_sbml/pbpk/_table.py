@@ -2,7 +2,42 @@
 
 from __future__ import annotations
 
+import csv
 import math
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def numbered_rows(path: Path, required: Sequence[str], *, what: str,
+                  error: type[Exception] = ValueError) -> list[tuple[int, dict[str, str]]]:
+    """Data rows of a TSV table with their file line numbers (blank and ``#`` lines skipped).
+
+    Refused with ``error`` naming the file (and line): unreadable, no header, a missing ``required`` column,
+    a row whose field count differs from the header's, no data row.  ``what`` names the table's rows in
+    the messages (for example ``"observations"``).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"{path}: cannot read the table of {what} ({err})") from None
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
+                if line.strip() and not line.lstrip().startswith("#")]
+    if not numbered:
+        raise error(f"{path}: no header and no {what}")
+    header_line, header = numbered[0]
+    columns = next(csv.reader([header], delimiter="\t"))
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise error(f"{path}:{header_line}: missing column(s) {missing}; required: {list(required)}")
+    rows = []
+    for n, line in numbered[1:]:
+        cells = next(csv.reader([line], delimiter="\t"))
+        if len(cells) != len(columns):
+            raise error(f"{path}:{n}: {len(cells)} fields, the header has {len(columns)}")
+        rows.append((n, dict(zip(columns, (c.strip() for c in cells), strict=True))))
+    if not rows:
+        raise error(f"{path}: no {what}")
+    return rows
 
 
 def table_number(row: dict[str, str], col: str, where: str, default: float | None = None, *,

@@ -22,7 +22,6 @@ values; nothing paediatric informs any parameter.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from qsp_sbml.metrics import nca
 from qsp_sbml.model import Model
 from qsp_sbml.ontogeny import ontogeny_factors
 from qsp_sbml.paediatric import paediatric_physiology, paediatric_reference
-from qsp_sbml.pbpk._table import table_number
+from qsp_sbml.pbpk._table import numbered_rows, table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.parameters import Parameterisation, parameterise, total_clearance
 from qsp_sbml.pbpk.structure import DOSE_TARGETS, ENZYMES
@@ -108,26 +107,7 @@ def with_ontogeny(p: Parameterisation, drug: DrugRecord, physiology: Physiology,
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise PaediatricStudyError(f"{path}: cannot read the paediatric studies table ({err})") from None
-    lines = [(n, s) for n, s in enumerate(text.splitlines(), start=1) if s.strip() and not s.startswith("#")]
-    if not lines:
-        raise PaediatricStudyError(f"{path}: no header and no studies")
-    header = next(csv.reader([lines[0][1]], delimiter="\t"))
-    missing = [c for c in _COLUMNS if c not in header]
-    if missing:
-        raise PaediatricStudyError(f"{path}:{lines[0][0]}: missing column(s) {missing}; required: {list(_COLUMNS)}")
-    out = []
-    for n, s in lines[1:]:
-        cells = next(csv.reader([s], delimiter="\t"))
-        if len(cells) != len(header):
-            raise PaediatricStudyError(f"{path}:{n}: {len(cells)} fields, the header has {len(header)}")
-        out.append((n, dict(zip(header, (c.strip() for c in cells), strict=True))))
-    if not out:
-        raise PaediatricStudyError(f"{path}: no studies")
-    return out
+    return numbered_rows(path, _COLUMNS, what="studies", error=PaediatricStudyError)
 
 
 def _study(row: dict[str, str], n: int, where: str, drugs: Mapping[str, DrugRecord] | None) -> PaediatricStudy:

@@ -30,7 +30,6 @@ plasma concentration times the record's blood:plasma ratio).
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from qsp_sbml.dosing import Dose, Regimen, as_route
 from qsp_sbml.errors import QspError
 from qsp_sbml.metrics import auc, fraction_within, gmfe
 from qsp_sbml.model import Model
-from qsp_sbml.pbpk._table import table_number
+from qsp_sbml.pbpk._table import numbered_rows, table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.parameters import parameterise
 from qsp_sbml.pbpk.structure import DOSE_TARGETS
@@ -110,28 +109,7 @@ class ObservedProfile:
 
 
 def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ProfileError(f"{path}: cannot read the observed-profiles table ({err})") from None
-    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
-                if line.strip() and not line.lstrip().startswith("#")]
-    if not numbered:
-        raise ProfileError(f"{path}: no header and no observations")
-    header_line, header = numbered[0]
-    columns = next(csv.reader([header], delimiter="\t"))
-    missing = [c for c in REQUIRED if c not in columns]
-    if missing:
-        raise ProfileError(f"{path}:{header_line}: missing column(s) {missing}; required: {list(REQUIRED)}")
-    rows = []
-    for n, line in numbered[1:]:
-        cells = next(csv.reader([line], delimiter="\t"))
-        if len(cells) != len(columns):
-            raise ProfileError(f"{path}:{n}: {len(cells)} fields, the header has {len(columns)}")
-        rows.append((n, dict(zip(columns, (c.strip() for c in cells), strict=True))))
-    if not rows:
-        raise ProfileError(f"{path}: no observations")
-    return rows
+    return numbered_rows(path, REQUIRED, what="observations", error=ProfileError)
 
 
 def _num(row: dict[str, str], col: str, where: str, *, positive: bool = True, empty: float | None = None) -> float:

@@ -35,6 +35,7 @@ from qsp_sbml.physiology import (
     DATA_DIR,
     bsa_dubois,
     creatinine_from_egfr,
+    data_table,
     egfr_ckd_epi_2021,
     kdigo_category,
 )
@@ -125,11 +126,8 @@ def anthropometry_model() -> dict[tuple[str, str], GroupModel]:
     return models
 
 
-@cache
 def _impairment() -> dict[str, Any]:
-    data = yaml.safe_load((DATA_DIR / "impairment.yaml").read_text(encoding="utf-8"))
-    assert isinstance(data, dict)  # noqa: S101 -- shipped file
-    return data
+    return data_table("impairment.yaml")
 
 
 def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
