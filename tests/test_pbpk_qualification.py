@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -212,3 +213,28 @@ def test_unknown_drug_option_is_refused(tmp_path: Path) -> None:
     code, out = _invoke("pbpk", "qualify", "--drug", "aspirin", "--report", tmp_path / "r")
     assert code == 1 and "aspirin" in out and "observed_profiles.tsv" in out
     assert not (tmp_path / "r").exists()
+
+
+def test_points_at_the_instant_of_an_iv_bolus_are_kept_but_not_compared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sample 'at 0' of a bolus meets the jump of the simulated venous concentration: listed, never scored."""
+    import qsp_sbml.pbpk.qualification as q
+
+    bolus = ObservedProfile(drug="d", study="s", dataset="bolus", reference="r", route="iv_bolus", dose=1.0,
+                            dose_unit="mg", infusion_h=0.0, sex="male", weight_kg=None, matrix="plasma",
+                            group="verification", n="1", statistic="mean", times=(0.0, 0.5, 1.0, 2.0),
+                            values=(0.0005, 4.0, 2.0, 1.0), line=10)
+    oral = ObservedProfile(**{**bolus.__dict__, "dataset": "oral", "route": "oral", "values": (0.0, 4.0, 2.0, 1.0)})
+    pred_b = q.ProfilePrediction(bolus, np.zeros(1), np.zeros(1), np.array([50.0, 4.0, 2.0, 1.0]))
+    pred_o = q.ProfilePrediction(oral, np.zeros(1), np.zeros(1), np.array([0.0, 4.0, 2.0, 1.0]))
+    assert pred_b.compared.tolist() == [False, True, True, True]
+    assert pred_o.compared.all()
+    # the metrics only need the prediction at the observed times: a fixed one stands in for the simulation
+    monkeypatch.setattr(q, "predict_profile", lambda p, drug, model: pred_b if p is bolus else pred_o)
+    studies, points, _ = q.qualify([bolus, oral], {"d": None}, None)  # type: ignore[dict-item, arg-type]
+    by_set = studies.set_index("dataset")
+    # the bolus profile is scored on its 0.5-2 h points only: Cmax 4 vs 4, AUC of the same three points
+    assert by_set.loc["bolus", "cmax_ratio"] == 1.0
+    assert by_set.loc["bolus", "auc_obs"] == pytest.approx(_hand_trapezoid([0.5, 1.0, 2.0], [4.0, 2.0, 1.0]))
+    assert by_set.loc["oral", "auc_obs"] == pytest.approx(_hand_trapezoid([0.0, 0.5, 1.0, 2.0], [0.0, 4.0, 2.0, 1.0]))
+    assert len(points) == 8 and points["compared"].sum() == 7
+    assert set(q.compared_points(points)["time_h"]) == {0.5, 1.0, 2.0}

@@ -14,6 +14,13 @@ compared with its observations:
 * the concentration GMFE, ``10^mean|log10(pred/obs)|`` over the profile's
   points.
 
+An observed point at or before the dose time of an intravenous bolus is not
+compared (``compared`` is false in the points table): the simulated
+concentration jumps at that instant from zero to the dose in the venous
+blood, so a sample "at 0" (a pre-dose value or a first sample digitised at
+the dose time) has no defined prediction.  Such points are kept in the
+points table and drawn in the profile plots.
+
 Every profile carries the ``group`` it was given before any comparison:
 ``building`` when the study informed a value of the drug record, otherwise
 ``verification``.  Summaries are per drug and per group: GMFE of AUC and Cmax
@@ -56,6 +63,7 @@ __all__ = [
     "ProfilePrediction",
     "load_profiles",
     "predict_profile",
+    "compared_points",
     "profile_metrics",
     "qualify",
     "summarise",
@@ -194,6 +202,12 @@ class ProfilePrediction:
     curve: np.ndarray
     at_observed: np.ndarray
 
+    @property
+    def compared(self) -> np.ndarray:
+        """Which observed points are compared: all but those at or before an IV bolus (see the module notes)."""
+        times = np.asarray(self.profile.times)
+        return times > 0 if self.profile.route == "iv_bolus" else np.ones(times.shape, dtype=bool)
+
 
 def predict_profile(profile: ObservedProfile, drug: DrugRecord, model: Model) -> ProfilePrediction:
     """Simulate one profile's design on ``model`` (reference physiology of its sex; nothing fitted)."""
@@ -238,20 +252,25 @@ def qualify(profiles: Sequence[ObservedProfile], drugs: Mapping[str, DrugRecord]
     predictions = [predict_profile(p, drugs[p.drug], model) for p in profiles]
     studies, points = [], []
     for pred in predictions:
-        p = pred.profile
+        p, keep = pred.profile, pred.compared
         studies.append({"drug": p.drug, "group": p.group, "study": p.study, "dataset": p.dataset,
                         "reference": p.reference, "route": p.route, "dose_mg": p.dose_mg(), "matrix": p.matrix,
                         "n_subjects": p.n, "statistic": p.statistic,
-                        **profile_metrics(p.times, p.values, pred.at_observed), "line": p.line})
+                        **profile_metrics(np.asarray(p.times)[keep], np.asarray(p.values)[keep],
+                                          pred.at_observed[keep]), "line": p.line})
         points += [{"drug": p.drug, "group": p.group, "study": p.study, "dataset": p.dataset, "time_h": t,
-                    "observed_mg_l": o, "predicted_mg_l": c}
-                   for t, o, c in zip(p.times, p.values, pred.at_observed, strict=True)]
+                    "observed_mg_l": o, "predicted_mg_l": c, "compared": bool(k)}
+                   for t, o, c, k in zip(p.times, p.values, pred.at_observed, keep, strict=True)]
     return pd.DataFrame(studies), pd.DataFrame(points), predictions
 
 
+def compared_points(points: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a points table that enter the concentration figures: compared, both values positive."""
+    return points[points["compared"] & (points["observed_mg_l"] > 0) & (points["predicted_mg_l"] > 0)]
+
+
 def _group_figures(studies: pd.DataFrame, points: pd.DataFrame) -> dict[str, float]:
-    ok = (points["observed_mg_l"] > 0) & (points["predicted_mg_l"] > 0)
-    pts = points[ok]
+    pts = compared_points(points)
     auc = studies.dropna(subset=["auc_ratio"])
     return {
         "n_profiles": float(len(studies)), "n_studies": float(studies["study"].nunique()),

@@ -20,7 +20,7 @@ import pandas as pd
 
 from qsp_sbml.metrics import gmfe
 from qsp_sbml.pbpk import ddi
-from qsp_sbml.pbpk.qualification import GROUPS, ProfilePrediction
+from qsp_sbml.pbpk.qualification import GROUPS, ProfilePrediction, compared_points
 
 __all__ = ["ACCEPTANCE", "PKSIM_MIDAZOLAM_CONC_GMFE", "failures", "figures", "report_markdown", "write_report"]
 
@@ -80,7 +80,7 @@ def _profiles_figure(preds: Sequence[ProfilePrediction], *, log: bool) -> bytes:
 
 def _gof_figure(points: pd.DataFrame) -> bytes:
     plt = _pyplot()
-    pts = points[(points["observed_mg_l"] > 0) & (points["predicted_mg_l"] > 0)]
+    pts = compared_points(points)
     fig, ax = plt.subplots(figsize=(6.0, 5.5))
     lo = float(min(pts["observed_mg_l"].min(), pts["predicted_mg_l"].min())) / 2
     hi = float(max(pts["observed_mg_l"].max(), pts["predicted_mg_l"].max())) * 2
@@ -148,7 +148,7 @@ def _midazolam_lines(summary: Mapping[str, Mapping[str, Mapping[str, float]]], p
         return []
     verdict = ("at most" if mdz["conc_gmfe"] <= PKSIM_MIDAZOLAM_CONC_GMFE else "above")
     total = sum(f["n_profiles"] for f in summary["midazolam"].values())
-    pts = points[(points["drug"] == "midazolam") & (points["observed_mg_l"] > 0) & (points["predicted_mg_l"] > 0)]
+    pts = compared_points(points[points["drug"] == "midazolam"])
     both = gmfe(pts["predicted_mg_l"], pts["observed_mg_l"])
     return ["", "## Midazolam against PK-Sim", "",
             f"Concentration GMFE over midazolam's verification profiles: **{mdz['conc_gmfe']:.2f}** "
@@ -212,6 +212,15 @@ def _paediatric_lines(table: pd.DataFrame | None, source: str) -> list[str]:
     return lines
 
 
+def _not_compared(points: pd.DataFrame) -> str:
+    skipped = points[~points["compared"]]
+    if skipped.empty:
+        return ""
+    return (f"{len(skipped)} observed points at the instant of an intravenous bolus (time 0: pre-dose values or "
+            "first samples digitised at the dose time, where the simulated concentration jumps) are not compared "
+            "(`compared` false in `points.tsv`): " + "; ".join(sorted(set(skipped["dataset"]))) + ".")
+
+
 def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
                     summary: Mapping[str, Mapping[str, Mapping[str, float]]], *, drugs: Sequence[str], command: str,
                     observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "",
@@ -225,7 +234,8 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
         "tagged *model-building* when they informed a value of the drug record, otherwise *verification*; the "
         "tags were set before any comparison. AUC: linear trapezoid from the first to the last observed time on "
         "the observed points and on the prediction at the same times; Cmax: highest value at the observed times; "
-        "concentration GMFE: 10^mean|log10(pred/obs)| over the points.", "",
+        "concentration GMFE: 10^mean|log10(pred/obs)| over the points. "
+        f"{_not_compared(points)}", "",
         "## Acceptance (verification profiles of all drugs)", "",
         f"Target (issue 20): GMFE of AUC and Cmax <= {ACCEPTANCE['gmfe_auc']}, >= "
         f"{100 * ACCEPTANCE['within_2fold']:.0f} % within 2-fold. "
