@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qsp_sbml.ontogeny import ONTOGENY_ENZYMES, OntogenyError, enzyme_ontogeny, ontogeny_factors
@@ -316,6 +317,25 @@ def test_a_ugt_share_follows_ugt_ontogeny_in_a_child_and_none_in_an_adult(tmp_pa
     # the same share left in 'other' keeps its adult activity in the infant: the UGT share lowers clearance
     other = load_drug(_record_with_ugt_share(tmp_path, "  fm: {CYP3A4: 0.7, other: 0.3}\n"))
     assert infant.cl_total < paediatric_parameters(other, age_years=0.25, sex="male").cl_total
+
+
+def test_the_module_eliminates_through_the_ugt_share(tmp_path: Path) -> None:
+    """The shipped SBML sums CLint_UGT2B7 into hepatic metabolism: IV dose / AUC(0-inf) = the UGT-only clearance."""
+    from qsp_sbml.dosing import Dose, Regimen
+    from qsp_sbml.loading import load_model
+    from qsp_sbml.metrics import nca
+
+    drug = load_drug(_record_with_ugt_share(tmp_path, "  fm: {UGT2B7: 1.0}\n"))
+    p = paediatric_parameters(drug, age_years=0.5, sex="male")
+    assert p.values["CLint_UGT2B7"] > 0 and all(p.values[f"CLint_{e}"] == 0 for e in ENZYMES if e != "UGT2B7")
+    model = load_model(PBPK / "wholebody_pbpk.xml")
+    grid = np.unique(np.concatenate([np.geomspace(1e-3, 400.0, 800), [0.0]]))
+    regimen = Regimen.of(Dose(amount=1.0, unit="mg", route="iv_bolus", target="drug_venous_blood", time_unit="h"))
+    frame = model.simulate(grid, selections=["C_plasma"], parameters=p.values, regimen=regimen)
+    c = frame["C_plasma"].to_numpy()
+    assert c.min() > -1e-9  # solver noise near zero only
+    r = nca(frame["time"].to_numpy(), np.clip(c, 0.0, None))
+    assert 1.0 / r.auc_inf == pytest.approx(p.cl_total, rel=5e-3)
 
 
 @pytest.mark.parametrize(("fm", "field", "message"), [
