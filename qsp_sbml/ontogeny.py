@@ -105,7 +105,10 @@ def _function(name: str, p: dict[str, Any]) -> OntogenyFunction:
     if "constant" in p:
         c = float(p["constant"])  # F_0 = F_max: age50 and n have no effect
         return OntogenyFunction(enzyme=name, f0=c, f_max=c, age50=1.0, n=1.0)
-    if p.get("basis") == "postmenstrual":
+    basis = p.get("basis", "postnatal")
+    if basis not in ONTOGENY_BASES:
+        raise OntogenyError(f"ontogeny.yaml, enzyme {name}: basis {basis!r} is not one of {list(ONTOGENY_BASES)}")
+    if basis == "postmenstrual":
         return OntogenyFunction(enzyme=name, f0=0.0, f_max=1.0, age50=float(p["pma50_weeks"]), n=float(p["n"]),
                                 basis="postmenstrual")
     return OntogenyFunction(enzyme=name, f0=float(p["f_birth"]), f_max=float(p["f_max"]),
