@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qsp_sbml.ontogeny import ONTOGENY_ENZYMES, OntogenyError, enzyme_ontogeny, ontogeny_factors
 from qsp_sbml.paediatric import paediatric_physiology, paediatric_reference, postmenstrual_age_weeks
-from qsp_sbml.pbpk import load_drugs
+from qsp_sbml.pbpk import DrugRecordError, load_drug, load_drugs
 from qsp_sbml.pbpk.paediatric import (
     PaediatricStudyError,
     load_paediatric_studies,
@@ -46,17 +47,79 @@ def test_ontogeny_follows_the_published_function(enzyme: str) -> None:
 
 
 def test_ontogeny_covers_the_enzymes_of_the_module_and_other_is_one() -> None:
-    assert {"CYP3A4", "CYP2D6", "CYP2C9", "CYP1A2"} <= set(ONTOGENY_ENZYMES)
+    assert {"CYP3A4", "CYP2D6", "CYP2C9", "CYP1A2", "UGT1A1", "UGT2B7"} <= set(ONTOGENY_ENZYMES)
     factors = ontogeny_factors(0.5, ENZYMES)
     assert set(factors) == set(ENZYMES) and factors["other"] == 1.0
     assert factors["CYP3A4"] == pytest.approx(_hand("CYP3A4", 0.5))
+
+
+#: PK-Sim Ontogeny Database Version 7.3 (Open Systems Pharmacology), section 4.4, the "PK-Sim Table" of each
+#: UGT (A.1.2.4, A.3.2.4, A.4.2.4, A.6.2.4): postmenstrual age (years) -> ontogeny, typed here from the printed
+#: tables (median of PK-Sim's population fit), independently of the fit results in the shipped YAML.
+PKSIM_TABLES = {
+    "UGT1A1": [(0.698271871, 0.000979058), (0.769230783, 0.007233677), (0.858116925, 0.064657465),
+               (0.890073895, 0.130265653), (0.919260323, 0.224505559), (1.029093981, 0.755379558),
+               (1.075121403, 0.884206295), (1.128819823, 0.954406977), (1.226630092, 0.991511762),
+               (1.361833453, 0.999002397)],
+    "UGT1A6": [(0.1, 0.001), (0.22, 0.013), (0.3, 0.038), (0.39, 0.088), (0.45, 0.13), (0.53, 0.21), (0.77, 0.48),
+               (0.87, 0.58), (0.99, 0.69), (1.07, 0.74), (1.15, 0.78), (1.24, 0.82), (1.38, 0.87), (1.57, 0.91),
+               (1.86, 0.95), (2.37, 0.98), (3.34, 0.99), (6.13, 1.0)],
+    "UGT1A9": [(0.09, 0.00099), (0.29, 0.016), (0.4, 0.035), (0.5, 0.059), (0.64, 0.1), (0.77, 0.15), (1.47, 0.44),
+               (1.74, 0.54), (2.01, 0.63), (2.34, 0.7), (2.69, 0.77), (3.14, 0.83), (3.7, 0.88), (4.47, 0.92),
+               (5.03, 0.94), (5.95, 0.96), (7.45, 0.97), (10.49, 0.99), (16.12, 1.0)],
+    "UGT2B7": [(0.48, 0.00099), (0.66, 0.0073), (0.77, 0.02), (0.91, 0.057), (1.03, 0.12), (1.15, 0.22),
+               (1.24, 0.31), (1.5, 0.62), (1.64, 0.74), (1.76, 0.82), (1.89, 0.88), (2.07, 0.93), (2.35, 0.97),
+               (2.86, 0.99), (4.01, 1.0)],
+}
+#: The tables' year of PMA is taken as 52 weeks (it reproduces the fits best; the document does not say).
+_TABLE_WEEKS_PER_YEAR = 52.0
+
+
+def _postnatal(pma_weeks: float) -> tuple[float, float]:
+    """(postnatal age in years, gestational age at birth in weeks) of a PMA: preterm newborns below 40 weeks."""
+    if pma_weeks < 40:
+        return 0.0, pma_weeks
+    return (pma_weeks - 40) / (365.25 / 7), 40.0
+
+
+@pytest.mark.parametrize("enzyme", sorted(PKSIM_TABLES))
+def test_ugt_ontogeny_reproduces_the_pksim_table(enzyme: str) -> None:
+    checked = 0
+    for pma_years, value in PKSIM_TABLES[enzyme]:
+        pma = pma_years * _TABLE_WEEKS_PER_YEAR
+        if pma < 22:  # before the earliest gestational age the functions take
+            continue
+        age, ga = _postnatal(pma)
+        assert enzyme_ontogeny(enzyme, age, ga) == pytest.approx(value, abs=0.01), (enzyme, pma_years)
+        checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.parametrize("enzyme", ["UGT1A1", "UGT1A4", "UGT1A6", "UGT1A9", "UGT2B7"])
+def test_ugt_ontogeny_is_adult_by_adolescence_and_lower_in_the_preterm(enzyme: str) -> None:
+    assert enzyme_ontogeny(enzyme, 18.0) == pytest.approx(1.0, abs=0.005)
+    assert enzyme_ontogeny(enzyme, 40.0) == pytest.approx(1.0, abs=0.001)
+    term, preterm = enzyme_ontogeny(enzyme, 0.1), enzyme_ontogeny(enzyme, 0.1, gestational_age_weeks=28)
+    if enzyme == "UGT1A4":  # PK-Sim 7.3 A.2.2.2: equal to 1 for all ages
+        assert term == preterm == 1.0
+    else:
+        assert preterm < term < 1.0
+    assert enzyme_ontogeny("CYP3A4", 0.1, 28) == enzyme_ontogeny("CYP3A4", 0.1)  # CYP: postnatal age only
+
+
+def test_ugt_ontogeny_at_half_maximum_pma() -> None:
+    """The fit results of PK-Sim 7.3 section 4.4: A0.5 (weeks) is the PMA of half the adult activity."""
+    for enzyme, a50 in (("UGT1A1", 50.754), ("UGT1A6", 41.030), ("UGT1A9", 84.220), ("UGT2B7", 72.533)):
+        assert enzyme_ontogeny(enzyme, (a50 - 40) / (365.25 / 7)) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: enzyme_ontogeny("CYP3A4", -1.0), "age must be a finite number of years >= 0, got -1.0"),
     (lambda: enzyme_ontogeny("CYP3A4", math.nan), "got nan"),
     (lambda: enzyme_ontogeny("CYP9Z9", 2.0), "no ontogeny function for enzyme 'CYP9Z9'"),
-    (lambda: ontogeny_factors(1.0, ["CYP2D6", "UGT1A1"]), "'UGT1A1'"),
+    (lambda: ontogeny_factors(1.0, ["CYP2D6", "UGT2B15"]), "'UGT2B15'"),
+    (lambda: enzyme_ontogeny("UGT2B7", 0.5, gestational_age_weeks=12.0), "gestational age at birth 12.0 weeks"),
+    (lambda: ontogeny_factors(0.5, ["CYP2D6"], math.inf), "gestational age at birth inf weeks"),
 ])
 def test_ontogeny_bad_input_names_the_culprit(call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(OntogenyError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -225,3 +288,69 @@ def test_qualify_report_has_a_paediatric_section(tmp_path: Path) -> None:
     text = (report / "report.md").read_text()
     assert "## Paediatric studies" in text and f"**{met} of {len(rows)}**" in text
     assert "| verification | Payne 1989 IV | iv_bolus | 6.5 |" in text
+
+
+def _record_with_ugt_share(tmp_path: Path, fm: str) -> Path:
+    """Midazolam's record with its hepatic split replaced (a test record, not a shipped one)."""
+    text = (PBPK / "drugs" / "midazolam.yaml").read_text(encoding="utf-8")
+    assert "  fm: {CYP3A4: 0.98, other: 0.02}\n" in text
+    path = tmp_path / "midazolam.yaml"
+    path.write_text(text.replace("  fm: {CYP3A4: 0.98, other: 0.02}\n", fm), encoding="utf-8")
+    return path
+
+
+def test_a_ugt_share_follows_ugt_ontogeny_in_a_child_and_none_in_an_adult(tmp_path: Path) -> None:
+
+    drug = load_drug(_record_with_ugt_share(tmp_path, "  fm: {CYP3A4: 0.7, UGT2B7: 0.3}\n"))
+    adult = parameterise(drug, reference("male"))  # an adult: the split as given, no ontogeny
+    assert adult.values["CLint_UGT2B7"] / adult.values["CLint_CYP3A4"] == pytest.approx(0.3 / 0.7)
+    assert adult.values["CLint_other"] == 0.0
+    for age in (0.25, 1.0, 5.0):
+        base = parameterise(drug, paediatric_physiology(age_years=age, sex="male"))
+        child = paediatric_parameters(drug, age_years=age, sex="male")
+        assert child.values["CLint_UGT2B7"] == pytest.approx(base.values["CLint_UGT2B7"]
+                                                             * enzyme_ontogeny("UGT2B7", age))
+        assert child.values["CLint_CYP3A4"] == pytest.approx(base.values["CLint_CYP3A4"] * _hand("CYP3A4", age))
+    infant = paediatric_parameters(drug, age_years=0.25, sex="male")
+    preterm = paediatric_parameters(drug, age_years=0.25, sex="male", gestational_age_weeks=30)
+    assert preterm.values["CLint_UGT2B7"] < infant.values["CLint_UGT2B7"]
+    # the same share left in 'other' keeps its adult activity in the infant: the UGT share lowers clearance
+    other = load_drug(_record_with_ugt_share(tmp_path, "  fm: {CYP3A4: 0.7, other: 0.3}\n"))
+    assert infant.cl_total < paediatric_parameters(other, age_years=0.25, sex="male").cl_total
+
+
+def test_the_module_eliminates_through_the_ugt_share(tmp_path: Path) -> None:
+    """The shipped SBML sums CLint_UGT2B7 into hepatic metabolism: IV dose / AUC(0-inf) = the UGT-only clearance."""
+    from qsp_sbml.dosing import Dose, Regimen
+    from qsp_sbml.loading import load_model
+    from qsp_sbml.metrics import nca
+
+    drug = load_drug(_record_with_ugt_share(tmp_path, "  fm: {UGT2B7: 1.0}\n"))
+    p = paediatric_parameters(drug, age_years=0.5, sex="male")
+    assert p.values["CLint_UGT2B7"] > 0 and all(p.values[f"CLint_{e}"] == 0 for e in ENZYMES if e != "UGT2B7")
+    model = load_model(PBPK / "wholebody_pbpk.xml")
+    grid = np.unique(np.concatenate([np.geomspace(1e-3, 400.0, 800), [0.0]]))
+    regimen = Regimen.of(Dose(amount=1.0, unit="mg", route="iv_bolus", target="drug_venous_blood", time_unit="h"))
+    frame = model.simulate(grid, selections=["C_plasma"], parameters=p.values, regimen=regimen)
+    c = frame["C_plasma"].to_numpy()
+    assert c.min() > -1e-9  # solver noise near zero only
+    r = nca(frame["time"].to_numpy(), np.clip(c, 0.0, None))
+    assert 1.0 / r.auc_inf == pytest.approx(p.cl_total, rel=5e-3)
+
+
+@pytest.mark.parametrize(("fm", "field", "message"), [
+    ("  fm: {CYP3A4: 0.7, UGT2B15: 0.3}\n", "clearance.fm.UGT2B15", "unknown enzyme 'UGT2B15'"),
+    ("  fm:\n    CYP3A4: -0.2\n    UGT2B7: 1.2\n", "clearance.fm.CYP3A4", "-0.2 is not a fraction in [0, 1]"),
+    ("  fm:\n    CYP3A4: 0.7\n    UGT2B7: 1.2\n", "clearance.fm.UGT2B7", "1.2 is not a fraction in [0, 1]"),
+])
+def test_a_bad_enzyme_share_is_refused_naming_file_line_and_field(tmp_path: Path, fm: str, field: str,
+                                                                   message: str) -> None:
+
+    path = _record_with_ugt_share(tmp_path, fm)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    key = field.rsplit(".", 1)[1]
+    line = next(i for i, s in enumerate(lines, 1) if f"{key}:" in s and ("fm" in s or s.startswith("    ")))
+    with pytest.raises(DrugRecordError) as err:
+        load_drug(path)
+    assert f"{path}, line {line}, field {field}: {message}" in str(err.value)
+

@@ -16,7 +16,7 @@ from qsp_sbml.pbpk import DOSE_TARGETS, load_drug, parameterise
 from qsp_sbml.pbpk.__main__ import generated
 from qsp_sbml.pbpk.drugs import DrugRecordError
 from qsp_sbml.pbpk.parameters import ParameterError, hepatic_blood_flow, total_clearance
-from qsp_sbml.pbpk.structure import EXCRETA
+from qsp_sbml.pbpk.structure import ENZYMES, EXCRETA
 from qsp_sbml.physiology import PhysiologyError, reference, scale_to
 from qsp_sbml.resources import project_models_dir
 
@@ -128,7 +128,7 @@ def test_steady_state_infusion_equals_rate_over_well_stirred_clearance(
     # Textbook well-stirred liver plus renal clearance, written out independently of the module.
     v = p.values
     qh, fu_b = hepatic_blood_flow(v), drug.fu / drug.bp
-    clint = sum(v[f"CLint_{e}"] for e in ("CYP1A2", "CYP2C9", "CYP2C19", "CYP2D6", "CYP3A4", "other"))
+    clint = sum(v[f"CLint_{e}"] for e in ENZYMES)
     cl = drug.bp * qh * fu_b * clint / (qh + fu_b * clint) + 0.3 * 30.0
     assert cl == pytest.approx(30.0, rel=1e-12)
     assert frame["C_plasma"].iloc[-1] == pytest.approx(rate / cl, rel=1e-6)

@@ -7,7 +7,11 @@ clearance per enzyme (``clint``, L/h) or, middle-out, as the in vivo total
 plasma clearance after IV dosing (``cl_iv``, L/h) with the fraction excreted
 unchanged (``fe``) and the fraction of hepatic intrinsic clearance per enzyme
 (``fm``); the well-stirred liver model turns the latter into ``clint`` for
-each subject (see :mod:`qsp_sbml.pbpk.parameters`).
+each subject (see :mod:`qsp_sbml.pbpk.parameters`).  The enzymes are those of
+:data:`~qsp_sbml.pbpk.structure.ENZYMES`: CYPs, the UGTs UGT1A1, UGT1A4, UGT1A6,
+UGT1A9 and UGT2B7 (glucuronidation), and ``other`` (no ontogeny); a share given
+to an enzyme follows that enzyme's ontogeny in a child
+(:mod:`qsp_sbml.pbpk.paediatric`).
 
 A perpetrator of drug-drug interactions also carries ``interactions``: per
 enzyme, its unbound reversible inhibition constant ``ki``, mechanism-based
@@ -27,13 +31,13 @@ import math
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from qsp_sbml.errors import QspError
 from qsp_sbml.pbpk.ddi import EnzymeEffect
 from qsp_sbml.pbpk.partition import CompoundType, Ionisation
 from qsp_sbml.pbpk.structure import ENZYMES, TISSUES
-from qsp_sbml.typed_yaml import parse, read_yaml
+from qsp_sbml.typed_yaml import At, parse, read_yaml
 
 __all__ = ["LOG_P_RANGE", "Absorption", "Clearance", "DrugRecord", "DrugRecordError", "Interaction", "load_drug",
            "load_drugs"]
@@ -59,23 +63,31 @@ class Clearance(_Strict):
     cl_iv: float | None = Field(default=None, gt=0)
     #: Fraction of an IV dose excreted unchanged in urine.
     fe: float = Field(default=0.0, ge=0, le=1)
-    #: Fraction of hepatic intrinsic clearance per enzyme (sums to 1).
+    #: Fraction of hepatic intrinsic clearance per enzyme of :data:`~qsp_sbml.pbpk.structure.ENZYMES`
+    #: (each in [0, 1], summing to 1), e.g. ``{CYP3A4: 0.7, UGT2B7: 0.3}``.
     fm: dict[str, float] = Field(default_factory=lambda: {"other": 1.0})
     #: Unbound hepatic intrinsic clearance per enzyme (L/h), instead of ``cl_iv``.
     clint: dict[str, float] | None = None
     #: Renal clearance (L/h, plasma) when known directly; default ``fe * cl_iv``.
     cl_renal: float | None = Field(default=None, ge=0)
 
+    @field_validator("fm", "clint")
+    @classmethod
+    def _per_enzyme(cls, v: dict[str, float] | None, info: ValidationInfo) -> dict[str, float] | None:
+        """Every key a module enzyme; ``fm`` values fractions in [0, 1], ``clint`` values finite and >= 0."""
+        for enzyme, value in (v or {}).items():
+            if enzyme not in ENZYMES:
+                raise At(enzyme, f"unknown enzyme {enzyme!r}; use one of {list(ENZYMES)}")
+            if info.field_name == "fm" and not (math.isfinite(value) and 0 <= value <= 1):
+                raise At(enzyme, f"{value!r} is not a fraction in [0, 1]")
+            if not (math.isfinite(value) and value >= 0):
+                raise At(enzyme, f"{value!r} must be finite and >= 0")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> Self:
         if (self.cl_iv is None) == (self.clint is None):
             raise ValueError("give exactly one of clearance.cl_iv (in vivo) or clearance.clint (per enzyme)")
-        for name, table in (("fm", self.fm), ("clint", self.clint or {})):
-            unknown = set(table) - set(ENZYMES)
-            if unknown:
-                raise ValueError(f"clearance.{name}: unknown enzyme(s) {sorted(unknown)}; use {list(ENZYMES)}")
-            if any(not (math.isfinite(v) and v >= 0) for v in table.values()):
-                raise ValueError(f"clearance.{name}: values must be finite and >= 0")
         if self.cl_iv is not None and not math.isclose(sum(self.fm.values()), 1.0, abs_tol=1e-6):
             raise ValueError(f"clearance.fm must sum to 1, got {sum(self.fm.values()):.6g}")
         return self

@@ -7,8 +7,9 @@
 2. the record's adult clearance turned into hepatic intrinsic clearance per enzyme through its ``fm`` split
    and scaled by liver volume (as for any subject, :func:`~qsp_sbml.pbpk.parameters.parameterise`), then each
    enzyme's intrinsic clearance multiplied by its ontogeny factor at that age
-   (:func:`qsp_sbml.ontogeny.ontogeny_factors`; ``other`` unchanged); a record that gives ``clint`` per enzyme
-   directly is scaled by the child's liver volume over the adult's first;
+   (:func:`qsp_sbml.ontogeny.ontogeny_factors`: CYPs by postnatal age, UGTs by postmenstrual age, so the
+   gestational age at birth matters for a glucuronidated share; ``other`` unchanged); a record that gives
+   ``clint`` per enzyme directly is scaled by the child's liver volume over the adult's first;
 3. renal clearance scaled by the child's GFR over the adult's (size and Rhodin 2009 maturation).
 
 The enzyme activity multipliers ``m_<enzyme>`` stay 1 (free for interactions).  Not scaled: gut-wall
@@ -90,13 +91,16 @@ def paediatric_parameters(drug: DrugRecord, *, age_years: float, sex: str, weigh
     """
     phys = paediatric_physiology(age_years=age_years, sex=sex, weight_kg=weight_kg,
                                  gestational_age_weeks=gestational_age_weeks)
-    return with_ontogeny(parameterise(drug, phys), drug, phys, age_years)
+    return with_ontogeny(parameterise(drug, phys), drug, phys, age_years, gestational_age_weeks=gestational_age_weeks)
 
 
-def with_ontogeny(p: Parameterisation, drug: DrugRecord, physiology: Physiology, age_years: float
-                  ) -> Parameterisation:
-    """``p`` (parameterised in a child's ``physiology``) with each enzyme's intrinsic clearance x its ontogeny."""
-    factors = ontogeny_factors(age_years, ENZYMES)
+def with_ontogeny(p: Parameterisation, drug: DrugRecord, physiology: Physiology, age_years: float, *,
+                  gestational_age_weeks: float = 40.0) -> Parameterisation:
+    """``p`` (parameterised in a child's ``physiology``) with each enzyme's intrinsic clearance x its ontogeny.
+
+    ``gestational_age_weeks`` (at birth) enters the UGT functions, whose age is postmenstrual.
+    """
+    factors = ontogeny_factors(age_years, ENZYMES, gestational_age_weeks)
     ref = physiology.reference
     liver = physiology.volumes["liver"] / ref.volumes["liver"] if drug.clearance.clint is not None else 1.0
     values = dict(p.values)

@@ -30,8 +30,12 @@ SYSTEMIC_TISSUES: tuple[str, ...] = (
 PORTAL_TISSUES: tuple[str, ...] = ("gut", "spleen", "pancreas")
 #: Every tissue with a partition coefficient (blood pools excluded).
 TISSUES: tuple[str, ...] = ("lung", *SYSTEMIC_TISSUES[:-1], "liver", *PORTAL_TISSUES, "rest")
-#: Enzymes (and an ``other`` pathway) that share hepatic intrinsic clearance.
-ENZYMES: tuple[str, ...] = ("CYP1A2", "CYP2C9", "CYP2C19", "CYP2D6", "CYP3A4", "other")
+#: Enzymes (and an ``other`` pathway, always last) that share hepatic intrinsic clearance: each has its
+#: ``CLint_<enzyme>`` and activity multiplier ``m_<enzyme>`` in the module, a share in a drug record's ``fm``
+#: and an ontogeny function (:mod:`qsp_sbml.ontogeny`); ``other`` has no ontogeny.
+ENZYMES: tuple[str, ...] = (
+    "CYP1A2", "CYP2C9", "CYP2C19", "CYP2D6", "CYP3A4", "UGT1A1", "UGT1A4", "UGT1A6", "UGT1A9", "UGT2B7", "other",
+)
 #: Small-intestine segments of the compartmental absorption and transit (CAT) chain.
 CAT_SEGMENTS: int = 7
 #: Species that collect eliminated drug (their sum closes the mass balance).

@@ -5,8 +5,9 @@ Two conventions mark a parameter as "the clearance of gene G":
 1. **Port** (our PBPK modules): a ``comp`` port whose ``idRef`` is a parameter with id
    ``m_<GENE>`` (port id ``m_<GENE>_port``), a dimensionless activity multiplier of the intrinsic
    clearance by that enzyme, 1 for the reference genotype.  ``models/pbpk/wholebody_pbpk.xml``
-   declares ``m_CYP1A2``, ``m_CYP2C9``, ``m_CYP2C19``, ``m_CYP2D6``, ``m_CYP3A4`` and ``m_other``;
-   only genes with a CPIC table here (CYP2C9, CYP2C19, CYP2D6) are reported.
+   declares ``m_CYP1A2``, ``m_CYP2C9``, ``m_CYP2C19``, ``m_CYP2D6``, ``m_CYP3A4``, ``m_UGT1A1``,
+   ``m_UGT1A4``, ``m_UGT1A6``, ``m_UGT1A9``, ``m_UGT2B7`` and ``m_other``; only genes with a CPIC table
+   here (CYP2C9, CYP2C19, CYP2D6) are reported.
 2. **Annotation** (any model): a parameter whose ``<annotation>`` holds ::
 
        <qsp:pharmacogenomics xmlns:qsp="https://qsp-sbml.org/ns/pharmacogenomics/1"

@@ -14,8 +14,8 @@ What each preset scales (sources in ``resources/physiology/impairment.yaml``):
   guidance "Pharmacokinetics in Patients with Impaired Renal Function" motivates studying exposure by
   eGFR category); hematocrit by eGFR band and fraction unbound x stage factor (OSP CKD qualification,
   Malik et al. 2020).  Not scaled: kidney volume and perfusion, gastrointestinal transit, hepatic enzymes.
-- ``hepatic_A``/``_B``/``_C`` (Child-Pugh classes; ages 40-80): enzyme multipliers ``m_CYP*`` (``other``
-  stays 1), hepatic-artery flow, renal flow, cardiac output (cardiac-index factor, BSA unchanged), GFR,
+- ``hepatic_A``/``_B``/``_C`` (Child-Pugh classes; ages 40-80): enzyme multipliers ``m_CYP*`` (``m_UGT*`` and ``other``
+  stay 1), hepatic-artery flow, renal flow, cardiac output (cardiac-index factor, BSA unchanged), GFR,
   hematocrit, and albumin or alpha1-acid glycoprotein (the drug record's ``binding_protein``; fu by the OSP
   binding model) by the OSP hepatic-impairment disease factors (Edginton & Willmann 2008; Johnson et al.
   2010).  The portal-vein factor is the fraction of portal venous blood that still reaches the liver: the
