@@ -118,8 +118,9 @@ def check_output_folder(path: str | os.PathLike[str], *, marker: str, what: str,
     """Refuse, before any work, an output folder that :func:`atomic_folder` must not replace.
 
     A command that writes its output folder whole replaces a previous run of itself (recognised by its
-    ``marker`` file) or an empty folder; anything else at ``path`` is something the user made, and is
-    refused with a message naming it and ``option``.  ``error`` is the exception class (default
+    ``marker`` file, which the command writes into every output folder) or an empty folder; anything else at
+    ``path`` (a file, a folder without ``marker``) is something the user made, and is refused with a message
+    naming it and ``option``.  ``error`` is the exception class (default
     :class:`qsp_sbml.errors.QspError`).
 
     >>> import tempfile, pathlib
@@ -135,7 +136,9 @@ def check_output_folder(path: str | os.PathLike[str], *, marker: str, what: str,
 
         error = QspError
     target = Path(path)
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / marker).is_file())):
+    if target.exists() and not target.is_dir():
+        raise error(f"{target}: is a file, not a {what} folder; choose another {option} (nothing was written)")
+    if target.exists() and any(target.iterdir()) and not (target / marker).is_file():
         raise error(f"{target}: exists and is not a {what} folder (no {marker}); choose another {option} or "
                     "remove it (nothing was written)")
     return target

@@ -14,15 +14,17 @@
   to the child's cardiac output;
 - GFR = the adult reference's GFR x (W / W_adult)^0.75 x ``gfr_maturation(PMA)`` (size and maturation model
   of Rhodin et al. 2009, Pediatr Nephrol 24:67; PMA = gestational age at birth + postnatal age);
-- hematocrit: the adult female's below 15 years, the adult of the same sex from 15 years (as Huisinga 2012);
-- the reference adult (whose flows per litre of tissue the child takes, and whose clearance a drug record
-  gives): the ICRP adult male below 15 years, where the ICRP children are unisex (Huisinga 2012 scale every
-  child from the adult male), the adult of the child's sex from 15 years, where ICRP gives the sexes apart.
+- the reference adult (whose flows per litre of tissue the child takes, and against whose liver and GFR the
+  PBPK parameterisation scales a drug record's adult clearance) and the hematocrit: at each ICRP age as
+  Huisinga 2012 assign them (the adult male for every ICRP child, the 15-year-old girl too; the adult
+  female's hematocrit up to 10 years and for the 15-year-old girl, the adult male's for the 15-year-old boy),
+  the adult of the child's own sex at 20 years, and linear in age in between like every other quantity (the
+  reference adult as a blend of the ICRP adult male and female), so that no quantity steps with age.
 
 :func:`paediatric_physiology` adds an individual body weight (volumes in proportion, flows, cardiac output and
-GFR to the power 0.75, as :func:`qsp_sbml.physiology.scale_to`).  Both keep the ICRP adult of the same sex as
-their :attr:`~qsp_sbml.physiology.Physiology.reference`, so that the PBPK parameterisation scales a drug's
-adult clearance to the child (liver volume for hepatic, GFR for renal clearance).
+GFR to the power 0.75, as :func:`qsp_sbml.physiology.scale_to`).  Both keep that reference adult as their
+:attr:`~qsp_sbml.physiology.Physiology.reference`, so that the PBPK parameterisation scales a drug's adult
+clearance to the child (liver volume for hepatic, GFR for renal clearance).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ def _anchors(sex: str) -> tuple[list[float], dict[str, list[float]]]:
     adult = adult_table[sex]
     ages = [float(a) for a in kids["ages_y"]] + [float(kids["adult_age_y"])]
     ref = reference(sex)  # the adult anchor of the interpolation is the adult of the same sex
+    adults = {s: reference(s) for s in ("male", "female")}
     brain_adult = ref.flows["brain"] / 60 * 1000 / (_v(adult["tissues"]["brain"]["mass_kg"]) * 10)  # mL/min/100 g
     series = {
         "body_weight": [*kids["body_weight_kg"][sex], _v(adult["body_weight_kg"])],
@@ -99,6 +102,9 @@ def _anchors(sex: str) -> tuple[list[float], dict[str, list[float]]]:
         "blood_l": [v / 1000 for v in kids["blood_volume_ml"][sex]] + [_v(adult["blood_volume_l"])],
         "cardiac_output_l_min": [*kids["cardiac_output_l_per_min"][sex], _v(adult["cardiac_output_l_per_min"])],
         "brain_flow_100g": [*kids["brain_flow_ml_per_min_per_100g"][sex], brain_adult],
+        # share of the adult female in the child's reference adult (the rest is the adult male)
+        "reference_female": [float(a == "female") for a in [*kids["reference_adult"][sex], sex]],
+        "hematocrit": [adults[a].hematocrit for a in [*kids["hematocrit_of_adult"][sex], sex]],
     }
     for tissue, rows in kids["organ_mass_g"].items():
         if tissue == "source":
@@ -109,6 +115,25 @@ def _anchors(sex: str) -> tuple[list[float], dict[str, list[float]]]:
 
 def _interp(ages: list[float], values: list[float], age: float) -> float:
     return float(np.interp(age, ages, [float(v) for v in values]))
+
+
+def _reference_adult(female_share: float) -> Physiology:
+    """The ICRP adult male, female, or (0 < ``female_share`` < 1) their blend: every value mixed linearly."""
+    male, female = reference("male"), reference("female")
+    if female_share <= 0:
+        return male
+    if female_share >= 1:
+        return female
+
+    def mix(m: float, f: float) -> float:
+        return (1 - female_share) * m + female_share * f
+
+    return Physiology(
+        sex="female" if female_share >= 0.5 else "male", body_weight=mix(male.body_weight, female.body_weight),
+        height=mix(male.height, female.height), cardiac_output=mix(male.cardiac_output, female.cardiac_output),
+        hematocrit=mix(male.hematocrit, female.hematocrit), gfr=mix(male.gfr, female.gfr),
+        volumes={k: mix(v, female.volumes[k]) for k, v in male.volumes.items()},
+        flows={k: mix(v, female.flows[k]) for k, v in male.flows.items()})
 
 
 def _flows(ref: Physiology, volumes: dict[str, float], brain_flow: float, brain_mass_kg: float,
@@ -136,7 +161,7 @@ def paediatric_reference(age_years: float, sex: str = "male") -> Physiology:
     ages, series = _anchors(sex)
     at = {k: _interp(ages, v, age_years) for k, v in series.items()}
     adult = _adult_table()
-    ref = reference(sex if age_years >= 15 else "male")
+    ref = _reference_adult(at["reference_female"])
     default_density = _v(adult["default_density_kg_per_l"])
     volumes: dict[str, float] = {}
     mass = 0.0
@@ -153,7 +178,7 @@ def paediatric_reference(age_years: float, sex: str = "male") -> Physiology:
                    venous_blood=blood * (1 - arterial))
     co = at["cardiac_output_l_min"] * 60
     flows = _flows(ref, volumes, at["brain_flow_100g"], at["mass:brain"], co)
-    hct = reference("female").hematocrit if age_years < 15 else ref.hematocrit
+    hct = at["hematocrit"]
     pma = postmenstrual_age_weeks(age_years)
     gfr = ref.gfr * (at["body_weight"] / ref.body_weight) ** ALLOMETRIC_EXPONENT * gfr_maturation(pma)
     phys = Physiology(sex=sex, body_weight=at["body_weight"], height=at["height_cm"] / 100, cardiac_output=co,

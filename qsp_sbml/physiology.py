@@ -97,7 +97,7 @@ class Physiology:
 
     @property
     def reference(self) -> Physiology:
-        """The ICRP reference adult of the same sex."""
+        """The reference adult: the ICRP adult of the same sex (a child's: see :mod:`qsp_sbml.paediatric`)."""
         return self._reference or self
 
     def check(self) -> None:

@@ -594,7 +594,12 @@ CASES: list[Case] = [
     Case("library-validate-unknown-module", lambda f: ["library", "validate", "psoriasys", "--report", "{dir}"],
          ("unknown library module 'psoriasys'", "did you mean 'psoriasis'?", "known: crohns, liver_autoimmune")),
     Case("library-validate-report-is-a-file", lambda f: ["library", "validate", "liver_autoimmune", "--report",
-                                                         "{out}"], ("out/result.tsv: is a file, not a folder",)),
+                                                         "{out}"],
+         ("out/result.tsv: is a file, not a qualification report folder", "choose another --report")),
+    Case("library-validate-report-is-a-user-folder", lambda f: ["library", "validate", "liver_autoimmune",
+                                                                "--report", "{dir}"],
+         ("out/dir: exists and is not a qualification report folder (no qualification.json)",
+          "choose another --report")),
 ]
 
 

@@ -153,7 +153,8 @@ def test_all_writes_every_module(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert set(payload["modules"]) == set(MODULES)
-    assert {p.name for p in out.iterdir()} == {*MODULES, "README.md"}
+    assert {p.name for p in out.iterdir()} == {*MODULES, "README.md", "qualification.json"}
+    assert set(json.loads((out / "qualification.json").read_text())["modules"]) == set(MODULES)
     for name in MODULES:
         assert {p.name for p in (out / name).iterdir()} == FILES
 
@@ -251,7 +252,7 @@ def test_a_report_folder_that_is_a_file_is_refused_before_any_work(tmp_path: Pat
     target.write_text("not a folder")
     monkeypatch.setattr(oncology_module, "qualification", lambda: pytest.fail("computed before the folder check"))
     result = _run("oncology", "--report", str(target))
-    assert result.exit_code == 1 and "is a file, not a folder" in result.output
+    assert result.exit_code == 1 and "is a file, not a qualification report folder" in result.output
     assert target.read_text() == "not a folder"
     blocked = tmp_path / "blocker"
     blocked.write_text("x")
@@ -280,13 +281,26 @@ def test_a_folder_that_is_not_a_previous_report_is_not_replaced(tmp_path: Path) 
     out.mkdir()
     (out / "notes.txt").write_text("my own files")
     result = _run("liver_autoimmune", "--report", str(out))
-    assert result.exit_code == 1 and "neither empty nor a previous qualification report" in result.output
+    assert result.exit_code == 1
+    assert "is not a qualification report folder (no qualification.json); choose another --report" in result.output
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     empty = tmp_path / "empty"
     empty.mkdir()
     assert _run("liver_autoimmune", "--report", str(empty)).exit_code == 0
     assert _run("lupus_nephritis", "--report", str(empty)).exit_code == 0  # a previous report is replaced
-    assert sorted(p.name for p in empty.iterdir()) == ["README.md", "lupus_nephritis"]
+    assert sorted(p.name for p in empty.iterdir()) == ["README.md", "lupus_nephritis", "qualification.json"]
+    index = json.loads((empty / "qualification.json").read_text())
+    assert set(index["modules"]) == {"lupus_nephritis"} and index["command"].startswith("qsp-sbml library validate")
+
+
+def test_a_previous_report_is_recognised_by_its_marker_file_not_by_its_readme(tmp_path: Path) -> None:
+    """The check shared with calibrate, demo and disease calibrate: a README.md that looks like ours is not enough."""
+    out = tmp_path / "lookalike"
+    out.mkdir()
+    (out / "README.md").write_text("# Qualification reports\n\nmy own notes, same title\n")
+    result = _run("liver_autoimmune", "--report", str(out))
+    assert result.exit_code == 1 and "(no qualification.json)" in result.output
+    assert [p.name for p in out.iterdir()] == ["README.md"]
 
 
 @pytest.mark.parametrize("args", [[], ["psoriasis", "--all"]])

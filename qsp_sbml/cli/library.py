@@ -175,7 +175,8 @@ def validate_cmd(name: str | None, all_modules: bool, report_dir: Path | None, a
     points) are computed on the predicted points only.  A module with a population fit (psoriasis) is read
     from its split file and saved fit, never refitted.  A module without a prediction set says so: not
     validated.  With --report DIR, writes DIR/NAME/ (qualification.tsv, qualification.png, metrics.json,
-    summary.md) and DIR/README.md.
+    summary.md), DIR/README.md and DIR/qualification.json; an existing DIR is replaced only if it is empty or
+    a previous report (it has qualification.json).
 
     \b
     Examples:

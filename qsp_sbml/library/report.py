@@ -288,41 +288,34 @@ def qualify(name: str) -> Qualification:
 
 
 _INDEX_TITLE = "# Qualification reports"
-
-
-def _is_report(folder: Path) -> bool:
-    """Whether ``folder`` holds a report written by :func:`write_reports` (its index's first line)."""
-    index = folder / "README.md"
-    try:
-        return index.is_file() and index.read_text(encoding="utf-8").startswith(_INDEX_TITLE)
-    except (OSError, UnicodeDecodeError):
-        return False
+# The index file written into every report folder; the output-folder check shared with ``calibrate``, ``demo``
+# and ``disease calibrate`` recognises a previous report by it (and replaces nothing else).
+_REPORT_MARKER = "qualification.json"
 
 
 def check_report_folder(path: str | Path) -> Path:
     """Refuse, before any work, a report folder that cannot be written or must not be replaced.
 
-    Refused: a file; a folder that is not empty and not a previous report (it would be replaced whole); a
-    place without write permission.
+    Refused, with a :class:`~qsp_sbml.errors.QspError` naming the folder (nothing is written): a file; a
+    folder that is neither empty nor a previous report (it has no ``qualification.json``; the report replaces
+    its folder whole); a place without write permission.
     """
+    from qsp_sbml._io import check_output_folder
+
     target = Path(path)
-    probe = target.parent  # the report is built beside the target, then renamed into place
-    while not probe.exists():
-        probe = probe.parent
-    problem = None
-    if target.exists() and not target.is_dir():
-        problem = "is a file, not a folder; give a folder for the report"
-    elif target.is_dir() and any(target.iterdir()) and not _is_report(target):
-        problem = ("is a folder that is neither empty nor a previous qualification report (it would be replaced "
-                   "whole); give a new or empty folder")
-    elif not probe.is_dir():
-        problem = f"{probe} is a file, not a folder"
-    elif not os.access(probe, os.W_OK | os.X_OK):
-        problem = f"cannot write in {probe} (permission denied); choose another --report folder"
-    if problem:
-        err = QspError(f"{target}: {problem} (nothing was written)")
+    try:
+        check_output_folder(target, marker=_REPORT_MARKER, what="qualification report", option="--report")
+        probe = target.parent  # the report is built beside the target, then renamed into place
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir():
+            raise QspError(f"{target}: {probe} is a file, not a folder (nothing was written)")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise QspError(f"{target}: cannot write in {probe} (permission denied); choose another --report "
+                           "folder (nothing was written)")
+    except QspError as err:
         err.file = str(target)  # type: ignore[attr-defined]  # read by validate.issue_from_error
-        raise err
+        raise
     return target
 
 
@@ -432,8 +425,10 @@ def write_reports(out: str | Path, qualifications: Sequence[Qualification], *, c
     """Write one folder per qualification and an index into ``out``, replacing it whole; returns the metrics.
 
     ``out/<module>/`` holds ``qualification.tsv``, ``qualification.png``, ``metrics.json`` and ``summary.md``;
-    ``out/README.md`` lists the modules.  Tables and texts are built first, then written with the plots
-    into a temporary folder that replaces ``out`` only when complete (a failure leaves ``out`` as it was).
+    ``out/README.md`` lists the modules and ``out/qualification.json`` holds the command and every module's
+    metrics (it marks the folder as a report that a later run may replace).  Tables and texts are built
+    first, then written with the plots into a temporary folder that replaces ``out`` only when complete (a
+    failure leaves ``out`` as it was).
     """
     from qsp_sbml._io import atomic_folder, atomic_write_text, json_text
     from qsp_sbml.plot import save_figure
@@ -458,6 +453,8 @@ def write_reports(out: str | Path, qualifications: Sequence[Qualification], *, c
             {"module": q.name, **metrics, "note": "metrics are computed on the predicted points only"})
         files[f"{q.name}/summary.md"] = render_summary(q, metrics, command=command)
     files["README.md"] = "\n".join([*index, "", f"Written by `{command}`.", ""])
+    files[_REPORT_MARKER] = json_text({"command": command, "modules": all_metrics,
+                                      "note": "metrics are computed on the predicted points only"})
     with atomic_folder(target) as tmp:  # a failure below leaves ``out`` as it was
         for rel, text in files.items():
             atomic_write_text(tmp / rel, text)

@@ -9,8 +9,14 @@
    enzyme's intrinsic clearance multiplied by its ontogeny factor at that age
    (:func:`qsp_sbml.ontogeny.ontogeny_factors`: CYPs by postnatal age, UGTs by postmenstrual age, so the
    gestational age at birth matters for a glucuronidated share; ``other`` unchanged); a record that gives
-   ``clint`` per enzyme directly is scaled by the child's liver volume over the adult's first;
-3. renal clearance scaled by the child's GFR over the adult's (size and Rhodin 2009 maturation).
+   ``clint`` per enzyme directly is scaled by the child's liver volume over its reference adult's first;
+3. renal clearance (``fe * cl_iv``, or a record's explicit ``cl_renal`` with either record form) scaled by the
+   child's GFR over its reference adult's (size and Rhodin 2009 maturation); a ``clint`` record without
+   ``cl_renal`` filters ``fu * GFR`` of the child.
+
+The reference adult of a child (:attr:`~qsp_sbml.physiology.Physiology.reference`, see
+:mod:`qsp_sbml.paediatric`) is the ICRP adult male at every ICRP child age, blended linearly in age into the
+adult of the child's own sex at 20 years, so that the scaled clearances do not step with age.
 
 The enzyme activity multipliers ``m_<enzyme>`` stay 1 (free for interactions).  Not scaled: gut-wall
 extraction ``Fg``, absorption, protein binding (``fu``) and the blood:plasma ratio, which keep their adult

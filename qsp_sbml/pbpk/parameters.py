@@ -115,9 +115,11 @@ def parameterise(drug: DrugRecord, physiology: Physiology, *,
 
     ``multipliers`` scale the enzyme activities (``m_<enzyme>``; default 1).
     In vivo clearance is assumed measured in a reference adult: hepatic
-    intrinsic clearance is back-calculated with this subject's liver blood
-    flow, scaled by the subject's liver volume relative to the reference
-    adult's.
+    intrinsic clearance is back-calculated with the reference adult's liver
+    blood flow, scaled by the subject's liver volume relative to the reference
+    adult's.  Renal clearance (``fe * cl_iv`` or an explicit ``cl_renal``, with
+    either record form) is scaled by the subject's GFR relative to the
+    reference adult's; without either, a ``clint`` record filters ``fu * GFR``.
     """
     values: dict[str, float] = {c: physiology.volumes[c] for c in VOLUMES}
     values["Q_cardiac"] = physiology.cardiac_output
@@ -135,12 +137,13 @@ def parameterise(drug: DrugRecord, physiology: Physiology, *,
 
     c = drug.clearance
     fu_b = drug.fu / drug.bp
+    ref = physiology.reference
     if c.clint is not None:
         clint = {e: c.clint.get(e, 0.0) for e in ENZYMES}
-        cl_r = c.cl_renal if c.cl_renal is not None else drug.fu * physiology.gfr
+        # a measured renal clearance is the reference adult's: scaled by GFR, as for a cl_iv record below
+        cl_r = c.cl_renal * physiology.gfr / ref.gfr if c.cl_renal is not None else drug.fu * physiology.gfr
     else:
         assert c.cl_iv is not None  # noqa: S101 -- Clearance validates this
-        ref = physiology.reference
         qh_ref = hepatic_blood_flow({flow(t): ref.flows[t] for t in ("liver", *PORTAL_TISSUES)})
         cl_h_blood = c.cl_iv * (1 - c.fe) / drug.bp
         if cl_h_blood >= qh_ref:
