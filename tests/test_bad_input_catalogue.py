@@ -354,6 +354,16 @@ def paediatric_studies(old: str, new: str) -> Callable[[Path], list[str]]:
     return build
 
 
+def antibody_observed(old: str, new: str) -> Callable[[Path], list[str]]:
+    """The shipped observed antibody exposure table with one edit, predicted into a pre-existing output file."""
+    def build(folder: Path) -> list[str]:
+        text = (PBPK / "validation" / "antibody_observed.tsv").read_text(encoding="utf-8")
+        assert old in text, old
+        (folder / "antibody.tsv").write_text(text.replace(old, new, 1), encoding="utf-8")
+        return ["pbpk", "antibody", "--observed", str(folder / "antibody.tsv"), "-o", "{out}"]
+    return build
+
+
 def _pv(row: int) -> str:
     return f"row {row} (line {row + 1})"
 
@@ -562,6 +572,12 @@ CASES: list[Case] = [
          ("paed.tsv:11", "column age_y", "25.0 is not a paediatric age")),
     Case("paediatric-unknown-drug", paediatric_studies("midazolam\tMuchohi", "midazolamx\tMuchohi"),
          ("paed.tsv:13", "column drug", "no drug record 'midazolamx'")),
+    Case("antibody-cmax-dose-per-kg",
+         antibody_observed("\t100\tmg\t0\tcmax\t0\t12\t", "\t1.4\tmg/kg\t0\tcmax\t0\t12\t"),
+         ("antibody.tsv:21", "column dose_unit", "needs a body weight")),
+    Case("antibody-unknown-antibody",
+         antibody_observed("guselkumab\tsingle 100 mg SC", "guselkumabx\tsingle 100 mg SC"),
+         ("antibody.tsv:21", "column antibody", "'guselkumabx'", "guselkumab")),
     # --- model library and examples ----------------------------------------------------------
     Case("models-show-unknown", lambda f: ["models", "show", "disease/psoriasi"],
          ("unknown model 'disease/psoriasi'", "close names: disease/psoriasis")),

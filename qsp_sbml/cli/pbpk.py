@@ -24,13 +24,14 @@ def _defaults() -> tuple[Path, Path, Path]:
 
 @click.group()
 def pbpk() -> None:
-    """Whole-body PBPK module: validation against clinical PK, partition coefficients.
+    """Whole-body PBPK and antibody modules: validation against clinical PK, partition coefficients.
 
     \b
     Examples:
       qsp-sbml pbpk validate --plot pbpk_validation.png
       qsp-sbml pbpk kp models/pbpk/drugs/midazolam.yaml
       qsp-sbml pbpk ddi verify --report ddi-report
+      qsp-sbml pbpk antibody
     """
 
 
@@ -175,6 +176,60 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
                        f"{r['cl_kind']} ratio {r['cl_ratio']:.2f}{'' if r['within_2fold'] else ' (outside 2-fold)'}")
         click.echo(("acceptance met" if not fails else "acceptance not met: " + "; ".join(fails))
                    + f"; report in {report_dir}")
+    if fails and strict:
+        raise click.exceptions.Exit(1)
+
+
+@pbpk.command("antibody")
+@click.option("--observed", type=click.Path(dir_okay=False, path_type=Path),
+              help="Observed antibody exposure (default: models/pbpk/validation/antibody_observed.tsv).")
+@click.option("--split", "split_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Split file whose drugs give the PK values "
+                   "(default: models/disease/validation/psoriasis_split.yaml).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the table as TSV.")
+@click.option("--strict", is_flag=True, help="Exit 1 when an antibody's GMFE exceeds 1.5.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@handle_errors
+def antibody_cmd(observed: Path | None, split_path: Path | None, output: Path | None, strict: bool,
+                 as_json: bool) -> None:
+    """Predict observed antibody exposure (AUC/dose, Cmax, trough) with the disease modules' antibody PK.
+
+    Every row of the observed table is simulated with the antibody module and the split file's values for
+    that antibody; nothing is fitted.  Prints predicted vs observed and the GMFE per antibody (issue 19
+    asks for <= 1.5).
+
+    \b
+    Example:
+      qsp-sbml pbpk antibody -o antibody-pk.tsv
+    """
+    from qsp_sbml._io import atomic_write_text
+    from qsp_sbml.pbpk.antibody_verification import (
+        GMFE_LIMIT,
+        load_antibody_observations,
+        split_antibodies,
+        verify_antibodies,
+    )
+    from qsp_sbml.resources import project_models_dir
+
+    models = project_models_dir()
+    antibodies = split_antibodies(split_path or models / "disease" / "validation" / "psoriasis_split.yaml")
+    observations = load_antibody_observations(observed or models / "pbpk" / "validation" / "antibody_observed.tsv",
+                                              antibodies)
+    result = verify_antibodies(observations, antibodies)
+    table, summary, fails = result.table, result.summary(), result.failures()
+    if output is not None:
+        atomic_write_text(output, table.to_csv(sep="\t", index=False))
+    if as_json:
+        _emit_json({"ok": not fails, "gmfe_limit": GMFE_LIMIT, "summary": summary, "failures": fails,
+                    "comparisons": table.to_dict("records")})
+    else:
+        shown = table[["antibody", "study", "metric", "observed", "predicted", "fold"]]
+        click.echo(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        click.echo("")
+        for name, s in summary.items():
+            click.echo(f"{name:<14} {s['n']:3.0f} rows: predicted GMFE {s['gmfe']:.2f}, within 1.5-fold "
+                       f"{100 * s['within_1_5fold']:.0f} %, within 2-fold {100 * s['within_2fold']:.0f} %")
+        click.echo(f"GMFE <= {GMFE_LIMIT} for every antibody" if not fails else "not met: " + "; ".join(fails))
     if fails and strict:
         raise click.exceptions.Exit(1)
 
