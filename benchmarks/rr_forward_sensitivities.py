@@ -23,7 +23,7 @@ skipped), separately for parameters that enter initial values.
 What libroadrunner 2.11.0 does (read from its ForwardSensitivitySolver.cpp and
 checked here): sensitivities only to global parameters, always starting at zero
 (no initial-value, condition-change or steady-state sensitivities), reported as
-0 at the start time; only on a uniform grid ``(start, stop, num)``; the
+0 at t = 0; only on a uniform grid ``(start, stop, num)``; the
 parameter values and the CVODES memory are taken when the solver is created
 (``getSensitivitySolver().syncWithModel(rr.model)`` must follow every change);
 with a parameter subset that is not the first global parameters, the first call
