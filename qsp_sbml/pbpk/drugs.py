@@ -7,7 +7,11 @@ clearance per enzyme (``clint``, L/h) or, middle-out, as the in vivo total
 plasma clearance after IV dosing (``cl_iv``, L/h) with the fraction excreted
 unchanged (``fe``) and the fraction of hepatic intrinsic clearance per enzyme
 (``fm``); the well-stirred liver model turns the latter into ``clint`` for
-each subject (see :mod:`qsp_sbml.pbpk.parameters`).
+each subject (see :mod:`qsp_sbml.pbpk.parameters`).  An enzyme whose
+metabolism saturates also carries an unbound Michaelis constant
+(``clearance.km: {CYP2D6: 76.3}``, umol/L); ``cl_iv`` and ``clint`` then stay
+the low-concentration (linear) clearance, ``CLint = Vmax / Km``, so a
+``cl_iv`` from a low-dose IV study remains valid.
 
 A perpetrator of drug-drug interactions also carries ``interactions``: per
 enzyme, its unbound reversible inhibition constant ``ki``, mechanism-based
@@ -33,7 +37,7 @@ from qsp_sbml.errors import QspError
 from qsp_sbml.pbpk.ddi import EnzymeEffect
 from qsp_sbml.pbpk.partition import CompoundType, Ionisation
 from qsp_sbml.pbpk.structure import ENZYMES, TISSUES
-from qsp_sbml.typed_yaml import parse, read_yaml
+from qsp_sbml.typed_yaml import At, parse, read_yaml
 
 __all__ = ["LOG_P_RANGE", "Absorption", "Clearance", "DrugRecord", "DrugRecordError", "Interaction", "load_drug",
            "load_drugs"]
@@ -65,6 +69,9 @@ class Clearance(_Strict):
     clint: dict[str, float] | None = None
     #: Renal clearance (L/h, plasma) when known directly; default ``fe * cl_iv``.
     cl_renal: float | None = Field(default=None, ge=0)
+    #: Unbound Michaelis constant (umol/L) per saturable enzyme; ``cl_iv`` / ``clint`` are the
+    #: low-concentration clearance.  Each enzyme must carry clearance (``fm`` or ``clint`` above 0).
+    km: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -78,6 +85,16 @@ class Clearance(_Strict):
                 raise ValueError(f"clearance.{name}: values must be finite and >= 0")
         if self.cl_iv is not None and not math.isclose(sum(self.fm.values()), 1.0, abs_tol=1e-6):
             raise ValueError(f"clearance.fm must sum to 1, got {sum(self.fm.values()):.6g}")
+        share = self.fm if self.cl_iv is not None else (self.clint or {})
+        for enzyme, value in self.km.items():
+            if enzyme not in ENZYMES:
+                raise At(f"km.{enzyme}", f"unknown enzyme {enzyme!r}; use {list(ENZYMES)}")
+            if not (math.isfinite(value) and value > 0):
+                raise At(f"km.{enzyme}", f"a Michaelis constant must be finite and > 0 (umol/L), got {value!r}")
+            if share.get(enzyme, 0.0) <= 0:
+                which = "fm" if self.cl_iv is not None else "clint"
+                raise At(f"km.{enzyme}", f"{enzyme} carries no clearance (clearance.{which} has no share above 0 "
+                                         f"for it); a Michaelis constant needs a saturable pathway")
         return self
 
 
@@ -190,6 +207,7 @@ class DrugRecord(_Strict):
         names += ["clearance.cl_iv", "clearance.fe", "clearance.fm"] if c.cl_iv is not None else ["clearance.clint"]
         if c.cl_renal is not None:
             names.append("clearance.cl_renal")
+        names += [f"clearance.km.{e}" for e in c.km]
         names += ["absorption.ka", "absorption.fa", "absorption.fg"]
         names += [f"absorption.{n}" for n in ("peff", "ka_sc") if getattr(a, n) is not None]
         names += [f"kp_overrides.{t}" for t in self.kp_overrides]
