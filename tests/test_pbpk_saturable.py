@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import brentq
 
@@ -159,3 +160,29 @@ def test_km_needs_a_source(tmp_path: Path) -> None:
     bad.write_text(text.replace("other: 0.02}\n", "other: 0.02}\n  km: {CYP3A4: 2.0}\n"), encoding="utf-8")
     with pytest.raises(DrugRecordError, match="no source given for clearance.km.CYP3A4"):
         load_drug(bad)
+
+
+
+def test_cohort_pk_is_solved_exactly_only_when_every_subject_is_linear(model: qs.Model,
+                                                                      midazolam: qs.pbpk.DrugRecord) -> None:
+    """``saturable_<e> = 0`` in every subject keeps the whole PK exact on the linear-PK cohort path."""
+    from qsp_sbml.population import Cohort, simulate_cohort
+    from qsp_sbml.population.simulation import _known_zeros
+    from qsp_sbml.simulate.linear_pk import LinearPkStructure
+
+    linear = parameterise(midazolam, reference("male")).values
+    sat = parameterise(_with_km(midazolam, {"CYP3A4": 0.05}), reference("male")).values
+    t = np.arange(0.0, 48.5, 0.5)
+    regimen = "7.5 mg po q12h x 4 to drug_gi_lumen"
+    cohort = Cohort.from_parts(parameters=pd.DataFrame([linear, linear]), seed=1)
+    fast = simulate_cohort(model, cohort, t, outputs=["C_plasma"], regimen=regimen, method="auto", progress=False)
+    ref = simulate_cohort(model, cohort, t, outputs=["C_plasma"], regimen=regimen, progress=False)
+    assert fast.attrs["method"] == "linear-pk" and "pd=0 integrated" in fast.attrs["method_reason"]
+    np.testing.assert_allclose(fast.values, ref.values, rtol=1e-6, atol=1e-12)
+    # one saturable subject: its switch is not 0 for every subject, so the liver leaves the exact part
+    actions, _ = model.plan(regimen, end=48.0)
+    frame = pd.DataFrame([linear, sat])
+    zeros = _known_zeros(model.sbml_model, list(frame.columns), frame.to_numpy(dtype=float))
+    assert "saturable_CYP3A4" not in zeros and "saturable_CYP1A2" in zeros
+    structure = LinearPkStructure.detect(model.sbml_model, actions, ["C_plasma"], list(frame.columns), zeros)
+    assert "drug_liver" in structure.pd
