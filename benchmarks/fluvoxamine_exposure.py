@@ -1,8 +1,10 @@
 """Fluvoxamine exposure at repeated doses, and what it does to the CYP1A2 DDI predictions (a measurement).
 
-The fluvoxamine drug record is linear: its clearance ``cl_iv`` comes from a single 22 mg IV infusion.
-Fluvoxamine's disposition is not linear on repeated dosing (Spigset O et al. 1998 Br J Clin Pharmacol
-45:257, "Non-linear fluvoxamine disposition"). This script measures, with the record as shipped:
+The fluvoxamine drug record's clearance ``cl_iv`` comes from a single 22 mg IV infusion; its only saturable
+pathway is CYP2D6 with the literature Km 76.3 uM (Miura & Ohkubo 2007), far above clinical unbound
+concentrations, so the record is linear in practice. Fluvoxamine's disposition is not linear on repeated dosing
+(Spigset O et al. 1998 Br J Clin Pharmacol 45:257, "Non-linear fluvoxamine disposition"). This script
+measures, with the record as shipped:
 
 1. predicted vs observed fluvoxamine plasma concentrations under the multiple-dose regimens of the OSP
    fluvoxamine snapshot (Open-Systems-Pharmacology/Fluvoxamine-Model@555fc20d5f: observed data sets and
@@ -13,6 +15,10 @@ Fluvoxamine's disposition is not linear on repeated dosing (Spigset O et al. 199
 3. a DIAGNOSTIC, not a prediction and not shipped: ``cl_iv`` refitted (one parameter) to the Fleishaker 1994
    repeated-dose profile (a PK data set, no DDI data), then the same studies again. It shows how much of
    the CYP1A2 under-prediction the perpetrator's exposure explains.
+4. a DIAGNOSTIC, not a prediction and not shipped: the record plus the CYP1A2 Km of the OSP fluvoxamine
+   model (7.35 nM, parameter-identified by OSP on its building studies, which include Fleishaker 1994 and
+   Spigset 1998 of item 1; evaluation report section 2.3.5), with ``cl_iv`` unchanged: the IV building study's
+   clearance, the repeated-dose exposure of item 1 and the same DDI studies.
 
 Figures quoted in ``models/pbpk/enzyme_turnover.md`` ("Fluvoxamine and CYP1A2"). Usage::
 
@@ -87,19 +93,33 @@ def _with_cl(drug: DrugRecord, cl: float) -> DrugRecord:
     return drug.model_copy(update={"clearance": drug.clearance.model_copy(update={"cl_iv": cl})})
 
 
+def _exposure(model: qs.Model, record: DrugRecord) -> None:
+    for name, (source, doses, text) in OBSERVED.items():
+        t, obs = _points(text)
+        ratio = _simulate(model, record, doses, t) / obs
+        print(f"   {name}: n = {t.size}, geometric mean {math.exp(np.log(ratio).mean()):.2f} "
+              f"(range {ratio.min():.2f}-{ratio.max():.2f}); {source}")
+
+
+def _iv_clearance(model: qs.Model, record: DrugRecord) -> float:
+    """Dose / AUC(0-240 h) of the 21.98 mg base 60-min IV infusion of Japanese Society 2015 (the cl_iv study)."""
+    t = np.linspace(0.0, 240.0, 2401)
+    regimen = Regimen.of(Dose(amount=21.98, unit="mg", route=Route.IV_INFUSION, duration=1.0, time_unit="h",
+                              target=DOSE_TARGETS[Route.IV_INFUSION]))
+    c = model.simulate(t, selections=["C_plasma"], parameters=parameterise(record, reference("male")).values,
+                       regimen=regimen)["C_plasma"].to_numpy()
+    return 21.98 / float(np.sum((c[1:] + c[:-1]) / 2 * np.diff(t)))
+
+
 def main() -> None:
     root = project_models_dir() / "pbpk"
     drugs = load_drugs(root / "drugs")
     fv = drugs["fluvoxamine"]
     model = qs.load_model(str(root / "wholebody_pbpk.xml"), guard=False)
-    print(f"fluvoxamine record: cl_iv {fv.clearance.cl_iv} L/h, fu {fv.fu}, CYP1A2 Ki "
+    print(f"fluvoxamine record: cl_iv {fv.clearance.cl_iv} L/h, Km {fv.clearance.km} uM, fu {fv.fu}, CYP1A2 Ki "
           f"{fv.interactions['CYP1A2'].ki} uM; models from {root}\n")
     print("1. repeated doses, predicted / observed plasma concentration (reference male)")
-    for name, (source, doses, text) in OBSERVED.items():
-        t, obs = _points(text)
-        ratio = _simulate(model, fv, doses, t) / obs
-        print(f"   {name}: n = {t.size}, geometric mean {math.exp(np.log(ratio).mean()):.2f} "
-              f"(range {ratio.min():.2f}-{ratio.max():.2f}); {source}")
+    _exposure(model, fv)
 
     t_f, obs_f = _points(next(iter(OBSERVED.values()))[2])
     doses_f = next(iter(OBSERVED.values()))[1]
@@ -111,10 +131,18 @@ def main() -> None:
     studies = [s for s in load_ddi_studies(root / "validation" / "ddi_studies.tsv", drugs)
                if s.design.perpetrator == "fluvoxamine"]
     ki_mg_l = (fv.interactions["CYP1A2"].ki or math.nan) * fv.molecular_weight / 1000.0
+    osp_km = fv.model_copy(update={"clearance": fv.clearance.model_copy(
+        update={"km": {**fv.clearance.km, "CYP1A2": 0.00735}})})
     for label, record in (("2. record as shipped (predicted)", fv),
                           (f"3. DIAGNOSTIC: cl_iv {cl_fit:.1f} L/h fitted to Fleishaker 1994 (not a prediction)",
-                           _with_cl(fv, cl_fit))):
+                           _with_cl(fv, cl_fit)),
+                          ("4. DIAGNOSTIC: plus OSP's identified CYP1A2 Km 7.35 nM, cl_iv unchanged (not a prediction)",
+                           osp_km)):
         print(f"\n{label}")
+        if record is osp_km:
+            print(f"   IV 22 mg, dose / AUC(0-240 h): {_iv_clearance(model, osp_km):.1f} L/h "
+                  f"(record as shipped {_iv_clearance(model, fv):.1f} L/h; cl_iv {fv.clearance.cl_iv} L/h)")
+            _exposure(model, osp_km)
         current = {**drugs, "fluvoxamine": record}
         for s in studies:
             r = predict_ddi(s.design, current)

@@ -561,6 +561,8 @@ CASES: list[Case] = [
          ("fluconazole.yaml, line 17, field interactions.CYP3A4.ki", "greater than 0")),
     Case("drug-log-p-implausible", drug_record("midazolam", "log_p: 3.1", "log_p: 31"),
          ("midazolam.yaml, line 4, field log_p", "less than or equal to 10")),
+    Case("drug-km-without-clearance", drug_record("midazolam", "other: 0.02}\n", "other: 0.02}\n  km: {CYP2D6: 2.0}\n"),
+         ("midazolam.yaml, line 12, field clearance.km.CYP2D6", "CYP2D6 carries no clearance")),
     Case("profiles-missing-column", observed_profiles("\tunit\tn\t", "\tunits\tn\t"),
          ("profiles.tsv:31", "missing column", "'unit'")),
     Case("profiles-not-a-number", observed_profiles("\t0.25\t0.0171384\t", "\t0.25\tlots\t"),

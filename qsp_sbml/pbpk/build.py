@@ -14,8 +14,10 @@ fraction unbound in plasma):
   receives the lung outflow;
 * liver: inflow from the hepatic artery and the portal tissues, outflow
   ``(Q_ha + (1 - f_portal_shunt) (Q_gut + Q_spleen + Q_pancreas)) C_li BP / Kp_li`` and metabolism
-  ``fu C_li / Kp_li * sum_e CLint_e m_e`` (well-stirred: unbound liver
-  concentration equals ``fu C_li / Kp_li``, output ``Cu_liver``);
+  ``fu C_li / Kp_li * sum_e CLint_e m_e / (1 + s_e Cu_liver / Km_e)`` (well-stirred: unbound liver
+  concentration ``Cu_liver = fu C_li / Kp_li``, an output); ``CLint_e`` is the low-concentration
+  intrinsic clearance and the switch ``s_e = saturable_<e>`` (0 or 1) turns on Michaelis-Menten
+  saturation with the unbound constant ``Km_e``; at 0 (the default) the term is exactly linear;
 * porto-systemic shunt: the fraction ``f_portal_shunt`` (0 in health) of the portal tissues' venous
   outflow bypasses the liver into venous blood (hepatic impairment, :mod:`qsp_sbml.population.presets`);
 * kidney: glomerular filtration and secretion of the arterial plasma entering
@@ -62,6 +64,8 @@ PARAMETER_UNITS: dict[str, tuple[str, str]] = {
     "BP": ("dimensionless", "blood:plasma concentration ratio"),
     **{f"CLint_{e}": ("litre_per_hour", f"hepatic unbound intrinsic clearance by {e}") for e in ENZYMES},
     **{f"m_{e}": ("dimensionless", f"activity multiplier of {e} (genotype, inhibition, induction)") for e in ENZYMES},
+    **{f"Km_{e}": ("mg_per_litre", f"unbound Michaelis constant of {e} (if saturable_{e} = 1)") for e in ENZYMES},
+    **{f"saturable_{e}": ("dimensionless", f"1: {e} saturates (Michaelis-Menten), 0: linear") for e in ENZYMES},
     "GFR": ("litre_per_hour", "glomerular filtration rate"),
     "f_reabsorption": ("dimensionless", "fraction of filtered drug reabsorbed"),
     "CL_renal_secretion": ("litre_per_hour", "active renal secretion clearance (plasma)"),
@@ -145,7 +149,7 @@ def build_wholebody(values: Mapping[str, float], *, model_id: str = "wholebody_p
     b.reaction("venous_to_lung", f"Q_cardiac * {ven}", reactants=[ven], products=[species("lung")])
     b.reaction("lung_to_arterial", f"Q_cardiac * {_out('lung')}", reactants=[species("lung")], products=[art])
 
-    clint = " + ".join(f"CLint_{e} * m_{e}" for e in ENZYMES)
+    clint = " + ".join(f"CLint_{e} * m_{e} / (1 dimensionless + saturable_{e} * Cu_liver / Km_{e})" for e in ENZYMES)
     b.reaction("hepatic_metabolism", f"fu * {species('liver')} / Kp_liver * ({clint})",
                reactants=[species("liver")], products=["eliminated_hepatic"])
     b.reaction("renal_excretion",

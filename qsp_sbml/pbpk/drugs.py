@@ -11,7 +11,11 @@ each subject (see :mod:`qsp_sbml.pbpk.parameters`).  The enzymes are those of
 :data:`~qsp_sbml.pbpk.structure.ENZYMES`: CYPs, the UGTs UGT1A1, UGT1A4, UGT1A6,
 UGT1A9 and UGT2B7 (glucuronidation), and ``other`` (no ontogeny); a share given
 to an enzyme follows that enzyme's ontogeny in a child
-(:mod:`qsp_sbml.pbpk.paediatric`).
+(:mod:`qsp_sbml.pbpk.paediatric`).  An enzyme whose metabolism saturates also
+carries an unbound Michaelis constant (``clearance.km: {CYP2D6: 76.3}``,
+umol/L); ``cl_iv`` and ``clint`` then stay the low-concentration (linear)
+clearance, ``CLint = Vmax / Km``, so a ``cl_iv`` from a low-dose IV study
+remains valid.
 
 A perpetrator of drug-drug interactions also carries ``interactions``: per
 enzyme, its unbound reversible inhibition constant ``ki``, mechanism-based
@@ -70,6 +74,9 @@ class Clearance(_Strict):
     clint: dict[str, float] | None = None
     #: Renal clearance (L/h, plasma) when known directly; default ``fe * cl_iv``.
     cl_renal: float | None = Field(default=None, ge=0)
+    #: Unbound Michaelis constant (umol/L) per saturable enzyme; ``cl_iv`` / ``clint`` are the
+    #: low-concentration clearance.  Each enzyme must carry clearance (``fm`` or ``clint`` above 0).
+    km: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("fm", "clint")
     @classmethod
@@ -90,6 +97,16 @@ class Clearance(_Strict):
             raise ValueError("give exactly one of clearance.cl_iv (in vivo) or clearance.clint (per enzyme)")
         if self.cl_iv is not None and not math.isclose(sum(self.fm.values()), 1.0, abs_tol=1e-6):
             raise ValueError(f"clearance.fm must sum to 1, got {sum(self.fm.values()):.6g}")
+        share = self.fm if self.cl_iv is not None else (self.clint or {})
+        for enzyme, value in self.km.items():
+            if enzyme not in ENZYMES:
+                raise At(f"km.{enzyme}", f"unknown enzyme {enzyme!r}; use {list(ENZYMES)}")
+            if not (math.isfinite(value) and value > 0):
+                raise At(f"km.{enzyme}", f"a Michaelis constant must be finite and > 0 (umol/L), got {value!r}")
+            if share.get(enzyme, 0.0) <= 0:
+                which = "fm" if self.cl_iv is not None else "clint"
+                raise At(f"km.{enzyme}", f"{enzyme} carries no clearance (clearance.{which} has no share above 0 "
+                                         f"for it); a Michaelis constant needs a saturable pathway")
         return self
 
 
@@ -202,6 +219,7 @@ class DrugRecord(_Strict):
         names += ["clearance.cl_iv", "clearance.fe", "clearance.fm"] if c.cl_iv is not None else ["clearance.clint"]
         if c.cl_renal is not None:
             names.append("clearance.cl_renal")
+        names += [f"clearance.km.{e}" for e in c.km]
         names += ["absorption.ka", "absorption.fa", "absorption.fg"]
         names += [f"absorption.{n}" for n in ("peff", "ka_sc") if getattr(a, n) is not None]
         names += [f"kp_overrides.{t}" for t in self.kp_overrides]

@@ -14,6 +14,12 @@ Rowland 1977, J Pharmacokinet Biopharm 5:625):
 
 and renal clearance ``CL_R = fe CL_iv`` into filtration ``fu GFR`` plus
 secretion (when ``CL_R > fu GFR``) or a reabsorbed fraction (when smaller).
+
+A record's ``clearance.km`` (unbound Michaelis constants, umol/L) makes an
+enzyme saturable: ``Km_<e>`` (mg/L) = km x molecular weight / 1000 and
+``saturable_<e>`` = 1.  ``CLint`` stays the low-concentration intrinsic
+clearance (``Vmax / Km``), so the clearances above, and those reported here,
+are the linear (low-dose) ones.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ __all__ = [
     "CAT_RADIUS_CM",
     "CAT_SI_TRANSIT_H",
     "GASTRIC_EMPTYING_PER_H",
+    "LINEAR_KM_MG_L",
     "ParameterError",
     "Parameterisation",
     "hepatic_blood_flow",
@@ -48,6 +55,9 @@ CAT_RADIUS_CM = 1.75
 #: fasted-state stomach transit time of the ACAT physiology (Agoram, Woltosz & Bolger 2001, Adv Drug Deliv Rev
 #: 50 Suppl 1:S41); see the model card for the status of this value.
 GASTRIC_EMPTYING_PER_H = 1 / 0.25
+#: Nominal ``Km_<e>`` (mg/L) of an enzyme without saturation: not used while ``saturable_<e>`` is 0, and so large
+#: (1 kg/L) that switching the flag on alone would change nothing measurable.
+LINEAR_KM_MG_L = 1.0e6
 
 
 class ParameterError(QspError, ValueError):
@@ -78,7 +88,10 @@ def hepatic_blood_flow(values: dict[str, float]) -> float:
 
 
 def total_clearance(values: dict[str, float]) -> tuple[float, float]:
-    """(hepatic, renal) plasma clearance, L/h, that the module's equations give at steady state."""
+    """(hepatic, renal) plasma clearance, L/h, that the module's equations give at steady state.
+
+    For a saturable enzyme this is the low-concentration (linear) clearance.
+    """
     qh = hepatic_blood_flow(values)
     fu, bp = values["fu"], values["BP"]
     clint = sum(values[f"CLint_{e}"] * values[f"m_{e}"] for e in ENZYMES)
@@ -157,6 +170,10 @@ def parameterise(drug: DrugRecord, physiology: Physiology, *,
         cl_r = c.cl_renal if c.cl_renal is not None else c.fe * c.cl_iv
         cl_r *= physiology.gfr / ref.gfr
     values.update({f"CLint_{e}": v for e, v in clint.items()})
+    values.update({f"Km_{e}": LINEAR_KM_MG_L for e in ENZYMES})
+    values.update({f"saturable_{e}": 0.0 for e in ENZYMES})
+    for e, km_um in c.km.items():
+        values.update({f"Km_{e}": km_um * drug.molecular_weight / 1000, f"saturable_{e}": 1.0})
     filtration = drug.fu * physiology.gfr
     if cl_r >= filtration:
         values.update(f_reabsorption=0.0, CL_renal_secretion=cl_r - filtration)

@@ -67,8 +67,9 @@ class _Setup:
     before: tuple[str, ...]
     after: tuple[str, ...]
     options: IntegratorOptions
-    #: For the structure-aware path: the model without dosing events and the dosing actions (else None).
-    linear: tuple[str, tuple[Action, ...]] | None = None
+    #: For the structure-aware path: the model without dosing events, the dosing actions and the parameters
+    #: that are 0 for every subject (else None).
+    linear: tuple[str, tuple[Action, ...], tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _init_worker(setup: _Setup) -> None:
 
         doc = libsbml.readSBMLFromString(setup.linear[0])
         _WORKER["linear"] = LinearPkStructure.detect(doc.getModel(), setup.linear[1], setup.selections,
-                                                     [*setup.before, *setup.after])
+                                                     [*setup.before, *setup.after], setup.linear[2])
 
 
 def _simulator(setup: _Setup) -> Simulator:
@@ -403,7 +404,7 @@ def simulate_cohort(model: Model, cohort: Cohort, times: Sequence[float] | np.nd
         inputs = _run_inputs(model, regimen, t, outputs, opts, cohort, [*before, *after], matrix)
         col.open_checkpoint(out, inputs if method == "general" else {**inputs, "method": method},
                             chunk_size=chunk_size, resume=resume)
-    linear, method_attrs = _structure(model, regimen, t, outputs, [*before, *after], method)
+    linear, method_attrs = _structure(model, regimen, t, outputs, [*before, *after], method, matrix)
     batches = col.batches(matrix, batch_size := _batch_size(batch_size, cohort.n, eng, linear is not None))
     if batches:
         setup = _make_setup(model, regimen, t, outputs, (before, after), opts, linear)
@@ -430,7 +431,7 @@ def _check_arguments(method: str, batch_size: int | None, n: int, eng: Engine, t
 
 def _make_setup(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequence[str],
                 columns: tuple[list[str], list[str]], opts: IntegratorOptions,
-                linear: tuple[str, tuple[Action, ...]] | None) -> _Setup:
+                linear: tuple[str, tuple[Action, ...], tuple[str, ...]] | None) -> _Setup:
     """What the workers receive: the model compiled once with the regimen as events (the same for all)."""
     event_sbml = model.to_sbml(regimen, end=float(t[-1]))
     # the structure-aware path compiles only if a subject needs the general path (in the worker)
@@ -447,14 +448,35 @@ def _compiled(event_sbml: str, outputs: Sequence[str], source: str) -> bytes:
     return sim.save_state()
 
 
+def _known_zeros(m: Any, given: list[str], matrix: np.ndarray) -> tuple[str, ...]:
+    """Constant parameters that are exactly 0 for every subject: the cohort's column, else the model's value."""
+    assigned = {a.getSymbol() for a in m.getListOfInitialAssignments()}
+    assigned |= {r.getVariable() for r in m.getListOfRules()}
+    assigned |= {a.getVariable() for e in m.getListOfEvents() for a in e.getListOfEventAssignments()}
+    zeros = []
+    for p in m.getListOfParameters():
+        pid = p.getId()
+        if not p.getConstant() or pid in assigned:
+            continue
+        if pid in given:
+            column = matrix[:, given.index(pid)]
+            if column.size and bool(np.all(column == 0.0)):
+                zeros.append(pid)
+        elif p.isSetValue() and p.getValue() == 0.0:
+            zeros.append(pid)
+    return tuple(zeros)
+
+
 def _structure(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequence[str], given: list[str],
-               method: str) -> tuple[tuple[str, tuple[Action, ...]] | None, dict[str, str]]:
+               method: str, matrix: np.ndarray
+               ) -> tuple[tuple[str, tuple[Action, ...], tuple[str, ...]] | None, dict[str, str]]:
     """What the workers need for the structure-aware path (None: the general path) and the attrs saying so."""
     if method == "general":
         return None, {"method": "general"}
     actions, _ = model.plan(regimen, end=float(t[-1]))
+    zeros = _known_zeros(model.sbml_model, given, matrix)
     try:
-        structure = LinearPkStructure.detect(model.sbml_model, actions, outputs, given)
+        structure = LinearPkStructure.detect(model.sbml_model, actions, outputs, given, zeros)
     except NotDetected as err:
         reason = f"no linear PK structure: {err}"
         if method == "linear-pk":
@@ -466,7 +488,7 @@ def _structure(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Seque
         logger.info("simulate_cohort: general path for model %r (%s)", model.id, reason)
         return None, {"method": "general", "method_reason": reason}
     logger.info("simulate_cohort: structure-aware path for model %r: %r", model.id, structure)
-    return (model.sbml, tuple(actions)), {"method": "linear-pk", "method_reason": repr(structure)}
+    return (model.sbml, tuple(actions), zeros), {"method": "linear-pk", "method_reason": repr(structure)}
 
 
 def _run_inputs(model: Model, regimen: RegimenLike, t: np.ndarray, outputs: Sequence[str], opts: IntegratorOptions,

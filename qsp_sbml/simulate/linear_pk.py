@@ -185,10 +185,11 @@ class LinearPkStructure:
 
     @classmethod
     def detect(cls, sbml_model: libsbml.Model, actions: Sequence[Action], outputs: Sequence[str],
-               given: Sequence[str] = ()) -> LinearPkStructure:
+               given: Sequence[str] = (), zeros: Sequence[str] = ()) -> LinearPkStructure:
         """Find the split of ``sbml_model`` (the model without dosing events) for these doses and outputs.
 
-        ``given`` are the ids whose values the cohort sets (a state given a value may start non-zero).
+        ``given`` are the ids whose values the cohort sets (a state given a value may start non-zero);
+        ``zeros`` constant parameters that are exactly 0 for every subject (terms they multiply vanish).
         Raises :class:`NotDetected` with the reason otherwise.
         """
         doc = _expanded(sbml_model)
@@ -196,7 +197,7 @@ class LinearPkStructure:
         _refuse_constructs(m)
         ids, rate = _state_ids(m)
         rules = {r.getVariable(): r.getMath() for r in m.getListOfRules() if r.isAssignment()}
-        comp = MathCompiler(frozenset(ids), rules)
+        comp = MathCompiler(frozenset(ids), rules, frozenset(zeros))
         try:
             states = _build_states(m, comp, ids, rate)
             outs = [_output(m, comp, ids, o) for o in outputs]

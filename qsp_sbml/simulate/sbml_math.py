@@ -4,8 +4,11 @@
 arrays, one value per subject, broadcast together) and reports, for a given set of state ids, whether the
 expression is constant in them (degree 0), affine (degree 1: linear with coefficients that read no state)
 or anything else (degree 2), with the states it reads.  ``time`` counts as degree 2: a coefficient that
-changes with time is not a constant one.  Used by :mod:`qsp_sbml.simulate.linear_pk` to find the linear
-subsystem of a model and to evaluate the rest.  No ``eval``: the closures call NumPy ufuncs.
+changes with time is not a constant one.  Ids known to be exactly 0 for every subject (``zeros``) compile
+to the constant 0, and a product with such a factor is the constant 0 whatever else it reads (the switch of
+an unused nonlinear term, e.g. ``saturable_<enzyme>`` of the PBPK module, keeps the rest linear).  Used by
+:mod:`qsp_sbml.simulate.linear_pk` to find the linear subsystem of a model and to evaluate the rest.  No
+``eval``: the closures call NumPy ufuncs.
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ def _const(value: float) -> Compiled:
     return Compiled(lambda v: value, 0, frozenset())
 
 
+#: A value known to be exactly 0 for every subject (products with it are 0).
+_ZERO = _const(0.0)
+
+
 class MathCompiler:
     """Compile SBML math of one model for the states ``states``.
 
@@ -77,11 +84,15 @@ class MathCompiler:
         Ids whose values change with time (degree 1 each).
     rules
         Assignment-rule variable -> its math (inlined where read, compiled once each).
+    zeros
+        Constant ids whose value is exactly 0 for every subject.
     """
 
-    def __init__(self, states: frozenset[str], rules: Mapping[str, libsbml.ASTNode]) -> None:
+    def __init__(self, states: frozenset[str], rules: Mapping[str, libsbml.ASTNode],
+                 zeros: frozenset[str] = frozenset()) -> None:
         self.states = states
         self.rules = dict(rules)
+        self.zeros = zeros - states - set(rules)
         self._memo: dict[str, Compiled] = {}
         self._active: set[str] = set()
 
@@ -98,6 +109,8 @@ class MathCompiler:
         """The compiled value of an id (a state, a constant or an assignment-rule variable)."""
         if name in self.states:
             return Compiled(lambda v: v[name], 1, frozenset({name}))
+        if name in self.zeros:
+            return _ZERO
         if name not in self.rules:
             return Compiled(lambda v: v[name], 0, frozenset())
         if name not in self._memo:
@@ -150,6 +163,8 @@ def _arithmetic(t: int, kids: list[Compiled], node: libsbml.ASTNode) -> Compiled
     if t == libsbml.AST_TIMES:
         if not kids:
             return _const(1.0)
+        if any(k is _ZERO for k in kids):
+            return _ZERO
         return _merge(lambda v: _fold(np.multiply, fns, v), sum(deg), kids)
     if len(kids) != 2:
         raise UnsupportedMath(f"{libsbml.formulaToL3String(node)}: wrong number of arguments")
