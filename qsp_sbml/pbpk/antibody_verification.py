@@ -146,7 +146,7 @@ def _observation(row: dict[str, str], where: str, line: int,
 
 def split_antibodies(split: str | Path) -> dict[str, AntibodyParameters]:
     """The drugs of a split file as antibody-module parameter sets (one compartment: ``Q = 0``)."""
-    from qsp_sbml.calibrate._split_spec import read_split
+    from qsp_sbml.calibrate.population import read_split
 
     spec, _ = read_split(split)
     return {name: AntibodyParameters(
