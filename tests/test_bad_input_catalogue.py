@@ -618,6 +618,9 @@ CASES: list[Case] = [
                                                                 "--report", "{dir}"],
          ("out/dir: exists and is not a qualification report folder (no qualification.json)",
           "choose another --report")),
+    Case("pbpk-qualify-report-is-a-user-folder",
+         lambda f: ["pbpk", "qualify", "--drug", "fluconazole", "--no-ddi", "--no-paediatric", "--report", "{dir}"],
+         ("out/dir: exists and is not a PBPK qualification report folder (no studies.tsv)", "choose another --report")),
 ]
 
 

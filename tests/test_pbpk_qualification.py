@@ -238,3 +238,14 @@ def test_points_at_the_instant_of_an_iv_bolus_are_kept_but_not_compared(monkeypa
     assert by_set.loc["oral", "auc_obs"] == pytest.approx(_hand_trapezoid([0.0, 0.5, 1.0, 2.0], [0.0, 4.0, 2.0, 1.0]))
     assert len(points) == 8 and points["compared"].sum() == 7
     assert set(q.compared_points(points)["time_h"]) == {0.5, 1.0, 2.0}
+
+
+def test_an_iv_bolus_data_set_without_a_point_after_the_dose_is_refused(tmp_path: Path) -> None:
+    header, rows = _rows()
+    col = {name: i for i, name in enumerate(header)}
+    first = next(r for r in rows if r[col["study"]] == "Darwish 2008" and float(r[col["time_h"]]) == 0.0)
+    assert first[col["route"]] == "iv"  # an IV bolus with a pre-dose point at time 0
+    path = tmp_path / "bolus.tsv"
+    path.write_text("\t".join(header) + "\n" + "\t".join(first) + "\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"bolus\.tsv:2, column time_h: .* no observation after the dose time"):
+        load_profiles(path, load_drugs(PBPK / "drugs"))

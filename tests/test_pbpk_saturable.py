@@ -13,6 +13,7 @@ import qsp_sbml as qs
 from qsp_sbml.dosing import Dose, Regimen
 from qsp_sbml.metrics import auc as metric_auc
 from qsp_sbml.pbpk import load_drug, parameterise
+from qsp_sbml.pbpk.ddi import DdiError
 from qsp_sbml.pbpk.drugs import DrugRecordError
 from qsp_sbml.pbpk.interaction import DdiStudy, compose_ddi, predict_ddi
 from qsp_sbml.pbpk.parameters import LINEAR_KM_MG_L, hepatic_blood_flow
@@ -127,14 +128,26 @@ def test_composed_ddi_model_keeps_the_victims_saturation(midazolam: qs.pbpk.Drug
     drugs = qs.pbpk.load_drugs(DRUGS)
     assert {"victim__Km_CYP3A4", "victim__saturable_CYP3A4", "perp__Km_CYP3A4"} <= set(
         compose_ddi(("CYP3A4",)).parameter_ids)
+    # a negligible inducer (reversible inhibition of a saturable victim is refused: see the next test)
     weak = drugs["fluconazole"].model_copy(update={"interactions": {
-        "CYP3A4": drugs["fluconazole"].interactions["CYP3A4"].model_copy(update={"ki": 1e9})}})
+        "CYP3A4": drugs["fluconazole"].interactions["CYP3A4"].model_copy(
+            update={"ki": None, "emax": 1e-12, "ec50": 1.0})}})
     study = DdiStudy(victim="midazolam", perpetrator="fluconazole", victim_dose_mg=7.5, victim_time_h=2.0,
                      perpetrator_doses=((0.0, 400.0),))
     base = predict_ddi(study, {**drugs, "fluconazole": weak})
     sat = predict_ddi(study, {**drugs, "fluconazole": weak, "midazolam": _with_km(midazolam, {"CYP3A4": 0.002})})
     assert base.auc_ratio == pytest.approx(1.0, abs=1e-4) and sat.auc_ratio == pytest.approx(1.0, abs=1e-4)
     assert sat.details["auc_control"] > 1.2 * base.details["auc_control"]
+
+
+def test_reversible_inhibition_of_a_saturable_victim_is_refused(midazolam: qs.pbpk.DrugRecord) -> None:
+    """Competitive inhibition must raise Km; the module lowers Vmax: refused rather than silently non-competitive."""
+    drugs = qs.pbpk.load_drugs(DRUGS)
+    study = DdiStudy(victim="midazolam", perpetrator="fluconazole", victim_dose_mg=7.5, victim_time_h=2.0,
+                     perpetrator_doses=((0.0, 400.0),))
+    saturable = r"midazolam\+fluconazole: the victim's CYP3A4 is saturable .*\(interactions\.CYP3A4\.ki\)"
+    with pytest.raises(DdiError, match=saturable):
+        predict_ddi(study, {**drugs, "midazolam": _with_km(midazolam, {"CYP3A4": 0.002})})
 
 
 @pytest.mark.parametrize(("km", "field", "match"), [

@@ -132,10 +132,11 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
       qsp-sbml pbpk qualify --report pbpk-qualification
       qsp-sbml pbpk qualify --drug fluconazole --no-ddi --report fluconazole-report
     """
+    from qsp_sbml._io import check_output_folder
     from qsp_sbml.loading import load_model
     from qsp_sbml.pbpk.drugs import load_drugs
     from qsp_sbml.pbpk.qualification import ProfileError, load_profiles, qualify, summarise
-    from qsp_sbml.pbpk.qualification_report import failures, write_report
+    from qsp_sbml.pbpk.qualification_report import REPORT_MARKER, failures, write_report
     from qsp_sbml.resources import project_models_dir
 
     default_drugs, _, default_model = _defaults()
@@ -150,6 +151,8 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     if drug_names:
         profiles = [p for p in profiles if p.drug in drug_names]
     ddi = None if no_ddi else _read_ddi_table(ddi_table or validation / "ddi_verification.tsv")
+    # the folder is written whole: refuse, before any simulation, one this command did not write
+    check_output_folder(report_dir, marker=REPORT_MARKER, what="PBPK qualification report", option="--report")
     model = load_model(model_path or default_model)
     paediatric_source = str(paediatric_path or "models/pbpk/validation/paediatric_studies.tsv")
     paediatric = None if no_paediatric else _paediatric(paediatric_path or validation / "paediatric_studies.tsv",

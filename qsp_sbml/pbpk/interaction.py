@@ -212,6 +212,14 @@ def _values(study: DdiStudy, victim: DrugRecord, perpetrator: DrugRecord, enzyme
             if h is not None:
                 values[f"{sub}__kdeg_{organ}"] = math.log(2) / h
         if inter.ki is not None:
+            if e in victim.clearance.km:
+                # the module scales the victim's Vmax by the enzyme module's active fraction; for a saturable
+                # victim, reversible (competitive) inhibition must raise Km instead: not modelled yet
+                raise ddi.DdiError(
+                    f"{victim.id}+{perpetrator.id}: the victim's {e} is saturable (clearance.km) and the perpetrator "
+                    f"inhibits {e} reversibly (interactions.{e}.ki); competitive inhibition of a saturable pathway "
+                    "(Km raised by 1 + I/Ki) is not modelled yet: the result would treat it as non-competitive. "
+                    f"Remove clearance.km.{e} from the victim's record to predict with linear clearance")
             values.update({f"{sub}__f_rev": 1.0, f"{sub}__Ki": inter.ki * to_mg_l})
         if inter.kinact is not None and inter.ki_inact is not None:
             values.update({f"{sub}__kinact": inter.kinact, f"{sub}__KI": inter.ki_inact * to_mg_l})

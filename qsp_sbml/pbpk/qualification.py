@@ -6,7 +6,7 @@ An observed-profiles table (TSV, one row per observed point; shipped as
 reference physiology and the drug's record (no parameter is fitted here) and
 compared with its observations:
 
-* AUC from the first to the last observed time, linear trapezoid, computed the
+* AUC from the first to the last compared time, linear trapezoid, computed the
   same way on the observed points and on the prediction sampled at the
   observed times;
 * Cmax, the highest observed concentration and the highest predicted
@@ -176,6 +176,9 @@ def _profile(path: Path, rows: list[tuple[int, dict[str, str]]],
     if any(b <= a for a, b in zip(times, times[1:], strict=False)):
         raise ProfileError(f"{path}:{first_line}, column time_h: the times of data set {first['dataset']!r} "
                            "must increase")
+    if as_route(first["route"]).value == "iv_bolus" and times[-1] <= 0:
+        raise ProfileError(f"{path}:{first_line}, column time_h: data set {first['dataset']!r} is an IV bolus with "
+                           "no observation after the dose time (points at or before it are not compared)")
     values = []
     for _, r in rows:
         factor = CONC_UNITS[r["unit"]]
