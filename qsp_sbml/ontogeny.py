@@ -78,10 +78,10 @@ class OntogenyFunction:
         The gestational age enters ``postmenstrual`` functions only.
         """
         _check_age(age_years)
+        _check_gestation(gestational_age_weeks)  # checked for every basis, as ontogeny_factors does
         if self.basis == "postnatal":
             x = age_years
         else:
-            _check_gestation(gestational_age_weeks)
             x = gestational_age_weeks + age_years * _WEEKS_PER_YEAR
         if x == 0:
             return self.f0

@@ -429,3 +429,11 @@ def test_explicit_renal_clearance_of_a_clint_record_scales_with_the_childs_gfr()
     atenolol = _drugs()["atenolol"]  # a cl_iv + fe record: the same rule
     assert (paediatric_parameters(atenolol, age_years=5.0, sex="male").cl_renal
             / parameterise(atenolol, adult).cl_renal) == pytest.approx(ratio)
+
+
+def test_an_impossible_gestational_age_is_refused_for_every_enzyme() -> None:
+    from qsp_sbml.ontogeny import OntogenyError
+
+    for enzyme in ("CYP3A4", "UGT2B7"):  # a postnatal and a postmenstrual function alike
+        with pytest.raises(OntogenyError, match="gestational age at birth 12"):
+            enzyme_ontogeny(enzyme, 0.1, 12)
