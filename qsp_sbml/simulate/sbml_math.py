@@ -5,8 +5,11 @@ arrays, one value per subject, broadcast together) and reports, for a given set 
 expression is constant in them (degree 0), affine (degree 1: linear with coefficients that read no state)
 or anything else (degree 2), with the states it reads.  ``time`` counts as degree 2: a coefficient that
 changes with time is not a constant one.  Ids known to be exactly 0 for every subject (``zeros``) compile
-to the constant 0, and a product with such a factor is the constant 0 whatever else it reads (the switch of
-an unused nonlinear term, e.g. ``saturable_<enzyme>`` of the PBPK module, keeps the rest linear).  Used by
+to the constant 0, and a product (a ``times`` node) with such a factor is the constant 0 whatever else it
+reads (the switch of an unused nonlinear term, e.g. ``saturable_<enzyme>`` of the PBPK module, keeps the rest
+linear).  The folding stops there: a quotient with a zero numerator, or a rule that folds to 0, keeps its
+degree (a missed speed-up, never a wrong value), and a zero factor times an infinite or NaN value gives 0
+where the integrator's path would give NaN.  Used by
 :mod:`qsp_sbml.simulate.linear_pk` to find the linear subsystem of a model and to evaluate the rest.  No
 ``eval``: the closures call NumPy ufuncs.
 """
