@@ -135,6 +135,7 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     from qsp_sbml._io import check_output_folder
     from qsp_sbml.loading import load_model
     from qsp_sbml.pbpk.drugs import load_drugs
+    from qsp_sbml.pbpk.paediatric import predict_paediatric
     from qsp_sbml.pbpk.qualification import ProfileError, load_profiles, qualify, summarise
     from qsp_sbml.pbpk.qualification_report import REPORT_MARKER, failures, write_report
     from qsp_sbml.resources import project_models_dir
@@ -151,12 +152,14 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     if drug_names:
         profiles = [p for p in profiles if p.drug in drug_names]
     ddi = None if no_ddi else _read_ddi_table(ddi_table or validation / "ddi_verification.tsv")
-    # the folder is written whole: refuse, before any simulation, one this command did not write
+    paediatric_source = str(paediatric_path or "models/pbpk/validation/paediatric_studies.tsv")
+    paediatric_studies = [] if no_paediatric else _paediatric_studies(
+        paediatric_path or validation / "paediatric_studies.tsv", drugs, drug_names)
+    # every input is read and checked; the folder is written whole: refuse, before any simulation, one this
+    # command did not write
     check_output_folder(report_dir, marker=REPORT_MARKER, what="PBPK qualification report", option="--report")
     model = load_model(model_path or default_model)
-    paediatric_source = str(paediatric_path or "models/pbpk/validation/paediatric_studies.tsv")
-    paediatric = None if no_paediatric else _paediatric(paediatric_path or validation / "paediatric_studies.tsv",
-                                                         drugs, model, drug_names)
+    paediatric = predict_paediatric(paediatric_studies, drugs, model) if paediatric_studies else None
     studies, points, predictions = qualify(profiles, drugs, model)
     summary = summarise(studies, points)
     command = "qsp-sbml pbpk qualify" + "".join(f" --drug {d}" for d in drug_names) + " --report DIR"
@@ -237,11 +240,10 @@ def antibody_cmd(observed: Path | None, split_path: Path | None, output: Path | 
         raise click.exceptions.Exit(1)
 
 
-def _paediatric(path: Path, drugs: Any, model: Any, drug_names: tuple[str, ...]) -> pd.DataFrame | None:
-    from qsp_sbml.pbpk.paediatric import load_paediatric_studies, predict_paediatric
+def _paediatric_studies(path: Path, drugs: Any, drug_names: tuple[str, ...]) -> list[Any]:
+    from qsp_sbml.pbpk.paediatric import load_paediatric_studies
 
-    studies = [s for s in load_paediatric_studies(path, drugs) if not drug_names or s.drug in drug_names]
-    return predict_paediatric(studies, drugs, model) if studies else None
+    return [s for s in load_paediatric_studies(path, drugs) if not drug_names or s.drug in drug_names]
 
 
 def _read_ddi_table(path: Path) -> pd.DataFrame:
