@@ -46,3 +46,21 @@ def run():
         return runner.invoke(main, [str(a) for a in args])
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def wholebody_model():
+    """The shipped whole-body PBPK module, compiled once (test_pbpk, test_pbpk_saturable)."""
+    import qsp_sbml as qs
+    from qsp_sbml.resources import project_models_dir
+
+    return qs.load_model(project_models_dir() / "pbpk" / "wholebody_pbpk.xml", guard=False)
+
+
+@pytest.fixture(scope="session")
+def midazolam_record():
+    """The shipped midazolam drug record."""
+    from qsp_sbml.pbpk import load_drug
+    from qsp_sbml.resources import project_models_dir
+
+    return load_drug(project_models_dir() / "pbpk" / "drugs" / "midazolam.yaml")

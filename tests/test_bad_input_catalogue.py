@@ -319,14 +319,21 @@ def drug_record(name: str, old: str, new: str) -> Callable[[Path], list[str]]:
     return build
 
 
+def edited_table(name: str, old: str, new: str, args: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
+    """A shipped table of ``models/pbpk/validation/`` with its first ``old`` replaced by ``new``, written to the
+    case folder under its own name; ``args(copy)`` is the command line that reads the copy."""
+    def build(folder: Path) -> list[str]:
+        text = (PBPK / "validation" / name).read_text(encoding="utf-8")
+        assert old in text, old
+        (folder / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+        return args(folder / name)
+    return build
+
+
 def observed_profiles(old: str, new: str) -> Callable[[Path], list[str]]:
     """The shipped observed-profiles table with one edit, qualified into a pre-existing report folder."""
-    def build(folder: Path) -> list[str]:
-        text = (PBPK / "validation" / "observed_profiles.tsv").read_text(encoding="utf-8")
-        assert old in text, old
-        (folder / "profiles.tsv").write_text(text.replace(old, new, 1), encoding="utf-8")
-        return ["pbpk", "qualify", "--observed", str(folder / "profiles.tsv"), "--report", "{dir}"]
-    return build
+    return edited_table("observed_profiles.tsv", old, new,
+                        lambda copy: ["pbpk", "qualify", "--observed", str(copy), "--report", "{dir}"])
 
 
 SPLIT = REPO / "models" / "disease" / "validation" / "psoriasis_split.yaml"
@@ -345,23 +352,15 @@ def split_file(old: str, new: str) -> Callable[[Path], list[str]]:
 
 def paediatric_studies(old: str, new: str) -> Callable[[Path], list[str]]:
     """The shipped paediatric studies table with one edit, given to the qualification report."""
-    def build(folder: Path) -> list[str]:
-        text = (PBPK / "validation" / "paediatric_studies.tsv").read_text(encoding="utf-8")
-        assert old in text, old
-        (folder / "paed.tsv").write_text(text.replace(old, new, 1), encoding="utf-8")
-        return ["pbpk", "qualify", "--drug", "midazolam", "--no-ddi", "--paediatric", str(folder / "paed.tsv"),
-                "--report", "{dir}"]
-    return build
+    return edited_table("paediatric_studies.tsv", old, new,
+                        lambda copy: ["pbpk", "qualify", "--drug", "midazolam", "--no-ddi", "--paediatric",
+                                      str(copy), "--report", "{dir}"])
 
 
 def antibody_observed(old: str, new: str) -> Callable[[Path], list[str]]:
     """The shipped observed antibody exposure table with one edit, predicted into a pre-existing output file."""
-    def build(folder: Path) -> list[str]:
-        text = (PBPK / "validation" / "antibody_observed.tsv").read_text(encoding="utf-8")
-        assert old in text, old
-        (folder / "antibody.tsv").write_text(text.replace(old, new, 1), encoding="utf-8")
-        return ["pbpk", "antibody", "--observed", str(folder / "antibody.tsv"), "-o", "{out}"]
-    return build
+    return edited_table("antibody_observed.tsv", old, new,
+                        lambda copy: ["pbpk", "antibody", "--observed", str(copy), "-o", "{out}"])
 
 
 def _pv(row: int) -> str:
@@ -564,22 +563,22 @@ CASES: list[Case] = [
     Case("drug-km-without-clearance", drug_record("midazolam", "other: 0.02}\n", "other: 0.02}\n  km: {CYP2D6: 2.0}\n"),
          ("midazolam.yaml, line 12, field clearance.km.CYP2D6", "CYP2D6 carries no clearance")),
     Case("profiles-missing-column", observed_profiles("\tunit\tn\t", "\tunits\tn\t"),
-         ("profiles.tsv:31", "missing column", "'unit'")),
+         ("observed_profiles.tsv:31", "missing column", "'unit'")),
     Case("profiles-not-a-number", observed_profiles("\t0.25\t0.0171384\t", "\t0.25\tlots\t"),
-         ("profiles.tsv:239", "column value", "'lots'")),
+         ("observed_profiles.tsv:239", "column value", "'lots'")),
     Case("profiles-unknown-drug", observed_profiles("midazolam\tHohmann 2015\tHohmann 2015 - iv 1 mg",
                                                     "midazolamx\tHohmann 2015\tHohmann 2015 - iv 1 mg"),
-         ("profiles.tsv:238", "column drug", "no drug record 'midazolamx'")),
+         ("observed_profiles.tsv:238", "column drug", "no drug record 'midazolamx'")),
     Case("paediatric-adult-age", paediatric_studies("\t6.5\tmidpoint", "\t25\tmidpoint"),
-         ("paed.tsv:11", "column age_y", "25.0 is not a paediatric age")),
+         ("paediatric_studies.tsv:11", "column age_y", "25.0 is not a paediatric age")),
     Case("paediatric-unknown-drug", paediatric_studies("midazolam\tMuchohi", "midazolamx\tMuchohi"),
-         ("paed.tsv:13", "column drug", "no drug record 'midazolamx'")),
+         ("paediatric_studies.tsv:13", "column drug", "no drug record 'midazolamx'")),
     Case("antibody-cmax-dose-per-kg",
          antibody_observed("\t100\tmg\t0\tcmax\t0\t12\t", "\t1.4\tmg/kg\t0\tcmax\t0\t12\t"),
-         ("antibody.tsv:21", "column dose_unit", "needs a body weight")),
+         ("antibody_observed.tsv:21", "column dose_unit", "needs a body weight")),
     Case("antibody-unknown-antibody",
          antibody_observed("guselkumab\tsingle 100 mg SC", "guselkumabx\tsingle 100 mg SC"),
-         ("antibody.tsv:21", "column antibody", "'guselkumabx'", "guselkumab")),
+         ("antibody_observed.tsv:21", "column antibody", "'guselkumabx'", "guselkumab")),
     # --- model library and examples ----------------------------------------------------------
     Case("models-show-unknown", lambda f: ["models", "show", "disease/psoriasi"],
          ("unknown model 'disease/psoriasi'", "close names: disease/psoriasis")),

@@ -24,14 +24,8 @@ PBPK = project_models_dir() / "pbpk"
 DRUGS = PBPK / "drugs"
 
 
-@pytest.fixture(scope="module")
-def model() -> qs.Model:
-    return qs.load_model(PBPK / "wholebody_pbpk.xml", guard=False)
 
 
-@pytest.fixture(scope="module")
-def midazolam() -> qs.pbpk.DrugRecord:
-    return load_drug(DRUGS / "midazolam.yaml")
 
 
 @pytest.mark.parametrize("name", ["wholebody_pbpk.xml", "mab_two_compartment_tmdd.xml"])
@@ -74,15 +68,16 @@ def test_reference_physiology_closes_flows_and_mass(sex: str) -> None:
         scale_to(phys, 5.0)
 
 
-def test_well_stirred_inversion_round_trips(midazolam: qs.pbpk.DrugRecord) -> None:
-    p = parameterise(midazolam, reference("male"))
+def test_well_stirred_inversion_round_trips(midazolam_record: qs.pbpk.DrugRecord) -> None:
+    p = parameterise(midazolam_record, reference("male"))
     cl_h, cl_r = total_clearance(p.values)
-    assert cl_h + cl_r == pytest.approx(midazolam.clearance.cl_iv, rel=1e-12)
-    renal = midazolam.model_copy(update={"clearance": midazolam.clearance.model_copy(update={"fe": 0.4})})
+    assert cl_h + cl_r == pytest.approx(midazolam_record.clearance.cl_iv, rel=1e-12)
+    renal = midazolam_record.model_copy(update={"clearance": midazolam_record.clearance.model_copy(update={"fe": 0.4})})
     p = parameterise(renal, reference("male"))
     assert p.cl_renal == pytest.approx(0.4 * 22.3) and p.cl_total == pytest.approx(22.3)
     assert p.values["CL_renal_secretion"] > 0
-    too_fast = midazolam.model_copy(update={"clearance": midazolam.clearance.model_copy(update={"cl_iv": 500.0})})
+    too_fast = midazolam_record.model_copy(
+        update={"clearance": midazolam_record.clearance.model_copy(update={"cl_iv": 500.0})})
     with pytest.raises(ParameterError, match="liver blood flow"):
         parameterise(too_fast, reference("male"))
 
@@ -97,12 +92,12 @@ def _all_regimen() -> Regimen:
     )
 
 
-def test_mass_balance_at_every_output_time(model: qs.Model, midazolam: qs.pbpk.DrugRecord) -> None:
-    values = parameterise(midazolam, reference("female")).values
+def test_mass_balance_at_every_output_time(wholebody_model: qs.Model, midazolam_record: qs.pbpk.DrugRecord) -> None:
+    values = parameterise(midazolam_record, reference("female")).values
     values.update(Fa=0.8, F_sc=0.7, ka_sc=0.5, ka_si=1.2, CL_renal_secretion=3.0)
     times = np.linspace(0, 30, 301)
-    species = model.species_ids
-    frame = model.simulate(times, selections=species, parameters=values, regimen=_all_regimen())
+    species = wholebody_model.species_ids
+    frame = wholebody_model.simulate(times, selections=species, parameters=values, regimen=_all_regimen())
     total = frame[species].sum(axis=1).to_numpy()
     given = np.zeros_like(times)
     given += 2.0 * (times >= 0.5)
@@ -114,16 +109,16 @@ def test_mass_balance_at_every_output_time(model: qs.Model, midazolam: qs.pbpk.D
 
 
 def test_steady_state_infusion_equals_rate_over_well_stirred_clearance(
-    model: qs.Model, midazolam: qs.pbpk.DrugRecord
+    wholebody_model: qs.Model, midazolam_record: qs.pbpk.DrugRecord
 ) -> None:
-    clearance = midazolam.clearance.model_copy(update={"fe": 0.3, "cl_iv": 30.0})
-    drug = midazolam.model_copy(update={"clearance": clearance, "log_p": 1.0})
+    clearance = midazolam_record.clearance.model_copy(update={"fe": 0.3, "cl_iv": 30.0})
+    drug = midazolam_record.model_copy(update={"clearance": clearance, "log_p": 1.0})
     p = parameterise(drug, reference("male"))
     rate = 10.0  # mg/h
     end = 400.0
     regimen = Regimen.of(Dose(amount=rate * end, unit="mg", route="iv_infusion", duration=end,
                               target="drug_venous_blood"))
-    frame = model.simulate([end - 10, end], selections=["C_plasma"], parameters=p.values, regimen=regimen)
+    frame = wholebody_model.simulate([end - 10, end], selections=["C_plasma"], parameters=p.values, regimen=regimen)
     assert frame["C_plasma"].iloc[-1] == pytest.approx(frame["C_plasma"].iloc[0], rel=1e-9), "not at steady state"
     # Textbook well-stirred liver plus renal clearance, written out independently of the module.
     v = p.values
@@ -134,43 +129,46 @@ def test_steady_state_infusion_equals_rate_over_well_stirred_clearance(
     assert frame["C_plasma"].iloc[-1] == pytest.approx(rate / cl, rel=1e-6)
 
 
-def test_enzyme_multiplier_scales_intrinsic_clearance(model: qs.Model, midazolam: qs.pbpk.DrugRecord) -> None:
-    base = parameterise(midazolam, reference("male"))
-    inhibited = parameterise(midazolam, reference("male"), multipliers={"CYP3A4": 0.1})
+def test_enzyme_multiplier_scales_intrinsic_clearance(wholebody_model: qs.Model,
+                                                      midazolam_record: qs.pbpk.DrugRecord) -> None:
+    base = parameterise(midazolam_record, reference("male"))
+    inhibited = parameterise(midazolam_record, reference("male"), multipliers={"CYP3A4": 0.1})
     assert inhibited.cl_hepatic < 0.2 * base.cl_hepatic
     regimen = "7.5 mg po to drug_gi_lumen"
     t = np.linspace(0, 48, 481)
-    auc = [metric_auc(t, model.simulate(t, selections=["C_plasma"], parameters=p.values,
+    auc = [metric_auc(t, wholebody_model.simulate(t, selections=["C_plasma"], parameters=p.values,
                                              regimen=regimen)["C_plasma"]) for p in (base, inhibited)]
     assert auc[1] > 3 * auc[0]
     with pytest.raises(ParameterError, match="multiplier"):
-        parameterise(midazolam, reference("male"), multipliers={"CYP9Z9": 1.0})
+        parameterise(midazolam_record, reference("male"), multipliers={"CYP9Z9": 1.0})
 
 
 @pytest.mark.parametrize(("amount", "unit"), [(5.0, "mg"), (5000.0, "ug"), (0.005, "g"), (15.347780710909202, "umol")])
-def test_results_do_not_depend_on_the_dose_unit(model: qs.Model, amount: float, unit: str) -> None:
+def test_results_do_not_depend_on_the_dose_unit(wholebody_model: qs.Model, amount: float, unit: str) -> None:
     regimen = Regimen.of(Dose(amount=amount, unit=unit, route="oral", target="drug_gi_lumen", interval=12,
                               count=3, time_unit="h"), molecular_weight=325.78)
     t = np.linspace(0, 36, 73)
-    frame = model.simulate(t, selections=["C_plasma", "[drug_liver]"], regimen=regimen)
-    reference_frame = model.simulate(t, selections=["C_plasma", "[drug_liver]"],
+    frame = wholebody_model.simulate(t, selections=["C_plasma", "[drug_liver]"], regimen=regimen)
+    reference_frame = wholebody_model.simulate(t, selections=["C_plasma", "[drug_liver]"],
                                      regimen="5 mg po q12h x 3 to drug_gi_lumen")
     np.testing.assert_allclose(frame.to_numpy(), reference_frame.to_numpy(), rtol=1e-9, atol=1e-15)
 
 
-def test_cat_chain_absorbs_the_yu_amidon_fraction(model: qs.Model, midazolam: qs.pbpk.DrugRecord) -> None:
+def test_cat_chain_absorbs_the_yu_amidon_fraction(wholebody_model: qs.Model,
+                                                  midazolam_record: qs.pbpk.DrugRecord) -> None:
     # Yu & Amidon 1999 (Int J Pharm 186:119): Fa = 1 - (1 + ka/kt)^-7 for seven transit compartments.
-    values = parameterise(midazolam, reference("male")).values | {"ka_si": 0.8, "Fg": 1.0}
-    frame = model.simulate([0, 200], selections=["eliminated_feces"], parameters=values,
+    values = parameterise(midazolam_record, reference("male")).values | {"ka_si": 0.8, "Fg": 1.0}
+    frame = wholebody_model.simulate([0, 200], selections=["eliminated_feces"], parameters=values,
                            regimen="10 mg po to drug_stomach")
     fa_model = 1 - frame["eliminated_feces"].iloc[-1] / 10.0
     kt = values["k_si_transit"]
     assert fa_model == pytest.approx(1 - (1 + 0.8 / kt) ** -7, rel=1e-6)
 
 
-def test_first_order_oral_and_sc_fractions(model: qs.Model, midazolam: qs.pbpk.DrugRecord) -> None:
-    values = parameterise(midazolam, reference("male")).values | {"Fa": 0.7, "Fg": 0.6, "F_sc": 0.8, "ka_sc": 1.0}
-    frame = model.simulate([0, 200], selections=["eliminated_feces", "eliminated_gut_wall", "eliminated_sc"],
+def test_first_order_oral_and_sc_fractions(wholebody_model: qs.Model, midazolam_record: qs.pbpk.DrugRecord) -> None:
+    values = parameterise(midazolam_record, reference("male")).values | {"Fa": 0.7, "Fg": 0.6, "F_sc": 0.8,
+                                                                         "ka_sc": 1.0}
+    frame = wholebody_model.simulate([0, 200], selections=["eliminated_feces", "eliminated_gut_wall", "eliminated_sc"],
                            parameters=values, regimen="10 mg po to drug_gi_lumen; 10 mg sc to drug_sc_depot")
     last = frame.iloc[-1]
     assert last["eliminated_feces"] == pytest.approx(3.0, rel=1e-6)
@@ -205,8 +203,8 @@ def test_unsourced_or_malformed_records_are_refused(tmp_path: Path) -> None:
         load_drug(bad)
 
 
-def test_rest_of_body_takes_muscle_kp(midazolam: qs.pbpk.DrugRecord) -> None:
-    v = parameterise(midazolam, reference("male")).values
+def test_rest_of_body_takes_muscle_kp(midazolam_record: qs.pbpk.DrugRecord) -> None:
+    v = parameterise(midazolam_record, reference("male")).values
     assert v["Kp_rest"] == v["Kp_muscle"] == v["Kp_thyroid"]
     assert all(math.isfinite(v[k]) and v[k] > 0 for k in v if k.startswith("Kp_"))
 
