@@ -113,12 +113,13 @@ def replace_folder(tmp: Path, target: Path) -> None:
         tmp.rename(target)
 
 
-def check_output_folder(path: str | os.PathLike[str], *, marker: str, what: str, option: str = "--out",
-                        error: type[Exception] | None = None) -> Path:
+def check_output_folder(path: str | os.PathLike[str], *, marker: str | tuple[str, ...], what: str,
+                        option: str = "--out", error: type[Exception] | None = None) -> Path:
     """Refuse, before any work, an output folder that :func:`atomic_folder` must not replace.
 
     A command that writes its output folder whole replaces a previous run of itself (recognised by its
-    ``marker`` file, which the command writes into every output folder) or an empty folder; anything else at
+    ``marker`` file, which the command writes into every output folder; a tuple when one file name is shared
+    with another command's folders: all of them must be there) or an empty folder; anything else at
     ``path`` (a file, a folder without ``marker``) is something the user made, and is refused with a message
     naming it and ``option``.  ``error`` is the exception class (default
     :class:`qsp_sbml.errors.QspError`).
@@ -138,9 +139,11 @@ def check_output_folder(path: str | os.PathLike[str], *, marker: str, what: str,
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise error(f"{target}: is a file, not a {what} folder; choose another {option} (nothing was written)")
-    if target.exists() and any(target.iterdir()) and not (target / marker).is_file():
-        raise error(f"{target}: exists and is not a {what} folder (no {marker}); choose another {option} or "
-                    "remove it (nothing was written)")
+    markers = (marker,) if isinstance(marker, str) else marker
+    missing = [m for m in markers if not (target / m).is_file()]
+    if target.exists() and any(target.iterdir()) and missing:
+        raise error(f"{target}: exists and is not a {what} folder (no {' and no '.join(missing)}); choose another "
+                    f"{option} or remove it (nothing was written)")
     return target
 
 

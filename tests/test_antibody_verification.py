@@ -122,3 +122,13 @@ def test_cli_reports_gmfe_per_antibody_and_strict_fails_on_a_miss(tmp_path: Path
     strict = CliRunner().invoke(main, ["pbpk", "antibody", "--strict"])
     assert strict.exit_code == 1
     assert "not met: tildrakizumab" in strict.output
+
+
+def test_an_antibody_without_pk_values_is_named_with_file_and_line(shipped) -> None:
+    antibodies, observations = shipped
+    first = observations[0]
+    others = {k: v for k, v in antibodies.items() if k != first.antibody}
+    with pytest.raises(AntibodyObservationError) as err:
+        verify_antibodies(observations, others)
+    assert f"{OBSERVED}:{first.line}, column antibody" in str(err.value)
+    assert repr(first.antibody) in str(err.value)

@@ -84,6 +84,7 @@ def test_calibrate_failure_leaves_previous_output_as_it_was(tmp_path, monkeypatc
     out = tmp_path / "fit"
     out.mkdir()
     (out / "summary.json").write_text('{"previous": true}')
+    (out / "starts.tsv").write_text("start\n")
     import qsp_sbml.calibrate.plots as qc
 
     def broken(*args, **kwargs):
@@ -93,7 +94,7 @@ def test_calibrate_failure_leaves_previous_output_as_it_was(tmp_path, monkeypatc
     res = _run(["calibrate", str(yaml_path), "--starts", "1", "--out", str(out)])
     assert res.exit_code == 1
     assert "disk full" in res.output
-    assert [p.name for p in out.iterdir()] == ["summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["starts.tsv", "summary.json"]
     assert json.loads((out / "summary.json").read_text()) == {"previous": True}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     # a folder with other content is never replaced
@@ -104,6 +105,15 @@ def test_calibrate_failure_leaves_previous_output_as_it_was(tmp_path, monkeypatc
     assert res.exit_code == 1
     assert "not a calibration output" in res.output
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
+    # nor a demo report folder (it has a summary.json too)
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    for name in ("summary.json", "report.md"):
+        (demo / name).write_text("{}")
+    res = _run(["calibrate", str(yaml_path), "--starts", "1", "--out", str(demo)])
+    assert res.exit_code == 1
+    assert "not a calibration output folder (no starts.tsv)" in res.output
+    assert sorted(p.name for p in demo.iterdir()) == ["report.md", "summary.json"]
 
 
 def test_benchmark_table_csv_and_failing_problem(tmp_path):

@@ -53,6 +53,13 @@ def test_refuses_a_foreign_folder_and_bad_settings(tmp_path) -> None:
     (tmp_path / "mine" / "notes.txt").write_text("x")
     with pytest.raises(QspError, match="not a demo report folder"):
         run_pipeline(tmp_path / "mine", [("one", _first)], DemoSettings(n_subjects=2, n_starts=1))
+    calibration = tmp_path / "fit"  # a calibration output has a summary.json too, but no report.md
+    calibration.mkdir()
+    for name in ("summary.json", "starts.tsv"):
+        (calibration / name).write_text("{}")
+    with pytest.raises(QspError, match=r"not a demo report folder \(no report.md\)"):
+        run_pipeline(calibration, [("one", _first)], DemoSettings(n_subjects=2, n_starts=1))
+    assert sorted(p.name for p in calibration.iterdir()) == ["starts.tsv", "summary.json"]
     with pytest.raises(ValueError, match="n_starts"):
         DemoSettings(n_starts=0)
     with pytest.raises(ValueError, match="n_subjects"):

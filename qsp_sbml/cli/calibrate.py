@@ -19,7 +19,9 @@ def _check_out_dir(out_dir: Path) -> None:
     from qsp_sbml._io import check_output_folder
     from qsp_sbml.errors import CalibrationError
 
-    check_output_folder(out_dir, marker="summary.json", what="calibration output", error=CalibrationError)
+    # summary.json alone would also pass a demo report folder
+    check_output_folder(out_dir, marker=("summary.json", "starts.tsv"), what="calibration output",
+                        error=CalibrationError)
 
 
 #: ``qsp_sbml.calibrate.multistart.OPTIMIZERS`` (not imported here: the CLI starts without pyPESTO).

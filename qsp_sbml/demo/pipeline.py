@@ -90,7 +90,7 @@ Step = tuple[str, Callable[[DemoContext], StepOutcome]]
 
 
 def _check_out(out: Path) -> None:
-    check_output_folder(out, marker="summary.json", what="demo report")
+    check_output_folder(out, marker=("summary.json", "report.md"), what="demo report")
 
 
 def run_pipeline(out_dir: str | Path, steps: Sequence[Step], settings: DemoSettings, *,

@@ -79,6 +79,8 @@ class AntibodyObservation:
     source: str
     #: Line of the table the row is on.
     line: int
+    #: The table's file ("" when the observation was made in code).
+    path: str = ""
 
 
 def load_antibody_observations(path: str | Path,
@@ -90,11 +92,11 @@ def load_antibody_observations(path: str | Path,
     path = Path(path)
     rows = numbered_rows(path, REQUIRED, what="antibody observations", error=AntibodyObservationError)
     known = None if antibodies is None else set(antibodies)
-    return [_observation(row, f"{path}:{line}", line, known) for line, row in rows]
+    return [_observation(row, f"{path}:{line}", line, known, path) for line, row in rows]
 
 
 def _observation(row: dict[str, str], where: str, line: int,
-                 antibodies: set[str] | None) -> AntibodyObservation:
+                 antibodies: set[str] | None, path: Path) -> AntibodyObservation:
     def fail(col: str, message: str) -> AntibodyObservationError:
         return AntibodyObservationError(f"{where}, column {col}: {message}")
 
@@ -141,7 +143,7 @@ def _observation(row: dict[str, str], where: str, line: int,
         antibody=name, study=row["study"], population=row.get("population", ""), route=route, dose=num("dose"),
         dose_unit=unit, dose_weeks=weeks, metric=metric, week=week, week_end=week_end, value=num("value"),
         unit=row["unit"], statistic=row["statistic"], n=row.get("n", ""), overlap=row["overlap"],
-        source=row["source"], line=line)
+        source=row["source"], line=line, path=str(path))
 
 
 def split_antibodies(split: str | Path) -> dict[str, AntibodyParameters]:
@@ -197,8 +199,8 @@ def verify_antibodies(observations: list[AntibodyObservation],
     rows = []
     for obs in observations:
         if obs.antibody not in antibodies:
-            raise AntibodyObservationError(f"line {obs.line}: no PK values for antibody {obs.antibody!r}; "
-                                           f"known: {sorted(antibodies)}")
+            raise AntibodyObservationError(f"{obs.path or 'observation'}:{obs.line}, column antibody: no PK values "
+                                           f"for antibody {obs.antibody!r}; known: {sorted(antibodies)}")
         predicted = _predict(model, obs, antibodies[obs.antibody])
         rows.append({"antibody": obs.antibody, "study": obs.study, "population": obs.population,
                      "metric": obs.metric, "unit": obs.unit, "statistic": obs.statistic, "observed": obs.value,
