@@ -434,3 +434,106 @@ def test_fim_of_a_failed_simulation_is_nan(tmp_path, monkeypatch):
         _decay(tmp_path)(None, sensi=3)  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="fim"):
         qp.ObjectiveOptions(fim="observed")  # type: ignore[arg-type]
+
+
+# --- structural zeros: sensitivities a parameter cannot reach are left out of the augmented model -----------------
+TWO_CHAINS = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+ <model id="two_chains">
+  <listOfCompartments><compartment id="V" size="1" constant="true"/></listOfCompartments>
+  <listOfSpecies>
+   <species id="A" compartment="V" initialAmount="1" hasOnlySubstanceUnits="true" boundaryCondition="false"
+     constant="false"/>
+   <species id="B" compartment="V" initialAmount="0" hasOnlySubstanceUnits="true" boundaryCondition="false"
+     constant="false"/>
+   <species id="C" compartment="V" initialAmount="2" hasOnlySubstanceUnits="true" boundaryCondition="false"
+     constant="false"/>
+  </listOfSpecies>
+  <listOfParameters>
+   <parameter id="k1" value="1" constant="true"/><parameter id="k2" value="0.5" constant="true"/>
+   <parameter id="k3" value="0.3" constant="true"/><parameter id="C0" value="2" constant="true"/>
+  </listOfParameters>
+  <listOfInitialAssignments><initialAssignment symbol="C"><math xmlns="http://www.w3.org/1998/Math/MathML">
+   <ci>C0</ci></math></initialAssignment></listOfInitialAssignments>
+  <listOfReactions>
+   <reaction id="r1" reversible="false"><listOfReactants><speciesReference species="A" stoichiometry="1"
+     constant="true"/></listOfReactants><listOfProducts><speciesReference species="B" stoichiometry="1"
+     constant="true"/></listOfProducts><kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
+     <apply><times/><ci>k1</ci><ci>A</ci></apply></math></kineticLaw></reaction>
+   <reaction id="r2" reversible="false"><listOfReactants><speciesReference species="B" stoichiometry="1"
+     constant="true"/></listOfReactants><kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
+     <apply><times/><ci>k2</ci><ci>B</ci></apply></math></kineticLaw></reaction>
+   <reaction id="r3" reversible="false"><listOfReactants><speciesReference species="C" stoichiometry="1"
+     constant="true"/></listOfReactants><kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML">
+     <apply><times/><ci>k3</ci><ci>C</ci></apply></math></kineticLaw></reaction>
+  </listOfReactions>
+ </model>
+</sbml>
+"""
+
+
+def _two_chains_problem(tmp_path) -> qp.PetabObjective:
+    pars = PARS + ("k1\tlog10\t0.01\t10\t1\t1\nk2\tlog10\t0.01\t10\t0.5\t1\nk3\tlog10\t0.01\t10\t0.3\t1\n"
+                   "C0\tlin\t0\t10\t2\t1\n")
+    observables = ("observableId\tobservableFormula\tnoiseFormula\nobs_b\tB\t0.1\nobs_c\tC\t0.1\n")
+    meas = "observableId\tsimulationConditionId\ttime\tmeasurement\n" + "".join(
+        f"{o}\tc0\t{t}\t{m}\n" for o, t, m in [("obs_b", 1, 0.4), ("obs_b", 3, 0.5), ("obs_c", 1, 1.4),
+                                                ("obs_c", 4, 0.6)])
+    path = _write(tmp_path, parameters=pars, measurements=meas, conditions="conditionId\nc0\n",
+                  observables=observables)
+    (tmp_path / "model.xml").write_text(TWO_CHAINS)
+    return qp.PetabObjective(qp.PetabProblem.from_yaml(path, guard=False))
+
+
+def test_structural_zero_sensitivities_are_left_out(tmp_path):
+    objective = _two_chains_problem(tmp_path)
+    x = objective.x_nominal + 0.05
+    assert_matches_fd(objective, x)
+    sm = objective._sensitivity_runner().sm
+    reach = {(s, t) for i, s in enumerate(sm.states) for j, t in enumerate(sm.thetas) if sm.s_live[i, j]}
+    # A: k1; B: k1, k2 (A feeds B); C: k3 and its initial value C0 -- the other six are structural zeros
+    assert reach == {("A", "k1"), ("B", "k1"), ("B", "k2"), ("C", "k3"), ("C", "C0")}
+    rate_rules = [r for r in (sm.model.getRule(i) for i in range(sm.model.getNumRules()))
+                  if r.isRate() and r.getVariable().startswith("__qsps_s")]
+    assert len(rate_rules) == 5
+
+
+def test_structural_zero_that_is_not_zero_is_refused(tmp_path):
+    objective = _two_chains_problem(tmp_path)
+    objective(objective.x_nominal, sensi=1)
+    runner = objective._sensitivity_runner()
+    s, q = runner._read()
+    s[~runner.sm.s_live] = 0.5
+    with pytest.raises(SimulationError, match="structural analysis puts at 0"):
+        runner._write(s, q)
+
+
+@pytest.mark.conformance
+def test_pruned_gradient_equals_the_full_one_on_a_benchmark(monkeypatch):
+    """Bruno_JExpBot2016: 46 of 91 state sensitivities are structural zeros; same gradient without them."""
+    from qsp_sbml.petab import _sensitivity
+
+    full_model = _sensitivity.SensitivityModel
+
+    def gradients():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            problem = qp.PetabProblem.from_yaml(ROOT / "Bruno_JExpBot2016" / "Bruno_JExpBot2016.yaml", guard=False)
+        from qsp_sbml.simulate.options import IntegratorOptions
+
+        options = qp.ObjectiveOptions(integrator=IntegratorOptions(rtol=1e-12, atol=1e-16))
+        objective = qp.PetabObjective(problem, options=options)
+        x = np.clip(objective.x_nominal + 0.05, problem.lb, problem.ub)
+        return objective.gradient(x), objective._sensitivity_runner().sm.s_live
+
+    pruned, live = gradients()
+
+    class NotPruned(full_model):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "prune": False})
+
+    monkeypatch.setattr(_sensitivity, "SensitivityModel", NotPruned)
+    full, all_live = gradients()
+    assert (int(live.sum()), live.size) == (45, 91)
+    assert all_live.all()
+    np.testing.assert_allclose(pruned, full, rtol=1e-8, atol=1e-8 * float(np.max(np.abs(full))))

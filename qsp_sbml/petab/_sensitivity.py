@@ -25,6 +25,14 @@ carries
   event.  Triggers that depend on states or on parameters with a sensitivity
   would need the trigger-time term: refused (``UnsupportedFeatureError``).
 
+Structural zeros are left out: ``s_ij`` gets an equation only when
+``theta_j`` can reach state ``i`` (a fixed point over PEtab's settings of
+targets, initial and event assignments and the states and constants each
+right-hand side reads; a target set from a model value may depend on every
+parameter).  The others stay 0 and are dropped from every formula; the runner
+refuses to write a nonzero value into one (a gap in the analysis would
+otherwise be a silently wrong gradient).
+
 :class:`SensitivityRunner` integrates the augmented model with the same
 segment logic as :class:`~qsp_sbml.petab._runner.ExperimentRunner` and sets the
 sensitivities where the runner changes the state: initial values (pre-set
@@ -79,10 +87,18 @@ class SensitivityModel:
         values (condition-table targets, parameter-table mappings).
     outputs
         Model ids whose values the observables read.
+    depends
+        For each target in ``settable``, the ids in ``thetas`` its value may depend on; a target not in
+        the mapping may depend on all of them (``None``: every target may).
+    prune
+        Leave out the structural zeros: ``s_ij`` for a parameter that cannot reach state ``i`` (it
+        enters neither the state's initial value nor, through the right-hand sides, any state or
+        constant the state depends on) stays 0 without an equation.  ``False`` integrates them all.
     """
 
     def __init__(self, sbml_model: libsbml.Model, thetas: Sequence[str], settable: Iterable[str],
-                 outputs: Sequence[str]) -> None:
+                 outputs: Sequence[str], *, depends: Mapping[str, Iterable[str]] | None = None,
+                 prune: bool = True) -> None:
         import sympy as sp
 
         self.thetas = list(thetas)
@@ -105,6 +121,7 @@ class SensitivityModel:
         self._memo: dict[str, Any] = {}
         self.sym = {n: sp.Symbol(n) for n in [*self.states, *self.constants]}
         self.rhs = self._right_hand_sides(model, rate)
+        settable = set(settable)
         self._find_sensitive(model, settable)
         self.sensitive_list = sorted(self.sensitive)
         self.dynamic = {self.sym[n] for n in [*self.states, *self.sensitive_list]}
@@ -115,6 +132,13 @@ class SensitivityModel:
         self.m_ids = [[f"{PREFIX}m{c}_{j}" for j in range(n_theta)] for c in range(len(self.outputs))]
         self.state_index = {s: i for i, s in enumerate(self.states)}
         self.q_index = {q: k for k, q in enumerate(self.sensitive_list)}
+        self._rhs_partials = {state: self.partials(self.rhs[state]) for state in self.states}
+        self._reach = self._reachable(settable, depends, prune)
+        #: ``s_live[i, j]``: ``s_ij`` may be nonzero (it has an equation); the others are structural zeros.
+        self.s_live = np.array([[j in self._reach[s] for j in range(n_theta)] for s in self.states],
+                               dtype=bool).reshape(len(self.states), n_theta)
+        self.q_live = np.array([[j in self._reach[q] for j in range(n_theta)] for q in self.sensitive_list],
+                               dtype=bool).reshape(len(self.sensitive_list), n_theta)
         self._build()
 
     def _classify(self, model: libsbml.Model, rate: dict[str, Any]) -> None:
@@ -195,6 +219,47 @@ class SensitivityModel:
                 break
             self.sensitive |= grown
 
+    def _reachable(self, settable: set[str], depends: Mapping[str, Iterable[str]] | None, prune: bool,
+                   ) -> dict[str, set[int]]:
+        """For each state and sensitive constant, the indices ``j`` of the parameters that can reach it.
+
+        A fixed point over the ways a parameter enters: PEtab setting a target (``depends``, else every
+        parameter), initial and event assignments (from the symbols they read), the right-hand side of a
+        state (from the states and constants it reads) and, for a concentration species, its compartment.
+        """
+        every = set(range(len(self.thetas)))
+        names = [*self.states, *self.sensitive_list]
+        if not prune:
+            return {n: set(every) for n in names}
+        index = {t: j for j, t in enumerate(self.thetas)}
+        reach: dict[str, set[int]] = {n: set() for n in names}
+        for target in settable:
+            if target in reach:
+                given = None if depends is None else depends.get(target)
+                reach[target] |= every if given is None else {index[t] for t in given if t in index}
+        edges: dict[str, set[str]] = {n: set() for n in names}
+        for k, expr in self.ia.items():
+            if k in edges:
+                edges[k] |= {str(s) for s in expr.free_symbols} & reach.keys()
+        for ev in self.events:
+            for ea in ev.getListOfEventAssignments():
+                if ea.isSetMath() and ea.getVariable() in edges:
+                    edges[ea.getVariable()] |= ({str(s) for s in self.expression(ea.getMath()).free_symbols}
+                                                & reach.keys())
+        for state in self.states:
+            edges[state] |= {str(s) for s in self._rhs_partials[state]} & reach.keys()
+            if self.kind[state] == "conc" and self.compartment_of[state] in reach:
+                edges[state].add(self.compartment_of[state])
+        changed = True
+        while changed:
+            changed = False
+            for n, sources in edges.items():
+                grown = set().union(*(reach[m] for m in sources)) - reach[n] if sources else set()
+                if grown:
+                    reach[n] |= grown
+                    changed = True
+        return reach
+
     # -- symbols -------------------------------------------------------------------
     def value(self, name: str) -> Any:
         """Sympy expression of the value ``name`` has in SBML math (rules and kinetic laws inlined)."""
@@ -231,15 +296,18 @@ class SensitivityModel:
 
         name = str(sym)
         if name in self.state_index:
-            s = sp.Symbol(self.s_ids[self.state_index[name]][j])
+            i = self.state_index[name]
+            s = sp.Symbol(self.s_ids[i][j]) if self.s_live[i, j] else sp.Integer(0)
             if self.kind[name] != "conc":
                 return s
             comp = self.compartment_of[name]
             v = self.sym[comp]
-            if comp in self.q_index:
-                return (s - sym * sp.Symbol(self.q_ids[self.q_index[comp]][j])) / v
+            k = self.q_index.get(comp)
+            if k is not None and self.q_live[k, j]:
+                return (s - sym * sp.Symbol(self.q_ids[k][j])) / v
             return s / v
-        return sp.Symbol(self.q_ids[self.q_index[name]][j])
+        k = self.q_index[name]
+        return sp.Symbol(self.q_ids[k][j]) if self.q_live[k, j] else sp.Integer(0)
 
     def partials(self, expr: Any) -> dict[Any, Any]:
         """Nonzero partial derivatives of ``expr`` by its dynamic symbols."""
@@ -254,7 +322,11 @@ class SensitivityModel:
 
     def derivative_l3(self, partials: Mapping[Any, Any], j: int) -> str:
         """SBML infix of ``sum dexpr/dy * dy/dtheta_j``."""
-        terms = [f"{to_l3(d)} * {to_l3(self.dy(sym, j))}" for sym, d in partials.items()]
+        terms = []
+        for sym, d in partials.items():
+            dy = self.dy(sym, j)
+            if dy != 0:
+                terms.append(f"{to_l3(d)} * {to_l3(dy)}")
         return " + ".join(terms) if terms else "0"
 
     # -- the augmented model ------------------------------------------------------
@@ -282,11 +354,13 @@ class SensitivityModel:
         for row in self.q_ids:
             for qid in row:
                 self._parameter(qid)
-        rhs_partials = {state: self.partials(self.rhs[state]) for state in self.states}
+        rhs_partials = self._rhs_partials
         for i, state in enumerate(self.states):
             parts = rhs_partials[state]
             for j, sid in enumerate(self.s_ids[i]):
                 self._parameter(sid)
+                if not self.s_live[i, j]:
+                    continue  # a structural zero: stays 0 (the runner writes only zeros there)
                 rule = model.createRateRule()
                 rule.setVariable(sid)
                 rule.setMath(self._math(self.derivative_l3(parts, j), f"state {state!r}"))
@@ -344,6 +418,10 @@ class SensitivityModel:
             g = self.expression(ea.getMath())
             parts = self.partials(g)
             for j in range(len(self.thetas)):
+                live = (self.s_live[self.state_index[var], j] if var in self.kind
+                        else self.q_live[self.q_index[var], j])
+                if not live:
+                    continue
                 formula = self.derivative_l3(parts, j)
                 if var in self.kind:
                     target = self.s_ids[self.state_index[var]][j]
@@ -423,7 +501,8 @@ class SensitivityRunner(ExperimentRunner):
         self._x_ids = list(sm.states)
         self._vector = sim.state_vector_ids()
         self._x_pos = np.array([self._vector.index(s) for s in self._x_ids], dtype=int)
-        self._s_pos = np.array([self._vector.index(s) for row in sm.s_ids for s in row], dtype=int)
+        self._s_pos = np.array([self._vector.index(sid) for i, row in enumerate(sm.s_ids)
+                                for j, sid in enumerate(row) if sm.s_live[i, j]], dtype=int)
         self._value_partials: dict[str, _Partials] = {}
         self._change_partials: dict[Any, _Partials] = {}
         self._ia_partials = {k: _Partials(e, e.free_symbols & sm.dynamic) for k, e in sm.ia.items()}
@@ -437,6 +516,19 @@ class SensitivityRunner(ExperimentRunner):
         return s.reshape(self._s_idx.shape), q.reshape(self._q_idx.shape)
 
     def _write(self, s: np.ndarray, q: np.ndarray) -> None:
+        """Write ``s`` and ``dq``; refuses a structural zero that is not zero (a gap in the analysis)."""
+        for values, live, what in ((s, self.sm.s_live, "state"), (q, self.sm.q_live, "constant")):
+            if values.size and not live.all():
+                stray = float(np.max(np.abs(values[~live])))
+                scale = max(float(np.max(np.abs(values[live]))) if live.any() else 0.0, 1.0)
+                if not stray <= 1e-9 * scale:
+                    raise SimulationError(f"gradient: internal error, a {what} sensitivity that the structural "
+                                          f"analysis puts at 0 is {stray:g}; please report it with the problem")
+                values = np.where(live, values, 0.0)
+                if what == "state":
+                    s = values
+                else:
+                    q = values
         if s.size:
             self.sim.set_global_parameter_values(self._s_idx.ravel().tolist(), s.ravel().tolist())
         if q.size:

@@ -301,21 +301,32 @@ class PetabObjective:
         spec = problem.spec
         thetas = set(self.simulation_parameters)
         model_ids = problem.entities.all
-        settable = {k for k, e in spec.model_parameters.items()
-                    if {str(s) for s in getattr(e, "free_symbols", ())} & thetas}
+        # which parameters each PEtab-set target may depend on (all of them through a model value)
+        depends: dict[str, set[str]] = {}
+
+        def note(target: str, value: Any) -> None:
+            names = {str(s) for s in getattr(value, "free_symbols", ())}
+            if (names - thetas) & model_ids:  # a parameter id that is also a model id means the parameter
+                depends[target] = set(thetas)
+            elif names & thetas:
+                depends.setdefault(target, set()).update(names & thetas)
+
+        for k, e in spec.model_parameters.items():
+            note(k, e)
         for exp in spec.experiments.values():
             for period in exp.periods:
                 for ch in (*period.changes, *period.before_init):
-                    if {str(s) for s in getattr(ch.value, "free_symbols", ())} & (thetas | model_ids):
-                        settable.add(ch.target)
-        sm = SensitivityModel(problem.model.sbml_model, self.simulation_parameters, settable, list(self._columns))
+                    note(ch.target, ch.value)
+        sm = SensitivityModel(problem.model.sbml_model, self.simulation_parameters, set(depends),
+                              list(self._columns), depends=depends)
         try:
             sim = Simulator.compile(sm.sbml(), ModelStructure.from_model(sm.model), cache=False,
                                     source=f"the sensitivity model of {problem.source}")
         except SbmlError as err:
             raise SimulationError(str(err)) from err
-        logger.info("%s: sensitivity model with %d states x %d parameters compiled", problem.source,
-                    len(sm.states), len(sm.thetas))
+        logger.info("%s: sensitivity model with %d states x %d parameters compiled, %d of the %d state "
+                    "sensitivities structurally zero", problem.source, len(sm.states), len(sm.thetas),
+                    int((~sm.s_live).sum()), sm.s_live.size)
         self._sens_runner = SensitivityRunner(
             sm, sim, problem.entities, spec.model_parameters, [problem.entities.selection(n) for n in self._columns],
             integrator=self.options.integrator, steady_state=self.options.steady_state)
