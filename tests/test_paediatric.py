@@ -269,11 +269,12 @@ def test_shipped_paediatric_studies_are_consistent_predictions() -> None:
 
     drugs = load_drugs(PBPK / "drugs")
     studies = load_paediatric_studies(STUDIES, drugs)
-    assert len({s.study.split()[0] + s.study.split()[1] for s in studies}) >= 2  # two clinical studies
+    assert len({s.study.split()[0] + s.study.split()[1] for s in studies}) >= 4  # Payne, Muchohi, Goresky, Meistelman
+    assert {s.drug for s in studies} == {"midazolam", "alfentanil"}
     assert {s.group for s in studies} == {"verification"}
     table = predict_paediatric(studies, drugs, load_model(PBPK / "wholebody_pbpk.xml"))
     for _, r in table.iterrows():
-        p = paediatric_parameters(drugs[r["drug"]], age_years=r["age_y"], sex="male", weight_kg=r["weight_kg"])
+        p = paediatric_parameters(drugs[r["drug"]], age_years=r["age_y"], sex=r["sex"], weight_kg=r["weight_kg"])
         if r["route"] == "iv_bolus":  # mass balance of the simulation: dose / AUC(0-inf) = model clearance
             assert r["cl_pred_ml_min_kg"] == pytest.approx(p.cl_total / r["weight_kg"] * 1000 / 60, rel=2e-3)
         ratios = (r["auc_ratio"], r["cl_ratio"])
@@ -345,6 +346,12 @@ def test_qualify_report_has_a_paediatric_section(tmp_path: Path) -> None:
     text = (report / "report.md").read_text()
     assert "## Paediatric studies" in text and f"**{met} of {len(rows)}**" in text
     assert "| verification | Payne 1989 IV | iv_bolus | 6.5 |" in text
+    # one summary line per publication: Goresky's 17 children, Payne's two arms
+    goresky = [r for r in rows if r["study"].startswith("Goresky 1987 patient")]
+    assert len(goresky) == 17
+    within = sum(r["within_2fold"] == "True" for r in goresky)
+    assert f"| alfentanil | Goresky 1987 | 17 | {within} |" in text
+    assert "| midazolam | Payne 1989 IV | 2 |" in text
 
 
 def _record_with_ugt_share(tmp_path: Path, fm: str) -> Path:

@@ -194,7 +194,8 @@ def predict_paediatric(studies: Sequence[PaediatricStudy], drugs: Mapping[str, D
         auc_ratio = pred["auc_pred_ng_h_ml"] / s.auc_obs_ng_h_ml
         cl_ratio = pred["cl_pred_ml_min_kg"] / s.cl_obs_ml_min_kg
         rows.append({"drug": s.drug, "group": s.group, "study": s.study, "route": s.route, "age_y": s.age_y,
-                     "n": s.n, "dose_mg_per_kg": s.dose_mg_per_kg, **pred, "auc_obs_ng_h_ml": s.auc_obs_ng_h_ml,
+                     "sex": s.sex, "n": s.n, "dose_mg_per_kg": s.dose_mg_per_kg, **pred,
+                     "auc_obs_ng_h_ml": s.auc_obs_ng_h_ml,
                      "auc_ratio": auc_ratio, "cl_kind": s.cl_kind, "cl_obs_ml_min_kg": s.cl_obs_ml_min_kg,
                      "cl_ratio": cl_ratio,
                      "within_2fold": bool(max(auc_ratio, 1 / auc_ratio, cl_ratio, 1 / cl_ratio) <= PAEDIATRIC_FOLD),

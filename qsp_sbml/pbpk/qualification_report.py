@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,9 @@ def _paediatric_lines(table: pd.DataFrame | None, source: str) -> list[str]:
              "reported weight when given), CYP ontogeny (Upreti & Wahlstrom 2016) on each enzyme's intrinsic "
              "clearance and GFR maturation (Rhodin 2009); **pure predictions**, no paediatric value informed a "
              f"parameter (every row is {'/'.join(sorted(set(table['group'])))}). Acceptance (issue 20): AUC and "
-             f"clearance within {PAEDIATRIC_FOLD:g}-fold: **{met} of {len(table)}** study arms meet both.", "",
+             f"clearance within {PAEDIATRIC_FOLD:g}-fold: **{met} of {len(table)}** rows (study arms, or single "
+             "children where a study gives individual values) meet both.", "",
+             *_paediatric_by_publication(table), "",
              "| group | study | route | age (y) | weight (kg) | AUC obs | AUC pred | AUC ratio | CL kind | CL obs "
              "(mL/min/kg) | CL pred | CL ratio | within 2-fold | reference |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -213,6 +216,18 @@ def _paediatric_lines(table: pd.DataFrame | None, source: str) -> list[str]:
                      f"{r['auc_obs_ng_h_ml']:.4g} | {r['auc_pred_ng_h_ml']:.4g} | {r['auc_ratio']:.2f} | "
                      f"{r['cl_kind']} | {r['cl_obs_ml_min_kg']:.3g} | {r['cl_pred_ml_min_kg']:.3g} | "
                      f"{r['cl_ratio']:.2f} | {'yes' if r['within_2fold'] else 'no'} | {r['reference']} |")
+    return lines
+
+
+def _paediatric_by_publication(table: pd.DataFrame) -> list[str]:
+    """One line per drug and publication (rows sharing a reference): rows within 2-fold, GMFE of AUC and CL."""
+    lines = ["| drug | study | rows | within 2-fold | GMFE AUC | GMFE CL | ages (y) |", "|---|---|---|---|---|---|---|"]
+    for (drug, _), rows in table.groupby(["drug", "reference"], sort=False):
+        name = re.sub(r" patient \S+$", "", str(rows["study"].iloc[0]))
+        lines.append(f"| {drug} | {name} | {len(rows)} | {int(rows['within_2fold'].sum())} | "
+                     f"{gmfe(rows['auc_pred_ng_h_ml'], rows['auc_obs_ng_h_ml']):.2f} | "
+                     f"{gmfe(rows['cl_pred_ml_min_kg'], rows['cl_obs_ml_min_kg']):.2f} | "
+                     f"{rows['age_y'].min():g}-{rows['age_y'].max():g} |")
     return lines
 
 
