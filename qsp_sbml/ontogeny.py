@@ -18,6 +18,10 @@ The parameters are in ``resources/physiology/ontogeny.yaml``, each with its sour
 module applies ``F`` to the hepatic intrinsic clearance of each enzyme of a drug record's ``fm`` split
 (:func:`qsp_sbml.pbpk.paediatric.paediatric_parameters`); the ``other`` pathway has no ontogeny (factor 1).
 Renal maturation is :func:`qsp_sbml.physiology.gfr_maturation` (Rhodin et al. 2009).
+
+:func:`protein_ontogeny` gives the plasma binding proteins (albumin, alpha1-acid glycoprotein) as fractions of
+the adult concentration, from the same PK-Sim database (section 4.6); the paediatric ``fu`` follows from it
+(:func:`qsp_sbml.pbpk.paediatric.with_ontogeny`).
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numpy as np
 import yaml
 
 from qsp_sbml.errors import QspError
 from qsp_sbml.physiology import DATA_DIR
 
-__all__ = ["ONTOGENY_BASES", "ONTOGENY_ENZYMES", "OntogenyError", "OntogenyFunction", "enzyme_ontogeny",
-           "ontogeny_factors", "ontogeny_function"]
+__all__ = ["ONTOGENY_BASES", "ONTOGENY_ENZYMES", "OntogenyError", "OntogenyFunction", "PLASMA_PROTEINS",
+           "enzyme_ontogeny", "ontogeny_factors", "ontogeny_function", "protein_ontogeny"]
 
 #: Age variables of the ontogeny functions: postnatal age (years) or postmenstrual age (weeks).
 ONTOGENY_BASES: tuple[str, ...] = ("postnatal", "postmenstrual")
@@ -146,6 +151,41 @@ def enzyme_ontogeny(enzyme: str, age_years: float, gestational_age_weeks: float 
     0.5
     """
     return ontogeny_function(enzyme)(age_years, gestational_age_weeks)
+
+
+#: Plasma binding proteins with an ontogeny (the values of a drug record's ``binding_protein``).
+PLASMA_PROTEINS: tuple[str, ...] = ("albumin", "alpha1_acid_glycoprotein")
+
+
+@cache
+def _proteins() -> dict[str, Any]:
+    data = yaml.safe_load((DATA_DIR / "ontogeny.yaml").read_text(encoding="utf-8"))["plasma_proteins"]
+    albumin = _function("albumin", data["albumin"])
+    table = sorted((float(a), float(f)) for a, f in data["alpha1_acid_glycoprotein"]["table_pma_years"])
+    return {"albumin": albumin, "alpha1_acid_glycoprotein": table}
+
+
+def protein_ontogeny(protein: str, age_years: float, gestational_age_weeks: float = 40.0) -> float:
+    """Plasma concentration of binding ``protein`` at postnatal age ``age_years``, as a fraction of the adult's.
+
+    Albumin: PK-Sim's Hill function of postmenstrual age; alpha1-acid glycoprotein: PK-Sim's table by
+    postmenstrual age, interpolated linearly and held at its end values (ontogeny.yaml, ``plasma_proteins``).
+
+    >>> round(protein_ontogeny("albumin", 0.0), 3)  # term birth, PMA 40 weeks
+    0.881
+    >>> round(protein_ontogeny("alpha1_acid_glycoprotein", 0.0), 3)  # the table's first row, term birth
+    0.255
+    """
+    _check_age(age_years)
+    _check_gestation(gestational_age_weeks)
+    if protein not in PLASMA_PROTEINS:
+        raise OntogenyError(f"no ontogeny for plasma protein {protein!r}; known: {list(PLASMA_PROTEINS)}")
+    entry = _proteins()[protein]
+    if protein == "albumin":
+        return float(entry(age_years, gestational_age_weeks))
+    pma_years = (gestational_age_weeks + age_years * _WEEKS_PER_YEAR) / _WEEKS_PER_YEAR
+    ages, values = zip(*entry, strict=True)
+    return float(np.interp(pma_years, ages, values))
 
 
 def ontogeny_factors(age_years: float, enzymes: Sequence[str], gestational_age_weeks: float = 40.0

@@ -18,9 +18,13 @@ The reference adult of a child (:attr:`~qsp_sbml.physiology.Physiology.reference
 :mod:`qsp_sbml.paediatric`) is the ICRP adult male at every ICRP child age, blended linearly in age into the
 adult of the child's own sex at 20 years, so that the scaled clearances do not step with age.
 
+4. the fraction unbound ``fu`` with the record's binding protein (albumin or alpha1-acid glycoprotein) at the
+   child's plasma concentration (:func:`paediatric_fu`: PK-Sim Ontogeny Database 7.3 section 4.6, through the
+   OSP binding model of the hepatic-impairment presets), so that hepatic extraction and filtration follow it.
+
 The enzyme activity multipliers ``m_<enzyme>`` stay 1 (free for interactions).  Not scaled: gut-wall
-extraction ``Fg``, absorption, protein binding (``fu``) and the blood:plasma ratio, which keep their adult
-values (an assumption, stated in the model card).
+extraction ``Fg``, absorption, the tissue partition coefficients (computed with the adult ``fu``) and the
+blood:plasma ratio, which keep their adult values (an assumption, stated in the model card).
 
 :func:`predict_paediatric` simulates each study of a paediatric studies table
 (``models/pbpk/validation/paediatric_studies.tsv``) and compares AUC(0-inf) and clearance with the reported
@@ -41,16 +45,16 @@ from qsp_sbml.dosing import Dose, Regimen, as_route
 from qsp_sbml.errors import QspError
 from qsp_sbml.metrics import nca
 from qsp_sbml.model import Model
-from qsp_sbml.ontogeny import ontogeny_factors
+from qsp_sbml.ontogeny import ontogeny_factors, protein_ontogeny
 from qsp_sbml.paediatric import paediatric_physiology, paediatric_reference
 from qsp_sbml.pbpk._table import numbered_rows, table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
-from qsp_sbml.pbpk.parameters import Parameterisation, parameterise, total_clearance
+from qsp_sbml.pbpk.parameters import Parameterisation, fu_with_binding_protein, parameterise, total_clearance
 from qsp_sbml.pbpk.structure import DOSE_TARGETS, ENZYMES
-from qsp_sbml.physiology import Physiology, PhysiologyError
+from qsp_sbml.physiology import Physiology, PhysiologyError, data_table
 
 __all__ = ["PAEDIATRIC_FOLD", "PaediatricStudy", "PaediatricStudyError", "load_paediatric_studies",
-           "paediatric_parameters", "predict_paediatric", "with_ontogeny"]
+           "paediatric_fu", "paediatric_parameters", "predict_paediatric", "with_ontogeny"]
 
 #: Acceptance: predicted AUC and clearance within this fold of the observed (issue 20).
 PAEDIATRIC_FOLD = 2.0
@@ -112,8 +116,26 @@ def with_ontogeny(p: Parameterisation, drug: DrugRecord, physiology: Physiology,
     values = dict(p.values)
     for e in ENZYMES:
         values[f"CLint_{e}"] = values[f"CLint_{e}"] * liver * factors[e]
+    values["fu"] = paediatric_fu(drug, age_years, gestational_age_weeks)
     cl_h, cl_r = total_clearance(values)
     return Parameterisation(values, cl_h, cl_r)
+
+
+def paediatric_fu(drug: DrugRecord, age_years: float, gestational_age_weeks: float = 40.0) -> float:
+    """The record's ``fu`` with its binding protein at the child's concentration (PK-Sim's protein ontogeny).
+
+    :func:`qsp_sbml.ontogeny.protein_ontogeny` of the record's ``binding_protein``, through the OSP binding model
+    with that protein's plasma volume fraction (``impairment.yaml``, as for hepatic impairment).
+
+    >>> from qsp_sbml.pbpk.drugs import load_drug
+    >>> from qsp_sbml.resources import project_models_dir
+    >>> alf = load_drug(project_models_dir() / "pbpk" / "drugs" / "alfentanil.yaml")  # AAG-bound, fu 0.1
+    >>> round(paediatric_fu(alf, 0.0), 3), round(paediatric_fu(alf, 10.0), 3)
+    (0.304, 0.1)
+    """
+    factor = protein_ontogeny(drug.binding_protein, age_years, gestational_age_weeks)
+    fraction = float(data_table("impairment.yaml")["child_pugh"][f"{drug.binding_protein}_volume_fraction"])
+    return fu_with_binding_protein(drug.fu, factor, fraction)
 
 
 def _rows(path: Path) -> list[tuple[int, dict[str, str]]]:

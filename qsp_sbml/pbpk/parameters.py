@@ -41,6 +41,7 @@ __all__ = [
     "LINEAR_KM_MG_L",
     "ParameterError",
     "Parameterisation",
+    "fu_with_binding_protein",
     "hepatic_blood_flow",
     "parameterise",
     "partition_coefficients",
@@ -85,6 +86,28 @@ def hepatic_blood_flow(values: dict[str, float]) -> float:
     """Blood flow through the liver (hepatic artery + the portal flow not shunted past it), L/h."""
     portal = sum(values[flow(t)] for t in PORTAL_TISSUES)
     return values[flow("liver")] + (1 - values.get("f_portal_shunt", 0.0)) * portal
+
+
+def fu_with_binding_protein(fu: float, protein_factor: float, volume_fraction: float) -> float:
+    """Fraction unbound when the binding protein is at ``protein_factor`` x its reference concentration.
+
+    The OSP binding model (as in the hepatic-impairment presets): ``fu = 1 / ((1 - f) + f K)`` with ``f`` the
+    protein's volume fraction of plasma; ``K`` is fitted to the reference ``fu`` at ``volume_fraction``, then
+    ``f`` is scaled by ``protein_factor``.
+
+    >>> round(fu_with_binding_protein(0.03, 0.5, 0.022), 4)
+    0.0583
+    >>> fu_with_binding_protein(0.2, 1.0, 0.022) == 0.2
+    True
+    """
+    if not (0 < fu <= 1 and protein_factor >= 0 and 0 < volume_fraction < 1):
+        raise ParameterError(f"fu {fu}, protein factor {protein_factor}, volume fraction {volume_fraction}: need "
+                             "0 < fu <= 1, factor >= 0, 0 < fraction < 1")
+    if protein_factor == 1.0:
+        return fu
+    k = (1 / fu - (1 - volume_fraction)) / volume_fraction
+    fd = volume_fraction * protein_factor
+    return 1 / ((1 - fd) + fd * k)
 
 
 def total_clearance(values: dict[str, float]) -> tuple[float, float]:

@@ -47,7 +47,7 @@ from qsp_sbml.errors import PopulationError
 from qsp_sbml.paediatric import PAEDIATRIC_AGE_RANGE, paediatric_physiology, paediatric_reference
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.paediatric import with_ontogeny
-from qsp_sbml.pbpk.parameters import Parameterisation, parameterise, total_clearance
+from qsp_sbml.pbpk.parameters import Parameterisation, fu_with_binding_protein, parameterise, total_clearance
 from qsp_sbml.pbpk.structure import ENZYMES, PORTAL_TISSUES
 from qsp_sbml.physiology import Physiology, bsa_dubois, individual_physiology
 from qsp_sbml.population.covariates import (
@@ -277,9 +277,7 @@ def fu_with_albumin(fu: float, albumin_factor: float, *, albumin_volume_fraction
     0.0583
     """
     f = albumin_volume_fraction or float(_impairment()["child_pugh"]["albumin_volume_fraction"])
-    k = (1 / fu - (1 - f)) / f
-    fd = f * albumin_factor
-    return 1 / ((1 - fd) + fd * k)
+    return fu_with_binding_protein(fu, albumin_factor, f)
 
 
 def hepatic_fu(fu: float, child_pugh: str, *, binding_protein: str = "albumin") -> float:
