@@ -357,6 +357,13 @@ def paediatric_studies(old: str, new: str) -> Callable[[Path], list[str]]:
                                       str(copy), "--report", "{dir}"])
 
 
+def renal_profiles(old: str, new: str) -> Callable[[Path], list[str]]:
+    """The shipped renal-impairment profiles with one edit (first occurrence), given to the qualification report."""
+    return edited_table("renal_impairment_profiles.tsv", old, new,
+                        lambda copy: ["pbpk", "qualify", "--drug", "atenolol", "--no-ddi", "--no-paediatric",
+                                      "--renal", str(copy), "--report", "{dir}"])
+
+
 def antibody_observed(old: str, new: str) -> Callable[[Path], list[str]]:
     """The shipped observed antibody exposure table with one edit, predicted into a pre-existing output file."""
     return edited_table("antibody_observed.tsv", old, new,
@@ -573,6 +580,12 @@ CASES: list[Case] = [
          ("paediatric_studies.tsv:18", "column age_y", "25.0 is not a paediatric age")),
     Case("paediatric-unknown-drug", paediatric_studies("midazolam\tMuchohi", "midazolamx\tMuchohi"),
          ("paediatric_studies.tsv:20", "column drug", "no drug record 'midazolamx'")),
+    Case("renal-arm-changes-within-data-set", renal_profiles("\timpaired\tSassard_Healthy\t54\t",
+                                                            "\timpaired\tSassard_Healthy\t45\t"),
+         ("renal_impairment_profiles.tsv:27", "column egfr", "'54' differs from '45' on line 26",
+          "'Sassard_CKD3'")),
+    Case("renal-value-not-a-number", renal_profiles("\t1.0\t0.55014\tmg/L", "\t1.0\t0,55\tmg/L"),
+         ("renal_impairment_profiles.tsv:20", "column value", "'0,55'")),
     Case("antibody-cmax-dose-per-kg",
          antibody_observed("\t100\tmg\t0\tcmax\t0\t12\t", "\t1.4\tmg/kg\t0\tcmax\t0\t12\t"),
          ("antibody_observed.tsv:21", "column dose_unit", "needs a body weight")),

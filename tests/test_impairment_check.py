@@ -16,6 +16,7 @@ group 1 within 2-fold of the observed ratio.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from qsp_sbml.loading import load_model
 from qsp_sbml.metrics import nca
@@ -52,3 +53,45 @@ def test_fluconazole_half_life_in_renal_impairment_within_2fold_of_observed() ->
     # Toon 1990: about three times the normal half-life below GFR 20 mL/min
     assert 1.5 <= pred[14.8] / base_pred <= 6.0
     assert 1 / 1.5 <= pred[107.0] / base_obs <= 1.5  # the normal group's own half-life within 1.5-fold
+
+
+# --- atenolol in chronic kidney disease: observed profiles, each impaired arm against its own study's healthy arm
+
+
+def _renal_table():  # type: ignore[no-untyped-def]
+    from qsp_sbml.pbpk.renal_impairment import load_renal_arms, predict_renal
+
+    drugs = load_drugs(PBPK / "drugs")
+    arms = load_renal_arms(PBPK / "validation" / "renal_impairment_profiles.tsv", drugs)
+    table = predict_renal(arms, drugs, load_model(PBPK / "wholebody_pbpk.xml", guard=False))
+    for _, r in table[table["role"] == "impaired"].iterrows():
+        print(f"{r['dataset']:<13} eGFR {r['egfr']:5.1f}: AUC ratio to control observed "
+              f"{r['obs_ratio_to_control']:.2f}, predicted {r['pred_ratio_to_control']:.2f}")
+    return table.set_index("dataset")
+
+
+#: Impaired arms of renal_impairment_profiles.tsv; Wan 1979's is predicted outside 2-fold (a strict xfail: the
+#: predicted ratio 2.9 vs 6.5 observed; the arm's observed Cmax is 2.6 x its control's, which GFR-scaled renal
+#: clearance with unchanged absorption does not give).
+RENAL_ARMS = ["Sassard_CKD3", "Sassard_CKD4", "Kirch_CKD3", "Kirch_CKD4", "Kirch_CKD5",
+              pytest.param("Wan_CKD4", marks=pytest.mark.xfail(strict=True, reason="ratio 2.9 predicted vs 6.5"))]
+
+
+@pytest.fixture(scope="module")
+def renal_table():  # type: ignore[no-untyped-def]
+    return _renal_table()
+
+
+@pytest.mark.parametrize("dataset", RENAL_ARMS)
+def test_atenolol_auc_ratio_in_ckd_within_2fold_of_observed(renal_table, dataset: str) -> None:  # type: ignore[no-untyped-def]
+    row = renal_table.loc[dataset]
+    assert row["role"] == "impaired"
+    assert 0.5 <= row["pred_ratio_to_control"] / row["obs_ratio_to_control"] <= 2.0
+    assert bool(row["within_2fold"])
+
+
+def test_atenolol_ckd_exposure_rises_as_egfr_falls(renal_table) -> None:  # type: ignore[no-untyped-def]
+    """Within Kirch 1981 (one design, three stages) both observed and predicted ratios rise from G3a to G5."""
+    kirch = renal_table.loc[["Kirch_CKD3", "Kirch_CKD4", "Kirch_CKD5"]]
+    assert kirch["obs_ratio_to_control"].is_monotonic_increasing
+    assert kirch["pred_ratio_to_control"].is_monotonic_increasing

@@ -113,19 +113,24 @@ def validate_cmd(drugs_dir: Path | None, observed: Path | None, model_path: Path
 @click.option("--paediatric", "paediatric_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Paediatric studies table (default: models/pbpk/validation/paediatric_studies.tsv).")
 @click.option("--no-paediatric", is_flag=True, help="Leave the paediatric section out.")
+@click.option("--renal", "renal_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Renal-impairment profiles (default: models/pbpk/validation/renal_impairment_profiles.tsv).")
+@click.option("--no-renal", is_flag=True, help="Leave the renal-impairment section out.")
 @click.option("--strict", is_flag=True, help="Exit 1 when the verification acceptance figures are not met.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
 def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | None, drugs_dir: Path | None,
                 model_path: Path | None, ddi_table: Path | None, no_ddi: bool, paediatric_path: Path | None,
-                no_paediatric: bool, strict: bool, as_json: bool) -> None:
+                no_paediatric: bool, renal_path: Path | None, no_renal: bool, strict: bool, as_json: bool) -> None:
     """Predict every observed concentration-time profile; write a qualification report folder.
 
     Per drug and per group (model-building / verification): GMFE of AUC and
     Cmax, fraction within 2-fold, concentration GMFE; predicted-vs-observed
     profile plots (log and linear), a goodness-of-fit plot, per-study table,
     the DDI table with Guest's limits, the paediatric studies (AUC and CL
-    predicted vs observed) and summary.json.  Nothing is fitted.
+    predicted vs observed), the renal-impairment arms (AUC ratio to the
+    study's healthy arm, predicted vs observed) and summary.json.  Nothing
+    is fitted.
 
     \b
     Example:
@@ -138,6 +143,7 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     from qsp_sbml.pbpk.paediatric import predict_paediatric
     from qsp_sbml.pbpk.qualification import ProfileError, load_profiles, qualify, summarise
     from qsp_sbml.pbpk.qualification_report import REPORT_MARKER, failures, write_report
+    from qsp_sbml.pbpk.renal_impairment import load_renal_arms, predict_renal
     from qsp_sbml.resources import project_models_dir
 
     default_drugs, _, default_model = _defaults()
@@ -155,23 +161,28 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     paediatric_source = str(paediatric_path or "models/pbpk/validation/paediatric_studies.tsv")
     paediatric_studies = [] if no_paediatric else _paediatric_studies(
         paediatric_path or validation / "paediatric_studies.tsv", drugs, drug_names)
+    renal_source = str(renal_path or "models/pbpk/validation/renal_impairment_profiles.tsv")
+    renal_arms = [] if no_renal else [a for a in load_renal_arms(
+        renal_path or validation / "renal_impairment_profiles.tsv", drugs) if not drug_names or a.drug in drug_names]
     # every input is read and checked; the folder is written whole: refuse, before any simulation, one this
     # command did not write
     check_output_folder(report_dir, marker=REPORT_MARKER, what="PBPK qualification report", option="--report")
     model = load_model(model_path or default_model)
     paediatric = predict_paediatric(paediatric_studies, drugs, model) if paediatric_studies else None
+    renal = predict_renal(renal_arms, drugs, model) if renal_arms else None
     studies, points, predictions = qualify(profiles, drugs, model)
     summary = summarise(studies, points)
     command = "qsp-sbml pbpk qualify" + "".join(f" --drug {d}" for d in drug_names) + " --report DIR"
     write_report(report_dir, studies=studies, points=points, predictions=predictions, summary=summary,
                  command=command, observed=str(observed), ddi_table=ddi,
                  ddi_source=str(ddi_table or "models/pbpk/validation/ddi_verification.tsv"),
-                 paediatric=paediatric, paediatric_source=paediatric_source)
+                 paediatric=paediatric, paediatric_source=paediatric_source, renal=renal, renal_source=renal_source)
     fails = failures(summary)
     if as_json:
         paed = [] if paediatric is None else paediatric.drop(columns="reference").to_dict("records")
+        kidney = [] if renal is None else renal.drop(columns="reference").to_dict("records")
         _emit_json({"ok": not fails, "summary": summary, "failures": fails, "report": str(report_dir),
-                    "paediatric": paed})
+                    "paediatric": paed, "renal": kidney})
     else:
         for drug, groups in summary.items():
             for group, f in groups.items():
@@ -180,6 +191,10 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
         for _, r in (paediatric.iterrows() if paediatric is not None else ()):
             click.echo(f"paediatric   {r['study']:<16} age {r['age_y']:g} y: AUC ratio {r['auc_ratio']:.2f}, "
                        f"{r['cl_kind']} ratio {r['cl_ratio']:.2f}{'' if r['within_2fold'] else ' (outside 2-fold)'}")
+        for _, r in (renal[renal["role"] == "impaired"].iterrows() if renal is not None else ()):
+            click.echo(f"renal        {r['dataset']:<16} eGFR {r['egfr']:g}: AUC ratio to control observed "
+                       f"{r['obs_ratio_to_control']:.2f}, predicted {r['pred_ratio_to_control']:.2f}"
+                       f"{'' if r['within_2fold'] else ' (outside 2-fold)'}")
         click.echo(("acceptance met" if not fails else "acceptance not met: " + "; ".join(fails))
                    + f"; report in {report_dir}")
     if fails and strict:

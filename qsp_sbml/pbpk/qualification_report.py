@@ -231,6 +231,32 @@ def _paediatric_by_publication(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _renal_lines(table: pd.DataFrame | None, source: str) -> list[str]:
+    if table is None:
+        return []
+    from qsp_sbml.pbpk.renal_impairment import RENAL_FOLD
+
+    met, n_impaired = _renal_count(table)
+    lines = ["", "## Renal impairment", "",
+             f"From `{source}`: every arm simulated for one typical subject with the arm's age, sex, weight, height "
+             "and eGFR, mapped by the renal presets' rules (GFR = eGFR x BSA / 1.73, renal clearance in proportion "
+             "to GFR, hematocrit and fraction unbound by KDIGO category); AUC over each arm's observed times. "
+             "**Pure predictions**: no value of these tables informed a parameter. Acceptance: the AUC ratio "
+             f"impaired / healthy arm of the same study within {RENAL_FOLD:g}-fold of the observed ratio: "
+             f"**{met} of {n_impaired}** impaired arms.", "",
+             "| drug | study | data set | role | eGFR | KDIGO | AUC obs | AUC pred | pred / obs | conc. GMFE | "
+             "ratio to control, obs | pred | within 2-fold |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        impaired_row = r["role"] == "impaired"
+        egfr = "" if pd.isna(r["egfr"]) else f"{r['egfr']:g}"
+        kdigo = r["kdigo"] if isinstance(r["kdigo"], str) else ""
+        lines.append(f"| {r['drug']} | {r['study']} | {r['dataset']} | {r['role']} | {egfr} | {kdigo} | "
+                     f"{r['auc_obs']:.3g} | {r['auc_pred']:.3g} | {r['auc_ratio']:.2f} | {r['conc_gmfe']:.2f} | "
+                     + (f"{r['obs_ratio_to_control']:.2f} | {r['pred_ratio_to_control']:.2f} | "
+                        f"{'yes' if r['within_2fold'] else 'no'} |" if impaired_row else " |  |  |"))
+    return lines
+
+
 def _not_compared(points: pd.DataFrame) -> str:
     skipped = points[~points["compared"]]
     if skipped.empty:
@@ -243,7 +269,8 @@ def _not_compared(points: pd.DataFrame) -> str:
 def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
                     summary: Mapping[str, Mapping[str, Mapping[str, float]]], *, drugs: Sequence[str], command: str,
                     observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "",
-                    paediatric: pd.DataFrame | None = None, paediatric_source: str = "") -> str:
+                    paediatric: pd.DataFrame | None = None, paediatric_source: str = "",
+                    renal: pd.DataFrame | None = None, renal_source: str = "") -> str:
     """The report as Markdown: acceptance, per-drug summary, midazolam vs PK-Sim, figures, DDI, studies."""
     fails = failures(summary)
     lines = [
@@ -266,6 +293,7 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
                   f"![{drug} linear]({drug}_profiles_linear.png)", ""]
     lines += _ddi_lines(ddi_table, ddi_source)
     lines += _paediatric_lines(paediatric, paediatric_source)
+    lines += _renal_lines(renal, renal_source)
     lines += ["", "## Studies", "", "Also in `studies.tsv` (one row per profile) and `points.tsv`.", "",
               "| drug | group | study | data set | route | dose (mg) | AUC obs | AUC pred | AUC ratio | Cmax ratio | "
               "conc. GMFE | reference |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -276,10 +304,16 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
     return "\n".join(lines) + "\n"
 
 
+def _renal_count(table: pd.DataFrame) -> list[int]:
+    impaired = table[table["role"] == "impaired"]
+    return [int(impaired["within_2fold"].astype(bool).sum()), len(impaired)]
+
+
 def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.DataFrame,
                  predictions: Sequence[ProfilePrediction], summary: Mapping[str, Mapping[str, Mapping[str, float]]],
                  command: str, observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "",
-                 paediatric: pd.DataFrame | None = None, paediatric_source: str = "") -> list[Path]:
+                 paediatric: pd.DataFrame | None = None, paediatric_source: str = "",
+                 renal: pd.DataFrame | None = None, renal_source: str = "") -> list[Path]:
     """Write the whole folder atomically (an existing ``directory`` is replaced only on success)."""
     from qsp_sbml._io import atomic_folder
 
@@ -291,15 +325,18 @@ def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.Dat
         files["ddi.tsv"] = ddi_table.to_csv(sep="\t", index=False, float_format="%.6g")
     if paediatric is not None:
         files["paediatric.tsv"] = paediatric.to_csv(sep="\t", index=False, float_format="%.6g")
+    if renal is not None:
+        files["renal.tsv"] = renal.to_csv(sep="\t", index=False, float_format="%.6g")
     files["summary.json"] = json.dumps({"summary": summary, "acceptance": ACCEPTANCE, "failures": failures(summary),
                                         "pksim_midazolam_conc_gmfe": PKSIM_MIDAZOLAM_CONC_GMFE,
                                         "command": command, "observed": observed,
                                         "paediatric_within_2fold": None if paediatric is None else
-                                        [int(paediatric["within_2fold"].sum()), len(paediatric)]},
+                                        [int(paediatric["within_2fold"].sum()), len(paediatric)],
+                                        "renal_within_2fold": None if renal is None else _renal_count(renal)},
                                        indent=1, default=float) + "\n"
     files["report.md"] = report_markdown(studies, points, summary, drugs=drugs, command=command, observed=observed,
                                          ddi_table=ddi_table, ddi_source=ddi_source, paediatric=paediatric,
-                                         paediatric_source=paediatric_source)
+                                         paediatric_source=paediatric_source, renal=renal, renal_source=renal_source)
     target = Path(directory)
     with atomic_folder(target) as tmp:
         for name, data in files.items():
