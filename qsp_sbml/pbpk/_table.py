@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 
@@ -64,3 +64,25 @@ def table_number(row: dict[str, str], col: str, where: str, default: float | Non
     if not math.isfinite(x) or x < 0 or (positive and x == 0):
         raise error(f"{where}, column {col}: {text!r} must be a finite number {'>' if positive else '>='} 0")
     return x
+
+
+def check_cells(row: dict[str, str], where: str, *, error: type[Exception] = ValueError,
+                choices: Mapping[str, Collection[str]] | None = None, non_empty: Sequence[str] = (),
+                drugs: Collection[str] | None = None) -> None:
+    """Refuse a row with a cell outside its column's choices, an empty required cell or an unknown drug.
+
+    ``choices`` maps a column to its allowed values; ``non_empty`` columns must have a value; with ``drugs``,
+    column ``drug`` must name one of them.  ``where`` names the file and line; ``error`` is the caller's class.
+
+    >>> check_cells({"sex": "m"}, "t.tsv:2", choices={"sex": ("male", "female")})
+    Traceback (most recent call last):
+    ValueError: t.tsv:2, column sex: 'm' is not one of ['male', 'female']
+    """
+    for col, allowed in (choices or {}).items():
+        if row[col] not in allowed:
+            raise error(f"{where}, column {col}: {row[col]!r} is not one of {list(allowed)}")
+    if drugs is not None and row["drug"] not in drugs:
+        raise error(f"{where}, column drug: no drug record {row['drug']!r}; known: {sorted(drugs)}")
+    for col in non_empty:
+        if not row[col]:
+            raise error(f"{where}, column {col}: must not be empty")

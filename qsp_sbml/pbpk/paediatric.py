@@ -47,7 +47,7 @@ from qsp_sbml.metrics import nca
 from qsp_sbml.model import Model
 from qsp_sbml.ontogeny import ontogeny_factors, protein_ontogeny
 from qsp_sbml.paediatric import paediatric_physiology, paediatric_reference
-from qsp_sbml.pbpk._table import numbered_rows, table_number
+from qsp_sbml.pbpk._table import check_cells, numbered_rows, table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.parameters import Parameterisation, fu_with_binding_protein, parameterise, total_clearance
 from qsp_sbml.pbpk.structure import DOSE_TARGETS, ENZYMES
@@ -147,11 +147,7 @@ def _study(row: dict[str, str], n: int, where: str, drugs: Mapping[str, DrugReco
         return table_number(row, col, where, default, error=PaediatricStudyError)
 
     choices = {"sex": ("male", "female"), "cl_kind": ("CL", "CL/F"), "group": ("building", "verification")}
-    for col, allowed in choices.items():
-        if row[col] not in allowed:
-            raise PaediatricStudyError(f"{where}, column {col}: {row[col]!r} is not one of {list(allowed)}")
-    if drugs is not None and row["drug"] not in drugs:
-        raise PaediatricStudyError(f"{where}, column drug: no drug record {row['drug']!r}; known: {sorted(drugs)}")
+    check_cells(row, where, error=PaediatricStudyError, choices=choices, drugs=drugs)
     try:
         route = as_route(row["route"]).value
     except ValueError as err:
@@ -161,9 +157,7 @@ def _study(row: dict[str, str], n: int, where: str, drugs: Mapping[str, DrugReco
     age = table_number(row, "age_y", where, positive=False, error=PaediatricStudyError)
     if age > 18:
         raise PaediatricStudyError(f"{where}, column age_y: {age} is not a paediatric age (0-18 years)")
-    for col in ("study", "reference"):
-        if not row[col]:
-            raise PaediatricStudyError(f"{where}, column {col}: must not be empty")
+    check_cells(row, where, error=PaediatricStudyError, non_empty=("study", "reference"))
     if (route == "oral") != (row["cl_kind"] == "CL/F"):
         raise PaediatricStudyError(f"{where}, column cl_kind: {row['cl_kind']!r} does not fit route {route!r} "
                                    "(CL for iv_bolus, CL/F for oral)")

@@ -50,7 +50,7 @@ from qsp_sbml.dosing import Dose, Regimen, as_route
 from qsp_sbml.errors import QspError
 from qsp_sbml.metrics import auc, fraction_within, gmfe
 from qsp_sbml.model import Model
-from qsp_sbml.pbpk._table import numbered_rows, table_number
+from qsp_sbml.pbpk._table import check_cells, numbered_rows, table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.parameters import parameterise
 from qsp_sbml.pbpk.structure import DOSE_TARGETS
@@ -127,14 +127,8 @@ def _num(row: dict[str, str], col: str, where: str, *, positive: bool = True, em
 def _check_row(row: dict[str, str], where: str, drugs: Mapping[str, DrugRecord] | None) -> None:
     choices = {"unit": CONC_UNITS, "dose_unit": DOSE_UNITS, "matrix": MATRICES, "group": GROUPS,
                "sex": ("male", "female", "")}
-    for col, allowed in choices.items():
-        if row[col] not in allowed:
-            raise ProfileError(f"{where}, column {col}: {row[col]!r} is not one of {list(allowed)}")
-    if drugs is not None and row["drug"] not in drugs:
-        raise ProfileError(f"{where}, column drug: no drug record {row['drug']!r}; known: {sorted(drugs)}")
-    for col in ("study", "dataset", "reference"):
-        if not row[col]:
-            raise ProfileError(f"{where}, column {col}: must not be empty")
+    check_cells(row, where, error=ProfileError, choices=choices, drugs=drugs,
+                non_empty=("study", "dataset", "reference"))
     try:
         route = as_route(row["route"])
     except ValueError as err:

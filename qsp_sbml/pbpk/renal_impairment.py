@@ -29,7 +29,7 @@ import pandas as pd
 from qsp_sbml.dosing import Dose, Regimen, Route
 from qsp_sbml.errors import QspError
 from qsp_sbml.model import Model
-from qsp_sbml.pbpk._table import numbered_rows, table_number
+from qsp_sbml.pbpk._table import check_cells, numbered_rows, table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.qualification import profile_metrics
 from qsp_sbml.pbpk.structure import DOSE_TARGETS
@@ -128,14 +128,8 @@ def _arm(path: Path, rows: list[tuple[int, dict[str, str]]], drugs: Mapping[str,
 
     choices = {"role": ("control", "impaired"), "sex": ("male", "female"), "matrix": ("plasma", "blood"),
                "route": ("oral",)}
-    for col, allowed in choices.items():
-        if first[col] not in allowed:
-            raise RenalArmError(f"{where}, column {col}: {first[col]!r} is not one of {list(allowed)}")
-    if drugs is not None and first["drug"] not in drugs:
-        raise RenalArmError(f"{where}, column drug: no drug record {first['drug']!r}; known: {sorted(drugs)}")
-    for col in ("study", "reference", "egfr_basis"):
-        if not first[col]:
-            raise RenalArmError(f"{where}, column {col}: must not be empty")
+    check_cells(first, where, error=RenalArmError, choices=choices, drugs=drugs,
+                non_empty=("study", "reference", "egfr_basis"))
     egfr = num("egfr", optional=True)
     if first["role"] == "impaired" and (egfr is None or egfr >= NORMAL_EGFR):
         raise RenalArmError(f"{where}, column egfr: an impaired arm needs its eGFR below {NORMAL_EGFR:g} "
