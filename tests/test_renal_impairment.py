@@ -37,7 +37,7 @@ def test_the_shipped_table_reads_and_pairs_every_impaired_arm_with_its_own_study
     arms = load_renal_arms(PBPK / "validation" / "renal_impairment_profiles.tsv", load_drugs(PBPK / "drugs"))
     by_name = {a.dataset: a for a in arms}
     impaired = [a for a in arms if a.role == "impaired"]
-    assert len(impaired) == 6 and all(by_name[a.control].study == a.study for a in impaired)
+    assert len(impaired) == 8 and all(by_name[a.control].study == a.study for a in impaired)
     assert by_name["Kirch_CKD5"].dose_times_h == (0.0, 24.0, 48.0, 72.0, 96.0, 120.0, 144.0)
     assert by_name["Kirch_CKD5"].subject()["kdigo_target"] == "G5"
     assert by_name["Wan_Healthy"].subject()["kdigo_target"] is None
@@ -106,3 +106,15 @@ def test_qualify_report_has_a_renal_section_and_no_renal_leaves_it_out(tmp_path:
     assert result.exit_code == 0, result.output
     assert not (bare / "renal.tsv").exists() and "## Renal impairment" not in (bare / "report.md").read_text()
     assert json.loads((bare / "summary.json").read_text())["renal_within_2fold"] is None
+
+
+def test_a_drug_with_renal_arms_only_is_refused_by_drug_with_where_its_arms_are(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from qsp_sbml.cli import main
+
+    result = CliRunner().invoke(main, ["pbpk", "qualify", "--drug", "gabapentin", "--report", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert "--drug gabapentin: no profiles" in result.output
+    assert "gabapentin: renal-impairment arms only" in result.output and "leave out --drug" in result.output
+    assert not (tmp_path / "r").exists()

@@ -151,19 +151,22 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     observed = observed or validation / "observed_profiles.tsv"
     drugs = load_drugs(drugs_dir or default_drugs)
     profiles = load_profiles(observed, drugs)
-    unknown = sorted(set(drug_names) - {p.drug for p in profiles})
-    if unknown:
-        raise ProfileError(f"--drug {', '.join(unknown)}: no profiles in {observed}; "
-                           f"drugs with profiles: {sorted({p.drug for p in profiles})}")
-    if drug_names:
-        profiles = [p for p in profiles if p.drug in drug_names]
     ddi = None if no_ddi else _read_ddi_table(ddi_table or validation / "ddi_verification.tsv")
     paediatric_source = str(paediatric_path or "models/pbpk/validation/paediatric_studies.tsv")
     paediatric_studies = [] if no_paediatric else _paediatric_studies(
         paediatric_path or validation / "paediatric_studies.tsv", drugs, drug_names)
     renal_source = str(renal_path or "models/pbpk/validation/renal_impairment_profiles.tsv")
-    renal_arms = [] if no_renal else [a for a in load_renal_arms(
-        renal_path or validation / "renal_impairment_profiles.tsv", drugs) if not drug_names or a.drug in drug_names]
+    renal_arms = [] if no_renal else load_renal_arms(renal_path or validation / "renal_impairment_profiles.tsv", drugs)
+    unknown = sorted(set(drug_names) - {p.drug for p in profiles})
+    if unknown:
+        renal_only = sorted(set(unknown) & {a.drug for a in renal_arms})
+        raise ProfileError(f"--drug {', '.join(unknown)}: no profiles in {observed}; drugs with profiles: "
+                           f"{sorted({p.drug for p in profiles})}"
+                           + (f" ({', '.join(renal_only)}: renal-impairment arms only, in the report of every "
+                              "drug: leave out --drug)" if renal_only else ""))
+    if drug_names:
+        profiles = [p for p in profiles if p.drug in drug_names]
+        renal_arms = [a for a in renal_arms if a.drug in drug_names]
     # every input is read and checked; the folder is written whole: refuse, before any simulation, one this
     # command did not write
     check_output_folder(report_dir, marker=REPORT_MARKER, what="PBPK qualification report", option="--report")
