@@ -330,6 +330,18 @@ def edited_table(name: str, old: str, new: str, args: Callable[[Path], list[str]
     return build
 
 
+def line_of(name: str, needle: str) -> int:
+    """The line number (1-based) of the first line of a shipped validation table that holds ``needle``: the
+    catalogue's expected messages follow the tables' header comments instead of hard-coding line numbers."""
+    lines = (PBPK / "validation" / name).read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, start=1) if needle in line)
+
+
+def at(name: str, needle: str, shift: int = 0) -> str:
+    """``name:N`` for the line holding ``needle`` (``shift`` lines further)."""
+    return f"{name}:{line_of(name, needle) + shift}"
+
+
 def observed_profiles(old: str, new: str) -> Callable[[Path], list[str]]:
     """The shipped observed-profiles table with one edit, qualified into a pre-existing report folder."""
     return edited_table("observed_profiles.tsv", old, new,
@@ -570,28 +582,31 @@ CASES: list[Case] = [
     Case("drug-km-without-clearance", drug_record("midazolam", "other: 0.02}\n", "other: 0.02}\n  km: {CYP2D6: 2.0}\n"),
          ("midazolam.yaml, line 12, field clearance.km.CYP2D6", "CYP2D6 carries no clearance")),
     Case("profiles-missing-column", observed_profiles("\tunit\tn\t", "\tunits\tn\t"),
-         ("observed_profiles.tsv:31", "missing column", "'unit'")),
+         (at("observed_profiles.tsv", "\tunit\tn\t"), "missing column", "'unit'")),
     Case("profiles-not-a-number", observed_profiles("\t0.25\t0.0171384\t", "\t0.25\tlots\t"),
-         ("observed_profiles.tsv:239", "column value", "'lots'")),
+         (at("observed_profiles.tsv", "\t0.25\t0.0171384\t"), "column value", "'lots'")),
     Case("profiles-unknown-drug", observed_profiles("midazolam\tHohmann 2015\tHohmann 2015 - iv 1 mg",
                                                     "midazolamx\tHohmann 2015\tHohmann 2015 - iv 1 mg"),
-         ("observed_profiles.tsv:238", "column drug", "no drug record 'midazolamx'")),
+         (at("observed_profiles.tsv", "midazolam\tHohmann 2015\tHohmann 2015 - iv 1 mg"), "column drug",
+          "no drug record 'midazolamx'")),
     Case("paediatric-adult-age", paediatric_studies("\t6.5\tmidpoint", "\t25\tmidpoint"),
-         ("paediatric_studies.tsv:18", "column age_y", "25.0 is not a paediatric age")),
+         (at("paediatric_studies.tsv", "\t6.5\tmidpoint"), "column age_y", "25.0 is not a paediatric age")),
     Case("paediatric-unknown-drug", paediatric_studies("midazolam\tMuchohi", "midazolamx\tMuchohi"),
-         ("paediatric_studies.tsv:20", "column drug", "no drug record 'midazolamx'")),
+         (at("paediatric_studies.tsv", "midazolam\tMuchohi"), "column drug", "no drug record 'midazolamx'")),
     Case("renal-arm-changes-within-data-set", renal_profiles("\timpaired\tSassard_Healthy\t54\t",
                                                             "\timpaired\tSassard_Healthy\t45\t"),
-         ("renal_impairment_profiles.tsv:30", "column egfr", "'54' differs from '45' on line 29",
+         (at("renal_impairment_profiles.tsv", "\timpaired\tSassard_Healthy\t54\t", 1), "column egfr",
+          f"'54' differs from '45' on line {line_of('renal_impairment_profiles.tsv', 'Sassard_Healthy\t54')}",
           "'Sassard_CKD3'")),
     Case("renal-value-not-a-number", renal_profiles("\t1.0\t0.55014\tmg/L", "\t1.0\t0,55\tmg/L"),
-         ("renal_impairment_profiles.tsv:23", "column value", "'0,55'")),
+         (at("renal_impairment_profiles.tsv", "\t1.0\t0.55014\tmg/L"), "column value", "'0,55'")),
     Case("antibody-cmax-dose-per-kg",
          antibody_observed("\t100\tmg\t0\tcmax\t0\t12\t", "\t1.4\tmg/kg\t0\tcmax\t0\t12\t"),
-         ("antibody_observed.tsv:21", "column dose_unit", "needs a body weight")),
+         (at("antibody_observed.tsv", "\t100\tmg\t0\tcmax\t0\t12\t"), "column dose_unit", "needs a body weight")),
     Case("antibody-unknown-antibody",
          antibody_observed("guselkumab\tsingle 100 mg SC", "guselkumabx\tsingle 100 mg SC"),
-         ("antibody_observed.tsv:21", "column antibody", "'guselkumabx'", "guselkumab")),
+         (at("antibody_observed.tsv", "guselkumab\tsingle 100 mg SC"), "column antibody", "'guselkumabx'",
+          "guselkumab")),
     # --- model library and examples ----------------------------------------------------------
     Case("models-show-unknown", lambda f: ["models", "show", "disease/psoriasi"],
          ("unknown model 'disease/psoriasi'", "close names: disease/psoriasis")),
