@@ -334,7 +334,10 @@ def line_of(name: str, needle: str) -> int:
     """The line number (1-based) of the first line of a shipped validation table that holds ``needle``: the
     catalogue's expected messages follow the tables' header comments instead of hard-coding line numbers."""
     lines = (PBPK / "validation" / name).read_text(encoding="utf-8").splitlines()
-    return next(n for n, line in enumerate(lines, start=1) if needle in line)
+    found = [n for n, line in enumerate(lines, start=1) if needle in line]
+    if not found:
+        raise LookupError(f"models/pbpk/validation/{name} has no line holding {needle!r}: update the catalogue case")
+    return found[0]
 
 
 def at(name: str, needle: str, shift: int = 0) -> str:

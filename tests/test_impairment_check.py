@@ -91,6 +91,11 @@ def test_auc_ratio_in_ckd_within_2fold_of_observed(renal_table, dataset: str) ->
     assert bool(row["within_2fold"])
 
 
+def test_every_impaired_arm_of_the_table_has_its_verdict_checked(renal_table) -> None:  # type: ignore[no-untyped-def]
+    listed = {a if isinstance(a, str) else a.values[0] for a in RENAL_ARMS}
+    assert listed == set(renal_table.index[renal_table["role"] == "impaired"])
+
+
 def test_atenolol_ckd_exposure_rises_as_egfr_falls(renal_table) -> None:  # type: ignore[no-untyped-def]
     """Within Kirch 1981 (one design, three stages) both observed and predicted ratios rise from G3a to G5."""
     kirch = renal_table.loc[["Kirch_CKD3", "Kirch_CKD4", "Kirch_CKD5"]]

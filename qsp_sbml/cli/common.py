@@ -19,7 +19,31 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _emit_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, default=str))
+    """Print ``obj`` as valid JSON: NaN and infinities become ``null``, numpy scalars plain values."""
+    click.echo(json.dumps(_finite(obj), indent=2, default=str, allow_nan=False))
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (JSON has no NaN); other values unchanged.
+
+    >>> _finite({"a": [float("nan"), 1.5], "b": float("inf")})
+    {'a': [None, 1.5], 'b': None}
+    """
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
 
 
 def handle_errors(fn: F) -> F:

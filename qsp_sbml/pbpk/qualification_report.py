@@ -243,9 +243,12 @@ def _renal_lines(table: pd.DataFrame | None, source: str) -> list[str]:
              "to GFR, hematocrit and fraction unbound by KDIGO category); AUC over each arm's observed times. "
              "**Pure predictions**: no value of these tables informed a parameter. Acceptance: the AUC ratio "
              f"impaired / healthy arm of the same study within {RENAL_FOLD:g}-fold of the observed ratio: "
-             f"**{met} of {n_impaired}** impaired arms.", "",
+             f"**{met} of {n_impaired}** impaired arms (each AUC over its own arm's observed times; `renal.tsv` "
+             "also gives the ratios over the window both arms cover, not judged). Not part of `--strict`, which "
+             "judges the profile acceptance above.", "",
              "| drug | study | data set | role | eGFR | KDIGO | AUC obs | AUC pred | pred / obs | conc. GMFE | "
-             "ratio to control, obs | pred | within 2-fold |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "ratio to control, obs | pred | within 2-fold | common window, obs | pred |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         impaired_row = r["role"] == "impaired"
         egfr = "" if pd.isna(r["egfr"]) else f"{r['egfr']:g}"
@@ -253,7 +256,8 @@ def _renal_lines(table: pd.DataFrame | None, source: str) -> list[str]:
         lines.append(f"| {r['drug']} | {r['study']} | {r['dataset']} | {r['role']} | {egfr} | {kdigo} | "
                      f"{r['auc_obs']:.3g} | {r['auc_pred']:.3g} | {r['auc_ratio']:.2f} | {r['conc_gmfe']:.2f} | "
                      + (f"{r['obs_ratio_to_control']:.2f} | {r['pred_ratio_to_control']:.2f} | "
-                        f"{'yes' if r['within_2fold'] else 'no'} |" if impaired_row else " |  |  |"))
+                        f"{'yes' if r['within_2fold'] else 'no'} | {r['obs_ratio_common']:.2f} | "
+                        f"{r['pred_ratio_common']:.2f} |" if impaired_row else " |  |  |  |  |"))
     return lines
 
 
@@ -306,7 +310,7 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
 
 def _renal_count(table: pd.DataFrame) -> list[int]:
     impaired = table[table["role"] == "impaired"]
-    return [int(impaired["within_2fold"].astype(bool).sum()), len(impaired)]
+    return [sum(v is True for v in impaired["within_2fold"]), len(impaired)]
 
 
 def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.DataFrame,

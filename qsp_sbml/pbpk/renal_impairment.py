@@ -9,9 +9,12 @@ proportion to GFR, hematocrit and fraction unbound by KDIGO category), and compa
 
 * per arm, the AUC over its observed times (linear trapezoid on the observed points and on the prediction at
   the same times, :func:`qsp_sbml.pbpk.qualification.profile_metrics`) and the concentration GMFE;
-* per impaired arm, the ratio of its AUC to its control's, predicted against observed: the effect of the
-  disease, which does not depend on how well the healthy arm itself is predicted.  Acceptance: within
-  :data:`RENAL_FOLD`-fold.
+* per impaired arm, the ratio of its AUC to its control's, predicted against observed, each AUC over its own
+  arm's observed times (the rule of the shipped table, decided before any simulation): the effect of the
+  disease, which does not depend on how well the healthy arm itself is predicted, but also of the two arms'
+  sampling windows when they differ (prediction and observation share them, so the comparison stays fair).
+  Acceptance: within :data:`RENAL_FOLD`-fold.  Also reported, not judged: the same ratio over the window both
+  arms cover (``*_common`` columns; observed values interpolated linearly at its edges).
 
 Nothing in the drug records or the presets is set from these tables: they are verification data.
 """
@@ -33,7 +36,7 @@ from qsp_sbml.pbpk._table import check_cells, numbered_rows, table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.qualification import profile_metrics
 from qsp_sbml.pbpk.structure import DOSE_TARGETS
-from qsp_sbml.physiology import kdigo_category, reference
+from qsp_sbml.physiology import ADULT_RANGES, kdigo_category, reference
 
 __all__ = ["RENAL_FOLD", "RenalArm", "RenalArmError", "load_renal_arms", "predict_renal"]
 
@@ -129,14 +132,21 @@ def _arm(path: Path, rows: list[tuple[int, dict[str, str]]], drugs: Mapping[str,
     choices = {"role": ("control", "impaired"), "sex": ("male", "female"), "matrix": ("plasma", "blood"),
                "route": ("oral",)}
     check_cells(first, where, error=RenalArmError, choices=choices, drugs=drugs,
-                non_empty=("study", "reference", "egfr_basis"))
+                non_empty=("study", "dataset", "reference", "egfr_basis"))
     egfr = num("egfr", optional=True)
     if first["role"] == "impaired" and (egfr is None or egfr >= NORMAL_EGFR):
         raise RenalArmError(f"{where}, column egfr: an impaired arm needs its eGFR below {NORMAL_EGFR:g} "
                             f"mL/min/1.73 m2 (found {first['egfr']!r})")
-    age = table_number(first, "age_y", where, error=RenalArmError)
-    if not 18 <= age <= 100:
-        raise RenalArmError(f"{where}, column age_y: {age:g} is not an adult age (18-100 years)")
+    if first["role"] == "control" and egfr is not None and egfr < NORMAL_EGFR:
+        raise RenalArmError(f"{where}, column egfr: a control arm is simulated with healthy kidneys; its eGFR "
+                            f"{egfr:g} is below {NORMAL_EGFR:g} mL/min/1.73 m2 (make it an impaired arm, or leave "
+                            "the eGFR empty)")
+    for col, key in (("age_y", "age"), ("weight_kg", "weight_kg"), ("height_cm", "height_cm")):
+        value = num(col, optional=col != "age_y")
+        low, high = ADULT_RANGES[key]
+        if value is not None and not low <= value <= high:
+            raise RenalArmError(f"{where}, column {col}: {value:g} is outside the adult range {low:g}-{high:g}")
+    age = float(num("age_y") or 0.0)
     try:
         doses = tuple(float(t) for t in first["dose_times_h"].split(","))
     except ValueError:
@@ -155,6 +165,9 @@ def _arm(path: Path, rows: list[tuple[int, dict[str, str]]], drugs: Mapping[str,
         values.append(table_number(row, "value", here, error=RenalArmError) * _UNITS[unit])
         if len(times) > 1 and times[-1] <= times[-2]:
             raise RenalArmError(f"{here}, column time_h: {times[-1]:g} h does not follow {times[-2]:g} h")
+        if times[-1] <= doses[0]:
+            raise RenalArmError(f"{here}, column time_h: {times[-1]:g} h is not after the first dose "
+                                f"({doses[0]:g} h); an observation before any dose has nothing to compare with")
     if len(times) < 2:
         raise RenalArmError(f"{where}: data set {first['dataset']!r} has {len(times)} point; an AUC needs two")
     return RenalArm(drug=first["drug"], study=first["study"], dataset=first["dataset"], reference=first["reference"],
@@ -180,9 +193,9 @@ def _simulate(arm: RenalArm, drug: DrugRecord, model: Model) -> np.ndarray:
 
 def predict_renal(arms: Sequence[RenalArm], drugs: Mapping[str, DrugRecord], model: Model) -> pd.DataFrame:
     """Predict every arm; one row each, impaired arms with their AUC ratio to the control and the verdict."""
-    metrics = {}
-    for arm in arms:
-        metrics[arm.dataset] = profile_metrics(arm.times, arm.values, _simulate(arm, drugs[arm.drug], model))
+    predicted = {arm.dataset: _simulate(arm, drugs[arm.drug], model) for arm in arms}
+    metrics = {arm.dataset: profile_metrics(arm.times, arm.values, predicted[arm.dataset]) for arm in arms}
+    by_name = {arm.dataset: arm for arm in arms}
     rows = []
     for arm in arms:
         m = metrics[arm.dataset]
@@ -190,11 +203,33 @@ def predict_renal(arms: Sequence[RenalArm], drugs: Mapping[str, DrugRecord], mod
                "control": arm.control, "egfr": arm.egfr, "kdigo": arm.subject()["kdigo_target"],
                "age_y": arm.age_y, "auc_obs": m["auc_obs"], "auc_pred": m["auc_pred"], "auc_ratio": m["auc_ratio"],
                "conc_gmfe": m["conc_gmfe"], "obs_ratio_to_control": math.nan, "pred_ratio_to_control": math.nan,
-               "ratio_fold": math.nan, "within_2fold": None, "reference": arm.reference, "line": arm.line}
+               "ratio_fold": math.nan, "within_2fold": None, "obs_ratio_common": math.nan,
+               "pred_ratio_common": math.nan, "reference": arm.reference, "line": arm.line}
         if arm.role == "impaired":
             ctrl = metrics[arm.control]
+            if not ctrl["auc_pred"] > 0:
+                raise RenalArmError(f"control {arm.control!r} (line {by_name[arm.control].line}): its predicted AUC "
+                                    "over its observed times is 0; no ratio to it can be formed")
             obs, pred = m["auc_obs"] / ctrl["auc_obs"], m["auc_pred"] / ctrl["auc_pred"]
             row.update(obs_ratio_to_control=obs, pred_ratio_to_control=pred, ratio_fold=pred / obs,
-                       within_2fold=bool(1 / RENAL_FOLD <= pred / obs <= RENAL_FOLD))
+                       within_2fold=bool(1 / RENAL_FOLD <= pred / obs <= RENAL_FOLD),
+                       **_common_window(arm, by_name[arm.control], predicted))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _common_window(arm: RenalArm, control: RenalArm,
+                   predicted: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """AUC ratios arm / control over the time window both observed profiles cover (linear interpolation)."""
+    lo, hi = max(arm.times[0], control.times[0]), min(arm.times[-1], control.times[-1])
+    if not hi > lo:
+        return {"obs_ratio_common": math.nan, "pred_ratio_common": math.nan}
+
+    def window_auc(a: RenalArm, values: Sequence[float] | np.ndarray) -> float:
+        t = np.asarray(a.times)
+        grid = np.unique(np.concatenate([[lo, hi], t[(t > lo) & (t < hi)]]))
+        return float(np.trapezoid(np.interp(grid, t, values), grid))
+
+    return {"obs_ratio_common": window_auc(arm, arm.values) / window_auc(control, control.values),
+            "pred_ratio_common": window_auc(arm, predicted[arm.dataset])
+            / window_auc(control, predicted[control.dataset])}
