@@ -132,13 +132,15 @@ def test_qualify_report_has_a_renal_section_and_no_renal_leaves_it_out(tmp_path:
     assert control["obs_ratio_to_control"] is None and control["within_2fold"] is None
     text = (report / "report.md").read_text()
     assert "## Renal impairment" in text and f"**{met} of 6** impaired arms" in text
+    assert "![renal impairment](renal.png)" in text and (report / "renal.png").read_bytes()[:4] == b"\x89PNG"
     assert "| atenolol | Kirch 1981 | Kirch_CKD5 | impaired | 7 | G5 |" in text
 
     bare = tmp_path / "bare"
     result = CliRunner().invoke(main, ["pbpk", "qualify", "--drug", "atenolol", "--no-ddi", "--no-paediatric",
                                        "--no-renal", "--report", str(bare)])
     assert result.exit_code == 0, result.output
-    assert not (bare / "renal.tsv").exists() and "## Renal impairment" not in (bare / "report.md").read_text()
+    assert not (bare / "renal.tsv").exists() and not (bare / "renal.png").exists()
+    assert "## Renal impairment" not in (bare / "report.md").read_text()
     assert json.loads((bare / "summary.json").read_text())["renal_within_2fold"] is None
 
 

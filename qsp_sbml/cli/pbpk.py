@@ -143,7 +143,7 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     from qsp_sbml.pbpk.paediatric import predict_paediatric
     from qsp_sbml.pbpk.qualification import ProfileError, load_profiles, qualify, summarise
     from qsp_sbml.pbpk.qualification_report import REPORT_MARKER, failures, write_report
-    from qsp_sbml.pbpk.renal_impairment import load_renal_arms, predict_renal
+    from qsp_sbml.pbpk.renal_impairment import compare_renal, load_renal_arms, simulate_arms
     from qsp_sbml.resources import project_models_dir
 
     default_drugs, _, default_model = _defaults()
@@ -172,14 +172,16 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     check_output_folder(report_dir, marker=REPORT_MARKER, what="PBPK qualification report", option="--report")
     model = load_model(model_path or default_model)
     paediatric = predict_paediatric(paediatric_studies, drugs, model) if paediatric_studies else None
-    renal = predict_renal(renal_arms, drugs, model) if renal_arms else None
+    renal_curves = simulate_arms(renal_arms, drugs, model) if renal_arms else None
+    renal = compare_renal(renal_arms, renal_curves) if renal_curves else None
     studies, points, predictions = qualify(profiles, drugs, model)
     summary = summarise(studies, points)
     command = "qsp-sbml pbpk qualify" + "".join(f" --drug {d}" for d in drug_names) + " --report DIR"
     write_report(report_dir, studies=studies, points=points, predictions=predictions, summary=summary,
                  command=command, observed=str(observed), ddi_table=ddi,
                  ddi_source=str(ddi_table or "models/pbpk/validation/ddi_verification.tsv"),
-                 paediatric=paediatric, paediatric_source=paediatric_source, renal=renal, renal_source=renal_source)
+                 paediatric=paediatric, paediatric_source=paediatric_source, renal=renal, renal_source=renal_source,
+                 renal_curves=renal_curves)
     fails = failures(summary)
     if as_json:
         paed = [] if paediatric is None else paediatric.drop(columns="reference").to_dict("records")

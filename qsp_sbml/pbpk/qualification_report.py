@@ -22,6 +22,7 @@ import pandas as pd
 from qsp_sbml.metrics import gmfe
 from qsp_sbml.pbpk import ddi
 from qsp_sbml.pbpk.qualification import GROUPS, ProfilePrediction, compared_points
+from qsp_sbml.pbpk.renal_impairment import RenalCurve
 
 __all__ = ["ACCEPTANCE", "PKSIM_MIDAZOLAM_CONC_GMFE", "REPORT_MARKER", "failures", "figures", "report_markdown",
            "write_report"]
@@ -80,6 +81,37 @@ def _profiles_figure(preds: Sequence[ProfilePrediction], *, log: bool) -> bytes:
     # above the panels (figure coordinates); the tight bounding box of the saved PNG takes it in
     fig.suptitle(f"{preds[0].profile.drug}: predicted (lines) vs observed (symbols); "
                  "open/dashed = model-building, filled/solid = verification", fontsize=9, y=1.0 + 0.3 / (2.4 * nrow))
+    return _png(fig)
+
+
+def renal_figure(curves: Mapping[str, RenalCurve]) -> bytes:
+    """One panel per study of the renal-impairment table: observed (symbols) and predicted (lines) per arm."""
+    plt = _pyplot()
+    studies: dict[tuple[str, str], list[RenalCurve]] = {}
+    for curve in curves.values():
+        studies.setdefault((curve.arm.drug, curve.arm.study), []).append(curve)
+    ncol = min(3, len(studies))
+    nrow = math.ceil(len(studies) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 2.8 * nrow), squeeze=False)
+    for ax, ((drug, study), arms) in zip(axes.flat, studies.items(), strict=False):
+        for i, curve in enumerate(sorted(arms, key=lambda c: -(c.arm.egfr or 1e9))):
+            a = curve.arm
+            colour = "k" if a.role == "control" else f"C{i}"
+            label = "healthy" if a.role == "control" else f"eGFR {a.egfr:g} ({a.subject()['kdigo_target']})"
+            keep = curve.times >= a.times[0] - (a.times[-1] - a.times[0]) * 0.05
+            ax.plot(curve.times[keep], curve.concentrations[keep], color=colour, lw=1)
+            ax.scatter(a.times, a.values, s=12, color=colour, zorder=3, label=label)
+        ax.set_yscale("log")
+        ax.set_title(f"{drug}: {study}", fontsize=8)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(studies):]:
+        ax.set_visible(False)
+    fig.supxlabel("time (h)", fontsize=8)
+    fig.supylabel("concentration (mg/L)", fontsize=8)
+    fig.tight_layout()
+    fig.suptitle("Renal impairment: predicted (lines) vs observed (symbols), each arm one typical subject",
+                 fontsize=9, y=1.0 + 0.3 / (2.8 * nrow))
     return _png(fig)
 
 
@@ -245,7 +277,7 @@ def _renal_lines(table: pd.DataFrame | None, source: str) -> list[str]:
              f"impaired / healthy arm of the same study within {RENAL_FOLD:g}-fold of the observed ratio: "
              f"**{met} of {n_impaired}** impaired arms (each AUC over its own arm's observed times; `renal.tsv` "
              "also gives the ratios over the window both arms cover, not judged). Not part of `--strict`, which "
-             "judges the profile acceptance above.", "",
+             "judges the profile acceptance above.", "", "![renal impairment](renal.png)", "",
              "| drug | study | data set | role | eGFR | KDIGO | AUC obs | AUC pred | pred / obs | conc. GMFE | "
              "ratio to control, obs | pred | within 2-fold | common window, obs | pred |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -317,7 +349,8 @@ def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.Dat
                  predictions: Sequence[ProfilePrediction], summary: Mapping[str, Mapping[str, Mapping[str, float]]],
                  command: str, observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "",
                  paediatric: pd.DataFrame | None = None, paediatric_source: str = "",
-                 renal: pd.DataFrame | None = None, renal_source: str = "") -> list[Path]:
+                 renal: pd.DataFrame | None = None, renal_source: str = "",
+                 renal_curves: Mapping[str, RenalCurve] | None = None) -> list[Path]:
     """Write the whole folder atomically (an existing ``directory`` is replaced only on success)."""
     from qsp_sbml._io import atomic_folder
 
@@ -331,6 +364,8 @@ def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.Dat
         files["paediatric.tsv"] = paediatric.to_csv(sep="\t", index=False, float_format="%.6g")
     if renal is not None:
         files["renal.tsv"] = renal.to_csv(sep="\t", index=False, float_format="%.6g")
+        if renal_curves:
+            files["renal.png"] = renal_figure(renal_curves)
     files["summary.json"] = json.dumps({"summary": summary, "acceptance": ACCEPTANCE, "failures": failures(summary),
                                         "pksim_midazolam_conc_gmfe": PKSIM_MIDAZOLAM_CONC_GMFE,
                                         "command": command, "observed": observed,

@@ -38,7 +38,8 @@ from qsp_sbml.pbpk.qualification import profile_metrics
 from qsp_sbml.pbpk.structure import DOSE_TARGETS
 from qsp_sbml.physiology import ADULT_RANGES, kdigo_category, reference
 
-__all__ = ["RENAL_FOLD", "RenalArm", "RenalArmError", "load_renal_arms", "predict_renal"]
+__all__ = ["RENAL_FOLD", "RenalArm", "RenalArmError", "RenalCurve", "compare_renal", "load_renal_arms", "predict_renal",
+           "simulate_arms"]
 
 #: Acceptance: predicted impaired / control AUC ratio within this fold of the observed ratio.
 RENAL_FOLD = 2.0
@@ -178,22 +179,43 @@ def _arm(path: Path, rows: list[tuple[int, dict[str, str]]], drugs: Mapping[str,
                     line=first_line)
 
 
-def _simulate(arm: RenalArm, drug: DrugRecord, model: Model) -> np.ndarray:
+@dataclass(frozen=True)
+class RenalCurve:
+    """One arm's simulated concentration (mg/L, in the arm's matrix) on a dense grid and at its observed times."""
+
+    arm: RenalArm
+    times: np.ndarray
+    concentrations: np.ndarray
+    at_observed: np.ndarray
+
+
+def simulate_arms(arms: Sequence[RenalArm], drugs: Mapping[str, DrugRecord], model: Model) -> dict[str, RenalCurve]:
+    """Simulate every arm (one typical subject each, see the module docstring); curves by data set name."""
     from qsp_sbml.population.presets import subject_parameters
 
-    values = subject_parameters(drug, arm.subject()).values
-    regimen = Regimen.of(*(Dose(amount=arm.dose_mg, unit="mg", route=Route.ORAL, target=DOSE_TARGETS[Route.ORAL],
-                                time=t, time_unit="h") for t in arm.dose_times_h))
-    observed = np.asarray(arm.times)
-    grid = np.unique(np.concatenate([np.linspace(0.0, observed.max(), 200), observed]))
-    frame = model.simulate(grid, selections=["C_plasma"], parameters=values, regimen=regimen)
-    c = frame["C_plasma"].to_numpy() * (drug.bp if arm.matrix == "blood" else 1.0)
-    return np.interp(observed, frame["time"].to_numpy(), c)
+    curves = {}
+    for arm in arms:
+        drug = drugs[arm.drug]
+        values = subject_parameters(drug, arm.subject()).values
+        regimen = Regimen.of(*(Dose(amount=arm.dose_mg, unit="mg", route=Route.ORAL, target=DOSE_TARGETS[Route.ORAL],
+                                    time=t, time_unit="h") for t in arm.dose_times_h))
+        observed = np.asarray(arm.times)
+        grid = np.unique(np.concatenate([np.linspace(0.0, observed.max(), 400), observed]))
+        frame = model.simulate(grid, selections=["C_plasma"], parameters=values, regimen=regimen)
+        t = frame["time"].to_numpy()
+        c = frame["C_plasma"].to_numpy() * (drug.bp if arm.matrix == "blood" else 1.0)
+        curves[arm.dataset] = RenalCurve(arm, t, c, np.interp(observed, t, c))
+    return curves
 
 
 def predict_renal(arms: Sequence[RenalArm], drugs: Mapping[str, DrugRecord], model: Model) -> pd.DataFrame:
     """Predict every arm; one row each, impaired arms with their AUC ratio to the control and the verdict."""
-    predicted = {arm.dataset: _simulate(arm, drugs[arm.drug], model) for arm in arms}
+    return compare_renal(arms, simulate_arms(arms, drugs, model))
+
+
+def compare_renal(arms: Sequence[RenalArm], curves: Mapping[str, RenalCurve]) -> pd.DataFrame:
+    """The table of :func:`predict_renal` from already simulated ``curves`` (:func:`simulate_arms`)."""
+    predicted = {arm.dataset: curves[arm.dataset].at_observed for arm in arms}
     metrics = {arm.dataset: profile_metrics(arm.times, arm.values, predicted[arm.dataset]) for arm in arms}
     by_name = {arm.dataset: arm for arm in arms}
     rows = []
