@@ -379,6 +379,13 @@ def renal_profiles(old: str, new: str) -> Callable[[Path], list[str]]:
                                       "--renal", str(copy), "--report", "{dir}"])
 
 
+def hepatic_studies(old: str, new: str) -> Callable[[Path], list[str]]:
+    """The shipped hepatic-impairment studies with one edit (first occurrence), given to the qualification report."""
+    return edited_table("hepatic_impairment_studies.tsv", old, new,
+                        lambda copy: ["pbpk", "qualify", "--drug", "alfentanil", "--no-ddi", "--no-paediatric",
+                                      "--no-renal", "--hepatic", str(copy), "--report", "{dir}"])
+
+
 def antibody_observed(old: str, new: str) -> Callable[[Path], list[str]]:
     """The shipped observed antibody exposure table with one edit, predicted into a pre-existing output file."""
     return edited_table("antibody_observed.tsv", old, new,
@@ -603,6 +610,8 @@ CASES: list[Case] = [
           "'Sassard_CKD3'")),
     Case("renal-value-not-a-number", renal_profiles("\t1.0\t0.55014\tmg/L", "\t1.0\t0,55\tmg/L"),
          (at("renal_impairment_profiles.tsv", "\t1.0\t0.55014\tmg/L"), "column value", "'0,55'")),
+    Case("hepatic-unknown-child-pugh-class", hepatic_studies("\tCL\tB,C\t1.6\t", "\tCL\tB,X\t1.6\t"),
+         (at("hepatic_impairment_studies.tsv", "\tCL\tB,C\t1.6\t"), "column child_pugh", "'B,X'")),
     Case("antibody-cmax-dose-per-kg",
          antibody_observed("\t100\tmg\t0\tcmax\t0\t12\t", "\t1.4\tmg/kg\t0\tcmax\t0\t12\t"),
          (at("antibody_observed.tsv", "\t100\tmg\t0\tcmax\t0\t12\t"), "column dose_unit", "needs a body weight")),

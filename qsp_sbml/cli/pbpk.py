@@ -116,12 +116,16 @@ def validate_cmd(drugs_dir: Path | None, observed: Path | None, model_path: Path
 @click.option("--renal", "renal_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Renal-impairment profiles (default: models/pbpk/validation/renal_impairment_profiles.tsv).")
 @click.option("--no-renal", is_flag=True, help="Leave the renal-impairment section out.")
+@click.option("--hepatic", "hepatic_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Hepatic-impairment studies (default: models/pbpk/validation/hepatic_impairment_studies.tsv).")
+@click.option("--no-hepatic", is_flag=True, help="Leave the hepatic-impairment section out.")
 @click.option("--strict", is_flag=True, help="Exit 1 when the verification acceptance figures are not met.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
 def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | None, drugs_dir: Path | None,
                 model_path: Path | None, ddi_table: Path | None, no_ddi: bool, paediatric_path: Path | None,
-                no_paediatric: bool, renal_path: Path | None, no_renal: bool, strict: bool, as_json: bool) -> None:
+                no_paediatric: bool, renal_path: Path | None, no_renal: bool, hepatic_path: Path | None,
+                no_hepatic: bool, strict: bool, as_json: bool) -> None:
     """Predict every observed concentration-time profile; write a qualification report folder.
 
     Per drug and per group (model-building / verification): GMFE of AUC and
@@ -129,8 +133,9 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     profile plots (log and linear), a goodness-of-fit plot, per-study table,
     the DDI table with Guest's limits, the paediatric studies (AUC and CL
     predicted vs observed), the renal-impairment arms (AUC ratio to the
-    study's healthy arm, predicted vs observed) and summary.json.  Nothing
-    is fitted.
+    study's healthy arm, predicted vs observed), the hepatic-impairment
+    studies (cirrhotic / healthy ratios of CL, F, fu) and summary.json.
+    Nothing is fitted.
 
     \b
     Example:
@@ -140,6 +145,7 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     from qsp_sbml._io import check_output_folder
     from qsp_sbml.loading import load_model
     from qsp_sbml.pbpk.drugs import load_drugs
+    from qsp_sbml.pbpk.hepatic_impairment import load_hepatic_studies, predict_hepatic
     from qsp_sbml.pbpk.paediatric import predict_paediatric
     from qsp_sbml.pbpk.qualification import ProfileError, load_profiles, qualify, summarise
     from qsp_sbml.pbpk.qualification_report import REPORT_MARKER, failures, write_report
@@ -157,6 +163,9 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
         paediatric_path or validation / "paediatric_studies.tsv", drugs, drug_names)
     renal_source = str(renal_path or "models/pbpk/validation/renal_impairment_profiles.tsv")
     renal_arms = [] if no_renal else load_renal_arms(renal_path or validation / "renal_impairment_profiles.tsv", drugs)
+    hepatic_source = str(hepatic_path or "models/pbpk/validation/hepatic_impairment_studies.tsv")
+    hepatic_studies = [] if no_hepatic else [s for s in load_hepatic_studies(
+        hepatic_path or validation / "hepatic_impairment_studies.tsv", drugs) if not drug_names or s.drug in drug_names]
     unknown = sorted(set(drug_names) - {p.drug for p in profiles})
     if unknown:
         renal_only = sorted(set(unknown) & {a.drug for a in renal_arms})
@@ -174,6 +183,7 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
     paediatric = predict_paediatric(paediatric_studies, drugs, model) if paediatric_studies else None
     renal_curves = simulate_arms(renal_arms, drugs, model) if renal_arms else None
     renal = compare_renal(renal_arms, renal_curves) if renal_curves else None
+    hepatic = predict_hepatic(hepatic_studies, drugs, model) if hepatic_studies else None
     studies, points, predictions = qualify(profiles, drugs, model)
     summary = summarise(studies, points)
     command = "qsp-sbml pbpk qualify" + "".join(f" --drug {d}" for d in drug_names) + " --report DIR"
@@ -181,13 +191,14 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
                  command=command, observed=str(observed), ddi_table=ddi,
                  ddi_source=str(ddi_table or "models/pbpk/validation/ddi_verification.tsv"),
                  paediatric=paediatric, paediatric_source=paediatric_source, renal=renal, renal_source=renal_source,
-                 renal_curves=renal_curves)
+                 renal_curves=renal_curves, hepatic=hepatic, hepatic_source=hepatic_source)
     fails = failures(summary)
     if as_json:
         paed = [] if paediatric is None else paediatric.drop(columns="reference").to_dict("records")
         kidney = [] if renal is None else renal.drop(columns="reference").to_dict("records")
+        liver = [] if hepatic is None else hepatic.drop(columns="reference").to_dict("records")
         _emit_json({"ok": not fails, "summary": summary, "failures": fails, "report": str(report_dir),
-                    "paediatric": paed, "renal": kidney})
+                    "paediatric": paed, "renal": kidney, "hepatic": liver})
     else:
         for drug, groups in summary.items():
             for group, f in groups.items():
@@ -199,6 +210,10 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
         for _, r in (renal[renal["role"] == "impaired"].iterrows() if renal is not None else ()):
             click.echo(f"renal        {r['dataset']:<16} eGFR {r['egfr']:g}: AUC ratio to control observed "
                        f"{r['obs_ratio_to_control']:.2f}, predicted {r['pred_ratio_to_control']:.2f}"
+                       f"{'' if r['within_2fold'] else ' (outside 2-fold)'}")
+        for _, r in (hepatic.iterrows() if hepatic is not None else ()):
+            click.echo(f"hepatic      {r['drug']} {r['study']} {r['quantity']} Child-Pugh {r['child_pugh']}: ratio "
+                       f"observed {r['observed_ratio']:.2f}, predicted {r['predicted_ratio']:.2f}"
                        f"{'' if r['within_2fold'] else ' (outside 2-fold)'}")
         click.echo(("acceptance met" if not fails else "acceptance not met: " + "; ".join(fails))
                    + f"; report in {report_dir}")

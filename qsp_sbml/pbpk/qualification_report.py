@@ -293,6 +293,27 @@ def _renal_lines(table: pd.DataFrame | None, source: str) -> list[str]:
     return lines
 
 
+def _hepatic_lines(table: pd.DataFrame | None, source: str) -> list[str]:
+    if table is None:
+        return []
+    from qsp_sbml.pbpk.hepatic_impairment import HEPATIC_FOLD
+
+    met = int(table["within_2fold"].sum())
+    lines = ["", "## Hepatic impairment", "",
+             f"From `{source}`: the ratio cirrhotic / healthy of a study's means (CL after an IV dose, oral F, fu) "
+             "against the same ratio for one typical adult (50 y, male, 73 kg) healthy and in each Child-Pugh class "
+             "the row names (the OSP hepatic-impairment qualification's factors on enzymes, flows, portal shunt, "
+             "binding, GFR and hematocrit). **Pure predictions**: no value of these tables informed a parameter. "
+             f"Within {HEPATIC_FOLD:g}-fold: **{met} of {len(table)}** rows (reported, not part of `--strict`).", "",
+             "| drug | study | quantity | Child-Pugh | observed ratio | predicted ratio | predicted / observed | "
+             "within 2-fold |", "|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        lines.append(f"| {r['drug']} | {r['study']} | {r['quantity']} | {r['child_pugh']} | "
+                     f"{r['observed_ratio']:.2f} | {r['predicted_ratio']:.2f} | {r['fold']:.2f} | "
+                     f"{'yes' if r['within_2fold'] else 'no'} |")
+    return lines
+
+
 def _not_compared(points: pd.DataFrame) -> str:
     skipped = points[~points["compared"]]
     if skipped.empty:
@@ -306,7 +327,8 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
                     summary: Mapping[str, Mapping[str, Mapping[str, float]]], *, drugs: Sequence[str], command: str,
                     observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "",
                     paediatric: pd.DataFrame | None = None, paediatric_source: str = "",
-                    renal: pd.DataFrame | None = None, renal_source: str = "") -> str:
+                    renal: pd.DataFrame | None = None, renal_source: str = "",
+                    hepatic: pd.DataFrame | None = None, hepatic_source: str = "") -> str:
     """The report as Markdown: acceptance, per-drug summary, midazolam vs PK-Sim, figures, DDI, studies."""
     fails = failures(summary)
     lines = [
@@ -330,6 +352,7 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
     lines += _ddi_lines(ddi_table, ddi_source)
     lines += _paediatric_lines(paediatric, paediatric_source)
     lines += _renal_lines(renal, renal_source)
+    lines += _hepatic_lines(hepatic, hepatic_source)
     lines += ["", "## Studies", "", "Also in `studies.tsv` (one row per profile) and `points.tsv`.", "",
               "| drug | group | study | data set | route | dose (mg) | AUC obs | AUC pred | AUC ratio | Cmax ratio | "
               "conc. GMFE | reference |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -350,7 +373,8 @@ def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.Dat
                  command: str, observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "",
                  paediatric: pd.DataFrame | None = None, paediatric_source: str = "",
                  renal: pd.DataFrame | None = None, renal_source: str = "",
-                 renal_curves: Mapping[str, RenalCurve] | None = None) -> list[Path]:
+                 renal_curves: Mapping[str, RenalCurve] | None = None,
+                 hepatic: pd.DataFrame | None = None, hepatic_source: str = "") -> list[Path]:
     """Write the whole folder atomically (an existing ``directory`` is replaced only on success)."""
     from qsp_sbml._io import atomic_folder
 
@@ -366,16 +390,21 @@ def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.Dat
         files["renal.tsv"] = renal.to_csv(sep="\t", index=False, float_format="%.6g")
         if renal_curves:
             files["renal.png"] = renal_figure(renal_curves)
+    if hepatic is not None:
+        files["hepatic.tsv"] = hepatic.to_csv(sep="\t", index=False, float_format="%.6g")
     files["summary.json"] = json.dumps({"summary": summary, "acceptance": ACCEPTANCE, "failures": failures(summary),
                                         "pksim_midazolam_conc_gmfe": PKSIM_MIDAZOLAM_CONC_GMFE,
                                         "command": command, "observed": observed,
                                         "paediatric_within_2fold": None if paediatric is None else
                                         [int(paediatric["within_2fold"].sum()), len(paediatric)],
-                                        "renal_within_2fold": None if renal is None else _renal_count(renal)},
+                                        "renal_within_2fold": None if renal is None else _renal_count(renal),
+                                        "hepatic_within_2fold": None if hepatic is None else
+                                        [int(hepatic["within_2fold"].sum()), len(hepatic)]},
                                        indent=1, default=float) + "\n"
     files["report.md"] = report_markdown(studies, points, summary, drugs=drugs, command=command, observed=observed,
                                          ddi_table=ddi_table, ddi_source=ddi_source, paediatric=paediatric,
-                                         paediatric_source=paediatric_source, renal=renal, renal_source=renal_source)
+                                         paediatric_source=paediatric_source, renal=renal, renal_source=renal_source,
+                                         hepatic=hepatic, hepatic_source=hepatic_source)
     target = Path(directory)
     with atomic_folder(target) as tmp:
         for name, data in files.items():
