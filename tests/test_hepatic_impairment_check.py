@@ -232,16 +232,16 @@ def test_qualify_report_has_a_hepatic_section_and_no_hepatic_leaves_it_out(tmp_p
     args = ["pbpk", "qualify", "--drug", "alfentanil", "--no-ddi", "--no-paediatric", "--no-renal"]
     result = CliRunner().invoke(main, [*args, "--report", str(tmp_path / "r"), "--json"])
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader((tmp_path / "r" / "hepatic.tsv").open(), delimiter="\t"))
+    rows = list(csv.DictReader((tmp_path / "r" / "hepatic.tsv").open(encoding="utf-8"), delimiter="\t"))
     assert [(r["quantity"], r["child_pugh"]) for r in rows] == [("CL", "B"), ("CL", "C"), ("fu", "B"), ("fu", "C")]
     assert [r["within_2fold"] for r in rows] == ["True", "False", "True", "True"]  # the CL C miss (xfail above)
-    assert json.loads((tmp_path / "r" / "summary.json").read_text())["hepatic_within_2fold"] == [3, 4]
+    assert json.loads((tmp_path / "r" / "summary.json").read_text(encoding="utf-8"))["hepatic_within_2fold"] == [3, 4]
     assert len(json.loads(result.output)["hepatic"]) == 4
-    text = (tmp_path / "r" / "report.md").read_text()
+    text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
     assert "## Hepatic impairment" in text and "**3 of 4** rows" in text
     assert "| alfentanil | Ferrier 1985 | CL | C | 0.52 | 1.05 | 2.04 | no |" in text
 
     result = CliRunner().invoke(main, [*args, "--no-hepatic", "--report", str(tmp_path / "bare")])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "bare" / "hepatic.tsv").exists()
-    assert "## Hepatic impairment" not in (tmp_path / "bare" / "report.md").read_text()
+    assert "## Hepatic impairment" not in (tmp_path / "bare" / "report.md").read_text(encoding="utf-8")

@@ -116,12 +116,12 @@ def test_qualify_report_has_a_renal_section_and_no_renal_leaves_it_out(tmp_path:
     result = CliRunner().invoke(main, ["pbpk", "qualify", "--drug", "atenolol", "--no-ddi", "--no-paediatric",
                                        "--report", str(report), "--json"])
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader((report / "renal.tsv").open(), delimiter="\t"))
+    rows = list(csv.DictReader((report / "renal.tsv").open(encoding="utf-8"), delimiter="\t"))
     impaired = [r for r in rows if r["role"] == "impaired"]
     met = sum(r["within_2fold"] == "True" for r in impaired)
     assert len(rows) == 9 and len(impaired) == 6
     assert met == 5  # Wan 1979's arm is the miss (tests/test_impairment_check.py)
-    assert json.loads((report / "summary.json").read_text())["renal_within_2fold"] == [met, 6]
+    assert json.loads((report / "summary.json").read_text(encoding="utf-8"))["renal_within_2fold"] == [met, 6]
 
     def no_nan(token: str) -> float:
         raise AssertionError(f"--json printed {token}, which is not JSON")
@@ -130,7 +130,7 @@ def test_qualify_report_has_a_renal_section_and_no_renal_leaves_it_out(tmp_path:
     assert [r["dataset"] for r in payload["renal"]] == [r["dataset"] for r in rows]
     control = next(r for r in payload["renal"] if r["role"] == "control")
     assert control["obs_ratio_to_control"] is None and control["within_2fold"] is None
-    text = (report / "report.md").read_text()
+    text = (report / "report.md").read_text(encoding="utf-8")
     assert "## Renal impairment" in text and f"**{met} of 6** impaired arms" in text
     assert "![renal impairment](renal.png)" in text and (report / "renal.png").read_bytes()[:4] == b"\x89PNG"
     assert "| atenolol | Kirch 1981 | Kirch_CKD5 | impaired | 7 | G5 |" in text
@@ -140,8 +140,8 @@ def test_qualify_report_has_a_renal_section_and_no_renal_leaves_it_out(tmp_path:
                                        "--no-renal", "--report", str(bare)])
     assert result.exit_code == 0, result.output
     assert not (bare / "renal.tsv").exists() and not (bare / "renal.png").exists()
-    assert "## Renal impairment" not in (bare / "report.md").read_text()
-    assert json.loads((bare / "summary.json").read_text())["renal_within_2fold"] is None
+    assert "## Renal impairment" not in (bare / "report.md").read_text(encoding="utf-8")
+    assert json.loads((bare / "summary.json").read_text(encoding="utf-8"))["renal_within_2fold"] is None
 
 
 def test_a_drug_with_renal_arms_only_is_refused_by_drug_with_where_its_arms_are(tmp_path: Path) -> None:
