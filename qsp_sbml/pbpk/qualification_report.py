@@ -12,7 +12,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,18 +165,29 @@ def failures(summary: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[s
     return out
 
 
+def _md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A Markdown table: the header row, its separator and one line per row of cells.
+
+    >>> _md_table(["a", "b"], [["1", ""]])
+    ['| a | b |', '|---|---|', '| 1 |  |']
+    """
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(c) for c in cells) + " |" for cells in rows)]
+
+
+def _yes(verdict: object) -> str:
+    return "yes" if verdict else "no"
+
+
 def _summary_lines(summary: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[str]:
-    lines = ["| drug | group | profiles | studies | points | GMFE AUC | AUC within 2-fold | GMFE Cmax | "
-             "Cmax within 2-fold | concentration GMFE | concentrations within 2-fold |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for drug, groups in summary.items():
-        for group, f in groups.items():
-            name = "**all drugs**" if drug == "all" else drug
-            lines.append(
-                f"| {name} | {group} | {f['n_profiles']:.0f} | {f['n_studies']:.0f} | {f['n_points']:.0f} | "
-                f"{f['gmfe_auc']:.2f} | {100 * f['auc_within_2fold']:.0f} % | {f['gmfe_cmax']:.2f} | "
-                f"{100 * f['cmax_within_2fold']:.0f} % | {f['conc_gmfe']:.2f} | {100 * f['conc_within_2fold']:.0f} % |")
-    return lines
+    header = ["drug", "group", "profiles", "studies", "points", "GMFE AUC", "AUC within 2-fold", "GMFE Cmax",
+              "Cmax within 2-fold", "concentration GMFE", "concentrations within 2-fold"]
+    return _md_table(header, (
+        ["**all drugs**" if drug == "all" else drug, group, f"{f['n_profiles']:.0f}", f"{f['n_studies']:.0f}",
+         f"{f['n_points']:.0f}", f"{f['gmfe_auc']:.2f}", f"{100 * f['auc_within_2fold']:.0f} %",
+         f"{f['gmfe_cmax']:.2f}", f"{100 * f['cmax_within_2fold']:.0f} %", f"{f['conc_gmfe']:.2f}",
+         f"{100 * f['conc_within_2fold']:.0f} %"]
+        for drug, groups in summary.items() for group, f in groups.items()))
 
 
 def _midazolam_lines(summary: Mapping[str, Mapping[str, Mapping[str, float]]], points: pd.DataFrame) -> list[str]:
@@ -216,14 +227,13 @@ def _ddi_lines(ddi_table: pd.DataFrame | None, ddi_source: str) -> list[str]:
             lines.append(f"\n{role}: n = {len(t)}, dynamic GMFE {s['dyn_gmfe_auc']:.2f} "
                          f"({100 * s['dyn_inside_guest']:.0f} % inside Guest's limits), static GMFE "
                          f"{s['static_gmfe_auc']:.2f} ({100 * s['static_inside_guest']:.0f} % inside).")
-    lines += ["", "| group | study | victim | perpetrator | victim route | observed AUCR | dynamic | static | "
-              "Guest limits |", "|---|---|---|---|---|---|---|---|---|"]
-    for _, r in ddi_table.iterrows():
-        lo, hi = ddi.guest_limits(float(r["obs_auc_ratio"]))
-        lines.append(f"| {r['role']} | {r['study']} | {r['victim']} | {r['perpetrator']} | {r['victim_route']} | "
-                     f"{r['obs_auc_ratio']:.2f} | {r['dyn_auc_ratio']:.2f} | {r['static_auc_ratio']:.2f} | "
-                     f"{lo:.2f}-{hi:.2f} |")
-    return lines
+    header = ["group", "study", "victim", "perpetrator", "victim route", "observed AUCR", "dynamic", "static",
+              "Guest limits"]
+    limits = [ddi.guest_limits(float(r)) for r in ddi_table["obs_auc_ratio"]]
+    return [*lines, "", *_md_table(header, (
+        [r["role"], r["study"], r["victim"], r["perpetrator"], r["victim_route"], f"{r['obs_auc_ratio']:.2f}",
+         f"{r['dyn_auc_ratio']:.2f}", f"{r['static_auc_ratio']:.2f}", f"{lo:.2f}-{hi:.2f}"]
+        for (_, r), (lo, hi) in zip(ddi_table.iterrows(), limits, strict=True)))]
 
 
 def _paediatric_lines(table: pd.DataFrame | None, source: str) -> list[str]:
@@ -239,28 +249,24 @@ def _paediatric_lines(table: pd.DataFrame | None, source: str) -> list[str]:
              f"parameter (every row is {'/'.join(sorted(set(table['group'])))}). Acceptance (issue 20): AUC and "
              f"clearance within {PAEDIATRIC_FOLD:g}-fold: **{met} of {len(table)}** rows (study arms, or single "
              "children where a study gives individual values) meet both.", "",
-             *_paediatric_by_publication(table), "",
-             "| group | study | route | age (y) | weight (kg) | AUC obs | AUC pred | AUC ratio | CL kind | CL obs "
-             "(mL/min/kg) | CL pred | CL ratio | within 2-fold | reference |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        lines.append(f"| {r['group']} | {r['study']} | {r['route']} | {r['age_y']:g} | {r['weight_kg']:.3g} | "
-                     f"{r['auc_obs_ng_h_ml']:.4g} | {r['auc_pred_ng_h_ml']:.4g} | {r['auc_ratio']:.2f} | "
-                     f"{r['cl_kind']} | {r['cl_obs_ml_min_kg']:.3g} | {r['cl_pred_ml_min_kg']:.3g} | "
-                     f"{r['cl_ratio']:.2f} | {'yes' if r['within_2fold'] else 'no'} | {r['reference']} |")
-    return lines
+             *_paediatric_by_publication(table), ""]
+    header = ["group", "study", "route", "age (y)", "weight (kg)", "AUC obs", "AUC pred", "AUC ratio", "CL kind",
+              "CL obs (mL/min/kg)", "CL pred", "CL ratio", "within 2-fold", "reference"]
+    return [*lines, *_md_table(header, (
+        [r["group"], r["study"], r["route"], f"{r['age_y']:g}", f"{r['weight_kg']:.3g}",
+         f"{r['auc_obs_ng_h_ml']:.4g}", f"{r['auc_pred_ng_h_ml']:.4g}", f"{r['auc_ratio']:.2f}", r["cl_kind"],
+         f"{r['cl_obs_ml_min_kg']:.3g}", f"{r['cl_pred_ml_min_kg']:.3g}", f"{r['cl_ratio']:.2f}",
+         _yes(r["within_2fold"]), r["reference"]] for _, r in table.iterrows()))]
 
 
 def _paediatric_by_publication(table: pd.DataFrame) -> list[str]:
     """One line per drug and publication (rows sharing a reference): rows within 2-fold, GMFE of AUC and CL."""
-    lines = ["| drug | study | rows | within 2-fold | GMFE AUC | GMFE CL | ages (y) |", "|---|---|---|---|---|---|---|"]
-    for (drug, _), rows in table.groupby(["drug", "reference"], sort=False):
-        name = re.sub(r" patient \S+$", "", str(rows["study"].iloc[0]))
-        lines.append(f"| {drug} | {name} | {len(rows)} | {int(rows['within_2fold'].sum())} | "
-                     f"{gmfe(rows['auc_pred_ng_h_ml'], rows['auc_obs_ng_h_ml']):.2f} | "
-                     f"{gmfe(rows['cl_pred_ml_min_kg'], rows['cl_obs_ml_min_kg']):.2f} | "
-                     f"{rows['age_y'].min():g}-{rows['age_y'].max():g} |")
-    return lines
+    return _md_table(["drug", "study", "rows", "within 2-fold", "GMFE AUC", "GMFE CL", "ages (y)"], (
+        [str(drug), re.sub(r" patient \S+$", "", str(rows["study"].iloc[0])), str(len(rows)),
+         str(int(rows["within_2fold"].sum())), f"{gmfe(rows['auc_pred_ng_h_ml'], rows['auc_obs_ng_h_ml']):.2f}",
+         f"{gmfe(rows['cl_pred_ml_min_kg'], rows['cl_obs_ml_min_kg']):.2f}",
+         f"{rows['age_y'].min():g}-{rows['age_y'].max():g}"]
+        for (drug, _), rows in table.groupby(["drug", "reference"], sort=False)))
 
 
 def _renal_lines(table: pd.DataFrame | None, source: str) -> list[str]:
@@ -277,20 +283,20 @@ def _renal_lines(table: pd.DataFrame | None, source: str) -> list[str]:
              f"impaired / healthy arm of the same study within {RENAL_FOLD:g}-fold of the observed ratio: "
              f"**{met} of {n_impaired}** impaired arms (each AUC over its own arm's observed times; `renal.tsv` "
              "also gives the ratios over the window both arms cover, not judged). Not part of `--strict`, which "
-             "judges the profile acceptance above.", "", "![renal impairment](renal.png)", "",
-             "| drug | study | data set | role | eGFR | KDIGO | AUC obs | AUC pred | pred / obs | conc. GMFE | "
-             "ratio to control, obs | pred | within 2-fold | common window, obs | pred |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        impaired_row = r["role"] == "impaired"
-        egfr = "" if pd.isna(r["egfr"]) else f"{r['egfr']:g}"
-        kdigo = r["kdigo"] if isinstance(r["kdigo"], str) else ""
-        lines.append(f"| {r['drug']} | {r['study']} | {r['dataset']} | {r['role']} | {egfr} | {kdigo} | "
-                     f"{r['auc_obs']:.3g} | {r['auc_pred']:.3g} | {r['auc_ratio']:.2f} | {r['conc_gmfe']:.2f} | "
-                     + (f"{r['obs_ratio_to_control']:.2f} | {r['pred_ratio_to_control']:.2f} | "
-                        f"{'yes' if r['within_2fold'] else 'no'} | {r['obs_ratio_common']:.2f} | "
-                        f"{r['pred_ratio_common']:.2f} |" if impaired_row else " |  |  |  |  |"))
-    return lines
+             "judges the profile acceptance above.", "", "![renal impairment](renal.png)", ""]
+    header = ["drug", "study", "data set", "role", "eGFR", "KDIGO", "AUC obs", "AUC pred", "pred / obs",
+              "conc. GMFE", "ratio to control, obs", "pred", "within 2-fold", "common window, obs", "pred"]
+
+    def cells(r: pd.Series) -> list[str]:
+        arm = [r["drug"], r["study"], r["dataset"], r["role"], "" if pd.isna(r["egfr"]) else f"{r['egfr']:g}",
+               r["kdigo"] if isinstance(r["kdigo"], str) else "", f"{r['auc_obs']:.3g}", f"{r['auc_pred']:.3g}",
+               f"{r['auc_ratio']:.2f}", f"{r['conc_gmfe']:.2f}"]
+        if r["role"] != "impaired":
+            return [*arm, "", "", "", "", ""]
+        return [*arm, f"{r['obs_ratio_to_control']:.2f}", f"{r['pred_ratio_to_control']:.2f}",
+                _yes(r["within_2fold"]), f"{r['obs_ratio_common']:.2f}", f"{r['pred_ratio_common']:.2f}"]
+
+    return [*lines, *_md_table(header, (cells(r) for _, r in table.iterrows()))]
 
 
 def _hepatic_lines(table: pd.DataFrame | None, source: str) -> list[str]:
@@ -304,14 +310,12 @@ def _hepatic_lines(table: pd.DataFrame | None, source: str) -> list[str]:
              "against the same ratio for one typical adult (50 y, male, 73 kg) healthy and in each Child-Pugh class "
              "the row names (the OSP hepatic-impairment qualification's factors on enzymes, flows, portal shunt, "
              "binding, GFR and hematocrit). **Pure predictions**: no value of these tables informed a parameter. "
-             f"Within {HEPATIC_FOLD:g}-fold: **{met} of {len(table)}** rows (reported, not part of `--strict`).", "",
-             "| drug | study | quantity | Child-Pugh | observed ratio | predicted ratio | predicted / observed | "
-             "within 2-fold |", "|---|---|---|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        lines.append(f"| {r['drug']} | {r['study']} | {r['quantity']} | {r['child_pugh']} | "
-                     f"{r['observed_ratio']:.2f} | {r['predicted_ratio']:.2f} | {r['fold']:.2f} | "
-                     f"{'yes' if r['within_2fold'] else 'no'} |")
-    return lines
+             f"Within {HEPATIC_FOLD:g}-fold: **{met} of {len(table)}** rows (reported, not part of `--strict`).", ""]
+    header = ["drug", "study", "quantity", "Child-Pugh", "observed ratio", "predicted ratio", "predicted / observed",
+              "within 2-fold"]
+    return [*lines, *_md_table(header, (
+        [r["drug"], r["study"], r["quantity"], r["child_pugh"], f"{r['observed_ratio']:.2f}",
+         f"{r['predicted_ratio']:.2f}", f"{r['fold']:.2f}", _yes(r["within_2fold"])] for _, r in table.iterrows()))]
 
 
 def _not_compared(points: pd.DataFrame) -> str:
@@ -353,13 +357,13 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
     lines += _paediatric_lines(paediatric, paediatric_source)
     lines += _renal_lines(renal, renal_source)
     lines += _hepatic_lines(hepatic, hepatic_source)
+    header = ["drug", "group", "study", "data set", "route", "dose (mg)", "AUC obs", "AUC pred", "AUC ratio",
+              "Cmax ratio", "conc. GMFE", "reference"]
     lines += ["", "## Studies", "", "Also in `studies.tsv` (one row per profile) and `points.tsv`.", "",
-              "| drug | group | study | data set | route | dose (mg) | AUC obs | AUC pred | AUC ratio | Cmax ratio | "
-              "conc. GMFE | reference |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for _, r in studies.iterrows():
-        lines.append(f"| {r['drug']} | {r['group']} | {r['study']} | {r['dataset']} | {r['route']} | "
-                     f"{r['dose_mg']:.3g} | {r['auc_obs']:.3g} | {r['auc_pred']:.3g} | {r['auc_ratio']:.2f} | "
-                     f"{r['cmax_ratio']:.2f} | {r['conc_gmfe']:.2f} | {r['reference']} |")
+              *_md_table(header, (
+                  [r["drug"], r["group"], r["study"], r["dataset"], r["route"], f"{r['dose_mg']:.3g}",
+                   f"{r['auc_obs']:.3g}", f"{r['auc_pred']:.3g}", f"{r['auc_ratio']:.2f}", f"{r['cmax_ratio']:.2f}",
+                   f"{r['conc_gmfe']:.2f}", r["reference"]] for _, r in studies.iterrows()))]
     return "\n".join(lines) + "\n"
 
 
