@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["NcaResult", "auc", "concordance_correlation", "fold_error", "fraction_within", "gmfe", "lambda_z", "nca"]
+__all__ = ["NcaResult", "auc", "below_solver_noise", "concordance_correlation", "fold_error", "fraction_within", "gmfe",
+           "lambda_z", "nca"]
 
 ArrayLike = Sequence[float] | np.ndarray
 
@@ -35,6 +36,22 @@ def _arrays(times: ArrayLike, conc: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     if np.any(c < 0):
         raise ValueError("concentrations must be >= 0")
     return t, c
+
+
+def below_solver_noise(conc: ArrayLike, *, relative: float = 1e-8) -> np.ndarray:
+    """A simulated concentration profile with the values under ``relative`` x its maximum set to 0.
+
+    Once a drug is eliminated, an ODE solver returns values of the order of its absolute tolerance, of
+    either sign (about 1e-11 mg/L for the whole-body PBPK module); taken as data they would give NCA a
+    negative concentration or a terminal slope fitted to noise.  Treating them as below a limit of
+    quantification, as an assay would, keeps NCA on the profile itself.
+
+    >>> below_solver_noise([0.0, 1.0, 1e-3, 3e-11, -2e-11]).tolist()
+    [0.0, 1.0, 0.001, 0.0, 0.0]
+    """
+    c = np.asarray(conc, dtype=float).copy()
+    c[c < relative * (c.max() if c.size else 0.0)] = 0.0
+    return c
 
 
 def auc(times: ArrayLike, conc: ArrayLike, *, method: str = "linear-up/log-down") -> float:

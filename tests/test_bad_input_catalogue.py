@@ -590,7 +590,12 @@ CASES: list[Case] = [
     Case("drug-log-p-implausible", drug_record("midazolam", "log_p: 3.1", "log_p: 31"),
          ("midazolam.yaml, line 4, field log_p", "less than or equal to 10")),
     Case("drug-km-without-clearance", drug_record("midazolam", "other: 0.02}\n", "other: 0.02}\n  km: {CYP2D6: 2.0}\n"),
-         ("midazolam.yaml, line 12, field clearance.km.CYP2D6", "CYP2D6 carries no clearance")),
+         ("midazolam.yaml, line 13, field clearance.km.CYP2D6", "CYP2D6 carries no clearance")),
+    Case("fit-plan-reversed-bounds",
+         edited_table("building_fit.yaml", "bounds: [0.1, 10.0]", "bounds: [10.0, 0.1]",
+                      lambda copy: ["pbpk", "fit", "--plan", str(copy), "--drug", "tizanidine"]),
+         (f"building_fit.yaml, line {line_of('building_fit.yaml', '  kp_scale:')}, field "
+          "parameters.kp_scale", "bounds [10.0, 0.1] must be 0 < lower < upper")),
     Case("profiles-missing-column", observed_profiles("\tunit\tn\t", "\tunits\tn\t"),
          (at("observed_profiles.tsv", "\tunit\tn\t"), "missing column", "'unit'")),
     Case("profiles-not-a-number", observed_profiles("\t0.25\t0.0171384\t", "\t0.25\tlots\t"),

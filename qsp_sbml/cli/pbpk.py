@@ -30,6 +30,7 @@ def pbpk() -> None:
     Examples:
       qsp-sbml pbpk validate --plot pbpk_validation.png
       qsp-sbml pbpk kp models/pbpk/drugs/midazolam.yaml
+      qsp-sbml pbpk fit --drug midazolam
       qsp-sbml pbpk ddi verify --report ddi-report
       qsp-sbml pbpk antibody
     """
@@ -219,6 +220,73 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
                    + f"; report in {report_dir}")
     if fails and strict:
         raise click.exceptions.Exit(1)
+
+
+@pbpk.command("fit")
+@click.option("--drug", "drug_names", multiple=True, help="Fit only this drug (repeatable; default: the plan's drugs).")
+@click.option("--plan", "plan_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Fit plan (default: models/pbpk/validation/building_fit.yaml).")
+@click.option("--observed", type=click.Path(dir_okay=False, path_type=Path),
+              help="Observed profiles (default: models/pbpk/validation/observed_profiles.tsv); only rows of "
+                   "group 'building' are read by the fit.")
+@click.option("--drugs", "drugs_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of drug records (default: models/pbpk/drugs).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Whole-body PBPK SBML (default: models/pbpk/wholebody_pbpk.xml).")
+@click.option("--write", is_flag=True, help="Write the fitted values and their sources into the drug records "
+                                            "(all records, only after every fit succeeded).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@handle_errors
+def fit_cmd(drug_names: tuple[str, ...], plan_path: Path | None, observed: Path | None, drugs_dir: Path | None,
+            model_path: Path | None, write: bool, as_json: bool) -> None:
+    """Estimate kp_scale (and ka) of each drug from its model-building profiles only.
+
+    The plan names the parameters, bounds, loss and drugs; verification
+    profiles are never read. Without --write nothing is changed.
+
+    \b
+    Example:
+      qsp-sbml pbpk fit --drug midazolam
+      qsp-sbml pbpk fit --write
+    """
+    from qsp_sbml.loading import load_model
+    from qsp_sbml.pbpk.building_fit import BuildingFitError, fit_drug, load_plan, write_fitted
+    from qsp_sbml.pbpk.drugs import load_drugs
+    from qsp_sbml.pbpk.qualification import load_profiles
+    from qsp_sbml.resources import project_models_dir
+
+    default_drugs, _, default_model = _defaults()
+    validation = project_models_dir() / "pbpk" / "validation"
+    plan = load_plan(plan_path or validation / "building_fit.yaml")
+    drugs_dir = drugs_dir or default_drugs
+    drugs = load_drugs(drugs_dir)
+    names = list(drug_names) or plan.drugs
+    unknown = sorted(set(names) - set(drugs))
+    if unknown:
+        raise BuildingFitError(f"--drug {', '.join(unknown)}: no record in {drugs_dir}; records: {sorted(drugs)}")
+    profiles = load_profiles(observed or validation / "observed_profiles.tsv", drugs)
+    model = load_model(model_path or default_model)
+    fits = [fit_drug(drugs[n], profiles, model, plan) for n in names]
+    failed = [f.drug for f in fits if not f.success]
+    if failed:
+        raise BuildingFitError(f"the fit did not converge for {', '.join(failed)}; no record was changed")
+    if write:
+        for f in fits:
+            write_fitted(drugs_dir / f"{f.drug}.yaml", f)
+    if as_json:
+        _emit_json({"written": write, "fits": [
+            {"drug": f.drug, "parameters": {n: {"initial": i, "fitted": v, "at_bound": b}
+                                            for n, i, v, b in zip(f.names, f.initial, f.fitted, f.at_bound,
+                                                                  strict=True)},
+             "studies": list(f.studies), "n_profiles": f.n_profiles, "n_points": f.n_points,
+             "gmfe_before": f.gmfe_before, "gmfe_after": f.gmfe_after} for f in fits]})
+        return
+    for f in fits:
+        values = ", ".join(f"{n} {i:.3g} -> {v:.3g}{' (at a bound)' if b else ''}"
+                           for n, i, v, b in zip(f.names, f.initial, f.fitted, f.at_bound, strict=True))
+        click.echo(f"{f.drug:<15} {values}; {f.n_profiles} building profiles, {f.n_points} points: "
+                   f"concentration GMFE {f.gmfe_before:.2f} -> {f.gmfe_after:.2f}")
+    click.echo(f"written to the records in {drugs_dir}" if write else "nothing written (use --write)")
 
 
 @pbpk.command("antibody")

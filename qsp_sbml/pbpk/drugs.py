@@ -24,6 +24,10 @@ induction minus 1) and ``ec50`` (concentrations in umol/L, unbound), each
 sourced (``sources: {interactions.CYP3A4.ki: ...}``); see
 :mod:`qsp_sbml.pbpk.ddi`.
 
+Distribution is predicted from ``log_p``, ``ionisation``, ``fu`` and ``bp`` by ``kp_method``; an optional
+``kp_scale`` (a scalar on every predicted Kp, default 1) is estimated from the drug's model-building profiles by
+``qsp-sbml pbpk fit`` (:mod:`qsp_sbml.pbpk.building_fit`), and measured ``kp_overrides`` replace single tissues.
+
 Values outside their physical range are refused (``fu`` above 1, a negative
 constant, ``log_p`` outside [-5, 10]); every error names the file, the line
 and the field.
@@ -172,6 +176,9 @@ class DrugRecord(_Strict):
     absorption: Absorption
     #: ``rodgers_rowland`` or ``poulin_theil``.
     kp_method: str = Field(default="rodgers_rowland", pattern="^(rodgers_rowland|poulin_theil)$")
+    #: Scalar on every predicted Kp (not on ``kp_overrides``), estimated from model-building profiles
+    #: (``qsp-sbml pbpk fit``; Jones et al. 2006's Kp scalar); 1 when nothing was estimated.
+    kp_scale: float = Field(default=1.0, gt=0, le=100)
     #: Measured Kp values that replace predicted ones.
     kp_overrides: dict[str, float] = Field(default_factory=dict)
     #: Perpetrator effects by enzyme (see :class:`Interaction`).
@@ -222,6 +229,8 @@ class DrugRecord(_Strict):
         names += [f"clearance.km.{e}" for e in c.km]
         names += ["absorption.ka", "absorption.fa", "absorption.fg"]
         names += [f"absorption.{n}" for n in ("peff", "ka_sc") if getattr(a, n) is not None]
+        if self.kp_scale != 1.0:
+            names.append("kp_scale")
         names += [f"kp_overrides.{t}" for t in self.kp_overrides]
         for enzyme, inter in self.interactions.items():
             names += [f"interactions.{enzyme}.{n}" for n in ("ki", "kinact", "ki_inact", "emax", "ec50")

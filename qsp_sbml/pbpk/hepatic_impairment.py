@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from qsp_sbml.errors import QspError
-from qsp_sbml.metrics import nca
+from qsp_sbml.metrics import below_solver_noise, nca
 from qsp_sbml.model import Model
 from qsp_sbml.pbpk._table import check_cells, numbered_rows, table_number
 from qsp_sbml.pbpk.drugs import DrugRecord
@@ -87,7 +87,7 @@ def load_hepatic_studies(path: str | Path, drugs: Mapping[str, DrugRecord] | Non
 def _auc(model: Model, values: Mapping[str, float], regimen: str) -> float:
     c = model.simulate(_TIMES, selections=["C_plasma"], parameters=dict(values), regimen=regimen)
     # the solver's absolute tolerance leaves values of -1e-15 in the tail: clip them
-    return float(nca(_TIMES, np.clip(c["C_plasma"].to_numpy(), 0.0, None)).auc_inf)
+    return float(nca(_TIMES, below_solver_noise(c["C_plasma"].to_numpy())).auc_inf)
 
 
 def hepatic_quantities(model: Model, drug: DrugRecord, child_pugh: str | None) -> dict[str, float]:

@@ -43,7 +43,7 @@ import pandas as pd
 
 from qsp_sbml.dosing import Dose, Regimen, as_route
 from qsp_sbml.errors import QspError
-from qsp_sbml.metrics import nca
+from qsp_sbml.metrics import below_solver_noise, nca
 from qsp_sbml.model import Model
 from qsp_sbml.ontogeny import ontogeny_factors, protein_ontogeny
 from qsp_sbml.paediatric import paediatric_physiology, paediatric_reference
@@ -189,7 +189,7 @@ def _predict(study: PaediatricStudy, drug: DrugRecord, model: Model) -> dict[str
     regimen = Regimen.of(Dose(amount=dose, unit="mg", route=route, target=DOSE_TARGETS[route], time_unit="h"))
     grid = np.unique(np.concatenate([np.geomspace(1e-3, _HORIZON_H, 600), [0.0]]))
     frame = model.simulate(grid, selections=["C_plasma"], parameters=p.values, regimen=regimen)
-    r = nca(frame["time"].to_numpy(), frame["C_plasma"].to_numpy())
+    r = nca(frame["time"].to_numpy(), below_solver_noise(frame["C_plasma"].to_numpy()))
     # no terminal phase within the horizon (e.g. a newborn without CYP3A4): AUC and CL unknown, not AUC(0-72 h)
     auc = r.auc_inf if math.isfinite(r.auc_inf) else math.nan  # mg h / L
     return {"weight_kg": weight, "dose_mg": dose, "auc_pred_ng_h_ml": auc * 1000,

@@ -125,7 +125,7 @@ def total_clearance(values: dict[str, float]) -> tuple[float, float]:
 
 
 def partition_coefficients(drug: DrugRecord) -> dict[str, float]:
-    """Kp for every module tissue: the drug's method, then its measured overrides.
+    """Kp for every module tissue: the drug's method times its ``kp_scale``, then its measured overrides.
 
     The rest-of-body compartment and the thyroid (no published composition)
     take the muscle value.
@@ -141,6 +141,7 @@ def partition_coefficients(drug: DrugRecord) -> dict[str, float]:
         kps = kp_poulin_theil(tissues, log_p=drug.log_p, ionisation=drug.ionisation, fu=drug.fu,
                               plasma=comp["plasma"])
     kps["rest"] = kps["thyroid"] = kps["muscle"]
+    kps = {t: v * drug.kp_scale for t, v in kps.items()}
     kps.update(drug.kp_overrides)
     return kps
 

@@ -1,0 +1,250 @@
+"""Estimate a drug's distribution and absorption from its model-building profiles only.
+
+Issue 20's rule is that only model-building studies may inform a drug parameter.  A *fit plan*
+(``models/pbpk/validation/building_fit.yaml``, committed before any fit) names the parameters, their
+bounds, the loss and the drugs; :func:`fit_drug` estimates them for one drug from the profiles of the
+observed-profiles table tagged ``building`` for that drug, and never reads a verification profile.
+
+Two parameters can be estimated:
+
+* ``kp_scale``: a scalar on every predicted tissue:plasma partition coefficient (Jones HM et al. 2006
+  Clin Pharmacokinet 45:511, the "Kp scalar" fitted to intravenous data); it moves the volume of
+  distribution and the early decline while leaving the clearance alone;
+* ``ka``: the first-order absorption rate, only when the building profiles include an oral one.
+
+The residuals are ``log10(predicted / observed)`` at every compared point (see
+:mod:`qsp_sbml.pbpk.qualification`); ``scipy.optimize.least_squares`` (trust region reflective)
+minimises them on the natural log of each parameter, from the record's values, with the plan's robust
+loss.  A fitted record keeps every other value as sourced; :func:`write_fitted` writes the values and
+their sources into the record file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy.optimize import least_squares
+
+from qsp_sbml.errors import QspError
+from qsp_sbml.metrics import gmfe
+from qsp_sbml.model import Model
+from qsp_sbml.pbpk.drugs import DrugRecord, _record_error
+from qsp_sbml.pbpk.qualification import ObservedProfile, predict_profile
+from qsp_sbml.typed_yaml import YamlDoc, parse, read_yaml
+
+__all__ = ["FIT_PARAMETERS", "BuildingFit", "BuildingFitError", "FitObjective", "FitPlan", "FitPlanParameter",
+           "fit_drug", "load_plan", "with_values", "write_fitted"]
+
+#: The parameters a plan may name.
+FIT_PARAMETERS = ("kp_scale", "ka")
+#: Floor on a predicted concentration (mg/L) before its logarithm: a prediction of exactly 0 (an oral
+#: profile's first sample before any absorption) stays a finite, large residual.
+_FLOOR = 1e-12
+
+
+class BuildingFitError(QspError, ValueError):
+    """A malformed fit plan, a drug without model-building profiles, or a record the fit cannot update."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FitObjective(_Strict):
+    """The plan's objective: residual (described), scipy loss, its scale (log10 units) and optimiser."""
+
+    residual: str
+    loss: Literal["linear", "soft_l1", "huber", "cauchy", "arctan"]
+    f_scale: float = Field(gt=0)
+    optimiser: str
+
+
+class FitPlanParameter(_Strict):
+    """One estimated parameter: its bounds and which drugs it applies to (described)."""
+
+    bounds: tuple[float, float]
+    applies: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FitPlanParameter:
+        lo, hi = self.bounds
+        if not (0 < lo < hi and math.isfinite(hi)):
+            raise ValueError(f"bounds {list(self.bounds)} must be 0 < lower < upper < inf")
+        return self
+
+
+class FitPlan(_Strict):
+    """The committed fit plan (see the module docstring)."""
+
+    objective: FitObjective
+    parameters: dict[str, FitPlanParameter]
+    drugs: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known(self) -> FitPlan:
+        unknown = sorted(set(self.parameters) - set(FIT_PARAMETERS))
+        if unknown:
+            raise ValueError(f"parameters: unknown {unknown}; a plan may estimate {list(FIT_PARAMETERS)}")
+        if "kp_scale" not in self.parameters:
+            raise ValueError("parameters: kp_scale is required")
+        return self
+
+
+def load_plan(path: str | Path) -> FitPlan:
+    """Read and check a fit plan; errors name the file, the line and the field."""
+    doc = read_yaml(Path(path), error=BuildingFitError, what="fit plan")
+    return parse(FitPlan, doc, error=lambda text: BuildingFitError("invalid fit plan:\n  " + text))
+
+
+@dataclass(frozen=True)
+class BuildingFit:
+    """One drug's estimate: parameter values before and after, and the fit to its building profiles."""
+
+    drug: str
+    names: tuple[str, ...]
+    initial: tuple[float, ...]
+    fitted: tuple[float, ...]
+    at_bound: tuple[bool, ...]
+    studies: tuple[str, ...]
+    n_profiles: int
+    n_points: int
+    gmfe_before: float
+    gmfe_after: float
+    success: bool
+    message: str
+
+    def values(self) -> dict[str, float]:
+        """The fitted values by parameter name."""
+        return dict(zip(self.names, self.fitted, strict=True))
+
+    def source(self, name: str) -> str:
+        """The ``sources`` text of a fitted value."""
+        value = self.values()[name]
+        return (f"FITTED to model-building profiles only: {_fmt(value)}, estimated by qsp-sbml pbpk fit "
+                f"(plan models/pbpk/validation/building_fit.yaml) from {self.n_profiles} profiles, "
+                f"{self.n_points} points of {', '.join(self.studies)}; concentration GMFE on them "
+                f"{self.gmfe_before:.2f} before, {self.gmfe_after:.2f} after")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def with_values(drug: DrugRecord, values: dict[str, float]) -> DrugRecord:
+    """A copy of ``drug`` with ``kp_scale`` and/or ``absorption.ka`` replaced."""
+    update: dict[str, object] = {}
+    if "kp_scale" in values:
+        update["kp_scale"] = values["kp_scale"]
+    if "ka" in values:
+        update["absorption"] = drug.absorption.model_copy(update={"ka": values["ka"]})
+    return drug.model_copy(update=update)
+
+
+def _residuals(profiles: Sequence[ObservedProfile], drug: DrugRecord, model: Model) -> np.ndarray:
+    out = []
+    for p in profiles:
+        pred = predict_profile(p, drug, model)
+        obs = np.asarray(p.values)
+        keep = pred.compared & (obs > 0)
+        out.append(np.log10(np.maximum(pred.at_observed[keep], _FLOOR) / obs[keep]))
+    return np.concatenate(out)
+
+
+def fit_drug(drug: DrugRecord, profiles: Sequence[ObservedProfile], model: Model, plan: FitPlan) -> BuildingFit:
+    """Estimate the plan's parameters for ``drug`` from its ``building`` profiles among ``profiles``.
+
+    Raises
+    ------
+    BuildingFitError
+        When the drug is not in the plan or has no model-building profile.
+    """
+    if drug.id not in plan.drugs:
+        raise BuildingFitError(f"{drug.id}: not among the plan's drugs {plan.drugs}; add it to the plan (and "
+                               "commit the plan) before fitting")
+    building = [p for p in profiles if p.drug == drug.id and p.group == "building"]
+    if not building:
+        raise BuildingFitError(f"{drug.id}: no model-building profile in the observed table; only model-building "
+                               "profiles may inform a parameter")
+    names = [n for n in FIT_PARAMETERS if n in plan.parameters
+             and (n != "ka" or any(p.route == "oral" for p in building))]
+    start = {"kp_scale": drug.kp_scale, "ka": drug.absorption.ka}
+    lo = np.log([plan.parameters[n].bounds[0] for n in names])
+    hi = np.log([plan.parameters[n].bounds[1] for n in names])
+    x0 = np.clip(np.log([start[n] for n in names]), lo, hi)
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        return _residuals(building, with_values(drug, dict(zip(names, np.exp(x), strict=True))), model)
+
+    before = residuals(x0)
+    res = least_squares(residuals, x0, bounds=(lo, hi), loss=plan.objective.loss, f_scale=plan.objective.f_scale,
+                        method="trf", diff_step=1e-3, x_scale=1.0)
+    after = residuals(res.x)
+    fitted = np.exp(res.x)
+    return BuildingFit(
+        drug=drug.id, names=tuple(names), initial=tuple(float(start[n]) for n in names),
+        fitted=tuple(float(v) for v in fitted),
+        at_bound=tuple(bool(np.isclose(x, lo_, atol=1e-6) or np.isclose(x, hi_, atol=1e-6))
+                       for x, lo_, hi_ in zip(res.x, lo, hi, strict=True)),
+        studies=tuple(dict.fromkeys(p.study for p in building)), n_profiles=len(building), n_points=before.size,
+        gmfe_before=float(gmfe(10**before, np.ones_like(before))),
+        gmfe_after=float(gmfe(10**after, np.ones_like(after))), success=bool(res.success), message=str(res.message))
+
+
+_TOP = {"kp_scale": re.compile(r"^kp_scale:.*$", re.M)}
+
+
+def write_fitted(path: str | Path, fit: BuildingFit) -> DrugRecord:
+    """Write ``fit``'s values and their sources into the record file at ``path``; return the re-read record.
+
+    The file keeps its layout: ``kp_scale:`` goes before ``clearance:`` (or replaces an existing line),
+    ``ka:`` is replaced inside ``absorption:``, and each value's ``sources`` entry is replaced or added.
+    The new text is validated (read back as a record, values compared) before the file is replaced.
+    """
+    from qsp_sbml._io import atomic_write_text
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    values = fit.values()
+    if "kp_scale" in values:
+        line = f"kp_scale: {_fmt(values['kp_scale'])}"
+        if _TOP["kp_scale"].search(text):
+            text = _TOP["kp_scale"].sub(line, text)
+        else:
+            text, n = re.subn(r"^clearance:", line + "\nclearance:", text, count=1, flags=re.M)
+            if not n:
+                raise BuildingFitError(f"{path}: no top-level 'clearance:' line to put kp_scale before")
+    if "ka" in values:
+        text, n = re.subn(r"^(absorption:\n(?:  .*\n)*?)  ka: .*$", rf"\g<1>  ka: {_fmt(values['ka'])}", text,
+                          count=1, flags=re.M)
+        if not n:
+            raise BuildingFitError(f"{path}: no '  ka:' line in a block-style 'absorption:' mapping to replace")
+    for name in fit.names:
+        key = "absorption.ka" if name == "ka" else name
+        entry = f"  {key}: {_quote(fit.source(name))}"
+        pattern = re.compile(rf"^  {re.escape(key)}: .*$", re.M)
+        if pattern.search(text):
+            text = pattern.sub(entry.replace("\\", "\\\\"), text, count=1)
+        else:
+            text, n = re.subn(r"^sources:\n", "sources:\n" + entry.replace("\\", "\\\\") + "\n", text, count=1,
+                              flags=re.M)
+            if not n:
+                raise BuildingFitError(f"{path}: no block-style 'sources:' mapping to add {key} to")
+    record = parse(DrugRecord, YamlDoc.from_text(text, source=str(path)), error=_record_error)
+    got = {"kp_scale": record.kp_scale, "ka": record.absorption.ka}
+    for name, value in values.items():
+        if not math.isclose(got[name], float(_fmt(value)), rel_tol=1e-9):
+            raise BuildingFitError(f"{path}: {name} would read back as {got[name]!r}, not {_fmt(value)}; "
+                                   "the file was not changed")
+    atomic_write_text(path, text)
+    return record
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

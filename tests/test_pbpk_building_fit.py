@@ -1,0 +1,157 @@
+"""`qsp-sbml pbpk fit`: kp_scale and ka estimated from model-building profiles only."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from qsp_sbml.cli import main
+from qsp_sbml.pbpk import load_drugs
+from qsp_sbml.pbpk.building_fit import BuildingFitError, fit_drug, load_plan, with_values, write_fitted
+from qsp_sbml.pbpk.drugs import load_drug
+from qsp_sbml.pbpk.parameters import partition_coefficients
+from qsp_sbml.pbpk.qualification import load_profiles, predict_profile
+from qsp_sbml.resources import project_models_dir
+
+PBPK = project_models_dir() / "pbpk"
+PLAN = PBPK / "validation" / "building_fit.yaml"
+
+
+@pytest.fixture(scope="module")
+def drugs():
+    return load_drugs(PBPK / "drugs")
+
+
+@pytest.fixture(scope="module")
+def profiles(drugs):
+    return load_profiles(PBPK / "validation" / "observed_profiles.tsv", drugs)
+
+
+def test_kp_scale_multiplies_predicted_kps_but_not_measured_overrides(drugs) -> None:
+    drug = drugs["erythromycin"]
+    base = partition_coefficients(drug)
+    scaled = partition_coefficients(drug.model_copy(update={"kp_scale": 0.5, "kp_overrides": {"brain": 0.2}}))
+    assert scaled["brain"] == 0.2
+    assert all(scaled[t] == pytest.approx(0.5 * base[t]) for t in base if t != "brain")
+
+
+def test_a_fit_recovers_the_values_that_made_synthetic_building_data(drugs, profiles, wholebody_model) -> None:
+    # tizanidine's building profile (oral) with its observations replaced by a simulation at known values
+    truth = {"kp_scale": 0.5, "ka": 0.8}
+    record = drugs["tizanidine"].model_copy(update={"kp_scale": 1.0})
+    building = [p for p in profiles if p.drug == "tizanidine" and p.group == "building"]
+    assert building and building[0].route == "oral"
+    synthetic = [dataclasses.replace(p, values=tuple(predict_profile(p, with_values(record, truth),
+                                                                     wholebody_model).at_observed))
+                 for p in building]
+    fit = fit_drug(record, synthetic, wholebody_model, load_plan(PLAN))
+    assert fit.names == ("kp_scale", "ka")
+    assert fit.values() == pytest.approx(truth, rel=0.02)
+    assert fit.gmfe_after == pytest.approx(1.0, abs=0.01) and fit.gmfe_before > 1.1
+
+
+def test_verification_profiles_do_not_move_the_fit(drugs, profiles, wholebody_model) -> None:
+    plan = load_plan(PLAN)
+    mine = [p for p in profiles if p.drug == "tizanidine"]
+    assert {p.group for p in mine} == {"building", "verification"}
+    spoiled = [p if p.group == "building" else dataclasses.replace(p, values=tuple(1000 * v for v in p.values))
+               for p in mine]
+    a = fit_drug(drugs["tizanidine"], mine, wholebody_model, plan)
+    b = fit_drug(drugs["tizanidine"], spoiled, wholebody_model, plan)
+    assert a.values() == b.values() and a.n_profiles == 1
+
+
+def test_ka_is_left_alone_without_an_oral_building_profile(drugs, profiles, wholebody_model) -> None:
+    fit = fit_drug(drugs["omeprazole"], profiles, wholebody_model, load_plan(PLAN))
+    assert fit.names == ("kp_scale",)
+
+
+@pytest.mark.slow
+def test_the_shipped_records_hold_the_plan_s_fit(drugs, profiles, wholebody_model) -> None:
+    # re-fitting from the written values stays there (the records were written by `pbpk fit --write`)
+    plan = load_plan(PLAN)
+    for name in plan.drugs:
+        record = drugs[name]
+        assert record.sources["kp_scale"].startswith("FITTED to model-building profiles only")
+        fit = fit_drug(record, profiles, wholebody_model, plan)
+        assert fit.values()["kp_scale"] == pytest.approx(record.kp_scale, rel=0.05), name
+        if "ka" in fit.names:
+            assert fit.values()["ka"] == pytest.approx(record.absorption.ka, rel=0.05), name
+    for name in set(drugs) - set(plan.drugs):
+        assert drugs[name].kp_scale == 1.0 and "kp_scale" not in drugs[name].sources
+
+
+def test_a_drug_outside_the_plan_or_without_building_profiles_is_refused(drugs, profiles, wholebody_model) -> None:
+    plan = load_plan(PLAN)
+    with pytest.raises(BuildingFitError, match="erythromycin: not among the plan's drugs"):
+        fit_drug(drugs["erythromycin"], profiles, wholebody_model, plan)
+    only_verification = [p for p in profiles if p.group == "verification"]
+    with pytest.raises(BuildingFitError, match="midazolam: no model-building profile"):
+        fit_drug(drugs["midazolam"], only_verification, wholebody_model, plan)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (("  ka:\n", "  peff:\n"), r"line \d+: parameters: unknown \['peff'\]"),
+    (("bounds: [0.1, 10.0]", "bounds: [10.0, 0.1]"), r"line \d+, field parameters.kp_scale: .*bounds"),
+    (("loss: soft_l1", "loss: squared"), r"line \d+, field objective.loss"),
+])
+def test_a_bad_plan_is_refused_naming_line_and_field(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    text = PLAN.read_text(encoding="utf-8")
+    assert edit[0] in text
+    bad = tmp_path / "plan.yaml"
+    bad.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    with pytest.raises(BuildingFitError, match=message):
+        load_plan(bad)
+
+
+def test_write_fitted_updates_values_and_sources_and_keeps_the_rest(tmp_path: Path, drugs, profiles,
+                                                                     wholebody_model) -> None:
+    path = tmp_path / "tizanidine.yaml"
+    shutil.copy(PBPK / "drugs" / "tizanidine.yaml", path)
+    fit = dataclasses.replace(fit_drug(drugs["tizanidine"], profiles, wholebody_model, load_plan(PLAN)),
+                              fitted=(0.25, 3.0))
+    record = write_fitted(path, fit)
+    assert (record.kp_scale, record.absorption.ka) == (0.25, 3.0)
+    assert record.sources["absorption.ka"].startswith("FITTED") and "Granfors 2004" in record.sources["kp_scale"]
+    before = drugs["tizanidine"]
+    assert record.model_copy(update={"kp_scale": before.kp_scale, "absorption": before.absorption,
+                                     "sources": before.sources}) == before
+    assert load_drug(path) == record
+
+
+def test_write_fitted_refuses_a_layout_it_cannot_edit_and_leaves_the_file(tmp_path: Path, drugs, profiles,
+                                                                          wholebody_model) -> None:
+    path = tmp_path / "tizanidine.yaml"
+    text = (PBPK / "drugs" / "tizanidine.yaml").read_text(encoding="utf-8")
+    flow = text.replace("absorption:\n  ka: ", "absorption: {ka: ", 1)
+    start = flow.index("absorption: {ka: ")
+    end = flow.index("\nsources:")
+    block = flow[start:end].splitlines()
+    flow = flow[:start] + block[0] + ", " + ", ".join(line.strip() for line in block[1:]) + "}" + flow[end:]
+    path.write_text(flow, encoding="utf-8")
+    assert load_drug(path).absorption == drugs["tizanidine"].absorption
+    fit = fit_drug(drugs["tizanidine"], profiles, wholebody_model, load_plan(PLAN))
+    with pytest.raises(BuildingFitError, match="block-style 'absorption:'"):
+        write_fitted(path, fit)
+    assert path.read_text(encoding="utf-8") == flow
+
+
+def test_cli_fit_prints_json_and_writes_nothing_without_write(tmp_path: Path) -> None:
+    folder = tmp_path / "drugs"
+    shutil.copytree(PBPK / "drugs", folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = CliRunner().invoke(main, ["pbpk", "fit", "--drug", "tizanidine", "--drugs", str(folder), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["written"] is False and out["fits"][0]["drug"] == "tizanidine"
+    assert set(out["fits"][0]["parameters"]) == {"kp_scale", "ka"}
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    result = CliRunner().invoke(main, ["pbpk", "fit", "--drug", "erythromycin", "--drugs", str(folder)])
+    assert result.exit_code == 1 and "not among the plan's drugs" in result.output
+    assert np.isfinite(out["fits"][0]["gmfe_after"])
