@@ -54,6 +54,36 @@ def test_a_fit_recovers_the_values_that_made_synthetic_building_data(drugs, prof
     assert fit.names == ("kp_scale", "ka")
     assert fit.values() == pytest.approx(truth, rel=0.02)
     assert fit.gmfe_after == pytest.approx(1.0, abs=0.01) and fit.gmfe_before > 1.1
+    # with 10 % log-normal noise the values move and the interval has a width around them
+    noisy = _noisy(synthetic, seed=0)
+    fit = fit_drug(record, noisy, wholebody_model, load_plan(PLAN))
+    assert fit.values() != pytest.approx(truth, rel=1e-3)
+    assert all(lo < v < hi < 3 * lo for v, (lo, hi) in zip(fit.fitted, fit.ci95, strict=True))
+
+
+def _noisy(profiles, seed: int):
+    rng = np.random.default_rng(seed)
+    return [dataclasses.replace(p, values=tuple(np.asarray(p.values)
+                                                * np.exp(0.1 * rng.standard_normal(len(p.values)))))
+            for p in profiles]
+
+
+@pytest.mark.slow
+def test_the_interval_holds_the_truth_in_most_noisy_replicates(drugs, profiles, wholebody_model) -> None:
+    # linearised intervals from 10 points under-cover: measured 83-93 % (alfentanil, tizanidine; 30 replicates)
+    truth = {"kp_scale": 0.5, "ka": 0.8}
+    record = drugs["tizanidine"].model_copy(update={"kp_scale": 1.0})
+    building = [p for p in profiles if p.drug == "tizanidine" and p.group == "building"]
+    synthetic = [dataclasses.replace(p, values=tuple(predict_profile(p, with_values(record, truth),
+                                                                     wholebody_model).at_observed))
+                 for p in building]
+    plan = load_plan(PLAN)
+    hits = dict.fromkeys(truth, 0)
+    for seed in range(20):
+        fit = fit_drug(record, _noisy(synthetic, seed), wholebody_model, plan)
+        for name, (lo, hi) in zip(fit.names, fit.ci95, strict=True):
+            hits[name] += lo < truth[name] < hi
+    assert min(hits.values()) >= 14, hits
 
 
 def test_verification_profiles_do_not_move_the_fit(drugs, profiles, wholebody_model) -> None:
@@ -70,6 +100,18 @@ def test_verification_profiles_do_not_move_the_fit(drugs, profiles, wholebody_mo
 def test_ka_is_left_alone_without_an_oral_building_profile(drugs, profiles, wholebody_model) -> None:
     fit = fit_drug(drugs["omeprazole"], profiles, wholebody_model, load_plan(PLAN))
     assert fit.names == ("kp_scale",)
+
+
+def test_the_interval_widens_when_the_data_cannot_tell_the_parameters_apart(drugs, profiles,
+                                                                            wholebody_model) -> None:
+    # midazolam: 24 building profiles (IV and oral) pin kp_scale; tizanidine: one oral profile does not
+    plan = load_plan(PLAN)
+    width = {}
+    for name in ("midazolam", "tizanidine"):
+        fit = fit_drug(drugs[name], profiles, wholebody_model, plan)
+        lo, hi = fit.ci95[fit.names.index("kp_scale")]
+        width[name] = hi / lo
+    assert width["midazolam"] < 2 < 10 < width["tizanidine"]
 
 
 @pytest.mark.slow

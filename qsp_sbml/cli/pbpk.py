@@ -275,15 +275,16 @@ def fit_cmd(drug_names: tuple[str, ...], plan_path: Path | None, observed: Path 
             write_fitted(drugs_dir / f"{f.drug}.yaml", f)
     if as_json:
         _emit_json({"written": write, "fits": [
-            {"drug": f.drug, "parameters": {n: {"initial": i, "fitted": v, "at_bound": b}
-                                            for n, i, v, b in zip(f.names, f.initial, f.fitted, f.at_bound,
-                                                                  strict=True)},
+            {"drug": f.drug, "parameters": {n: {"initial": i, "fitted": v, "ci95": list(c), "at_bound": b}
+                                            for n, i, v, c, b in zip(f.names, f.initial, f.fitted, f.ci95,
+                                                                     f.at_bound, strict=True)},
              "studies": list(f.studies), "n_profiles": f.n_profiles, "n_points": f.n_points,
              "gmfe_before": f.gmfe_before, "gmfe_after": f.gmfe_after} for f in fits]})
         return
     for f in fits:
-        values = ", ".join(f"{n} {i:.3g} -> {v:.3g}{' (at a bound)' if b else ''}"
-                           for n, i, v, b in zip(f.names, f.initial, f.fitted, f.at_bound, strict=True))
+        values = ", ".join(f"{n} {i:.3g} -> {v:.3g}"
+                           + (" (at a bound)" if b else f" (95 % CI {c[0]:.3g}-{c[1]:.3g})")
+                           for n, i, v, c, b in zip(f.names, f.initial, f.fitted, f.ci95, f.at_bound, strict=True))
         click.echo(f"{f.drug:<15} {values}; {f.n_profiles} building profiles, {f.n_points} points: "
                    f"concentration GMFE {f.gmfe_before:.2f} -> {f.gmfe_after:.2f}")
     click.echo(f"written to the records in {drugs_dir}" if write else "nothing written (use --write)")

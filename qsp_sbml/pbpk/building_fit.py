@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.optimize import least_squares
+from scipy.stats import t as student_t
 
 from qsp_sbml.errors import QspError
 from qsp_sbml.metrics import gmfe
@@ -119,6 +120,10 @@ class BuildingFit:
     gmfe_after: float
     success: bool
     message: str
+    #: Approximate 95 % interval of each fitted value: Gauss-Newton covariance of the log-parameters at the
+    #: solution (as ``scipy.optimize.curve_fit`` computes it) with Student's t quantile for the points left; NaN
+    #: at a bound or when not identifiable.
+    ci95: tuple[tuple[float, float], ...] = ()
 
     def values(self) -> dict[str, float]:
         """The fitted values by parameter name."""
@@ -187,14 +192,37 @@ def fit_drug(drug: DrugRecord, profiles: Sequence[ObservedProfile], model: Model
                         method="trf", diff_step=1e-3, x_scale=1.0)
     after = residuals(res.x)
     fitted = np.exp(res.x)
+    at_bound = tuple(bool(np.isclose(x, lo_, atol=1e-6) or np.isclose(x, hi_, atol=1e-6))
+                     for x, lo_, hi_ in zip(res.x, lo, hi, strict=True))
+    sd = _log_sd(res.jac, 2 * res.cost, after.size)
+    q = float(student_t.ppf(0.975, after.size - len(names))) if after.size > len(names) else math.inf
+    ci95 = tuple((math.nan, math.nan) if b or not math.isfinite(d) else
+                 (float(np.exp(x - q * d)), float(np.exp(x + q * d)))
+                 for x, d, b in zip(res.x, sd, at_bound, strict=True))
     return BuildingFit(
         drug=drug.id, names=tuple(names), initial=tuple(float(start[n]) for n in names),
         fitted=tuple(float(v) for v in fitted),
-        at_bound=tuple(bool(np.isclose(x, lo_, atol=1e-6) or np.isclose(x, hi_, atol=1e-6))
-                       for x, lo_, hi_ in zip(res.x, lo, hi, strict=True)),
+        at_bound=at_bound, ci95=ci95,
         studies=tuple(dict.fromkeys(p.study for p in building)), n_profiles=len(building), n_points=before.size,
         gmfe_before=float(gmfe(10**before, np.ones_like(before))),
         gmfe_after=float(gmfe(10**after, np.ones_like(after))), success=bool(res.success), message=str(res.message))
+
+
+def _log_sd(jac: np.ndarray, cost: float, m: int) -> np.ndarray:
+    """Standard errors of the log-parameters.
+
+    ``s^2 (J^T J)^-1`` with ``s^2 = cost / (m - p)``, by SVD as in ``scipy.optimize.curve_fit``; infinite where
+    ``J^T J`` is singular or no degree of freedom is left.
+    """
+    p = jac.shape[1]
+    if m <= p:
+        return np.full(p, math.inf)
+    _, sv, vt = np.linalg.svd(jac, full_matrices=False)
+    keep = sv > np.finfo(float).eps * max(jac.shape) * sv[0]
+    if not keep.all():
+        return np.full(p, math.inf)
+    cov = (vt.T / sv**2) @ vt * cost / (m - p)
+    return np.sqrt(np.diag(cov))
 
 
 _TOP = {"kp_scale": re.compile(r"^kp_scale:.*$", re.M)}
