@@ -56,3 +56,13 @@ def test_auc_methods_and_errors():
     with pytest.raises(ValueError, match=">= 0"):
         auc([0, 1], [1, -1])
     assert math.isnan(lambda_z([0, 1, 2], [0, 1, 2])[0])
+
+
+def test_below_solver_noise_zeroes_only_values_under_the_relative_floor() -> None:
+    from qsp_sbml.metrics import below_solver_noise
+
+    c = np.array([0.0, 2.0, 1e-3, 2e-8 * 2.0, 1.9e-8, -3e-11])
+    out = below_solver_noise(c)
+    assert out.tolist() == [0.0, 2.0, 1e-3, 4e-8, 0.0, 0.0]
+    assert c[-1] == -3e-11  # the input is not changed
+    assert below_solver_noise(c, relative=1e-2).tolist() == [0.0, 2.0, 0.0, 0.0, 0.0, 0.0]

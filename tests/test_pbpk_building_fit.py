@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -165,6 +166,61 @@ def test_write_fitted_updates_values_and_sources_and_keeps_the_rest(tmp_path: Pa
     assert record.model_copy(update={"kp_scale": before.kp_scale, "absorption": before.absorption,
                                      "sources": before.sources}) == before
     assert load_drug(path) == record
+
+
+def _unfitted(text: str) -> str:
+    """A fitted record's text with its kp_scale line and source taken out (as before the first fit)."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not line.startswith(("kp_scale:", "  kp_scale:")))
+
+
+def test_write_fitted_inserts_kp_scale_and_its_source_and_keeps_crlf(tmp_path: Path, drugs, profiles,
+                                                                       wholebody_model) -> None:
+    path = tmp_path / "tizanidine.yaml"
+    text = _unfitted((PBPK / "drugs" / "tizanidine.yaml").read_text(encoding="utf-8"))
+    text = re.sub(r"^  absorption.ka: .*$", '  absorption.ka: "1.68 1/h, from a tmax (my lab)"', text, flags=re.M)
+    path.write_bytes(text.replace("\n", "\r\n").encode("utf-8"))
+    before = load_drug(path)
+    assert before.kp_scale == 1.0 and "kp_scale" not in before.sources
+    fit = fit_drug(before, profiles, wholebody_model, load_plan(PLAN), plan_source="my-plan.yaml")
+    record = write_fitted(path, fit)
+    raw = path.read_bytes().decode("utf-8")
+    assert raw.count("\r\n") == raw.count("\n")  # line endings kept
+    lines = raw.splitlines()
+    assert lines[lines.index(f"kp_scale: {record.kp_scale:.3g}") + 1] == "clearance:"
+    assert record.kp_scale == pytest.approx(fit.values()["kp_scale"], rel=1e-2)
+    assert "started from 1;" in record.sources["kp_scale"] and "(plan my-plan.yaml)" in record.sources["kp_scale"]
+    assert "(previously: 1.68 1/h, from a tmax (my lab))" in record.sources["absorption.ka"]
+    # a re-fit names where it started, not the chain of earlier fits
+    again = write_fitted(path, fit_drug(record, profiles, wholebody_model, load_plan(PLAN)))
+    assert "previously" not in again.sources["absorption.ka"]
+    assert f"started from {record.absorption.ka:.3g};" in again.sources["absorption.ka"]
+
+
+def test_a_value_at_a_bound_is_not_written(tmp_path: Path, drugs, profiles, wholebody_model) -> None:
+    path = tmp_path / "tizanidine.yaml"
+    shutil.copy(PBPK / "drugs" / "tizanidine.yaml", path)
+    text = path.read_bytes()
+    fit = dataclasses.replace(fit_drug(drugs["tizanidine"], profiles, wholebody_model, load_plan(PLAN)),
+                              at_bound=(True, False))
+    with pytest.raises(BuildingFitError, match="kp_scale of tizanidine ended at a bound of the plan; not written"):
+        write_fitted(path, fit)
+    assert path.read_bytes() == text
+
+
+def test_cli_write_is_all_or_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "drugs"
+    shutil.copytree(PBPK / "drugs", folder)
+    bad = folder / "alfentanil.yaml"
+    text = bad.read_text(encoding="utf-8")
+    block = text[text.index("absorption:\n"):text.index("\nsources:")]
+    flow = "absorption: {" + ", ".join(line.strip() for line in block.splitlines()[1:]) + "}"
+    bad.write_text(text.replace(block, flow), encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = CliRunner().invoke(main, ["pbpk", "fit", "--drug", "tizanidine", "--drug", "alfentanil",
+                                       "--drugs", str(folder), "--write"])
+    assert result.exit_code == 1 and "alfentanil.yaml: pbpk fit cannot edit this record's layout" in result.output
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # tizanidine, fitted first, untouched
 
 
 def test_write_fitted_refuses_a_layout_it_cannot_edit_and_leaves_the_file(tmp_path: Path, drugs, profiles,

@@ -234,7 +234,7 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Whole-body PBPK SBML (default: models/pbpk/wholebody_pbpk.xml).")
 @click.option("--write", is_flag=True, help="Write the fitted values and their sources into the drug records "
-                                            "(all records, only after every fit succeeded).")
+                                            "(all or none, after every fit converged).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @handle_errors
 def fit_cmd(drug_names: tuple[str, ...], plan_path: Path | None, observed: Path | None, drugs_dir: Path | None,
@@ -250,7 +250,7 @@ def fit_cmd(drug_names: tuple[str, ...], plan_path: Path | None, observed: Path 
       qsp-sbml pbpk fit --write
     """
     from qsp_sbml.loading import load_model
-    from qsp_sbml.pbpk.building_fit import BuildingFitError, fit_drug, load_plan, write_fitted
+    from qsp_sbml.pbpk.building_fit import BuildingFitError, fit_drug, load_plan, write_all_fitted
     from qsp_sbml.pbpk.drugs import load_drugs
     from qsp_sbml.pbpk.qualification import load_profiles
     from qsp_sbml.resources import project_models_dir
@@ -266,13 +266,15 @@ def fit_cmd(drug_names: tuple[str, ...], plan_path: Path | None, observed: Path 
         raise BuildingFitError(f"--drug {', '.join(unknown)}: no record in {drugs_dir}; records: {sorted(drugs)}")
     profiles = load_profiles(observed or validation / "observed_profiles.tsv", drugs)
     model = load_model(model_path or default_model)
-    fits = [fit_drug(drugs[n], profiles, model, plan) for n in names]
+    fits = [fit_drug(drugs[n], profiles, model, plan, plan_source=str(plan_path or "models/pbpk/validation/"
+                                                                   "building_fit.yaml"),
+                     observed_source=str(observed or "models/pbpk/validation/observed_profiles.tsv"))
+            for n in names]
     failed = [f.drug for f in fits if not f.success]
     if failed:
         raise BuildingFitError(f"the fit did not converge for {', '.join(failed)}; no record was changed")
     if write:
-        for f in fits:
-            write_fitted(drugs_dir / f"{f.drug}.yaml", f)
+        write_all_fitted({drugs_dir / f"{f.drug}.yaml": f for f in fits})
     if as_json:
         _emit_json({"written": write, "fits": [
             {"drug": f.drug, "parameters": {n: {"initial": i, "fitted": v, "ci95": list(c), "at_bound": b}

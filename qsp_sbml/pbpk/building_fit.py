@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,15 +33,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.optimize import least_squares
 from scipy.stats import t as student_t
 
+from qsp_sbml._io import atomic_write_many, atomic_write_text
 from qsp_sbml.errors import QspError
 from qsp_sbml.metrics import gmfe
 from qsp_sbml.model import Model
-from qsp_sbml.pbpk.drugs import DrugRecord, _record_error
+from qsp_sbml.pbpk.drugs import DrugRecord, DrugRecordError, _record_error, load_drug
 from qsp_sbml.pbpk.qualification import ObservedProfile, predict_profile
 from qsp_sbml.typed_yaml import YamlDoc, parse, read_yaml
 
 __all__ = ["FIT_PARAMETERS", "BuildingFit", "BuildingFitError", "FitObjective", "FitPlan", "FitPlanParameter",
-           "fit_drug", "load_plan", "with_values", "write_fitted"]
+           "fit_drug", "fitted_text", "load_plan", "with_values", "write_all_fitted", "write_fitted"]
 
 #: The parameters a plan may name.
 FIT_PARAMETERS = ("kp_scale", "ka")
@@ -59,7 +60,11 @@ class _Strict(BaseModel):
 
 
 class FitObjective(_Strict):
-    """The plan's objective: residual (described), scipy loss, its scale (log10 units) and optimiser."""
+    """The plan's objective.
+
+    ``loss`` and ``f_scale`` (log10 units) are used; ``residual`` and ``optimiser`` describe, for the reader,
+    what :func:`fit_drug` does and are not read.
+    """
 
     residual: str
     loss: Literal["linear", "soft_l1", "huber", "cauchy", "arctan"]
@@ -124,18 +129,27 @@ class BuildingFit:
     #: solution (as ``scipy.optimize.curve_fit`` computes it) with Student's t quantile for the points left; NaN
     #: at a bound or when not identifiable.
     ci95: tuple[tuple[float, float], ...] = ()
+    #: The record's ``sources`` text of each parameter before the fit ("" for a default ``kp_scale`` of 1).
+    previous_sources: tuple[str, ...] = ()
+    #: Where the plan and the observed profiles were read from (as given), for the written sources.
+    plan_source: str = "models/pbpk/validation/building_fit.yaml"
+    observed_source: str = "models/pbpk/validation/observed_profiles.tsv"
 
     def values(self) -> dict[str, float]:
         """The fitted values by parameter name."""
         return dict(zip(self.names, self.fitted, strict=True))
 
     def source(self, name: str) -> str:
-        """The ``sources`` text of a fitted value."""
-        value = self.values()[name]
-        return (f"FITTED to model-building profiles only: {_fmt(value)}, estimated by qsp-sbml pbpk fit "
-                f"(plan models/pbpk/validation/building_fit.yaml) from {self.n_profiles} profiles, "
-                f"{self.n_points} points of {', '.join(self.studies)}; concentration GMFE on them "
-                f"{self.gmfe_before:.2f} before, {self.gmfe_after:.2f} after")
+        """The ``sources`` text of a fitted value: what was fitted to what, from where it started."""
+        i = self.names.index(name)
+        previous = self.previous_sources[i] if self.previous_sources else ""
+        start = f"started from {_fmt(self.initial[i])}"
+        if previous and not previous.startswith("FITTED"):
+            start += f" (previously: {previous})"
+        return (f"FITTED to model-building profiles only: {_fmt(self.fitted[i])}, estimated by qsp-sbml pbpk fit "
+                f"(plan {self.plan_source}) from {self.n_profiles} profiles, {self.n_points} points of "
+                f"{', '.join(self.studies)} in {self.observed_source}; {start}; concentration GMFE on them "
+                f"{self.gmfe_before:.2f} at the start, {self.gmfe_after:.2f} fitted")
 
 
 def _fmt(value: float) -> str:
@@ -162,8 +176,12 @@ def _residuals(profiles: Sequence[ObservedProfile], drug: DrugRecord, model: Mod
     return np.concatenate(out)
 
 
-def fit_drug(drug: DrugRecord, profiles: Sequence[ObservedProfile], model: Model, plan: FitPlan) -> BuildingFit:
+def fit_drug(drug: DrugRecord, profiles: Sequence[ObservedProfile], model: Model, plan: FitPlan, *,
+             plan_source: str = "models/pbpk/validation/building_fit.yaml",
+             observed_source: str = "models/pbpk/validation/observed_profiles.tsv") -> BuildingFit:
     """Estimate the plan's parameters for ``drug`` from its ``building`` profiles among ``profiles``.
+
+    ``plan_source`` and ``observed_source`` only name the inputs in the sources :func:`write_fitted` writes.
 
     Raises
     ------
@@ -202,7 +220,8 @@ def fit_drug(drug: DrugRecord, profiles: Sequence[ObservedProfile], model: Model
     return BuildingFit(
         drug=drug.id, names=tuple(names), initial=tuple(float(start[n]) for n in names),
         fitted=tuple(float(v) for v in fitted),
-        at_bound=at_bound, ci95=ci95,
+        at_bound=at_bound, ci95=ci95, plan_source=plan_source, observed_source=observed_source,
+        previous_sources=tuple(drug.sources.get(_key(n), "") for n in names),
         studies=tuple(dict.fromkeys(p.study for p in building)), n_profiles=len(building), n_points=before.size,
         gmfe_before=float(gmfe(10**before, np.ones_like(before))),
         gmfe_after=float(gmfe(10**after, np.ones_like(after))), success=bool(res.success), message=str(res.message))
@@ -228,18 +247,37 @@ def _log_sd(jac: np.ndarray, cost: float, m: int) -> np.ndarray:
 _TOP = {"kp_scale": re.compile(r"^kp_scale:.*$", re.M)}
 
 
-def write_fitted(path: str | Path, fit: BuildingFit) -> DrugRecord:
-    """Write ``fit``'s values and their sources into the record file at ``path``; return the re-read record.
+def _key(name: str) -> str:
+    return "absorption.ka" if name == "ka" else name
 
-    The file keeps its layout: ``kp_scale:`` goes before ``clearance:`` (or replaces an existing line),
-    ``ka:`` is replaced inside ``absorption:``, and each value's ``sources`` entry is replaced or added.
-    The new text is validated (read back as a record, values compared) before the file is replaced.
+
+def fitted_text(path: str | Path, fit: BuildingFit) -> str:
+    """The text of the record file at ``path`` with ``fit``'s values and their sources written in.
+
+    The file keeps its layout (and line endings): ``kp_scale:`` goes before ``clearance:`` (or replaces an
+    existing line), ``ka:`` is replaced inside a block-style ``absorption:``, and each value's ``sources``
+    entry is replaced or added.  The new text is checked before it is returned: read back as a record, it
+    must hold the fitted values and be the old record in every other field.
+
+    Raises
+    ------
+    BuildingFitError
+        For a value at a bound of the plan (not written: a bound is the plan's choice, not an estimate), or a
+        record whose layout this function cannot edit.
     """
-    from qsp_sbml._io import atomic_write_text
-
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    at_bound = [n for n, b in zip(fit.names, fit.at_bound, strict=True) if b]
+    if at_bound:
+        raise BuildingFitError(f"{path}: {', '.join(at_bound)} of {fit.drug} ended at a bound of the plan; not "
+                               "written (a bound is not an estimate: check the data or commit a plan with other "
+                               "bounds)")
+    old = load_drug(path)
+    raw = path.read_bytes().decode("utf-8")  # not read_text: it would turn CRLF into LF
+    newline = "\r\n" if "\r\n" in raw else "\n"
+    text = raw.replace("\r\n", "\n")
     values = fit.values()
+    cannot = (f"{path}: pbpk fit cannot edit this record's layout ({{}}); write the values and sources printed "
+              "by 'qsp-sbml pbpk fit' by hand")
     if "kp_scale" in values:
         line = f"kp_scale: {_fmt(values['kp_scale'])}"
         if _TOP["kp_scale"].search(text):
@@ -247,31 +285,45 @@ def write_fitted(path: str | Path, fit: BuildingFit) -> DrugRecord:
         else:
             text, n = re.subn(r"^clearance:", line + "\nclearance:", text, count=1, flags=re.M)
             if not n:
-                raise BuildingFitError(f"{path}: no top-level 'clearance:' line to put kp_scale before")
+                raise BuildingFitError(cannot.format("no top-level 'clearance:' line to put kp_scale before"))
     if "ka" in values:
         text, n = re.subn(r"^(absorption:\n(?:  .*\n)*?)  ka: .*$", rf"\g<1>  ka: {_fmt(values['ka'])}", text,
                           count=1, flags=re.M)
         if not n:
-            raise BuildingFitError(f"{path}: no '  ka:' line in a block-style 'absorption:' mapping to replace")
+            raise BuildingFitError(cannot.format("no '  ka:' line in a block-style 'absorption:' mapping"))
     for name in fit.names:
-        key = "absorption.ka" if name == "ka" else name
-        entry = f"  {key}: {_quote(fit.source(name))}"
+        key = _key(name)
+        entry = f"  {key}: {_quote(fit.source(name))}".replace("\\", "\\\\")
         pattern = re.compile(rf"^  {re.escape(key)}: .*$", re.M)
         if pattern.search(text):
-            text = pattern.sub(entry.replace("\\", "\\\\"), text, count=1)
+            text = pattern.sub(entry, text, count=1)
         else:
-            text, n = re.subn(r"^sources:\n", "sources:\n" + entry.replace("\\", "\\\\") + "\n", text, count=1,
-                              flags=re.M)
+            text, n = re.subn(r"^sources:\n", "sources:\n" + entry + "\n", text, count=1, flags=re.M)
             if not n:
-                raise BuildingFitError(f"{path}: no block-style 'sources:' mapping to add {key} to")
-    record = parse(DrugRecord, YamlDoc.from_text(text, source=str(path)), error=_record_error)
+                raise BuildingFitError(cannot.format(f"no block-style 'sources:' mapping to add {key} to"))
+    try:
+        record = parse(DrugRecord, YamlDoc.from_text(text, source=str(path)), error=_record_error)
+    except (ValueError, DrugRecordError) as exc:
+        raise BuildingFitError(cannot.format(f"the edited text would not read back: {exc}")) from None
     got = {"kp_scale": record.kp_scale, "ka": record.absorption.ka}
     for name, value in values.items():
         if not math.isclose(got[name], float(_fmt(value)), rel_tol=1e-9):
-            raise BuildingFitError(f"{path}: {name} would read back as {got[name]!r}, not {_fmt(value)}; "
-                                   "the file was not changed")
-    atomic_write_text(path, text)
-    return record
+            raise BuildingFitError(cannot.format(f"{name} would read back as {got[name]!r}, not {_fmt(value)}"))
+    rest = {"kp_scale": old.kp_scale, "absorption": old.absorption, "sources": old.sources}
+    if record.model_copy(update=rest) != old or set(record.sources) - set(old.sources) - {_key(n) for n in fit.names}:
+        raise BuildingFitError(cannot.format("the edit would change more than the fitted values and their sources"))
+    return text.replace("\n", newline)
+
+
+def write_fitted(path: str | Path, fit: BuildingFit) -> DrugRecord:
+    """Write ``fit`` into the record file at ``path`` (see :func:`fitted_text`); return the re-read record."""
+    atomic_write_text(path, fitted_text(path, fit))
+    return load_drug(path)
+
+
+def write_all_fitted(fits: Mapping[Path, BuildingFit]) -> None:
+    """Write several fits into their record files, all or none: every text is made and checked first."""
+    atomic_write_many({Path(p): fitted_text(p, f) for p, f in fits.items()})
 
 
 def _quote(text: str) -> str:
