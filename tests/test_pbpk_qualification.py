@@ -173,6 +173,11 @@ def test_qualify_report_on_a_reduced_set_matches_an_independent_computation(tmp_
     text = (report / "report.md").read_text()
     assert "| midazolam | building |" in text and "| fluconazole | verification |" in text
     assert "Guest" in text and "no verification profile informed any value" in text
+    # the values fitted to model-building profiles are listed (midazolam's), fluconazole has none
+    fitted = json.loads((report / "summary.json").read_text())["fitted_to_building"]
+    assert {(f["drug"], f["parameter"]) for f in fitted} == {("midazolam", "kp_scale"), ("midazolam", "absorption.ka")}
+    assert all(f["source"].startswith("FITTED") and "Heizmann 1983" in f["source"] for f in fitted)
+    assert "## Values fitted to model-building profiles" in text and "| midazolam | kp_scale | 0.524 |" in text
 
 
 #: A line of the shipped table to break (its 0.25 h point of Hohmann 2015, IV 1 mg) and the header.
@@ -249,3 +254,14 @@ def test_an_iv_bolus_data_set_without_a_point_after_the_dose_is_refused(tmp_path
     path.write_text("\t".join(header) + "\n" + "\t".join(first) + "\n", encoding="utf-8")
     with pytest.raises(ProfileError, match=r"bolus\.tsv:2, column time_h: .* no observation after the dose time"):
         load_profiles(path, load_drugs(PBPK / "drugs"))
+
+
+def test_the_report_lists_the_values_fitted_to_building_profiles() -> None:
+    from qsp_sbml.pbpk.qualification_report import fitted_values
+
+    drugs = load_drugs(PBPK / "drugs")
+    fitted = fitted_values(drugs, ["fluconazole", "midazolam", "omeprazole"])
+    assert [(f["drug"], f["parameter"]) for f in fitted] == [
+        ("midazolam", "kp_scale"), ("midazolam", "absorption.ka"), ("omeprazole", "kp_scale")]
+    assert fitted[0]["value"] == drugs["midazolam"].kp_scale != 1.0
+    assert fitted_values(drugs, ["fluconazole", "warfarin"]) == []

@@ -192,7 +192,7 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
                  command=command, observed=str(observed), ddi_table=ddi,
                  ddi_source=str(ddi_table or "models/pbpk/validation/ddi_verification.tsv"),
                  paediatric=paediatric, paediatric_source=paediatric_source, renal=renal, renal_source=renal_source,
-                 renal_curves=renal_curves, hepatic=hepatic, hepatic_source=hepatic_source)
+                 renal_curves=renal_curves, hepatic=hepatic, hepatic_source=hepatic_source, records=drugs)
     fails = failures(summary)
     if as_json:
         paed = [] if paediatric is None else paediatric.drop(columns="reference").to_dict("records")

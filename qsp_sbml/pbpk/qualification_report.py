@@ -21,11 +21,12 @@ import pandas as pd
 
 from qsp_sbml.metrics import gmfe
 from qsp_sbml.pbpk import ddi
+from qsp_sbml.pbpk.drugs import DrugRecord
 from qsp_sbml.pbpk.qualification import GROUPS, ProfilePrediction, compared_points
 from qsp_sbml.pbpk.renal_impairment import RenalCurve
 
-__all__ = ["ACCEPTANCE", "PKSIM_MIDAZOLAM_CONC_GMFE", "REPORT_MARKER", "failures", "figures", "report_markdown",
-           "write_report"]
+__all__ = ["ACCEPTANCE", "PKSIM_MIDAZOLAM_CONC_GMFE", "REPORT_MARKER", "failures", "figures", "fitted_values",
+           "report_markdown", "write_report"]
 
 #: The file that marks a folder as written by ``qsp-sbml pbpk qualify`` (no other command writes it), so that a
 #: later run may replace the folder and nothing else is replaced.
@@ -212,6 +213,30 @@ def _midazolam_lines(summary: Mapping[str, Mapping[str, Mapping[str, float]]], p
             f"({len(pts)} points) the concentration GMFE is {both:.2f}."]
 
 
+def fitted_values(records: Mapping[str, DrugRecord], drugs: Sequence[str]) -> list[dict[str, object]]:
+    """Each value of ``drugs``' records whose source says it was fitted to model-building profiles."""
+    out: list[dict[str, object]] = []
+    for drug in drugs:
+        record = records.get(drug)
+        if record is None:
+            continue
+        values = {"kp_scale": record.kp_scale, "absorption.ka": record.absorption.ka}
+        out += [{"drug": drug, "parameter": key, "value": values[key], "source": record.sources[key]}
+                for key in values if record.sources.get(key, "").startswith("FITTED")]
+    return out
+
+
+def _fitted_lines(fitted: Sequence[Mapping[str, object]]) -> list[str]:
+    if not fitted:
+        return ["", "## Values fitted to model-building profiles", "",
+                "None: every value of these drugs' records is taken from its source."]
+    return ["", "## Values fitted to model-building profiles", "",
+            "Estimated by `qsp-sbml pbpk fit` from the drug's *model-building* profiles only (the *building* rows "
+            "above are these fits; no *verification* profile was read); each source names the profiles:", "",
+            *_md_table(["drug", "parameter", "value", "source"],
+                       ([f["drug"], f["parameter"], f"{f['value']:.3g}", f["source"]] for f in fitted))]
+
+
 def _ddi_lines(ddi_table: pd.DataFrame | None, ddi_source: str) -> list[str]:
     if ddi_table is None:
         return []
@@ -333,8 +358,13 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
                     observed: str, ddi_table: pd.DataFrame | None = None, ddi_source: str = "",
                     paediatric: pd.DataFrame | None = None, paediatric_source: str = "",
                     renal: pd.DataFrame | None = None, renal_source: str = "",
-                    hepatic: pd.DataFrame | None = None, hepatic_source: str = "") -> str:
-    """The report as Markdown: acceptance, per-drug summary, midazolam vs PK-Sim, figures, DDI, studies."""
+                    hepatic: pd.DataFrame | None = None, hepatic_source: str = "",
+                    fitted: Sequence[Mapping[str, object]] = ()) -> str:
+    """The report as Markdown.
+
+    Acceptance, per-drug summary, midazolam vs PK-Sim, fitted values, figures, DDI, paediatric, renal and
+    hepatic sections, studies.
+    """
     fails = failures(summary)
     lines = [
         "# Whole-body PBPK qualification on observed concentration-time profiles", "",
@@ -353,7 +383,7 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
         f"{100 * ACCEPTANCE['within_2fold']:.0f} % within 2-fold. "
         + ("**Met.**" if not fails else "**Not met**: " + "; ".join(fails) + "."), "",
         "## Summary by drug and group", "", *_summary_lines(summary), *_midazolam_lines(summary, points),
-        "", "## Figures", "", "![goodness of fit](gof.png)", ""]
+        *_fitted_lines(fitted), "", "## Figures", "", "![goodness of fit](gof.png)", ""]
     for drug in drugs:
         lines += [f"### {drug}", "", f"![{drug} log]({drug}_profiles_log.png)", "",
                   f"![{drug} linear]({drug}_profiles_linear.png)", ""]
@@ -382,11 +412,16 @@ def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.Dat
                  paediatric: pd.DataFrame | None = None, paediatric_source: str = "",
                  renal: pd.DataFrame | None = None, renal_source: str = "",
                  renal_curves: Mapping[str, RenalCurve] | None = None,
-                 hepatic: pd.DataFrame | None = None, hepatic_source: str = "") -> list[Path]:
-    """Write the whole folder atomically (an existing ``directory`` is replaced only on success)."""
+                 hepatic: pd.DataFrame | None = None, hepatic_source: str = "",
+                 records: Mapping[str, DrugRecord] | None = None) -> list[Path]:
+    """Write the whole folder atomically (an existing ``directory`` is replaced only on success).
+
+    ``records`` (the drug records used) adds the section listing the values fitted to model-building profiles.
+    """
     from qsp_sbml._io import atomic_folder
 
     drugs = sorted(studies["drug"].unique())
+    fitted = fitted_values(records or {}, drugs)
     files: dict[str, str | bytes] = dict(figures(predictions, points))
     files[REPORT_MARKER] = studies.to_csv(sep="\t", index=False, float_format="%.6g")
     files["points.tsv"] = points.to_csv(sep="\t", index=False, float_format="%.6g")
@@ -407,12 +442,13 @@ def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.Dat
                                         [int(paediatric["within_2fold"].sum()), len(paediatric)],
                                         "renal_within_2fold": None if renal is None else _renal_count(renal),
                                         "hepatic_within_2fold": None if hepatic is None else
-                                        [int(hepatic["within_2fold"].sum()), len(hepatic)]},
+                                        [int(hepatic["within_2fold"].sum()), len(hepatic)],
+                                        "fitted_to_building": fitted},
                                        indent=1, default=float) + "\n"
     files["report.md"] = report_markdown(studies, points, summary, drugs=drugs, command=command, observed=observed,
                                          ddi_table=ddi_table, ddi_source=ddi_source, paediatric=paediatric,
                                          paediatric_source=paediatric_source, renal=renal, renal_source=renal_source,
-                                         hepatic=hepatic, hepatic_source=hepatic_source)
+                                         hepatic=hepatic, hepatic_source=hepatic_source, fitted=fitted)
     target = Path(directory)
     with atomic_folder(target) as tmp:
         for name, data in files.items():
