@@ -253,3 +253,10 @@ def test_cli_fit_prints_json_and_writes_nothing_without_write(tmp_path: Path) ->
     result = CliRunner().invoke(main, ["pbpk", "fit", "--drug", "erythromycin", "--drugs", str(folder)])
     assert result.exit_code == 1 and "not among the plan's drugs" in result.output
     assert np.isfinite(out["fits"][0]["gmfe_after"])
+
+
+def test_other_starts_find_no_lower_minimum_for_the_shipped_fit(drugs, profiles, wholebody_model) -> None:
+    fit = fit_drug(drugs["tizanidine"], profiles, wholebody_model, load_plan(PLAN), starts=3)
+    assert (fit.other_starts, fit.better_starts) == (3, 0)
+    result = CliRunner().invoke(main, ["pbpk", "fit", "--drug", "omeprazole", "--starts", "2"])
+    assert result.exit_code == 0 and "0 of 2 other starts reached a lower cost" in result.output

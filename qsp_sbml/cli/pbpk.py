@@ -233,12 +233,15 @@ def qualify_cmd(report_dir: Path, drug_names: tuple[str, ...], observed: Path | 
               help="Folder of drug records (default: models/pbpk/drugs).")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Whole-body PBPK SBML (default: models/pbpk/wholebody_pbpk.xml).")
+@click.option("--starts", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="Also fit from this many random starting points inside the plan's bounds, to check for other "
+                   "minima (the estimate stays the one from the record's values).")
 @click.option("--write", is_flag=True, help="Write the fitted values and their sources into the drug records "
                                             "(all or none, after every fit converged).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @handle_errors
 def fit_cmd(drug_names: tuple[str, ...], plan_path: Path | None, observed: Path | None, drugs_dir: Path | None,
-            model_path: Path | None, write: bool, as_json: bool) -> None:
+            model_path: Path | None, starts: int, write: bool, as_json: bool) -> None:
     """Estimate kp_scale (and ka) of each drug from its model-building profiles only.
 
     The plan names the parameters, bounds, loss and drugs; verification
@@ -268,7 +271,7 @@ def fit_cmd(drug_names: tuple[str, ...], plan_path: Path | None, observed: Path 
     model = load_model(model_path or default_model)
     fits = [fit_drug(drugs[n], profiles, model, plan, plan_source=str(plan_path or "models/pbpk/validation/"
                                                                    "building_fit.yaml"),
-                     observed_source=str(observed or "models/pbpk/validation/observed_profiles.tsv"))
+                     observed_source=str(observed or "models/pbpk/validation/observed_profiles.tsv"), starts=starts)
             for n in names]
     failed = [f.drug for f in fits if not f.success]
     if failed:
@@ -281,6 +284,7 @@ def fit_cmd(drug_names: tuple[str, ...], plan_path: Path | None, observed: Path 
                                             for n, i, v, c, b in zip(f.names, f.initial, f.fitted, f.ci95,
                                                                      f.at_bound, strict=True)},
              "studies": list(f.studies), "n_profiles": f.n_profiles, "n_points": f.n_points,
+             "other_starts": f.other_starts, "better_starts": f.better_starts,
              "gmfe_before": f.gmfe_before, "gmfe_after": f.gmfe_after} for f in fits]})
         return
     for f in fits:
@@ -288,7 +292,9 @@ def fit_cmd(drug_names: tuple[str, ...], plan_path: Path | None, observed: Path 
                            + (" (at a bound)" if b else f" (95 % CI {c[0]:.3g}-{c[1]:.3g})")
                            for n, i, v, c, b in zip(f.names, f.initial, f.fitted, f.ci95, f.at_bound, strict=True))
         click.echo(f"{f.drug:<15} {values}; {f.n_profiles} building profiles, {f.n_points} points: "
-                   f"concentration GMFE {f.gmfe_before:.2f} -> {f.gmfe_after:.2f}")
+                   f"concentration GMFE {f.gmfe_before:.2f} -> {f.gmfe_after:.2f}"
+                   + (f"; {f.better_starts} of {f.other_starts} other starts reached a lower cost"
+                      + (" (WARNING: another minimum)" if f.better_starts else "") if f.other_starts else ""))
     click.echo(f"written to the records in {drugs_dir}" if write else "nothing written (use --write)")
 
 
