@@ -71,7 +71,8 @@ def _noisy(profiles, seed: int):
 
 @pytest.mark.slow
 def test_the_interval_holds_the_truth_in_most_noisy_replicates(drugs, profiles, wholebody_model) -> None:
-    # linearised intervals from 10 points under-cover: measured 83-93 % (alfentanil, tizanidine; 30 replicates)
+    # linearised intervals from 10 points under-cover (measured 83-93 %, alfentanil and tizanidine, 30 replicates);
+    # profile-likelihood intervals do better where the model is nonlinear (tizanidine 97 %)
     truth = {"kp_scale": 0.5, "ka": 0.8}
     record = drugs["tizanidine"].model_copy(update={"kp_scale": 1.0})
     building = [p for p in profiles if p.drug == "tizanidine" and p.group == "building"]
@@ -80,11 +81,14 @@ def test_the_interval_holds_the_truth_in_most_noisy_replicates(drugs, profiles, 
                  for p in building]
     plan = load_plan(PLAN)
     hits = dict.fromkeys(truth, 0)
+    profile_hits = dict.fromkeys(truth, 0)
     for seed in range(20):
-        fit = fit_drug(record, _noisy(synthetic, seed), wholebody_model, plan)
-        for name, (lo, hi) in zip(fit.names, fit.ci95, strict=True):
+        fit = fit_drug(record, _noisy(synthetic, seed), wholebody_model, plan, profile=True)
+        for name, (lo, hi), (p_lo, p_hi) in zip(fit.names, fit.ci95, fit.profile_ci95, strict=True):
             hits[name] += lo < truth[name] < hi
-    assert min(hits.values()) >= 14, hits
+            profile_hits[name] += p_lo < truth[name] < p_hi
+    # measured over 30 replicates: linearised 87 %, profile 97 %
+    assert min(hits.values()) >= 14 and min(profile_hits.values()) >= 17, (hits, profile_hits)
 
 
 def test_verification_profiles_do_not_move_the_fit(drugs, profiles, wholebody_model) -> None:
@@ -260,3 +264,44 @@ def test_other_starts_find_no_lower_minimum_for_the_shipped_fit(drugs, profiles,
     assert (fit.other_starts, fit.better_starts) == (3, 0)
     result = CliRunner().invoke(main, ["pbpk", "fit", "--drug", "omeprazole", "--starts", "2"])
     assert result.exit_code == 0 and "0 of 2 other starts reached a lower cost" in result.output
+
+
+def test_profile_interval_of_a_mean_is_the_t_interval() -> None:
+    # residuals y - mu with a linear loss: the profile-likelihood interval is exactly mean +- t s / sqrt(m)
+    from scipy.stats import t as student_t
+
+    from qsp_sbml.pbpk.building_fit import profile_interval, robust_cost
+
+    y = np.array([0.3, -0.1, 0.45, 0.2, 0.05, 0.6, -0.2, 0.15])
+    mean, m = float(y.mean()), y.size
+    half = float(student_t.ppf(0.975, m - 1)) * float(y.std(ddof=1)) / np.sqrt(m)
+    cost = robust_cost(y - mean, "linear", 1.0)
+    lo, hi = profile_interval(lambda x: y - x[0], np.array([mean]), 0, np.array([-5.0]), np.array([5.0]), "linear",
+                              1.0, cost, 0.1)
+    # the interval is on exp(x): the function works on log-parameters
+    assert (np.log(lo), np.log(hi)) == pytest.approx((mean - half, mean + half), abs=2e-3)
+    # an end that does not leave the region before a bound stops at the bound
+    lo, hi = profile_interval(lambda x: y - x[0], np.array([mean]), 0, np.array([mean - 0.05]), np.array([5.0]),
+                              "linear", 1.0, cost, 0.1)
+    assert lo == pytest.approx(np.exp(mean - 0.05)) and np.log(hi) == pytest.approx(mean + half, abs=2e-3)
+
+
+def test_robust_cost_is_least_squares_cost(drugs, profiles, wholebody_model) -> None:
+    from scipy.optimize import least_squares
+
+    from qsp_sbml.pbpk.building_fit import robust_cost
+
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal(20)
+    for loss in ("linear", "soft_l1", "huber", "cauchy", "arctan"):
+        res = least_squares(lambda x: y - x[0], [3.0], loss=loss, f_scale=0.7)
+        assert robust_cost(y - res.x[0], loss, 0.7) == pytest.approx(res.cost, rel=1e-9), loss
+
+
+def test_profile_intervals_of_a_shipped_fit(drugs, profiles, wholebody_model) -> None:
+    fit = fit_drug(drugs["tizanidine"], profiles, wholebody_model, load_plan(PLAN), profile=True)
+    (k_lo, k_hi), (a_lo, a_hi) = fit.profile_ci95
+    # one oral profile: kp_scale's lower end runs into the plan's bound 0.1, ka is bounded on both sides
+    assert k_lo == pytest.approx(0.1) and fit.values()["kp_scale"] < k_hi < 1.0
+    assert a_lo < fit.values()["ka"] < a_hi
+    assert fit_drug(drugs["tizanidine"], profiles, wholebody_model, load_plan(PLAN)).profile_ci95 == ()
