@@ -267,13 +267,13 @@ def _paediatric_lines(table: pd.DataFrame | None, source: str) -> list[str]:
         return []
     from qsp_sbml.pbpk.paediatric import PAEDIATRIC_FOLD
 
-    met = int(table["within_2fold"].sum())
+    met, n = _within_count(table)
     lines = ["", "## Paediatric studies", "",
              f"From `{source}`: children simulated with the ICRP 89 reference child of the study's age (its "
              "reported weight when given), CYP ontogeny (Upreti & Wahlstrom 2016) on each enzyme's intrinsic "
              "clearance and GFR maturation (Rhodin 2009); **pure predictions**, no paediatric value informed a "
              f"parameter (every row is {'/'.join(sorted(set(table['group'])))}). Acceptance (issue 20): AUC and "
-             f"clearance within {PAEDIATRIC_FOLD:g}-fold: **{met} of {len(table)}** rows (study arms, or single "
+             f"clearance within {PAEDIATRIC_FOLD:g}-fold: **{met} of {n}** rows (study arms, or single "
              "children where a study gives individual values) meet both.", "",
              *_paediatric_by_publication(table), ""]
     header = ["group", "study", "route", "age (y)", "weight (kg)", "AUC obs", "AUC pred", "AUC ratio", "CL kind",
@@ -300,7 +300,7 @@ def _renal_lines(table: pd.DataFrame | None, source: str) -> list[str]:
         return []
     from qsp_sbml.pbpk.renal_impairment import RENAL_FOLD
 
-    met, n_impaired = _renal_count(table)
+    met, n_impaired = _within_count(table)
     lines = ["", "## Renal impairment", "",
              f"From `{source}`: every arm simulated for one typical subject with the arm's age, sex, weight, height "
              "and eGFR, mapped by the renal presets' rules (GFR = eGFR x BSA / 1.73, renal clearance in proportion "
@@ -330,13 +330,13 @@ def _hepatic_lines(table: pd.DataFrame | None, source: str) -> list[str]:
         return []
     from qsp_sbml.pbpk.hepatic_impairment import HEPATIC_FOLD
 
-    met = int(table["within_2fold"].sum())
+    met, n = _within_count(table)
     lines = ["", "## Hepatic impairment", "",
              f"From `{source}`: the ratio cirrhotic / healthy of a study's means (CL after an IV dose, oral F, fu) "
              "against the same ratio for one typical adult (50 y, male, 73 kg) healthy and in each Child-Pugh class "
              "the row names (the OSP hepatic-impairment qualification's factors on enzymes, flows, portal shunt, "
              "binding, GFR and hematocrit). **Pure predictions**: no value of these tables informed a parameter. "
-             f"Within {HEPATIC_FOLD:g}-fold: **{met} of {len(table)}** rows (reported, not part of `--strict`).", ""]
+             f"Within {HEPATIC_FOLD:g}-fold: **{met} of {n}** rows (reported, not part of `--strict`).", ""]
     header = ["drug", "study", "quantity", "Child-Pugh", "observed ratio", "predicted ratio", "predicted / observed",
               "within 2-fold"]
     return [*lines, *_md_table(header, (
@@ -401,9 +401,14 @@ def report_markdown(studies: pd.DataFrame, points: pd.DataFrame,
     return "\n".join(lines) + "\n"
 
 
-def _renal_count(table: pd.DataFrame) -> list[int]:
-    impaired = table[table["role"] == "impaired"]
-    return [sum(v is True for v in impaired["within_2fold"]), len(impaired)]
+def _within_count(table: pd.DataFrame) -> list[int]:
+    """[rows within 2-fold, rows judged] of a section's table.
+
+    Every row is judged, except in a renal table, whose control arms carry no verdict (only its impaired arms);
+    the report's text and ``summary.json`` both take their counts from here.
+    """
+    judged = table[table["role"] == "impaired"] if "role" in table.columns else table
+    return [sum(isinstance(v, (bool, np.bool_)) and bool(v) for v in judged["within_2fold"]), len(judged)]
 
 
 def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.DataFrame,
@@ -439,10 +444,10 @@ def write_report(directory: str | Path, *, studies: pd.DataFrame, points: pd.Dat
                                         "pksim_midazolam_conc_gmfe": PKSIM_MIDAZOLAM_CONC_GMFE,
                                         "command": command, "observed": observed,
                                         "paediatric_within_2fold": None if paediatric is None else
-                                        [int(paediatric["within_2fold"].sum()), len(paediatric)],
-                                        "renal_within_2fold": None if renal is None else _renal_count(renal),
+                                        _within_count(paediatric),
+                                        "renal_within_2fold": None if renal is None else _within_count(renal),
                                         "hepatic_within_2fold": None if hepatic is None else
-                                        [int(hepatic["within_2fold"].sum()), len(hepatic)],
+                                        _within_count(hepatic),
                                         "fitted_to_building": fitted},
                                        indent=1, default=float) + "\n"
     files["report.md"] = report_markdown(studies, points, summary, drugs=drugs, command=command, observed=observed,
